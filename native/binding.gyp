@@ -1,0 +1,14 @@
+{
+  "targets": [
+    {
+      "target_name": "flannel_native",
+      "sources": [
+        "src/addon.c",
+        "src/netlink.c",
+        "src/datapath.c"
+      ],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": ["NAPI_VERSION=9"]
+    }
+  ]
+}

@@ -1,0 +1,62 @@
+import type { Lease, LeaseAttrs } from '../subnet/lease.ts';
+import type { Ipv4Cidr } from '../ip/ipv4.ts';
+
+/** The interface flannel carries traffic over (§1 "interface selection"). */
+export interface ExternalInterface {
+  readonly name: string;
+  readonly index: number;
+  readonly mtu: number;
+  /** The address on the interface (dotted IPv4). */
+  readonly ifaceAddr: string;
+  /** The address advertised to peers: --public-ip, node-public-ip, or ifaceAddr. */
+  readonly extAddr: string;
+}
+
+/** Everything the kernel state of a backend is a pure function of; built fresh for each run. */
+export interface Desired {
+  /** Bumps on any lease or config change. */
+  readonly generation: number;
+  readonly network: Ipv4Cidr;
+  readonly own: Lease;
+  /** Other nodes' leases keyed by subnet text ('10.244.2.0/24'); never the own lease. */
+  readonly peers: ReadonlyMap<string, Lease>;
+}
+
+export interface PeerFailure {
+  readonly subnet: string;
+  readonly node?: string;
+  readonly error: Error;
+}
+
+/** What one reconcile run did. Partial failure is data, not an exception. */
+export interface ReconcileReport {
+  readonly generation: number;
+  readonly created: number;
+  readonly replaced: number;
+  readonly deleted: number;
+  readonly unchanged: number;
+  readonly failed: readonly PeerFailure[];
+  readonly ms: number;
+}
+
+/**
+ * A backend owns some kernel state (devices, routes, neighbours, fdb) and makes it match a
+ * Desired. Level-triggered: reconcile lists what it owns, diffs, and applies the difference.
+ */
+export interface Backend {
+  readonly type: string;
+  /** The MTU written to subnet.env (§3). */
+  readonly mtu: number;
+  /** Create or adopt the local device (never flush). Returns the attributes to publish. */
+  prepare(signal: AbortSignal): Promise<LeaseAttrs>;
+  /** The own lease is known: address the device and bring it up. */
+  configure(own: Lease, signal: AbortSignal): Promise<void>;
+  /** Make the kernel match `desired`. */
+  reconcile(desired: Desired, signal: AbortSignal): Promise<ReconcileReport>;
+  /** Calls `kick` whenever something it owns changed behind its back (netlink monitor). */
+  watchDrift(kick: (why: string) => void, signal: AbortSignal): void;
+  /** Remove every kernel object this backend owns. Backend switch only; restart never calls it. */
+  teardown(): Promise<void>;
+  /** Release sockets and fds; leaves kernel state in place (a restart must not drop a packet). */
+  close(): Promise<void>;
+}
