@@ -1,0 +1,44 @@
+import type { Ipv4Cidr } from '../ip/ipv4.ts';
+
+/** The vxlan backend's settings (§2 "Backend objects"). */
+export interface VxlanConfig {
+  readonly type: 'vxlan';
+  /** Default 1; names the device flannel.<VNI>. */
+  readonly vni: number;
+  /** 0 = the kernel default (8472). */
+  readonly port: number;
+  /** Base MTU; 0 = the external interface's MTU. The device gets MTU − 50. */
+  readonly mtu: number;
+  readonly gbp: boolean;
+  readonly learning: boolean;
+  readonly directRouting: boolean;
+}
+
+export interface HostGwConfig {
+  readonly type: 'host-gw';
+}
+
+export interface UdpConfig {
+  readonly type: 'udp';
+  /** Default 8285. */
+  readonly port: number;
+}
+
+export type BackendConfig = VxlanConfig | HostGwConfig | UdpConfig;
+
+/** net-conf.json, validated and defaulted (§2). */
+export interface NetConf {
+  readonly enableIPv4: boolean;
+  readonly enableIPv6: boolean;
+  readonly enableNFTables: boolean;
+  /** Masked to its network address: 10.244.1.5/16 → 10.244.0.0/16. */
+  readonly network: Ipv4Cidr;
+  /** Kept as given (masked) for the IPv6 work that comes later; undefined when absent. */
+  readonly ipv6Network?: string;
+  readonly subnetLen: number;
+  readonly subnetMin?: number;
+  readonly subnetMax?: number;
+  readonly backend: BackendConfig;
+  /** True when the Backend key was absent and udp was assumed (upstream's default). */
+  readonly backendDefaulted: boolean;
+}
