@@ -1,0 +1,283 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/*
+ * Prometheus metrics for flanneld, on a registry of their own (never prom-client's global one,
+ * so tests and a library user can create several).
+ *
+ * Subsystems do not call into this module per event. Each keeps a plain object of integers
+ * (the udp forwarder bumps `packetsIn` per packet; a counter object with labels would cost a
+ * Map lookup and a string join each time) and registers a function that returns it. The
+ * metrics read those objects when Prometheus scrapes. Counters mirror the cumulative values
+ * by adding the difference since the last scrape, so they stay monotonic even when a
+ * subsystem is replaced by a fresh one whose counts start at zero again (a backend switch).
+ *
+ * Rare daemon-level events (lease acquired, config reloaded, one reconcile's duration) are
+ * plain method calls.
+ */
+
+/** Counts the subnet manager (kube or etcd) keeps. */
+export interface SubnetStats {
+  /** Times the API watch (informer) was restarted after it stopped on an error. */
+  readonly watchRestarts: number;
+  /** Full lists of nodes (first sync, 410 Gone, restarts). */
+  readonly relists: number;
+  /** Peers ignored because their annotations are malformed, by reason (e.g. 'backend-data'). */
+  readonly peersSkipped: Readonly<Record<string, number>>;
+  /** Peers currently known (not counting this node), by the backend type they announce. */
+  readonly peersByBackend: Readonly<Record<string, number>>;
+}
+
+/** Counts and gauges the reconcile loop and the active backend keep. */
+export interface ReconcileStats {
+  readonly runs: number;
+  /** Failed runs or failed peers within a run, by reason ('netlink', 'device-missing', …). */
+  readonly errors: Readonly<Record<string, number>>;
+  /** Kernel objects put back after someone else changed or removed them, by object type. */
+  readonly driftRepairs: Readonly<Record<string, number>>;
+  /** Kernel entries this backend owns now, by type: 'route', 'neigh', 'fdb'. */
+  readonly kernelEntries: Readonly<Record<string, number>>;
+  /** host-gw peers whose public IP is not on a directly connected network (no route made). */
+  readonly peersNotOnLink: number;
+  /** Wall clock (ms since the epoch) of the last run that finished without errors; 0 = never. */
+  readonly lastSuccessMs: number;
+}
+
+/** Counts the masquerade/forward rule manager keeps. */
+export interface TrafficStats {
+  /** Periodic checks of the rule tables (each reads the tables once). */
+  readonly resyncs: number;
+  /** Rules found missing or changed and written back. */
+  readonly ruleRepairs: number;
+}
+
+/** Counts the udp datapath keeps; 'in' is underlay → TUN, 'out' is TUN → underlay. */
+export interface UdpStats {
+  readonly packetsIn: number;
+  readonly packetsOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Packets dropped, by reason ('no-route', 'too-short', 'send-error', …). */
+  readonly drops: Readonly<Record<string, number>>;
+}
+
+export interface StatsSources {
+  readonly subnet: SubnetStats;
+  readonly reconcile: ReconcileStats;
+  readonly traffic: TrafficStats;
+  readonly udp: UdpStats;
+}
+
+export type SourceKind = keyof StatsSources;
+
+export interface LeaseInfo {
+  readonly subnet: string;
+  readonly backend: string;
+  readonly publicIp: string;
+  readonly node: string;
+}
+
+export interface ConfigInfo {
+  readonly network: string;
+  readonly backend: string;
+  readonly enableNFTables: boolean;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /**
+   * Registers the function that returns a subsystem's current stats. One source per kind: a
+   * second call replaces the first. Returns a function that removes this source (and only
+   * this one, so a late dispose of an old backend does not remove its successor).
+   */
+  addSource<K extends SourceKind>(kind: K, read: () => StatsSources[K]): () => void;
+  /** The own lease; null removes the info series (lease lost, backend being switched). */
+  setLease(lease: LeaseInfo | null): void;
+  /** The net-conf.json in effect. */
+  setConfig(config: ConfigInfo): void;
+  /** A changed net-conf.json was rejected; the previous one stays in effect. */
+  configReloadFailed(): void;
+  /** One reconcile run took this long (called once per run by the loop, not per peer). */
+  observeReconcileDuration(seconds: number): void;
+  /** The text exposition of every metric. */
+  scrape(): Promise<string>;
+  readonly contentType: string;
+}
+
+type MetricType = 'counter' | 'gauge' | 'histogram';
+
+interface MetricDoc {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly labels: readonly string[];
+  readonly help: string;
+}
+
+/**
+ * Every flannel_* metric. The metrics are built from this table and docs/metrics.md quotes it
+ * (a test checks they agree), so names, labels and help texts live in one place.
+ */
+export const METRIC_DOCS = [
+  { name: 'flannel_build_info', type: 'gauge', labels: ['version', 'nodejs'], help: 'Always 1; the labels name the flanneld version and the Node.js runtime.' },
+  { name: 'flannel_lease_info', type: 'gauge', labels: ['subnet', 'backend', 'public_ip', 'node'], help: "Always 1 while this node holds a lease; the labels describe it." },
+  { name: 'flannel_config_info', type: 'gauge', labels: ['network', 'backend', 'nftables'], help: 'Always 1; the labels describe the net-conf.json in effect.' },
+  { name: 'flannel_config_reload_errors_total', type: 'counter', labels: [], help: 'Changed net-conf.json files that were rejected (the previous config stays in effect).' },
+  { name: 'flannel_peers', type: 'gauge', labels: ['backend'], help: 'Other nodes with a lease, by the backend type they announce.' },
+  { name: 'flannel_peers_skipped_total', type: 'counter', labels: ['reason'], help: 'Peer updates ignored because the node annotations were malformed, by reason.' },
+  { name: 'flannel_kube_watch_restarts_total', type: 'counter', labels: [], help: 'Restarts of the API watch after it stopped on an error.' },
+  { name: 'flannel_kube_relists_total', type: 'counter', labels: [], help: 'Full lists of nodes from the API server.' },
+  { name: 'flannel_kernel_entries', type: 'gauge', labels: ['type'], help: 'Kernel entries owned by the active backend, by type (route, neigh, fdb).' },
+  { name: 'flannel_reconcile_runs_total', type: 'counter', labels: [], help: 'Reconcile runs of the kernel state against the desired state.' },
+  { name: 'flannel_reconcile_duration_seconds', type: 'histogram', labels: [], help: 'Time one reconcile run took.' },
+  { name: 'flannel_reconcile_errors_total', type: 'counter', labels: ['reason'], help: 'Reconcile errors, by reason.' },
+  { name: 'flannel_last_reconcile_success_timestamp_seconds', type: 'gauge', labels: [], help: 'Unix time of the last reconcile run without errors; 0 before the first.' },
+  { name: 'flannel_drift_repairs_total', type: 'counter', labels: ['object'], help: 'Kernel objects restored after something else changed or removed them, by object type.' },
+  { name: 'flannel_hostgw_peers_not_on_link', type: 'gauge', labels: [], help: 'host-gw peers whose public IP is not on a directly connected network, so no route to them exists.' },
+  { name: 'flannel_iptables_resyncs_total', type: 'counter', labels: [], help: 'Periodic checks of the masquerade and forward rules.' },
+  { name: 'flannel_iptables_rule_repairs_total', type: 'counter', labels: [], help: 'Masquerade or forward rules found missing or changed and written back.' },
+  { name: 'flannel_udp_packets_total', type: 'counter', labels: ['direction'], help: "Packets through the udp backend: direction 'in' is underlay to TUN, 'out' is TUN to underlay." },
+  { name: 'flannel_udp_bytes_total', type: 'counter', labels: ['direction'], help: 'Bytes of inner IP packets through the udp backend, by direction.' },
+  { name: 'flannel_udp_dropped_packets_total', type: 'counter', labels: ['reason'], help: 'Packets the udp backend dropped, by reason.' },
+] as const satisfies readonly MetricDoc[];
+
+type MetricName = (typeof METRIC_DOCS)[number]['name'];
+
+/** The reconcile duration buckets: a few ms for a no-op run up to tens of seconds for thousands of peers. */
+const RECONCILE_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface MetricsOptions {
+  readonly version: string;
+  /** Process and Node.js runtime metrics (process_*, nodejs_*); on by default. */
+  readonly defaultMetrics?: boolean;
+}
+
+export function createMetrics(opts: MetricsOptions): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const sources: { [K in SourceKind]?: () => StatsSources[K] } = {};
+  const read = <K extends SourceKind>(kind: K): StatsSources[K] | undefined => sources[kind]?.();
+
+  const doc = (name: MetricName): MetricDoc => {
+    const d = METRIC_DOCS.find((m) => m.name === name);
+    if (d === undefined) throw new Error(`metric ${name} is not in METRIC_DOCS`);
+    return d;
+  };
+  const base = (name: MetricName) => {
+    const d = doc(name);
+    return { name: d.name, help: d.help, labelNames: [...d.labels], registers: [registry] };
+  };
+
+  /** A gauge set from a source at scrape time; series vanish when the source does. */
+  const sourcedGauge = (name: MetricName, fill: (g: Gauge) => void): Gauge =>
+    new Gauge({
+      ...base(name),
+      collect() {
+        this.reset();
+        fill(this);
+      },
+    });
+
+  /** A counter that follows a cumulative value from a source (see the note at the top). */
+  const sourcedCounter = (name: MetricName, values: () => Iterable<readonly [Record<string, string>, number]> | undefined): Counter => {
+    const last = new Map<string, number>();
+    return new Counter({
+      ...base(name),
+      collect() {
+        const current = values();
+        if (current === undefined) return;
+        for (const [labels, value] of current) {
+          const key = JSON.stringify(labels);
+          const prev = last.get(key) ?? 0;
+          // A smaller value means the source was replaced and counts from zero again.
+          const delta = value >= prev ? value - prev : value;
+          last.set(key, value);
+          // inc by 0 still creates the series, so dashboards see it exists.
+          this.inc(labels, delta);
+        }
+      },
+    });
+  };
+
+  const byLabel = (label: string, record: Readonly<Record<string, number>> | undefined) =>
+    record === undefined ? undefined : Object.entries(record).map(([k, v]) => [{ [label]: k }, v] as const);
+  const single = (value: number | undefined) => (value === undefined ? undefined : [[{}, value] as const]);
+
+  new Gauge({ ...base('flannel_build_info') }).set({ version: opts.version, nodejs: process.versions.node }, 1);
+  const leaseInfo = new Gauge({ ...base('flannel_lease_info') });
+  const configInfo = new Gauge({ ...base('flannel_config_info') });
+  const configReloadErrors = new Counter({ ...base('flannel_config_reload_errors_total') });
+
+  sourcedGauge('flannel_peers', (g) => {
+    for (const [backend, n] of Object.entries(read('subnet')?.peersByBackend ?? {})) g.set({ backend }, n);
+  });
+  sourcedCounter('flannel_peers_skipped_total', () => byLabel('reason', read('subnet')?.peersSkipped));
+  sourcedCounter('flannel_kube_watch_restarts_total', () => single(read('subnet')?.watchRestarts));
+  sourcedCounter('flannel_kube_relists_total', () => single(read('subnet')?.relists));
+
+  sourcedGauge('flannel_kernel_entries', (g) => {
+    for (const [type, n] of Object.entries(read('reconcile')?.kernelEntries ?? {})) g.set({ type }, n);
+  });
+  sourcedCounter('flannel_reconcile_runs_total', () => single(read('reconcile')?.runs));
+  const reconcileDuration = new Histogram({ ...base('flannel_reconcile_duration_seconds'), buckets: RECONCILE_BUCKETS });
+  sourcedCounter('flannel_reconcile_errors_total', () => byLabel('reason', read('reconcile')?.errors));
+  // Kept across a backend switch: the time of the last success does not reset with the source.
+  let lastSuccessMs = 0;
+  new Gauge({
+    ...base('flannel_last_reconcile_success_timestamp_seconds'),
+    collect() {
+      lastSuccessMs = Math.max(lastSuccessMs, read('reconcile')?.lastSuccessMs ?? 0);
+      this.set(lastSuccessMs / 1000);
+    },
+  });
+  sourcedCounter('flannel_drift_repairs_total', () => byLabel('object', read('reconcile')?.driftRepairs));
+  sourcedGauge('flannel_hostgw_peers_not_on_link', (g) => {
+    const r = read('reconcile');
+    if (r !== undefined) g.set(r.peersNotOnLink);
+  });
+
+  sourcedCounter('flannel_iptables_resyncs_total', () => single(read('traffic')?.resyncs));
+  sourcedCounter('flannel_iptables_rule_repairs_total', () => single(read('traffic')?.ruleRepairs));
+
+  const direction = (inValue: number, outValue: number) => [[{ direction: 'in' }, inValue] as const, [{ direction: 'out' }, outValue] as const];
+  sourcedCounter('flannel_udp_packets_total', () => {
+    const u = read('udp');
+    return u === undefined ? undefined : direction(u.packetsIn, u.packetsOut);
+  });
+  sourcedCounter('flannel_udp_bytes_total', () => {
+    const u = read('udp');
+    return u === undefined ? undefined : direction(u.bytesIn, u.bytesOut);
+  });
+  sourcedCounter('flannel_udp_dropped_packets_total', () => byLabel('reason', read('udp')?.drops));
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    addSource<K extends SourceKind>(kind: K, fn: () => StatsSources[K]): () => void {
+      (sources as Record<K, () => StatsSources[K]>)[kind] = fn;
+      return () => {
+        if (sources[kind] === fn) delete sources[kind];
+      };
+    },
+    setLease(lease) {
+      leaseInfo.reset();
+      if (lease !== null) leaseInfo.set({ subnet: lease.subnet, backend: lease.backend, public_ip: lease.publicIp, node: lease.node }, 1);
+    },
+    setConfig(config) {
+      configInfo.reset();
+      configInfo.set({ network: config.network, backend: config.backend, nftables: String(config.enableNFTables) }, 1);
+    },
+    configReloadFailed() {
+      configReloadErrors.inc();
+    },
+    observeReconcileDuration(seconds) {
+      reconcileDuration.observe(seconds);
+    },
+    scrape: () => registry.metrics(),
+  };
+}
+
+/** The metrics table in Markdown, as docs/metrics.md quotes it. */
+export function metricsTableMarkdown(): string {
+  const rows = METRIC_DOCS.map((m) => `| \`${m.name}\` | ${m.type} | ${m.labels.map((l) => `\`${l}\``).join(', ') || '—'} | ${m.help} |`);
+  return ['| metric | type | labels | meaning |', '|---|---|---|---|', ...rows].join('\n') + '\n';
+}
