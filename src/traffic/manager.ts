@@ -1,0 +1,226 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatCidr, networkOf, cidrEquals, type Ipv4Cidr } from '../ip/ipv4.ts';
+import type { Logger } from '../observe/log.ts';
+import { describeDiscrepancies, type DesiredRules, type RuleGroup } from './desired.ts';
+import type { ModeDriver, TrafficMode } from './driver.ts';
+import { runCommand, type CommandRunner } from './exec.ts';
+import { IptablesDriver } from './iptables-driver.ts';
+import { NftDriver } from './nft-driver.ts';
+
+export type { TrafficMode } from './driver.ts';
+
+export interface TrafficManagerOptions {
+  /** 'nftables' when net-conf.json has EnableNFTables. */
+  readonly mode: TrafficMode;
+  /** Runs iptables-restore/iptables-save/nft; tests inject `ip netns exec NS …` and count forks. */
+  readonly exec?: CommandRunner;
+  readonly log: Logger;
+  /** --iptables-resync: seconds between checks (both modes; upstream checks only iptables). */
+  readonly resyncSeconds: number;
+  /** false with --ip-masq-fully-random-disable; also off where the tools cannot do it. */
+  readonly fullyRandom: boolean;
+  /** Seconds iptables-restore waits for the xtables lock; default 10. */
+  readonly lockWaitSeconds?: number;
+}
+
+/** The Network and lease of the previous run, from the old subnet.env (FLANNEL_NETWORK, FLANNEL_SUBNET). */
+export interface PreviousLease {
+  readonly network?: Ipv4Cidr;
+  readonly subnet?: Ipv4Cidr;
+}
+
+/** Plain numbers, read by the metrics layer at scrape time. */
+export interface TrafficStats {
+  /** Periodic checks run. */
+  readonly resyncs: number;
+  /** Checks that found a difference and rewrote rules. */
+  readonly repairs: number;
+  /** Differences found by checks, by kind (chain-missing, rules-differ, jump-missing, …). */
+  readonly repairsByReason: Readonly<Record<string, number>>;
+  /** ensureMasq/ensureForward calls that changed the kernel. */
+  readonly changes: number;
+  /** Failed checks, ensures and cleanups. */
+  readonly errors: number;
+  readonly lastError: string | undefined;
+  /** Unix ms of the last error; 0 if none. */
+  readonly lastErrorTime: number;
+}
+
+export interface TrafficManager {
+  readonly mode: TrafficMode;
+  /**
+   * Installs the masquerade rules for `network` and this node's lease `podSubnet` (§0 step 16)
+   * and keeps them under resync. Rules of `prev` need no separate delete: our chain is rewritten
+   * wholesale in the same transaction. Throws (naming the tool's output) when rules can't be set.
+   */
+  ensureMasq(network: Ipv4Cidr, podSubnet: Ipv4Cidr, prev?: PreviousLease): Promise<void>;
+  /** Installs FLANNEL-FWD / chain forward accepting traffic from and to `network` (§0 step 17). */
+  ensureForward(network: Ipv4Cidr): Promise<void>;
+  /** One check now: read each table once, repair if different. Never throws; errors go to stats. */
+  resync(): Promise<void>;
+  /** Checks every resyncSeconds until `signal` aborts. The first check runs one period after the call. */
+  runResync(signal: AbortSignal): Promise<void>;
+  /** §0 step 15: removes what the *other* mode installs (its chains and jumps, or its tables). */
+  cleanupOtherMode(): Promise<void>;
+  stats(): TrafficStats;
+}
+
+export function createTrafficManager(opts: TrafficManagerOptions): TrafficManager {
+  return new RuleManager(opts);
+}
+
+function makeDriver(mode: TrafficMode, exec: CommandRunner, log: Logger, lockWaitSeconds: number): ModeDriver {
+  return mode === 'iptables' ? new IptablesDriver({ exec, log, lockWaitSeconds }) : new NftDriver({ exec, log });
+}
+
+class RuleManager implements TrafficManager {
+  readonly mode: TrafficMode;
+  private readonly log: Logger;
+  private readonly driver: ModeDriver;
+  private readonly other: ModeDriver;
+  private readonly resyncMs: number;
+  private readonly fullyRandom: boolean;
+  private want: DesiredRules = {};
+  /** Every kernel operation runs after the previous one: ensures and resyncs never interleave. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private resyncs = 0;
+  private repairs = 0;
+  private readonly repairsByReason: Record<string, number> = {};
+  private changes = 0;
+  private errors = 0;
+  private lastError: string | undefined = undefined;
+  private lastErrorTime = 0;
+
+  constructor(opts: TrafficManagerOptions) {
+    const exec = opts.exec ?? runCommand;
+    const lockWait = opts.lockWaitSeconds ?? 10;
+    this.mode = opts.mode;
+    this.log = opts.log;
+    this.driver = makeDriver(opts.mode, exec, opts.log, lockWait);
+    this.other = makeDriver(opts.mode === 'iptables' ? 'nftables' : 'iptables', exec, opts.log, lockWait);
+    this.resyncMs = Math.max(1, opts.resyncSeconds) * 1000;
+    this.fullyRandom = opts.fullyRandom;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  ensureMasq(network: Ipv4Cidr, podSubnet: Ipv4Cidr, prev?: PreviousLease): Promise<void> {
+    return this.serial(async () => {
+      const net = networkOf(network);
+      const pod = networkOf(podSubnet);
+      if (prev !== undefined && !(sameCidr(prev.network, net) && sameCidr(prev.subnet, pod))) {
+        this.log.info(
+          { network: formatCidr(net), subnet: formatCidr(pod), prevNetwork: fmt(prev.network), prevSubnet: fmt(prev.subnet) },
+          'Current network or subnet is not equal to previous one; old masq rules are replaced with the chain',
+        );
+      }
+      const fullyRandom = this.fullyRandom && (await this.driver.supportsFullyRandom());
+      this.want = { ...this.want, masq: { network: formatCidr(net), podSubnet: formatCidr(pod), fullyRandom } };
+      this.log.info({ mode: this.mode, network: formatCidr(net), subnet: formatCidr(pod), fullyRandom }, 'Setting up masking rules');
+      await this.converge(['masq'], `masq rules for network ${formatCidr(net)} lease ${formatCidr(pod)}`);
+    });
+  }
+
+  ensureForward(network: Ipv4Cidr): Promise<void> {
+    return this.serial(async () => {
+      const net = formatCidr(networkOf(network));
+      this.want = { ...this.want, forward: { network: net } };
+      this.log.info({ mode: this.mode, network: net }, 'Setting up forward rules');
+      await this.converge(['forward'], `forward rules for network ${net}`);
+    });
+  }
+
+  private async converge(groups: readonly RuleGroup[], what: string): Promise<void> {
+    try {
+      const plan = await this.driver.plan(this.want, groups);
+      if (plan.discrepancies.length === 0) {
+        this.log.debug({ what }, 'rules already in place');
+        return;
+      }
+      this.log.info({ what, found: describeDiscrepancies(plan.discrepancies) }, 'writing rules');
+      await this.driver.apply(plan, this.want);
+      this.changes++;
+    } catch (e) {
+      // The wanted state stays recorded, so the next resync retries it.
+      throw this.recordError(new Error(`failed to set up ${what} (${this.mode}): ${errorText(e)}`, { cause: e }));
+    }
+  }
+
+  resync(): Promise<void> {
+    return this.serial(async () => {
+      const groups = (['masq', 'forward'] as const).filter((g) => this.want[g] !== undefined);
+      if (groups.length === 0) return;
+      this.resyncs++;
+      try {
+        const plan = await this.driver.plan(this.want, groups);
+        if (plan.discrepancies.length === 0) return;
+        this.log.warn({ mode: this.mode, found: describeDiscrepancies(plan.discrepancies) }, 'Some rules are missing or changed; repairing');
+        await this.driver.apply(plan, this.want);
+        this.repairs++;
+        for (const d of plan.discrepancies) this.repairsByReason[d.kind] = (this.repairsByReason[d.kind] ?? 0) + 1;
+      } catch (e) {
+        const err = this.recordError(e);
+        this.log.error({ mode: this.mode, err: err.message }, 'Failed to ensure rules');
+      }
+    });
+  }
+
+  async runResync(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await sleep(this.resyncMs, undefined, { signal });
+      } catch {
+        return; // aborted: rules stay installed (never flushed on shutdown)
+      }
+      await this.resync();
+    }
+  }
+
+  cleanupOtherMode(): Promise<void> {
+    return this.serial(async () => {
+      try {
+        await this.other.removeAll();
+      } catch (e) {
+        // Leftovers of the other mode are untidy but do not stop this mode from working.
+        const err = this.recordError(e);
+        this.log.warn({ other: this.other.mode, err: err.message }, 'could not clean up rules of the other mode');
+      }
+    });
+  }
+
+  stats(): TrafficStats {
+    return {
+      resyncs: this.resyncs,
+      repairs: this.repairs,
+      repairsByReason: { ...this.repairsByReason },
+      changes: this.changes,
+      errors: this.errors,
+      lastError: this.lastError,
+      lastErrorTime: this.lastErrorTime,
+    };
+  }
+
+  private recordError(e: unknown): Error {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.errors++;
+    this.lastError = err.message;
+    this.lastErrorTime = Date.now();
+    return err;
+  }
+}
+
+function sameCidr(a: Ipv4Cidr | undefined, b: Ipv4Cidr): boolean {
+  return a !== undefined && cidrEquals(networkOf(a), b);
+}
+
+function fmt(c: Ipv4Cidr | undefined): string {
+  return c === undefined ? '' : formatCidr(c);
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
