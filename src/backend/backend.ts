@@ -37,6 +37,12 @@ export interface ReconcileReport {
   readonly unchanged: number;
   readonly failed: readonly PeerFailure[];
   readonly ms: number;
+  /** Objects created or replaced in this run, by type ('route', 'neigh', 'fdb', 'device', 'addr'). */
+  readonly changedByType?: Readonly<Record<string, number>>;
+  /** Kernel entries the backend owns after the run, by type. */
+  readonly owned?: Readonly<Record<string, number>>;
+  /** Peers that cannot be reached directly (host-gw without L2 adjacency), by node name or subnet. */
+  readonly notOnLink?: readonly string[];
 }
 
 /**
