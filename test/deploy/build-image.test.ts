@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pkg from '../../package.json' with { type: 'json' };
+
+// Runs scripts/build-image.sh into a temp dir: the image's file tree without Docker.
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const realEntry = join(root, 'src/cli/flanneld.ts');
+// The daemon's entry may not exist yet in a fresh checkout; the stub exercises the same bundling.
+const entry = existsSync(realEntry) ? realEntry : join(root, 'test/deploy/fixtures/stub-flanneld.ts');
+const node = join(root, 'node_modules/.bin/node');
+let out: string;
+
+beforeAll(async () => {
+  out = await mkdtemp(join(tmpdir(), 'flannel-image-'));
+  const r = spawnSync(join(root, 'scripts/build-image.sh'), ['--out', out, '--entry', entry], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`build-image.sh failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+}, 180_000);
+afterAll(async () => {
+  if (out !== undefined) await rm(out, { recursive: true, force: true });
+});
+
+const run = (cmd: string, args: string[]) =>
+  spawnSync(join(out, cmd), args, { encoding: 'utf8', env: { ...process.env, FLANNEL_NODE: node, FLANNEL_NATIVE_ADDON: '' } });
+
+describe('scripts/build-image.sh', () => {
+  it('lays out the image tree the Dockerfile and the manifest expect', async () => {
+    for (const f of ['opt/bin/flanneld', 'opt/bin/install-conf']) {
+      expect((await stat(join(out, f))).mode & 0o777).toBe(0o755);
+    }
+    for (const f of ['flanneld.mjs', 'install-conf.mjs', 'flannel_native.node']) {
+      expect((await stat(join(out, 'opt/flannel-ts', f))).isFile()).toBe(true);
+    }
+  });
+
+  it('bundles every dependency: nothing is loaded from node_modules at run time', async () => {
+    const bundle = await readFile(join(out, 'opt/flannel-ts/flanneld.mjs'), 'utf8');
+    expect(bundle).not.toMatch(/from ["'](@kubernetes\/client-node|prom-client|pino)["']/);
+    expect(bundle).not.toMatch(/require\(["'](@kubernetes\/client-node|prom-client|pino)["']\)/);
+  });
+
+  it('runs flanneld --version from the tree', () => {
+    const r = run('opt/bin/flanneld', ['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout + r.stderr).toContain(pkg.version);
+  });
+
+  it.runIf(entry.includes('stub-flanneld'))('the stub bundle loads client-node, prom-client and the addon beside the bundle', () => {
+    const r = run('opt/bin/flanneld', []);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ server: 'https://127.0.0.1:6443', metrics: true, native: true });
+  });
+
+  it('install-conf copies atomically from the tree', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'install-conf-img-'));
+    try {
+      await writeFile(join(dir, 'cni-conf.json'), '{}', { mode: 0o644 });
+      const r = run('opt/bin/install-conf', [join(dir, 'cni-conf.json'), join(dir, '10-flannel.conflist')]);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(await readFile(join(dir, '10-flannel.conflist'), 'utf8')).toBe('{}');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a missing entry point with a message that says what to do', () => {
+    const r = spawnSync(join(root, 'scripts/build-image.sh'), ['--out', join(out, 'x'), '--entry', 'src/nope.ts'], { cwd: root, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('build-image.sh: entry point src/nope.ts does not exist (set --entry or FLANNEL_ENTRY)\n');
+  });
+});
+
+describe('Dockerfile', () => {
+  it('builds with the script in a Node 24 stage and runs the launcher on a slim Node 24 base', async () => {
+    const df = await readFile(join(root, 'Dockerfile'), 'utf8');
+    const froms = [...df.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
+    expect(froms).toEqual(['${NODE_IMAGE}', 'node:24-bookworm-slim']);
+    expect(df).toMatch(/^ARG NODE_IMAGE=node:24-bookworm$/m);
+    expect(df).toMatch(/^RUN npm ci\b/m);
+    expect(df).toMatch(/^RUN scripts\/build-image\.sh --out \/out$/m);
+    expect(df).toMatch(/^COPY --from=build \/out\/opt\/ \/opt\/$/m);
+    expect(df).toContain('apt-get install -y --no-install-recommends iptables nftables \\');
+    expect(df).toMatch(/^ENTRYPOINT \["\/opt\/bin\/flanneld"\]$/m);
+  });
+});
