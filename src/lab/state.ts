@@ -1,0 +1,85 @@
+/**
+ * What a running lab consists of, saved under /run/flannel-lab/ so that another process
+ * (`flannel-lab down`, a test's cleanup) can remove all of it.
+ */
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const STATE_DIR = '/run/flannel-lab';
+
+export type BackendType = 'vxlan' | 'host-gw' | 'udp';
+
+export interface NodeState {
+  readonly index: number;
+  /** The Kubernetes Node name; also the name of the node's namespace. */
+  readonly name: string;
+  readonly netns: string;
+  readonly underlayIp: string;
+  readonly podCidr: string;
+  readonly subnetFile: string;
+  readonly netConfFile: string;
+  readonly logFile: string;
+  /** The daemon, when one runs. */
+  daemonPid?: number;
+}
+
+export interface PodState {
+  readonly name: string;
+  readonly node: number;
+  readonly index: number;
+  readonly netns: string;
+  readonly ip: string;
+}
+
+export interface LabState {
+  readonly prefix: string;
+  readonly runDir: string;
+  readonly backend: BackendType;
+  readonly directRouting: boolean;
+  /** 'flanneld': our daemon programs the nodes; 'none': the lab wrote subnet.env and host-gw style routes itself. */
+  readonly daemon: 'flanneld' | 'none';
+  /** Whether the daemons got --ip-masq (and subnet.env says FLANNEL_IPMASQ=true). */
+  readonly ipMasq: boolean;
+  readonly underlayNetns: string;
+  /** The kubeconfig the daemons use (the double's, written into the run dir, or the user's). */
+  kubeconfig?: string;
+  /** True when the Kubernetes API is a real server given by --kubeconfig. */
+  readonly realApiServer: boolean;
+  apiServerPid?: number;
+  /** Root-namespace plumbing made for a real API server (see real-apiserver.ts), to undo on down. */
+  uplink?: { readonly rootLink: string; readonly serverIp: string; readonly masqRule: readonly string[] };
+  readonly nodes: NodeState[];
+  readonly pods: PodState[];
+}
+
+export function stateFile(prefix: string): string {
+  return join(STATE_DIR, `${prefix}.json`);
+}
+
+export function saveState(state: LabState): void {
+  mkdirSync(STATE_DIR, { recursive: true, mode: 0o755 });
+  writeFileSync(stateFile(state.prefix), JSON.stringify(state, null, 2) + '\n');
+}
+
+export function loadState(prefix: string): LabState | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFile(prefix), 'utf8')) as LabState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function removeState(prefix: string): void {
+  rmSync(stateFile(prefix), { force: true });
+}
+
+/** Prefixes of the labs that have a state file. */
+export function savedLabs(): string[] {
+  try {
+    return readdirSync(STATE_DIR)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -'.json'.length));
+  } catch {
+    return [];
+  }
+}
