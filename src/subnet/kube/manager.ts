@@ -1,0 +1,353 @@
+/**
+ * The Kubernetes subnet manager (§4): the own lease is the node's podCIDR, published as node
+ * annotations; the other nodes' leases come from a node list+watch.
+ *
+ * Where it deliberately differs from upstream: it waits for a missing podCIDR instead of exiting;
+ * a peer with malformed annotations is skipped (logged once, counted) and keeps its last valid
+ * lease; watches never stop (node-reflector.ts); podCIDR changes of peers are forwarded; the
+ * annotation PATCH goes out only when an annotation really differs (upstream re-patches on every
+ * start when public-ip-overwrite is set).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cidrEquals, containsCidr, formatCidr, type Ipv4Cidr } from '../../ip/ipv4.ts';
+import type { Logger } from '../../observe/log.ts';
+import type { Lease, LeaseAttrs, LeaseEvent } from '../lease.ts';
+import type { StoredNodeInfo, SubnetManager } from '../manager.ts';
+import { annotationKeys, type AnnotationKeys } from './annotations.ts';
+import type { KubeApi, NodeView } from './api.ts';
+import { DEFAULT_BACKOFF, NodeReflector, type BackoffOptions, type NodeDelta } from './node-reflector.ts';
+import {
+  annotationChanges,
+  annotationPatch,
+  ipv4PodCidr,
+  isFlannelNode,
+  MalformedNodeError,
+  networkAvailablePatch,
+  nodeToLease,
+  publishedPublicIp,
+  storedInfoOf,
+} from './node-lease.ts';
+import { eventQueueDepth, resolveNodeName } from './node-name.ts';
+
+/** Plain integers for the metrics layer, read at scrape time. */
+export interface KubeSubnetStats {
+  readonly watchRestarts: number;
+  readonly relists: number;
+  readonly apiErrors: number;
+  /** How many times a peer was skipped for malformed annotations (once per distinct problem). */
+  readonly malformedPeersSkipped: number;
+  /** Peers currently malformed. */
+  readonly malformedPeers: number;
+  /** Peers with a valid lease (own node excluded). */
+  readonly knownPeers: number;
+  readonly annotationPatches: number;
+}
+
+/** For readiness: what acquireLease is waiting for, if anything. */
+export type KubeLeaseState = 'starting' | 'waiting-for-node' | 'waiting-for-pod-cidr' | 'ready';
+
+export interface KubeSubnetManagerOptions {
+  readonly api: KubeApi;
+  readonly nodeName: string;
+  /** --kube-annotation-prefix, raw (normalised here). */
+  readonly annotationPrefix: string;
+  /** net-conf Network; the podCIDR must lie inside it. */
+  readonly network: Ipv4Cidr;
+  /** --set-node-network-unavailable (default true). */
+  readonly setNodeNetworkUnavailable: boolean;
+  readonly log: Logger;
+  readonly backoff?: BackoffOptions;
+  readonly now?: () => Date;
+}
+
+export class KubeSubnetManager implements SubnetManager {
+  readonly name: string;
+  readonly nodeName: string;
+  readonly keys: AnnotationKeys;
+  private readonly api: KubeApi;
+  private readonly network: Ipv4Cidr;
+  private readonly setNodeNetworkUnavailable: boolean;
+  private readonly log: Logger;
+  private readonly backoff: BackoffOptions;
+  private readonly now: () => Date;
+  private readonly reflector: NodeReflector;
+  private readonly stop = new AbortController();
+  private started = false;
+  private ownLease: Lease | undefined;
+  private readonly peers = new Map<string, Lease>();
+  private readonly malformed = new Map<string, string>();
+  private malformedSkipped = 0;
+  private patches = 0;
+  private readonly subscribers = new Set<(events: readonly LeaseEvent[]) => void>();
+  private changeWaiters: (() => void)[] = [];
+  private leaseState: KubeLeaseState = 'starting';
+
+  constructor(opts: KubeSubnetManagerOptions) {
+    this.api = opts.api;
+    this.nodeName = opts.nodeName;
+    this.name = `Kubernetes Subnet Manager - ${opts.nodeName}`;
+    this.keys = annotationKeys(opts.annotationPrefix);
+    this.network = opts.network;
+    this.setNodeNetworkUnavailable = opts.setNodeNetworkUnavailable;
+    this.log = opts.log;
+    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.now = opts.now ?? (() => new Date());
+    this.reflector = new NodeReflector(this.api, this.log, (d) => this.onDeltas(d), this.backoff);
+  }
+
+  get state(): KubeLeaseState {
+    return this.leaseState;
+  }
+
+  get stats(): KubeSubnetStats {
+    const r = this.reflector.stats;
+    return {
+      watchRestarts: r.watchRestarts,
+      relists: r.relists,
+      apiErrors: r.apiErrors,
+      malformedPeersSkipped: this.malformedSkipped,
+      malformedPeers: this.malformed.size,
+      knownPeers: this.peers.size,
+      annotationPatches: this.patches,
+    };
+  }
+
+  /** Stops the node watch. */
+  close(): void {
+    this.stop.abort();
+  }
+
+  async storedNodeInfo(_signal: AbortSignal): Promise<StoredNodeInfo> {
+    try {
+      const node = await this.api.getNode(this.nodeName);
+      return storedInfoOf(node, this.keys);
+    } catch (e) {
+      this.log.warn({ node: this.nodeName, err: (e as Error).message }, 'could not read the node’s stored public IP and VtepMAC; continuing without them');
+      return {};
+    }
+  }
+
+  async acquireLease(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
+    this.ensureStarted();
+    await this.reflector.waitForSync(signal);
+    const logged = new Set<string>();
+    const once = (key: string, fn: () => void): void => {
+      if (!logged.has(key)) {
+        logged.add(key);
+        fn();
+      }
+    };
+    let node: NodeView;
+    let cidr: Ipv4Cidr;
+    for (;;) {
+      const current = this.reflector.nodes.get(this.nodeName);
+      if (current === undefined) {
+        this.leaseState = 'waiting-for-node';
+        once('node', () => this.log.warn({ node: this.nodeName }, `node "${this.nodeName}" is not registered in the API server yet; waiting for it`));
+        await this.nextChange(signal);
+        continue;
+      }
+      const pod = ipv4PodCidr(current);
+      if (pod.kind === 'ok') {
+        node = current;
+        cidr = pod.cidr;
+        break;
+      }
+      this.leaseState = 'waiting-for-pod-cidr';
+      if (pod.kind === 'missing') {
+        once('missing', () =>
+          this.log.warn(
+            { node: this.nodeName },
+            `node "${this.nodeName}" pod cidr not assigned; waiting for spec.podCIDR. Fix: run kube-controller-manager with --allocate-node-cidrs=true --cluster-cidr=${formatCidr(this.network)}, or set it by hand: kubectl patch node ${this.nodeName} -p '{"spec":{"podCIDR":"<a /24 inside ${formatCidr(this.network)}>"}}'`,
+          ),
+        );
+      } else {
+        once(pod.reason, () => this.log.error({ node: this.nodeName, podCIDRs: current.podCIDRs }, `node "${this.nodeName}": ${pod.reason}; waiting for a usable spec.podCIDR`));
+      }
+      await this.nextChange(signal);
+    }
+    if (!containsCidr(this.network, cidr)) {
+      throw new Error(
+        `subnet "${formatCidr(this.network)}" specified in the flannel net config doesn't contain "${formatCidr(cidr)}" PodCIDR of the "${this.nodeName}" node`,
+      );
+    }
+    const changes = annotationChanges(node, this.keys, attrs);
+    if (Object.keys(changes).length > 0) {
+      await this.retry(`patch node "${this.nodeName}" annotations`, signal, () => this.api.patchNodeStatus(this.nodeName, annotationPatch(changes)));
+      this.patches++;
+      this.log.info({ node: this.nodeName, annotations: changes }, 'published lease annotations');
+    }
+    const lease: Lease = { subnet: cidr, attrs: { ...attrs, publicIp: publishedPublicIp(node, this.keys, attrs) }, node: this.nodeName };
+    this.ownLease = lease;
+    this.leaseState = 'ready';
+    // A peer claiming our subnet is never reported (upstream compares by subnet too).
+    const dropped: LeaseEvent[] = [];
+    for (const [name, peer] of this.peers) {
+      if (cidrEquals(peer.subnet, cidr)) {
+        this.peers.delete(name);
+        dropped.push({ type: 'removed', lease: peer });
+      }
+    }
+    this.emit(dropped);
+    return lease;
+  }
+
+  watchLeases(onEvents: (events: readonly LeaseEvent[]) => void, signal: AbortSignal): void {
+    this.ensureStarted();
+    this.reflector.waitForSync(signal).then(
+      () => {
+        if (signal.aborted) return;
+        this.subscribers.add(onEvents);
+        signal.addEventListener('abort', () => this.subscribers.delete(onEvents), { once: true });
+        onEvents([...this.peers.values()].map((lease) => ({ type: 'added', lease })));
+      },
+      () => undefined, // aborted before the first list
+    );
+  }
+
+  async completeLease(signal: AbortSignal): Promise<void> {
+    if (!this.setNodeNetworkUnavailable) return;
+    try {
+      await this.retry(`patch node "${this.nodeName}" NetworkUnavailable condition`, signal, () =>
+        this.api.patchNodeStatus(this.nodeName, networkAvailablePatch(this.now())),
+      5);
+      this.log.info({ node: this.nodeName }, 'set NetworkUnavailable=False on the node');
+    } catch (e) {
+      this.log.error({ node: this.nodeName }, `CompleteLease execute error err: ${(e as Error).message}`);
+    }
+  }
+
+  private ensureStarted(): void {
+    if (this.started) return;
+    this.started = true;
+    void this.reflector.run(this.stop.signal);
+  }
+
+  private nextChange(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      signal.throwIfAborted();
+      const onAbort = (): void => reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.changeWaiters.push(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  private onDeltas(deltas: readonly NodeDelta[]): void {
+    const events: LeaseEvent[] = [];
+    for (const d of deltas) this.updatePeer(d, events);
+    this.emit(events);
+    for (const w of this.changeWaiters.splice(0)) w();
+  }
+
+  private emit(events: readonly LeaseEvent[]): void {
+    if (events.length === 0) return;
+    for (const s of this.subscribers) s(events);
+  }
+
+  /** Turns one node change into lease events (level-correct against `peers`). */
+  private updatePeer(delta: NodeDelta, out: LeaseEvent[]): void {
+    const node = delta.node;
+    if (node.name === this.nodeName) return;
+    const prev = this.peers.get(node.name);
+    let next: Lease | undefined;
+    if (delta.type === 'upsert' && isFlannelNode(node, this.keys)) {
+      try {
+        next = nodeToLease(node, this.keys);
+        this.malformed.delete(node.name);
+      } catch (e) {
+        if (!(e instanceof MalformedNodeError)) throw e;
+        if (this.malformed.get(node.name) !== e.message) {
+          this.malformed.set(node.name, e.message);
+          this.malformedSkipped++;
+          this.log.warn(
+            { node: node.name, annotation: e.field },
+            `skipping peer: ${e.message}${prev ? ' (keeping its last valid lease)' : ''}`,
+          );
+        }
+        return;
+      }
+      if (this.ownLease !== undefined && cidrEquals(next.subnet, this.ownLease.subnet)) next = undefined;
+    } else {
+      this.malformed.delete(node.name);
+    }
+    if (next === undefined) {
+      if (prev !== undefined) {
+        this.peers.delete(node.name);
+        out.push({ type: 'removed', lease: prev });
+      }
+      return;
+    }
+    this.peers.set(node.name, next);
+    if (prev === undefined) {
+      out.push({ type: 'added', lease: next });
+    } else if (!cidrEquals(prev.subnet, next.subnet)) {
+      out.push({ type: 'removed', lease: prev }, { type: 'added', lease: next });
+    } else if (!sameAttrs(prev.attrs, next.attrs)) {
+      out.push({ type: 'added', lease: next });
+    }
+  }
+
+  private async retry<T>(what: string, signal: AbortSignal, fn: () => Promise<T>, attempts = Infinity): Promise<T> {
+    let delay = this.backoff.initialMs;
+    for (let attempt = 1; ; attempt++) {
+      signal.throwIfAborted();
+      try {
+        return await fn();
+      } catch (e) {
+        if (attempt >= attempts) throw e;
+        this.log.warn({ err: (e as Error).message, attempt, retryInMs: delay }, `${what} failed; retrying`);
+        await sleep(delay, undefined, { signal });
+        delay = Math.min(delay * 2, this.backoff.maxMs);
+      }
+    }
+  }
+}
+
+function sameAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {
+  return (
+    a.publicIp === b.publicIp &&
+    a.backendType === b.backendType &&
+    a.backendData === b.backendData &&
+    a.publicIpv6 === b.publicIpv6 &&
+    a.backendV6Data === b.backendV6Data
+  );
+}
+
+export interface KubeSubnetManagerConfig {
+  readonly kubeconfigFile?: string;
+  readonly apiUrl?: string;
+  readonly annotationPrefix: string;
+  readonly network: Ipv4Cidr;
+  readonly setNodeNetworkUnavailable: boolean;
+  readonly log: Logger;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly backoff?: BackoffOptions;
+}
+
+/**
+ * Builds the manager: validates the prefix and EVENT_QUEUE_DEPTH first (cheap, fatal), then loads
+ * the client library (the one dynamic import of client-node), then resolves the node name.
+ */
+export async function createKubeSubnetManager(cfg: KubeSubnetManagerConfig): Promise<KubeSubnetManager> {
+  const env = cfg.env ?? process.env;
+  annotationKeys(cfg.annotationPrefix);
+  eventQueueDepth(env);
+  const { createKubeApi } = await import('./client.ts');
+  const api = createKubeApi({
+    ...(cfg.kubeconfigFile !== undefined ? { kubeconfigFile: cfg.kubeconfigFile } : {}),
+    ...(cfg.apiUrl !== undefined ? { apiUrl: cfg.apiUrl } : {}),
+  });
+  const nodeName = await resolveNodeName(env, api);
+  return new KubeSubnetManager({
+    api,
+    nodeName,
+    annotationPrefix: cfg.annotationPrefix,
+    network: cfg.network,
+    setNodeNetworkUnavailable: cfg.setNodeNetworkUnavailable,
+    log: cfg.log,
+    ...(cfg.backoff !== undefined ? { backoff: cfg.backoff } : {}),
+  });
+}

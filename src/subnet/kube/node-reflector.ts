@@ -1,0 +1,193 @@
+/**
+ * A list+watch loop over nodes that never gives up. client-node's informer stops on any watch
+ * error other than 410 (DESIGN.md); this loop instead re-watches from the last resourceVersion
+ * after a dropped connection or timeout, relists after 410 Gone or an ERROR event, and backs off
+ * exponentially (capped) while the API server is unreachable. After a relist it reports the
+ * difference to the cache it had, so a node deleted while disconnected becomes a `delete`.
+ */
+import type { Logger } from '../../observe/log.ts';
+import type { KubeApi, NodeView, NodeWatchEvent } from './api.ts';
+
+export type NodeDelta =
+  | { readonly type: 'upsert'; readonly node: NodeView }
+  | { readonly type: 'delete'; readonly node: NodeView };
+
+export interface ReflectorStats {
+  /** Watch streams re-opened after they ended (drops, timeouts, errors). */
+  watchRestarts: number;
+  /** Full lists after the first (410 Gone, ERROR events). */
+  relists: number;
+  /** Failed list or watch requests. */
+  apiErrors: number;
+}
+
+export interface BackoffOptions {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 5000 };
+
+export class NodeReflector {
+  /** The current view of every node, by name. */
+  readonly nodes = new Map<string, NodeView>();
+  readonly stats: ReflectorStats = { watchRestarts: 0, relists: 0, apiErrors: 0 };
+  private synced = false;
+  private readonly api: KubeApi;
+  private readonly log: Logger;
+  private readonly backoff: BackoffOptions;
+  private readonly onDeltas: (deltas: readonly NodeDelta[]) => void;
+  private readonly syncWaiters: (() => void)[] = [];
+
+  constructor(api: KubeApi, log: Logger, onDeltas: (deltas: readonly NodeDelta[]) => void, backoff: BackoffOptions = DEFAULT_BACKOFF) {
+    this.api = api;
+    this.log = log;
+    this.onDeltas = onDeltas;
+    this.backoff = backoff;
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves after the first successful list. */
+  waitForSync(signal: AbortSignal): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.syncWaiters.push(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  /** Runs until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    let resourceVersion: string | undefined;
+    let delay = this.backoff.initialMs;
+    let listed = false;
+    while (!signal.aborted) {
+      if (resourceVersion === undefined) {
+        try {
+          const list = await this.api.listNodes();
+          if (signal.aborted) return;
+          if (listed) this.stats.relists++;
+          listed = true;
+          this.replace(list.nodes);
+          resourceVersion = list.resourceVersion;
+        } catch (e) {
+          this.stats.apiErrors++;
+          this.log.warn({ err: (e as Error).message, retryInMs: delay }, 'listing nodes failed; retrying');
+          await sleep(delay, signal);
+          delay = Math.min(delay * 2, this.backoff.maxMs);
+          continue;
+        }
+      }
+      const outcome = await this.watchOnce(resourceVersion, signal);
+      if (signal.aborted) return;
+      this.stats.watchRestarts++;
+      resourceVersion = outcome.resourceVersion;
+      if (outcome.error !== undefined) {
+        this.stats.apiErrors++;
+        this.log.warn({ err: outcome.error, resourceVersion: resourceVersion ?? 'relist', retryInMs: delay }, 'node watch ended; restarting');
+      }
+      if (outcome.progressed && outcome.error === undefined) {
+        delay = this.backoff.initialMs;
+      } else {
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, this.backoff.maxMs);
+      }
+    }
+  }
+
+  /**
+   * One watch stream. Resolves with the resourceVersion to continue from (undefined: relist), the
+   * error that ended it, and whether it delivered anything (a healthy stream resets the backoff).
+   */
+  private async watchOnce(
+    from: string,
+    signal: AbortSignal,
+  ): Promise<{ resourceVersion: string | undefined; error?: string; progressed: boolean }> {
+    let rv: string | undefined = from;
+    let progressed = false;
+    let errorText: string | undefined;
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    const onEvent = (ev: NodeWatchEvent): void => {
+      if (rv === undefined) return; // an ERROR already asked for a relist; ignore the rest
+      if (ev.type === 'ERROR') {
+        errorText = `watch ERROR event: HTTP ${ev.code}: ${ev.message}`;
+        if (ev.code === 410) errorText = undefined; // expected; the relist is the cure
+        rv = undefined;
+        handle?.stop();
+        return;
+      }
+      progressed = true;
+      if (ev.type === 'BOOKMARK') {
+        if (ev.resourceVersion !== '') rv = ev.resourceVersion;
+        return;
+      }
+      if (ev.node.resourceVersion !== '') rv = ev.node.resourceVersion;
+      if (ev.type === 'DELETED') {
+        const known = this.nodes.get(ev.node.name);
+        this.nodes.delete(ev.node.name);
+        this.onDeltas([{ type: 'delete', node: known ?? ev.node }]);
+      } else {
+        this.nodes.set(ev.node.name, ev.node);
+        this.onDeltas([{ type: 'upsert', node: ev.node }]);
+      }
+    };
+    let handle: { stop(): void } | undefined;
+    const onAbort = (): void => handle?.stop();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      handle = await this.api.watchNodes(from, onEvent, (err) => {
+        // client-node ends idle watches after 30 s with a TimeoutError: not worth a warning.
+        if (err !== undefined && err.name !== 'TimeoutError' && errorText === undefined) errorText = err.message;
+        finish();
+      });
+      if (signal.aborted) handle.stop();
+      await done;
+    } catch (e) {
+      errorText = (e as Error).message;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    return { resourceVersion: rv, progressed, ...(errorText !== undefined ? { error: errorText } : {}) };
+  }
+
+  /** Swaps in a fresh list and reports what changed against the cache. */
+  private replace(nodes: readonly NodeView[]): void {
+    const deltas: NodeDelta[] = [];
+    const fresh = new Map(nodes.map((n) => [n.name, n]));
+    for (const [name, old] of this.nodes) {
+      if (!fresh.has(name)) deltas.push({ type: 'delete', node: old });
+    }
+    for (const n of nodes) {
+      const old = this.nodes.get(n.name);
+      if (old === undefined || old.resourceVersion !== n.resourceVersion) deltas.push({ type: 'upsert', node: n });
+    }
+    this.nodes.clear();
+    for (const [k, v] of fresh) this.nodes.set(k, v);
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+    if (deltas.length > 0) this.onDeltas(deltas);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
