@@ -10,6 +10,8 @@ export interface NftDriverOptions {
   readonly nftBin?: string;
 }
 
+const ALL_GROUPS: readonly RuleGroup[] = ['masq', 'forward'];
+
 function chainsFor(want: DesiredRules, groups: readonly RuleGroup[], family: RuleFamily): NftChainSpec[] {
   const out: NftChainSpec[] = [];
   if (groups.includes('masq') && want.masq !== undefined) out.push(nftMasqChain(want.masq, family));
@@ -65,8 +67,10 @@ export class NftDriver implements ModeDriver {
       else if (known === undefined || known.want !== specText(s)) discrepancies.push({ kind: 'unverified', where });
       else if (known.listed !== have) discrepancies.push({ kind: 'rules-differ', where });
     }
-    // All chains of the groups go into the one transaction, so a repair leaves them consistent.
-    return { discrepancies, payload: discrepancies.length === 0 ? '' : renderNftTransaction(this.family, specs), groups };
+    // Every wanted chain is re-created in the one transaction, not only the checked ones: nft lists
+    // chains in creation order, so this keeps the listing in upstream's order (postrtg, forward).
+    const all = chainsFor(want, ALL_GROUPS, this.family);
+    return { discrepancies, payload: discrepancies.length === 0 ? '' : renderNftTransaction(this.family, all), groups: ALL_GROUPS };
   }
 
   async apply(plan: DriverPlan, want: DesiredRules): Promise<void> {
