@@ -38,3 +38,17 @@ function errnoName(errno: number): string {
     return `errno ${errno}`;
   }
 }
+
+/**
+ * Bytes from the kernel (or a test) that do not parse as netlink: a length that runs past the
+ * end, an attribute shorter than its header, a fixed header cut short. Never a crash.
+ */
+export class NetlinkDecodeError extends Error {
+  override readonly name = 'NetlinkDecodeError';
+  /** Byte offset in the buffer where parsing failed. */
+  readonly offset: number;
+  constructor(what: string, offset: number) {
+    super(`malformed netlink data at byte ${offset}: ${what}`);
+    this.offset = offset;
+  }
+}

@@ -57,6 +57,8 @@ export interface LinkSpec {
   readonly vxlan?: VxlanInfo;
   /** veth only: the peer's name, and optionally a netns fd/path for the peer end. */
   readonly peerName?: string;
+  /** veth only: put the peer end into this netns (a name under /run/netns, or a path). */
+  readonly peerNetns?: string;
 }
 
 export interface LinkChange {
