@@ -56,7 +56,8 @@ export async function deleteRealNodes(kubeconfig: string, names: readonly string
 /** The API server's IPv4 address, from the kubeconfig's current cluster. */
 export async function apiServerAddress(kubeconfig: string): Promise<string> {
   const text = readFileSync(kubeconfig, 'utf8');
-  const m = /server:\s*["']?(https?:\/\/[^\s"']+)/.exec(text);
+  // YAML or JSON (the double writes JSON).
+  const m = /"?server"?\s*:\s*["']?(https?:\/\/[^\s"',]+)/.exec(text);
   if (m === null) throw new Error(`${kubeconfig}: no cluster server URL found`);
   const host = new URL(m[1]!).hostname.replace(/^\[|\]$/g, '');
   const { address, family } = await lookup(host, { family: 4 }).catch(() => ({ address: '', family: 0 }));
