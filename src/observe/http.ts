@@ -12,6 +12,12 @@ import type { Metrics } from './metrics.ts';
  * port", which tests use.
  */
 
+/**
+ * The metrics port when --metrics-port is not given. Not upstream's healthz port (8081 in its
+ * manifest) and not a port of common exporters; the manifest and the docs use it too.
+ */
+export const DEFAULT_METRICS_PORT = 9862;
+
 /** How long close() lets in-flight requests finish before cutting the connections. */
 export const CLOSE_GRACE_MS = 3000;
 
