@@ -98,7 +98,8 @@ class RuleManager implements TrafficManager {
     this.log = opts.log;
     this.driver = makeDriver(opts.mode, exec, opts.log, lockWait);
     this.other = makeDriver(opts.mode === 'iptables' ? 'nftables' : 'iptables', exec, opts.log, lockWait);
-    this.resyncMs = Math.max(1, opts.resyncSeconds) * 1000;
+    // --iptables-resync=0 would spin; treat it as one second.
+    this.resyncMs = opts.resyncSeconds > 0 ? opts.resyncSeconds * 1000 : 1000;
     this.fullyRandom = opts.fullyRandom;
   }
 
