@@ -1,0 +1,55 @@
+/**
+ * The lab leaves nothing behind: no namespace with its prefix, no process it started (daemons,
+ * the API server double, anything run inside its namespaces), no state file, no run directory.
+ */
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { createLab } from '../../src/lab/lab.ts';
+import { listNetns } from '../../src/lab/netns.ts';
+import { isAlive, startDetached } from '../../src/lab/processes.ts';
+import { stateFile } from '../../src/lab/state.ts';
+import { daemonReady, LAB_HOOK_TIMEOUT_MS, labReady } from './harness.ts';
+
+describe.skipIf(!labReady.ok)(`lab teardown${labReady.ok ? '' : ` (skipped: ${labReady.why})`}`, () => {
+  it('removes every namespace and every process it started, also ones started inside its namespaces later', async () => {
+    const lab = await createLab({ nodes: 2, podsPerNode: 2, daemon: 'none' });
+    let pids: number[] = [];
+    try {
+      expect(await listNetns(lab.prefix)).toHaveLength(1 + 2 + 4);
+      // Stand-ins for processes a test starts inside the lab and forgets about.
+      pids = [
+        startDetached(['ip', 'netns', 'exec', lab.node(0).netns, 'sleep', '600'], `${lab.state.runDir}/sleep0.log`).pid,
+        startDetached(['ip', 'netns', 'exec', lab.pod(1, 1).netns, 'sleep', '600'], `${lab.state.runDir}/sleep1.log`).pid,
+      ];
+      expect(pids.every(isAlive)).toBe(true);
+    } finally {
+      await lab.destroy();
+    }
+    expect(await listNetns(lab.prefix)).toEqual([]);
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(existsSync(stateFile(lab.prefix))).toBe(false);
+    expect(existsSync(lab.state.runDir)).toBe(false);
+  }, LAB_HOOK_TIMEOUT_MS);
+
+  it.skipIf(!daemonReady)('stops the daemons and the API server double', async () => {
+    const lab = await createLab({ nodes: 2, backend: 'host-gw' });
+    const pids = [...lab.state.nodes.map((n) => n.daemonPid), lab.state.apiServerPid].filter((p): p is number => p !== undefined);
+    try {
+      expect(pids).toHaveLength(3);
+      expect(pids.every(isAlive)).toBe(true);
+    } finally {
+      await lab.destroy();
+    }
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(await listNetns(lab.prefix)).toEqual([]);
+  }, LAB_HOOK_TIMEOUT_MS);
+
+  it('cleans up after itself when building fails half-way', async () => {
+    // Daemons that cannot write subnet.env in 1 ms (or do not exist yet) fail the build after the underlay,
+    // the nodes and the API server double are up; none of it may stay.
+    const prefix = `flbad${process.pid % 10000}`;
+    await expect(createLab({ nodes: 2, prefix, subnetTimeoutMs: 1 })).rejects.toThrow();
+    expect(await listNetns(prefix)).toEqual([]);
+    expect(existsSync(stateFile(prefix))).toBe(false);
+  }, LAB_HOOK_TIMEOUT_MS);
+});
