@@ -1,0 +1,36 @@
+/**
+ * Datapath counters: plain integers bumped in the packet loop and read by the metrics layer
+ * at scrape time (no per-packet metric calls). Totals since the forwarder started.
+ */
+export class UdpCounters {
+  /** Reads from the TUN device (a TSO super-packet counts once). */
+  tunReads = 0;
+  /** Datagrams sent to peers (after segmentation) and their bytes (IPv4 packet bytes). */
+  txPackets = 0;
+  txBytes = 0;
+  /** Datagrams from peers accepted and written to the TUN device, and their bytes. */
+  rxPackets = 0;
+  rxBytes = 0;
+  /** TUN writes (a coalesced super-packet counts once). */
+  tunWrites = 0;
+
+  /** Datagram from an address that is no known peer's public IP. */
+  dropUnknownSource = 0;
+  /** Not a well-formed IPv4 packet (version, lengths, header checksum), or truncated. */
+  dropMalformed = 0;
+  /** From a peer, but the destination is outside our own subnet. */
+  dropNotForUs = 0;
+  /** TTL was ≤ 1 (either direction). */
+  dropTtlExpired = 0;
+  /** From the TUN device to an address no lease covers. */
+  dropNoRoute = 0;
+  /** Datagrams the socket refused (buffer full, unreachable, …). */
+  dropSend = 0;
+  /** Packets the TUN device refused. */
+  dropTunWrite = 0;
+
+  icmpUnreachableSent = 0;
+  icmpUnreachableRateLimited = 0;
+  /** read/recv errors other than EAGAIN. */
+  readErrors = 0;
+}
