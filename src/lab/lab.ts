@@ -155,7 +155,7 @@ export class Lab {
     const lines = [
       `lab ${s.prefix}: ${s.nodes.length} nodes, backend ${s.daemon === 'none' ? 'none (static routes)' : s.backend}${s.directRouting ? ' +DirectRouting' : ''}, run dir ${s.runDir}`,
       'nodes:',
-      ...s.nodes.map((n) => `  ${n.name}  ${n.underlayIp}  podCIDR ${n.podCidr}  netns ${n.netns}${n.daemonPid ? `  daemon pid ${n.daemonPid}` : ''}  log ${n.logFile}`),
+      ...s.nodes.map((n) => `  ${n.name}  ${n.underlayIp}  podCIDR ${n.podCidr}  netns ${n.netns}${n.daemonPid ? `  daemon pid ${n.daemonPid}` : ''}${s.daemon === 'flanneld' ? `  log ${n.logFile}` : ''}`),
       'pods:',
       ...s.pods.map((p) => `  ${p.name}  on ${s.nodes[p.node]!.name}  ${p.ip}`),
     ];

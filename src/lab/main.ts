@@ -1,7 +1,7 @@
 /**
  * flannel-lab: builds the multi-node lab on this machine and leaves it running.
  *   flannel-lab up [--nodes 3] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node 1]
- *                  [--kubeconfig FILE] [--prefix flab]
+ *                  [--kubeconfig FILE] [--prefix flab] [--no-daemon]
  *   flannel-lab status
  *   flannel-lab down [--prefix flab]
  * Test tooling: drives `ip netns` and the CNI reference plugins on purpose.
@@ -16,13 +16,18 @@ import { teardown } from './teardown.ts';
 
 const USAGE = `usage:
   flannel-lab up [--nodes N] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node N]
-                 [--kubeconfig FILE] [--prefix NAME]
+                 [--kubeconfig FILE] [--prefix NAME] [--no-daemon]
   flannel-lab status
   flannel-lab down [--prefix NAME]
 
 up builds an underlay, N node namespaces each running flanneld (flannel-ts) against a Kubernetes
 API server double (or the real server of --kubeconfig), pods attached by the CNI reference plugins,
-prints them and a ping matrix, and leaves everything running until 'down'. Needs root.`;
+prints them and a ping matrix, and leaves everything running until 'down'. Needs root.
+--no-daemon runs no daemon and no API server: the lab writes subnet.env and host-gw style routes
+itself (checks the lab and the CNI wiring alone).
+With --kubeconfig the lab creates its Node objects on that server and routes the server's address
+from the underlay through the root namespace (a veth <prefix>-up with 198.18.0.1/24, ip_forward on,
+one MASQUERADE rule); best effort, one such lab at a time.`;
 
 const DEFAULT_PREFIX = 'flab';
 const BACKENDS: readonly BackendType[] = ['vxlan', 'host-gw', 'udp'];
@@ -35,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
       nodes: { type: 'string', default: '3' },
       backend: { type: 'string', default: 'vxlan' },
       'direct-routing': { type: 'boolean', default: false },
+      'no-daemon': { type: 'boolean', default: false },
       'pods-per-node': { type: 'string', default: '1' },
       kubeconfig: { type: 'string' },
       prefix: { type: 'string', default: DEFAULT_PREFIX },
@@ -58,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function up(values: { nodes: string; backend: string; 'direct-routing': boolean; 'pods-per-node': string; kubeconfig?: string | undefined; prefix: string }): Promise<number> {
+async function up(values: { nodes: string; backend: string; 'direct-routing': boolean; 'no-daemon': boolean; 'pods-per-node': string; kubeconfig?: string | undefined; prefix: string }): Promise<number> {
   const problems = preflightProblems();
   if (problems.length > 0) throw new Error(`cannot build the lab:\n  ${problems.join('\n  ')}`);
   const prefix = values.prefix;
@@ -68,6 +74,7 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
   const backend = values.backend as BackendType;
   if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(values.backend)}`);
   if (values['direct-routing'] && backend !== 'vxlan') throw new Error('--direct-routing applies to the vxlan backend only');
+  if (values['no-daemon'] && values.kubeconfig !== undefined) throw new Error('--no-daemon runs no daemon, so --kubeconfig has no use');
   const nodes = positiveInt('--nodes', values.nodes);
   const podsPerNode = positiveInt('--pods-per-node', values['pods-per-node']);
 
@@ -84,6 +91,7 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
     directRouting: values['direct-routing'],
     podsPerNode,
     prefix,
+    ...(values['no-daemon'] ? { daemon: 'none' as const } : {}),
     ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
   });
   process.stdout.write(lab.describe() + '\n\nconnectivity (each pod pings each other pod):\n');
