@@ -64,3 +64,19 @@ export function formatMatrix(m: Matrix): string {
   const rows = m.endpoints.map((e, i) => `${pad(e.name)} ${m.ok[i]!.map((v, j) => pad(i === j ? '-' : v ? 'ok' : 'FAIL')).join(' ')}`);
   return [header, ...rows].map((line) => line.trimEnd()).join('\n');
 }
+
+export interface PingStats {
+  readonly transmitted: number;
+  readonly received: number;
+}
+
+/**
+ * A steady stream of echoes (for example 100/s across a daemon restart) and how many came back.
+ * Start it, do the disruptive thing, then await it. Intervals below 0.2 s need root (the lab is root).
+ */
+export async function pingStream(from: Endpoint, toIp: string, count: number, intervalSeconds = 0.01): Promise<PingStats> {
+  const r = await runIn(from.netns, ['ping', '-n', '-q', '-c', String(count), '-i', String(intervalSeconds), '-W', '1', toIp], { allowFailure: true });
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
+  if (m === null) throw new Error(`ping from ${from.name} to ${toIp} printed no summary: ${r.stdout}${r.stderr}`);
+  return { transmitted: Number(m[1]), received: Number(m[2]) };
+}

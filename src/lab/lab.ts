@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { apiRequest, startApiServerDouble, type ApiResponse } from './apiserver-process.ts';
 import { cniAdd } from './cni.ts';
 import { manifestFlannelNetConf } from './cni-delegate.ts';
-import { formatMatrix, ping, pingMatrix, waitForFullConnectivity, type Endpoint, type Matrix } from './connectivity.ts';
+import { formatMatrix, ping, pingMatrix, pingStream, waitForFullConnectivity, type Endpoint, type Matrix, type PingStats } from './connectivity.ts';
 import { startDaemon, waitForSubnetFile } from './daemon.ts';
 import { runIn, type RunOptions, type RunResult } from './exec.ts';
 import { createNetns } from './netns.ts';
@@ -115,6 +115,11 @@ export class Lab {
   /** One echo from a pod to a pod or an address; true when it was answered. */
   ping(from: LabPod, to: LabPod | string): Promise<boolean> {
     return ping(from, typeof to === 'string' ? to : to.ip);
+  }
+
+  /** `count` echoes every `intervalSeconds` (default 0.01 = 100/s); resolves with how many came back. */
+  pingStream(from: LabPod, to: LabPod | string, count: number, intervalSeconds?: number): Promise<PingStats> {
+    return pingStream(from, typeof to === 'string' ? to : to.ip, count, intervalSeconds);
   }
 
   pingMatrix(): Promise<Matrix> {

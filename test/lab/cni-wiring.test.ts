@@ -47,4 +47,20 @@ describe.skipIf(!labReady.ok)(`CNI wiring without a daemon${labReady.ok ? '' : `
     }
     expect(await lab().ping(lab().pod(0, 0), lab().pod(1, 0))).toBe(true);
   });
+
+  it('counts a steady ping stream, and its losses while a route is missing', async () => {
+    const from = lab().pod(0, 1);
+    const to = lab().pod(2, 1);
+    const clean = await lab().pingStream(from, to, 50);
+    expect(clean).toEqual({ transmitted: 50, received: 50 });
+    const node0 = lab().node(0);
+    const node2 = lab().node(2);
+    await node0.exec(['ip', 'route', 'del', node2.podCidr]);
+    try {
+      const lossy = await lab().pingStream(from, to, 20, 0.05);
+      expect(lossy.received).toBe(0);
+    } finally {
+      await node0.exec(['ip', 'route', 'add', node2.podCidr, 'via', node2.underlayIp, 'dev', NODE_UPLINK]);
+    }
+  });
 });
