@@ -1,0 +1,29 @@
+import type { Ipv4Cidr } from '../ip/ipv4.ts';
+import type { Logger } from '../observe/log.ts';
+import type { NetlinkChange, NetlinkHandle } from '../netlink/types.ts';
+import type { StoredNodeInfo } from '../subnet/manager.ts';
+import type { ExternalInterface } from './backend.ts';
+
+/** A running netlink monitor (link, addr, route and neigh groups) in the backend's namespace. */
+export interface DriftMonitor {
+  close(): void;
+}
+
+/**
+ * Opens a monitor: `onChange` per notification, `onOverflow` when the kernel dropped some
+ * (ENOBUFS) and the listener must assume anything changed.
+ */
+export type OpenDriftMonitor = (onChange: (c: NetlinkChange) => void, onOverflow: () => void) => DriftMonitor;
+
+/** What every kernel backend is built from (createBackend's second argument). */
+export interface BackendContext {
+  readonly nl: NetlinkHandle;
+  readonly ext: ExternalInterface;
+  /** The flannel Network (net-conf.json): bounds what the backend owns on the external interface. */
+  readonly network: Ipv4Cidr;
+  /** The node's own stored hints: vtepMac keeps flannel.N's MAC across re-creation. */
+  readonly stored: StoredNodeInfo;
+  readonly log: Logger;
+  /** Drift notifications; absent = no monitor (the periodic resync still repairs). */
+  readonly openMonitor?: OpenDriftMonitor;
+}
