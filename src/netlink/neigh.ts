@@ -24,8 +24,15 @@ export function encodeNeigh(w: NlWriter, seq: number, op: NeighOp, n: Neigh): vo
   w.setI32(h + 4, n.index);
   w.setU16(h + 8, n.state);
   w.setU8(h + 10, n.flags ?? 0);
-  if (n.ip !== undefined) w.ip(NDA_DST, n.ip, 'neigh ip');
-  if (n.mac !== undefined) w.mac(NDA_LLADDR, n.mac, 'neigh mac');
+  // Attribute order as iproute2 writes it (ip neigh: dst, lladdr; bridge fdb: lladdr, dst), so
+  // our requests are byte-identical to theirs; the kernel itself does not care.
+  if (n.family === AF_BRIDGE) {
+    if (n.mac !== undefined) w.mac(NDA_LLADDR, n.mac, 'neigh mac');
+    if (n.ip !== undefined) w.ip(NDA_DST, n.ip, 'neigh ip');
+  } else {
+    if (n.ip !== undefined) w.ip(NDA_DST, n.ip, 'neigh ip');
+    if (n.mac !== undefined) w.mac(NDA_LLADDR, n.mac, 'neigh mac');
+  }
   w.end();
 }
 

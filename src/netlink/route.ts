@@ -40,7 +40,8 @@ export function encodeRoute(w: NlWriter, seq: number, op: RouteOp, r: Route): vo
   w.setU8(h + 6, r.scope ?? (del ? RT_SCOPE_NOWHERE : r.gateway !== undefined ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK));
   w.setU8(h + 7, r.type ?? (del ? RTN_UNSPEC : RTN_UNICAST));
   w.setU32(h + 8, r.onlink === true ? RTNH_F_ONLINK : 0);
-  w.u32(RTA_TABLE, table);
+  // Like iproute2: tables above 255 do not fit rtm_table and go in RTA_TABLE only.
+  if (table > 255) w.u32(RTA_TABLE, table);
   if (dstIp !== undefined) w.ip(RTA_DST, dstIp, 'route dst');
   if (r.gateway !== undefined) w.ip(RTA_GATEWAY, r.gateway, 'route gateway');
   if (r.oif !== undefined) w.u32(RTA_OIF, r.oif);
