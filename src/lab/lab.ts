@@ -47,6 +47,11 @@ export interface LabOptions {
   readonly ipMasq?: boolean;
   /** A real API server's kubeconfig instead of the double (best effort; see real-apiserver.ts). */
   readonly kubeconfig?: string;
+  /**
+   * True (default) when this process removes the lab itself, as tests do; a lab whose owner died
+   * without removing it is swept by the next test run. `flannel-lab up` passes false.
+   */
+  readonly owned?: boolean;
   /** How long each daemon gets to write subnet.env; default 30 s. */
   readonly subnetTimeoutMs?: number;
 }
@@ -200,6 +205,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   const backend = opts.backend ?? 'vxlan';
   const state: LabState = {
     prefix,
+    ...(opts.owned === false ? {} : { ownerPid: process.pid }),
     runDir,
     backend,
     directRouting: backend === 'vxlan' && (opts.directRouting ?? false),

@@ -91,6 +91,7 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
     directRouting: values['direct-routing'],
     podsPerNode,
     prefix,
+    owned: false,
     ...(values['no-daemon'] ? { daemon: 'none' as const } : {}),
     ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
   });

@@ -33,6 +33,11 @@ export interface PodState {
 
 export interface LabState {
   readonly prefix: string;
+  /**
+   * The process that owns the lab and removes it when done (a test run), or undefined for a lab
+   * left up on purpose by `flannel-lab up`. A lab whose owner has died is stale (see sweepStaleLabs).
+   */
+  readonly ownerPid?: number;
   readonly runDir: string;
   readonly backend: BackendType;
   readonly directRouting: boolean;

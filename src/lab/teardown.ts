@@ -6,9 +6,9 @@
  */
 import { rm } from 'node:fs/promises';
 import { deleteNetns, listNetns, netnsPids } from './netns.ts';
-import { stopProcess } from './processes.ts';
+import { isAlive, stopProcess } from './processes.ts';
 import { deleteRealNodes, removeUplink } from './real-apiserver.ts';
-import { loadState, removeState } from './state.ts';
+import { loadState, removeState, savedLabs } from './state.ts';
 
 export async function teardown(prefix: string): Promise<void> {
   const state = loadState(prefix);
@@ -42,4 +42,19 @@ export async function teardown(prefix: string): Promise<void> {
   if (state !== undefined) await attempt('removing the run dir', () => rm(state.runDir, { recursive: true, force: true }));
   removeState(prefix);
   if (errors.length > 0) throw new Error(`tearing down lab ${prefix}:\n  ${errors.join('\n  ')}`);
+}
+
+/**
+ * Removes labs whose owning process (a test run killed before its cleanup) is gone. Labs left up
+ * by `flannel-lab up` have no owner and are never swept. Returns the prefixes removed.
+ */
+export async function sweepStaleLabs(): Promise<string[]> {
+  const swept: string[] = [];
+  for (const prefix of savedLabs()) {
+    const owner = loadState(prefix)?.ownerPid;
+    if (owner === undefined || isAlive(owner)) continue;
+    await teardown(prefix).catch(() => {});
+    swept.push(prefix);
+  }
+  return swept;
 }

@@ -13,7 +13,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { createLab, Lab, type LabOptions } from '../../src/lab/lab.ts';
 import { FLANNELD_ENTRY } from '../../src/lab/paths.ts';
 import { preflightProblems } from '../../src/lab/preflight.ts';
-import { teardown } from '../../src/lab/teardown.ts';
+import { sweepStaleLabs, teardown } from '../../src/lab/teardown.ts';
 
 export { Lab, type LabOptions };
 
@@ -37,6 +37,7 @@ export function useLab(opts: LabOptions): () => Lab {
   let lab: Lab | undefined;
   let prefix: string | undefined;
   beforeAll(async () => {
+    await sweepStaleLabs();
     lab = await createLab(opts);
     prefix = lab.prefix;
   }, LAB_HOOK_TIMEOUT_MS);
@@ -51,6 +52,7 @@ export function useLab(opts: LabOptions): () => Lab {
 
 /** Builds a lab for one test body and always removes it. */
 export async function withLab<T>(opts: LabOptions, body: (lab: Lab) => Promise<T>): Promise<T> {
+  await sweepStaleLabs();
   const lab = await createLab(opts);
   try {
     return await body(lab);

@@ -2,12 +2,15 @@
  * The lab leaves nothing behind: no namespace with its prefix, no process it started (daemons,
  * the API server double, anything run inside its namespaces), no state file, no run directory.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createLab } from '../../src/lab/lab.ts';
 import { listNetns } from '../../src/lab/netns.ts';
 import { isAlive, startDetached } from '../../src/lab/processes.ts';
 import { stateFile } from '../../src/lab/state.ts';
+import { sweepStaleLabs } from '../../src/lab/teardown.ts';
+import { nodeBinary, REPO_ROOT } from '../../src/lab/paths.ts';
 import { daemonReady, LAB_HOOK_TIMEOUT_MS, labReady } from './harness.ts';
 
 describe.skipIf(!labReady.ok)(`lab teardown${labReady.ok ? '' : ` (skipped: ${labReady.why})`}`, () => {
@@ -51,5 +54,24 @@ describe.skipIf(!labReady.ok)(`lab teardown${labReady.ok ? '' : ` (skipped: ${la
     await expect(createLab({ nodes: 2, prefix, subnetTimeoutMs: 1 })).rejects.toThrow();
     expect(await listNetns(prefix)).toEqual([]);
     expect(existsSync(stateFile(prefix))).toBe(false);
+  }, LAB_HOOK_TIMEOUT_MS);
+
+  it('sweeps a lab whose owning test process died before removing it', async () => {
+    // A child process builds a lab and is killed before its cleanup, like a test worker that crashed.
+    const prefix = `flst${process.pid % 10000}`;
+    const script = `import { createLab } from '${REPO_ROOT}src/lab/lab.ts';
+await createLab({ nodes: 1, daemon: 'none', prefix: '${prefix}' });
+process.stdout.write('built\\n');
+setInterval(() => {}, 1000);`;
+    const child = spawn(nodeBinary(), ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (b: Buffer) => b.toString().includes('built') && resolve());
+      child.on('exit', (code) => reject(new Error(`the lab builder exited with ${code}`)));
+    });
+    expect(await listNetns(prefix)).not.toEqual([]);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('close', resolve));
+    expect(await sweepStaleLabs()).toContain(prefix);
+    expect(await listNetns(prefix)).toEqual([]);
   }, LAB_HOOK_TIMEOUT_MS);
 });
