@@ -70,9 +70,28 @@ describe('createMetrics', () => {
     let text = await m.scrape();
     expect(sample(text, 'flannel_reconcile_runs_total')).toBe(10);
     expect(sample(text, 'flannel_reconcile_errors_total{reason="netlink"}')).toBe(3);
-    m.addSource('reconcile', () => stats(5, { netlink: 1 }));
-    text = await m.scrape();
-    expect(sample(text, 'flannel_reconcile_runs_total')).toBe(12);
+    // A source that restarts its counts in place (same function, smaller value).
+    let runs = 4;
+    m.addSource('reconcile', () => stats(runs, {}));
+    expect(sample(await m.scrape(), 'flannel_reconcile_runs_total')).toBe(14);
+    runs = 1;
+    expect(sample(await m.scrape(), 'flannel_reconcile_runs_total')).toBe(15);
+  });
+
+  it('keeps what a source counted after the last scrape when it is replaced or removed', async () => {
+    const m = quiet();
+    const old = { resyncs: 1, ruleRepairs: 0 };
+    const dispose = m.addSource('traffic', () => old);
+    expect(sample(await m.scrape(), 'flannel_iptables_resyncs_total')).toBe(1);
+    old.resyncs = 4; // counted, not yet scraped
+    m.addSource('traffic', () => ({ resyncs: 2, ruleRepairs: 0 }));
+    dispose(); // a late dispose of the replaced source changes nothing
+    expect(sample(await m.scrape(), 'flannel_iptables_resyncs_total')).toBe(6);
+    const udp = { packetsIn: 3, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: {} };
+    const removeUdp = m.addSource('udp', () => udp);
+    udp.packetsIn = 8;
+    removeUdp();
+    expect(sample(await m.scrape(), 'flannel_udp_packets_total{direction="in"}')).toBe(8);
   });
 
   it('drops gauge series with their source, but a dispose of a replaced source is a no-op', async () => {

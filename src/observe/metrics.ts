@@ -177,30 +177,41 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       },
     });
 
-  /** A counter that follows a cumulative value from a source (see the note at the top). */
-  const sourcedCounter = (name: MetricName, values: () => Iterable<readonly [Record<string, string>, number]> | undefined): Counter => {
+  /**
+   * A counter that follows a cumulative value from a source (see the note at the top). Its
+   * catch-up also runs just before its source is replaced or removed, so the counts a source
+   * made after the last scrape are not lost with it.
+   */
+  const catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], reconcile: [], traffic: [], udp: [] };
+  const sourcedCounter = <K extends SourceKind>(
+    name: MetricName,
+    kind: K,
+    values: (stats: StatsSources[K]) => Iterable<readonly [Record<string, string>, number]>,
+  ): void => {
     const last = new Map<string, number>();
-    return new Counter({
-      ...base(name),
-      collect() {
-        const current = values();
-        if (current === undefined) return;
-        for (const [labels, value] of current) {
-          const key = JSON.stringify(labels);
-          const prev = last.get(key) ?? 0;
-          // A smaller value means the source was replaced and counts from zero again.
-          const delta = value >= prev ? value - prev : value;
-          last.set(key, value);
-          // inc by 0 still creates the series, so dashboards see it exists.
-          this.inc(labels, delta);
-        }
-      },
+    const catchUp = (): void => {
+      const stats = read(kind);
+      if (stats === undefined) return;
+      for (const [labels, value] of values(stats)) {
+        const key = JSON.stringify(labels);
+        const prev = last.get(key) ?? 0;
+        // A smaller value means the source restarted its counts in place.
+        const delta = value >= prev ? value - prev : value;
+        last.set(key, value);
+        // inc by 0 still creates the series, so dashboards see it exists.
+        counter.inc(labels, delta);
+      }
+    };
+    const counter = new Counter({ ...base(name), collect: catchUp });
+    catchUps[kind].push(() => {
+      catchUp();
+      // The next source counts from zero.
+      last.clear();
     });
   };
 
-  const byLabel = (label: string, record: Readonly<Record<string, number>> | undefined) =>
-    record === undefined ? undefined : Object.entries(record).map(([k, v]) => [{ [label]: k }, v] as const);
-  const single = (value: number | undefined) => (value === undefined ? undefined : [[{}, value] as const]);
+  const byLabel = (label: string, record: Readonly<Record<string, number>>) => Object.entries(record).map(([k, v]) => [{ [label]: k }, v] as const);
+  const single = (value: number) => [[{}, value] as const];
 
   new Gauge({ ...base('flannel_build_info') }).set({ version: opts.version, nodejs: process.versions.node }, 1);
   const leaseInfo = new Gauge({ ...base('flannel_lease_info') });
@@ -210,16 +221,16 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   sourcedGauge('flannel_peers', (g) => {
     for (const [backend, n] of Object.entries(read('subnet')?.peersByBackend ?? {})) g.set({ backend }, n);
   });
-  sourcedCounter('flannel_peers_skipped_total', () => byLabel('reason', read('subnet')?.peersSkipped));
-  sourcedCounter('flannel_kube_watch_restarts_total', () => single(read('subnet')?.watchRestarts));
-  sourcedCounter('flannel_kube_relists_total', () => single(read('subnet')?.relists));
+  sourcedCounter('flannel_peers_skipped_total', 'subnet', (s) => byLabel('reason', s.peersSkipped));
+  sourcedCounter('flannel_kube_watch_restarts_total', 'subnet', (s) => single(s.watchRestarts));
+  sourcedCounter('flannel_kube_relists_total', 'subnet', (s) => single(s.relists));
 
   sourcedGauge('flannel_kernel_entries', (g) => {
     for (const [type, n] of Object.entries(read('reconcile')?.kernelEntries ?? {})) g.set({ type }, n);
   });
-  sourcedCounter('flannel_reconcile_runs_total', () => single(read('reconcile')?.runs));
+  sourcedCounter('flannel_reconcile_runs_total', 'reconcile', (r) => single(r.runs));
   const reconcileDuration = new Histogram({ ...base('flannel_reconcile_duration_seconds'), buckets: RECONCILE_BUCKETS });
-  sourcedCounter('flannel_reconcile_errors_total', () => byLabel('reason', read('reconcile')?.errors));
+  sourcedCounter('flannel_reconcile_errors_total', 'reconcile', (r) => byLabel('reason', r.errors));
   // Kept across a backend switch: the time of the last success does not reset with the source.
   let lastSuccessMs = 0;
   new Gauge({
@@ -229,33 +240,30 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       this.set(lastSuccessMs / 1000);
     },
   });
-  sourcedCounter('flannel_drift_repairs_total', () => byLabel('object', read('reconcile')?.driftRepairs));
+  sourcedCounter('flannel_drift_repairs_total', 'reconcile', (r) => byLabel('object', r.driftRepairs));
   sourcedGauge('flannel_hostgw_peers_not_on_link', (g) => {
     const r = read('reconcile');
     if (r !== undefined) g.set(r.peersNotOnLink);
   });
 
-  sourcedCounter('flannel_iptables_resyncs_total', () => single(read('traffic')?.resyncs));
-  sourcedCounter('flannel_iptables_rule_repairs_total', () => single(read('traffic')?.ruleRepairs));
+  sourcedCounter('flannel_iptables_resyncs_total', 'traffic', (t) => single(t.resyncs));
+  sourcedCounter('flannel_iptables_rule_repairs_total', 'traffic', (t) => single(t.ruleRepairs));
 
   const direction = (inValue: number, outValue: number) => [[{ direction: 'in' }, inValue] as const, [{ direction: 'out' }, outValue] as const];
-  sourcedCounter('flannel_udp_packets_total', () => {
-    const u = read('udp');
-    return u === undefined ? undefined : direction(u.packetsIn, u.packetsOut);
-  });
-  sourcedCounter('flannel_udp_bytes_total', () => {
-    const u = read('udp');
-    return u === undefined ? undefined : direction(u.bytesIn, u.bytesOut);
-  });
-  sourcedCounter('flannel_udp_dropped_packets_total', () => byLabel('reason', read('udp')?.drops));
+  sourcedCounter('flannel_udp_packets_total', 'udp', (u) => direction(u.packetsIn, u.packetsOut));
+  sourcedCounter('flannel_udp_bytes_total', 'udp', (u) => direction(u.bytesIn, u.bytesOut));
+  sourcedCounter('flannel_udp_dropped_packets_total', 'udp', (u) => byLabel('reason', u.drops));
 
   return {
     registry,
     contentType: registry.contentType,
     addSource<K extends SourceKind>(kind: K, fn: () => StatsSources[K]): () => void {
+      for (const settle of catchUps[kind]) settle();
       (sources as Record<K, () => StatsSources[K]>)[kind] = fn;
       return () => {
-        if (sources[kind] === fn) delete sources[kind];
+        if (sources[kind] !== fn) return;
+        for (const settle of catchUps[kind]) settle();
+        delete sources[kind];
       };
     },
     setLease(lease) {
