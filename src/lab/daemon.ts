@@ -14,6 +14,8 @@ export interface DaemonOptions {
   readonly directRouting: boolean;
   readonly ipMasq: boolean;
   readonly kubeconfig: string;
+  /** The daemon's command before its flags; default bin/flanneld (an upstream flanneld binary also fits). */
+  readonly command?: readonly string[];
 }
 
 /** net-conf.json as the manifest's ConfigMap holds it. */
@@ -24,10 +26,11 @@ export function netConfJson(backend: BackendType, directRouting: boolean): strin
 }
 
 export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProcess {
-  if (!existsSync(FLANNELD_ENTRY)) throw new Error(`the daemon is missing: ${FLANNELD_ENTRY} (bin/flanneld runs it)`);
+  const command = opts.command ?? [FLANNELD_BIN];
+  if (opts.command === undefined && !existsSync(FLANNELD_ENTRY)) throw new Error(`the daemon is missing: ${FLANNELD_ENTRY} (bin/flanneld runs it)`);
   writeFileSync(node.netConfFile, netConfJson(opts.backend, opts.directRouting));
   const argv = [
-    'ip', 'netns', 'exec', node.netns, FLANNELD_BIN,
+    'ip', 'netns', 'exec', node.netns, ...command,
     '--kube-subnet-mgr',
     '--kubeconfig-file', opts.kubeconfig,
     '--iface', NODE_UPLINK,

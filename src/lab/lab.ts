@@ -43,6 +43,11 @@ export interface LabOptions {
    * wiring alone.
    */
   readonly daemon?: 'flanneld' | 'none';
+  /**
+   * The daemon's command before its flags, default bin/flanneld: lets a test run a stand-in, or an
+   * upstream flanneld binary for a mixed cluster.
+   */
+  readonly daemonCommand?: readonly string[];
   /** Pass --ip-masq to the daemons, as the manifest does (default true). */
   readonly ipMasq?: boolean;
   /** A real API server's kubeconfig instead of the double (best effort; see real-apiserver.ts). */
@@ -186,7 +191,13 @@ function podHandle(p: PodState): LabPod {
 }
 
 function daemonOptions(s: LabState) {
-  return { backend: s.backend, directRouting: s.directRouting, ipMasq: s.ipMasq, kubeconfig: s.kubeconfig! };
+  return {
+    backend: s.backend,
+    directRouting: s.directRouting,
+    ipMasq: s.ipMasq,
+    kubeconfig: s.kubeconfig!,
+    ...(s.daemonCommand !== undefined ? { command: s.daemonCommand } : {}),
+  };
 }
 
 export function randomPrefix(): string {
@@ -211,6 +222,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     directRouting: backend === 'vxlan' && (opts.directRouting ?? false),
     daemon: opts.daemon ?? 'flanneld',
     ipMasq: opts.ipMasq ?? true,
+    ...(opts.daemonCommand !== undefined ? { daemonCommand: opts.daemonCommand } : {}),
     underlayNetns: `${prefix}-underlay`,
     realApiServer: opts.kubeconfig !== undefined,
     nodes: Array.from({ length: opts.nodes }, (_, i) => nodeState(prefix, runDir, i)),

@@ -45,6 +45,8 @@ export interface LabState {
   readonly daemon: 'flanneld' | 'none';
   /** Whether the daemons got --ip-masq (and subnet.env says FLANNEL_IPMASQ=true). */
   readonly ipMasq: boolean;
+  /** The daemon's command when it is not bin/flanneld. */
+  readonly daemonCommand?: readonly string[];
   readonly underlayNetns: string;
   /** The kubeconfig the daemons use (the double's, written into the run dir, or the user's). */
   kubeconfig?: string;
