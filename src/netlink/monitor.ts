@@ -26,6 +26,8 @@ export interface MonitorOptions {
   readonly onOverflow?: () => void;
   /** A message that would not decode, or a socket error; the monitor keeps running. */
   readonly onError?: (e: Error) => void;
+  /** Kernel receive queue in bytes; default 32 MiB. Tests shrink it to force an overflow. */
+  readonly rcvbuf?: number;
 }
 
 const GROUPS: Record<MonitorGroup, readonly number[]> = {
@@ -58,7 +60,7 @@ export function decodeChange(buf: Buffer, start: number, len: number, type: numb
 export function openMonitor(opts: MonitorOptions, onChange: (c: NetlinkChange) => void): { close(): void } {
   const groups = [...new Set(opts.groups.flatMap((g) => GROUPS[g]))];
   // Our own batches of thousands of changes echo back here; a large queue absorbs them.
-  const sock = new NlSocket({ netns: opts.netns, groups, rcvbuf: 32 * 1024 * 1024 });
+  const sock = new NlSocket({ netns: opts.netns, groups, rcvbuf: opts.rcvbuf ?? 32 * 1024 * 1024 });
   const report = (e: Error): void => {
     if (opts.onError !== undefined) opts.onError(e);
   };
