@@ -132,7 +132,7 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
     expect(dup.code).toBe('EEXIST');
     expect(dup.message).toContain('RTM_NEWROUTE 10.244.3.0/24 via 198.18.0.3');
     expect((await must(h.routeDel({ family: AF_INET, dst: '10.244.99.0/24' }))).code).toBe('ESRCH');
-    expect((await must(h.neighDel({ index: vx, family: AF_INET, ip: '10.244.99.0' }))).code).toBe('ENOENT');
+    expect((await must(h.neighDel({ index: vx, family: AF_INET, ip: '10.244.99.0', state: 0 }))).code).toBe('ENOENT');
     const unreach = await must(h.routeAdd({ family: AF_INET, dst: '10.244.5.0/24', gateway: '10.9.9.9', oif: ul }));
     expect(unreach.code).toBe('ENETUNREACH');
     expect(unreach.extack).toBe('Nexthop has invalid gateway');
