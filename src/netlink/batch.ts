@@ -16,9 +16,10 @@ import { describeNeigh, encodeNeigh } from './neigh.ts';
 import { EAGAIN, EINVAL, ENOBUFS, ETIMEDOUT, opName, parseAck, type NlSocket } from './socket.ts';
 import type { Addr, LinkChange, LinkSpec, NetlinkBatch, Neigh, Route } from './types.ts';
 
-/** At most this many requests per sendmsg. A success ack costs ~1 KiB of receive queue
- * (skb truesize), so 1024 stay well inside the 4 MiB queue NlSocket asks for. */
+/** At most this many requests per sendmsg; fewer when the receive queue is small. */
 const CHUNK_MESSAGES = 1024;
+/** Receive-queue budget per expected ack: an ack skb's truesize is under 1 KiB; leave 2× room. */
+const ACK_BUDGET_BYTES = 2048;
 /** And at most this many bytes: sendmsg fails with EMSGSIZE beyond the send buffer. */
 const CHUNK_BYTES = 256 * 1024;
 
@@ -129,7 +130,7 @@ export class Batch implements NetlinkBatch {
     const base = sock.reserveSeq(n);
     for (let i = 0; i < n; i++) buf.writeUInt32LE(base + i, i === 0 ? 8 : this.ends[i - 1]! + 8);
     const acked = new Uint8Array(n);
-    let chunkMax = CHUNK_MESSAGES;
+    let chunkMax = Math.max(16, Math.min(CHUNK_MESSAGES, Math.floor(sock.rcvbufBytes / ACK_BUDGET_BYTES)));
     let first = 0;
     while (first < n) {
       const start = first === 0 ? 0 : this.ends[first - 1]!;
@@ -166,7 +167,7 @@ export class Batch implements NetlinkBatch {
       }
       if (overflow) {
         this.fail(results, acked, first, last, ENOBUFS, 'ack lost: receive queue overflowed, outcome unknown');
-        chunkMax = Math.max(64, chunkMax >> 1);
+        chunkMax = Math.max(1, chunkMax >> 1);
       }
       first = last;
     }

@@ -76,6 +76,8 @@ export class NlSocket {
   readonly rx: Buffer = Buffer.alloc(RX_BYTES);
   /** The writer for single requests and dump requests (used inside exclusive()). */
   readonly w = new NlWriter(4096);
+  /** The receive queue limit the kernel granted (without CAP_NET_ADMIN: net.core.rmem_max). */
+  rcvbufBytes = 0;
   private readonly nat: NetlinkNative;
   private readonly info = new Int32Array(3);
   /** An errno the addon met after returning data; reported by the next recv(). */
@@ -107,6 +109,8 @@ export class NlSocket {
       // Extended ack gives the kernel's own words for errors; capped acks keep error acks
       // small (no echo of the request), which matters when a batch fails wholesale; strict
       // checking lets dumps be filtered in the kernel (Linux ≥ 4.20; ignored if older).
+      const got = this.nat.nlGetsockoptInt(fd, SOL_SOCKET, SO_RCVBUF);
+      this.rcvbufBytes = got > 0 ? got : 212992;
       this.nat.nlSetsockoptInt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
       this.nat.nlSetsockoptInt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
       this.nat.nlSetsockoptInt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);

@@ -219,3 +219,30 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
     }
   });
 });
+
+describe.skipIf(!isRoot)('batch acks that overflow the receive queue', () => {
+  const ns = `${prefix}c`;
+  afterAll(() => { try { sh('ip', 'netns', 'del', ns); } catch { /* gone */ } });
+
+  it('reports ENOBUFS (outcome unknown) for requests whose ack was lost, the rest as applied, and never hangs', async () => {
+    sh('ip', 'netns', 'add', ns);
+    const { NlSocket } = await import('../../src/netlink/socket.ts');
+    const { Batch } = await import('../../src/netlink/batch.ts');
+    const setup = openNetlink({ netns: ns });
+    await setup.linkAdd({ name: 'br0', kind: 'bridge' });
+    const dev = (await setup.linkByName('br0'))!.index;
+    await setup.linkSet(dev, { up: true });
+    // A queue of a few KiB holds only a handful of acks; the batch must not trust its estimate.
+    const sock = new NlSocket({ netns: ns, rcvbuf: 1 });
+    sock.rcvbufBytes = 64 * 1024 * 1024; // pretend it is big, so chunks overflow
+    const b = new Batch(sock);
+    for (let i = 0; i < 2000; i++) b.routeReplace({ family: AF_INET, dst: `10.244.${i >> 8}.${i & 255}/32`, oif: dev });
+    const res = await b.run();
+    const codes = new Set(res.map((r) => r?.code ?? 'ok'));
+    expect([...codes].sort()).toEqual(['ENOBUFS', 'ok']);
+    // The kernel applied every request; only the acks were lost.
+    expect(sh('ip', '-n', ns, 'route', 'show', 'dev', 'br0').trim().split('\n')).toHaveLength(2000);
+    sock.close();
+    setup.close();
+  });
+});
