@@ -1,7 +1,7 @@
 import type { VxlanConfig } from '../../config/types.ts';
 import { formatCidr, parseIpv4 } from '../../ip/ipv4.ts';
 import type { Link, NetlinkChange, NetlinkHandle } from '../../netlink/types.ts';
-import { AF_BRIDGE, AF_INET, NUD_PERMANENT, RT_TABLE_MAIN } from '../../netlink/types.ts';
+import { AF_BRIDGE, AF_INET, RT_TABLE_MAIN } from '../../netlink/types.ts';
 import type { Lease, LeaseAttrs } from '../../subnet/lease.ts';
 import { applyOps, type PlannedOp } from '../apply-ops.ts';
 import type { Backend, Desired, ExternalInterface, ReconcileReport } from '../backend.ts';
@@ -254,7 +254,8 @@ export class VxlanBackend implements Backend {
         return undefined;
       }
       case 'neigh':
-        if (!c.deleted || c.neigh.index !== dev?.index || (c.neigh.state & NUD_PERMANENT) === 0) return undefined;
+        // No state filter: `ip neigh del` marks the entry FAILED before it announces the delete.
+        if (!c.deleted || c.neigh.index !== dev?.index) return undefined;
         return c.neigh.family === AF_BRIDGE ? `fdb ${c.neigh.mac} deleted` : `neighbour ${c.neigh.ip} deleted`;
     }
   }
