@@ -136,11 +136,11 @@ export class UdpForwarder {
     this.onUdp = this.onUdpReadable.bind(this);
   }
 
-  /** Our own lease: datagrams are accepted only for destinations inside it. */
-  setOwn(subnetIp: number, prefixLen: number, tunAddr: number): void {
+  /** Our own lease: datagrams are accepted only for destinations inside it. `icmpSrc` sources unreachables. */
+  setOwn(subnetIp: number, prefixLen: number, icmpSrc: number): void {
     this.ownMask = prefixLen === 0 ? 0 : -1 << (32 - prefixLen);
     this.ownNet = subnetIp & this.ownMask;
-    this.tunAddr = tunAddr | 0;
+    this.tunAddr = icmpSrc | 0;
   }
 
   /** Swap in a table built from the current leases. */

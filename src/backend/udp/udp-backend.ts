@@ -141,7 +141,11 @@ export class UdpBackend implements Backend {
     }
     if (link.mtu !== this.mtu || !link.up) await nl.linkSet(link.index, { mtu: this.mtu, up: true });
     await this.ensureRoute(link.index);
-    this.fwd!.setOwn(own.subnet.ip, own.subnet.prefixLen, own.subnet.ip);
+    // Upstream sources ICMP unreachables from the TUN address, but that address is local, so
+    // the kernel drops them as martians on flannel0 and they never reach the pod. The Network
+    // address (10.244.0.0, never leased: subnets start at SubnetMin) is not local and routes
+    // back via flannel0, so the pod does get its ENETUNREACH. A deliberate difference.
+    this.fwd!.setOwn(own.subnet.ip, own.subnet.prefixLen, network.ip);
     this.fwd!.start();
     log.info({ device: this.tunName, address: `${address}/32`, route: `${formatCidr(network)} dev ${this.tunName}` }, 'udp backend: configured');
   }

