@@ -70,37 +70,29 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
       otherBackend.push(lease);
       continue;
     }
-    const node = lease.node;
-    const dst = formatCidr(lease.subnet);
-    const publicIp = lease.attrs.publicIp;
-    if (parseIpv4(publicIp) === undefined) {
-      invalid.push({ lease, reason: `public IP ${JSON.stringify(publicIp)} is not IPv4` });
+    const facts = peerFacts(lease, subnet, deviceIndex, extIndex);
+    if ('reason' in facts) {
+      invalid.push({ lease, reason: facts.reason });
       continue;
     }
-    if (input.onLink?.has(publicIp) === true) {
-      wantRoute.set(dst, { subnet, node, obj: { family: AF_INET, dst, gateway: publicIp, oif: extIndex } });
+    if (input.onLink?.has(lease.attrs.publicIp) === true) {
+      wantRoute.set(subnet, facts.direct);
       continue;
     }
-    const parsed = parseVtepMac(lease.attrs.backendData);
-    if ('error' in parsed) {
-      invalid.push({ lease, reason: parsed.error });
+    if (facts.neigh === undefined || facts.fdb === undefined) {
+      invalid.push({ lease, reason: facts.macError ?? 'no VtepMAC' });
       continue;
     }
-    const { mac } = parsed;
+    const mac = facts.neigh.obj.mac!;
     const clash = macOwner.get(mac);
     if (clash !== undefined) {
       invalid.push({ lease, reason: `VtepMAC ${mac} is already used by peer ${clash}` });
       continue;
     }
     macOwner.set(mac, lease.node ?? subnet);
-    const gw = formatIpv4(lease.subnet.ip);
-    wantNeigh.set(gw, { subnet, node, obj: { index: deviceIndex, family: AF_INET, ip: gw, mac, state: NUD_PERMANENT } });
-    wantFdb.set(fdbKey(mac, publicIp), {
-      subnet,
-      node,
-      obj: { index: deviceIndex, family: AF_BRIDGE, ip: publicIp, mac, state: NUD_PERMANENT, flags: NTF_SELF },
-    });
-    wantRoute.set(dst, { subnet, node, obj: { family: AF_INET, dst, gateway: gw, oif: deviceIndex, onlink: true } });
+    wantNeigh.set(facts.neigh.obj.ip!, facts.neigh);
+    wantFdb.set(facts.fdbKey, facts.fdb);
+    wantRoute.set(subnet, facts.route);
   }
 
   const haveNeigh = new Map<string, Neigh>();
@@ -129,6 +121,58 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
     route: diffKeyed(wantRoute, haveRoute, (w, h) => sameRoute(w.obj, h)),
     otherBackend,
     invalid,
+  };
+}
+
+/** Everything about one peer lease that does not depend on kernel state; computed once per lease. */
+type PeerFacts =
+  | { readonly reason: string }
+  | {
+      readonly deviceIndex: number;
+      readonly extIndex: number;
+      readonly direct: ForPeer<Route>;
+      readonly route: ForPeer<Route>;
+      readonly neigh: ForPeer<Neigh> | undefined;
+      readonly fdb: ForPeer<Neigh> | undefined;
+      readonly fdbKey: string;
+      readonly macError: string | undefined;
+    };
+
+/**
+ * Leases are immutable and the daemon keeps the same Lease objects across snapshots, so the
+ * parsing (backend-data JSON, MAC, addresses) and the wanted objects are cached per lease:
+ * a resync of 5000 unchanged peers then costs map lookups, not 5000 JSON.parse calls.
+ */
+const factsCache = new WeakMap<Lease, PeerFacts>();
+
+function peerFacts(lease: Lease, subnet: string, deviceIndex: number, extIndex: number): PeerFacts {
+  const cached = factsCache.get(lease);
+  if (cached !== undefined && ('reason' in cached || (cached.deviceIndex === deviceIndex && cached.extIndex === extIndex))) return cached;
+  const facts = computeFacts(lease, subnet, deviceIndex, extIndex);
+  factsCache.set(lease, facts);
+  return facts;
+}
+
+function computeFacts(lease: Lease, subnet: string, deviceIndex: number, extIndex: number): PeerFacts {
+  const node = lease.node;
+  const publicIp = lease.attrs.publicIp;
+  if (parseIpv4(publicIp) === undefined) return { reason: `public IP ${JSON.stringify(publicIp)} is not IPv4` };
+  const dst = formatCidr(lease.subnet);
+  const gw = formatIpv4(lease.subnet.ip);
+  const direct: ForPeer<Route> = { subnet, node, obj: { family: AF_INET, dst, gateway: publicIp, oif: extIndex } };
+  const route: ForPeer<Route> = { subnet, node, obj: { family: AF_INET, dst, gateway: gw, oif: deviceIndex, onlink: true } };
+  const parsed = parseVtepMac(lease.attrs.backendData);
+  if ('error' in parsed) return { deviceIndex, extIndex, direct, route, neigh: undefined, fdb: undefined, fdbKey: '', macError: parsed.error };
+  const { mac } = parsed;
+  return {
+    deviceIndex,
+    extIndex,
+    direct,
+    route,
+    neigh: { subnet, node, obj: { index: deviceIndex, family: AF_INET, ip: gw, mac, state: NUD_PERMANENT } },
+    fdb: { subnet, node, obj: { index: deviceIndex, family: AF_BRIDGE, ip: publicIp, mac, state: NUD_PERMANENT, flags: NTF_SELF } },
+    fdbKey: fdbKey(mac, publicIp),
+    macError: undefined,
   };
 }
 
