@@ -111,4 +111,13 @@ describe.skipIf(!isRoot)('host-gw backend in namespaces', () => {
       await live.backend.close();
     }
   });
+
+  it('teardown removes its routes and nothing else', async () => {
+    topo.ip(ns1, 'route', 'replace', '10.250.0.0/24', 'via', '198.18.0.18', 'dev', 'eth0');
+    await n1.backend.reconcile(desiredFor(n1, [n2]), signal);
+    expect(peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0']);
+    await n1.backend.teardown();
+    expect(peerRoutes()).toEqual([]);
+    expect(topo.ip(ns1, 'route', 'show', '10.250.0.0/24')).toContain('via 198.18.0.18');
+  });
 });

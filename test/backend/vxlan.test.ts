@@ -167,6 +167,19 @@ describe.skipIf(!isRoot)('vxlan backend in namespaces', () => {
     expect(link!.linkinfo.info_data.port).toBe(8472);
   });
 
+  it('teardown removes the device and the direct routes, and nothing else', async () => {
+    const cfg = vxlanConfig({ directRouting: true });
+    const t = await startNode(topo, 2, cfg);
+    await t.backend.reconcile(desiredFor(t, [n1, n3]), signal);
+    expect(topo.ip(n2.node.ns, 'route', 'show', 'dev', 'eth0')).toContain('10.244.1.0/24 via 198.18.0.11');
+    await t.backend.teardown();
+    expect(topo.ip(n2.node.ns, 'link', 'show')).not.toContain('flannel.1');
+    const left = topo.ip(n2.node.ns, 'route', 'show');
+    expect(left).not.toContain('10.244.1.0/24');
+    expect(left).not.toContain('10.244.3.0/24');
+    expect(left).toContain('198.18.0.0/24 dev eth0');
+  });
+
   it('uses the stored VtepMAC when it creates the device', async () => {
     topo.ip(n3.node.ns, 'link', 'del', 'flannel.1');
     const r = await startNode(topo, 3, vxlanConfig(), { stored: { vtepMac: '0A:58:0A:F4:03:00' } });
