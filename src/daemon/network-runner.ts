@@ -1,0 +1,96 @@
+import type { Backend, Desired, ExternalInterface } from '../backend/backend.ts';
+import { createBackend, driftMonitorFor } from '../backend/registry.ts';
+import { ReconcileLoop } from '../backend/reconcile-loop.ts';
+import { createUdpBackend } from '../backend/udp/udp-backend.ts';
+import type { NetConf } from '../config/types.ts';
+import { formatCidr } from '../ip/ipv4.ts';
+import type { NetlinkHandle } from '../netlink/types.ts';
+import type { Logger } from '../observe/log.ts';
+import type { Lease } from '../subnet/lease.ts';
+import type { StoredNodeInfo, SubnetManager } from '../subnet/manager.ts';
+import type { PeerSet } from './peer-set.ts';
+
+export interface NetworkRunnerOptions {
+  readonly conf: NetConf;
+  readonly nl: NetlinkHandle;
+  readonly ext: ExternalInterface;
+  readonly stored: StoredNodeInfo;
+  readonly sm: SubnetManager;
+  readonly peers: PeerSet;
+  readonly log: Logger;
+  /** Full resync period of the reconcile loop. */
+  readonly resyncMs?: number;
+  /** Called once per run (metrics, health heartbeat). */
+  readonly onReport?: (loop: ReconcileLoop) => void;
+  /** Readiness detail while the lease is being acquired. */
+  readonly onWaiting?: (reason: string) => void;
+}
+
+/**
+ * One backend's life: build it, publish its lease attributes, configure the device for the own
+ * lease, and keep the kernel reconciled with the peer set. A backend switch stops one runner
+ * (with teardown) and starts another; a restart stops it without teardown.
+ */
+export class NetworkRunner {
+  readonly backend: Backend;
+  private readonly opts: NetworkRunnerOptions;
+  private readonly stop = new AbortController();
+  private loop: ReconcileLoop | undefined;
+  private own: Lease | undefined;
+
+  constructor(opts: NetworkRunnerOptions) {
+    this.opts = opts;
+    const { conf, nl, ext, stored, log } = opts;
+    const b = conf.backend;
+    this.backend =
+      b.type === 'udp'
+        ? createUdpBackend({ nl, ext, config: b, network: conf.network, log })
+        : createBackend(b, { nl, ext, network: conf.network, stored, log, openMonitor: driftMonitorFor(undefined) });
+  }
+
+  get lease(): Lease | undefined {
+    return this.own;
+  }
+
+  get reconcileLoop(): ReconcileLoop | undefined {
+    return this.loop;
+  }
+
+  /** §0 steps 13–14: create or adopt the device, acquire the lease, address the device. */
+  async register(signal: AbortSignal): Promise<Lease> {
+    const both = AbortSignal.any([signal, this.stop.signal]);
+    const attrs = await this.backend.prepare(both);
+    this.opts.log.info({ backend: this.backend.type, publicIp: attrs.publicIp, backendData: attrs.backendData }, 'backend prepared');
+    this.own = await this.opts.sm.acquireLease(attrs, both);
+    this.opts.log.info({ subnet: formatCidr(this.own.subnet) }, 'lease acquired');
+    await this.backend.configure(this.own, both);
+    return this.own;
+  }
+
+  /** §0 step 20: run the reconcile loop; kicks come from lease events, drift and the resync timer. */
+  run(): ReconcileLoop {
+    const own = this.own;
+    if (own === undefined) throw new Error('NetworkRunner.run() before register()');
+    const { conf, peers, log } = this.opts;
+    const desired = (): Desired => ({ generation: peers.generation, network: conf.network, own, peers: peers.snapshot() });
+    const loop = new ReconcileLoop({
+      backend: this.backend,
+      desired,
+      log,
+      ...(this.opts.resyncMs !== undefined ? { resyncMs: this.opts.resyncMs } : {}),
+      onReport: () => this.opts.onReport?.(loop),
+    });
+    this.loop = loop;
+    loop.start(this.stop.signal);
+    this.backend.watchDrift((why) => loop.kick(why), this.stop.signal);
+    return loop;
+  }
+
+  /** Stops reconciling and releases fds. `teardown` also removes the backend's kernel state. */
+  async close(teardown: boolean): Promise<void> {
+    this.stop.abort();
+    if (this.loop !== undefined) await this.loop.idle();
+    if (teardown) await this.backend.teardown();
+    await this.backend.close();
+  }
+}

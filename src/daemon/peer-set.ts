@@ -1,0 +1,62 @@
+import { formatCidr } from '../ip/ipv4.ts';
+import type { Lease, LeaseEvent } from '../subnet/lease.ts';
+
+/**
+ * The other nodes' leases as the daemon knows them, keyed by subnet. Applying lease events
+ * bumps `generation`; the reconcile loop reads the whole set at run time (level, not edge).
+ */
+export class PeerSet {
+  private readonly leases = new Map<string, Lease>();
+  private gen = 0;
+
+  get generation(): number {
+    return this.gen;
+  }
+
+  get size(): number {
+    return this.leases.size;
+  }
+
+  /** Applies events in order; returns true when anything changed. */
+  apply(events: readonly LeaseEvent[]): boolean {
+    let changed = false;
+    for (const ev of events) {
+      const key = formatCidr(ev.lease.subnet);
+      if (ev.type === 'added') {
+        const prev = this.leases.get(key);
+        if (prev === undefined || !sameLease(prev, ev.lease)) {
+          this.leases.set(key, ev.lease);
+          changed = true;
+        }
+      } else if (this.leases.delete(key)) {
+        changed = true;
+      }
+    }
+    if (changed) this.gen++;
+    return changed;
+  }
+
+  /** A snapshot; the reconcile run must not see later events half-applied. */
+  snapshot(): ReadonlyMap<string, Lease> {
+    return new Map(this.leases);
+  }
+
+  /** Counts peers by published backend type ('' is udp). */
+  countByBackend(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const l of this.leases.values()) {
+      const t = l.attrs.backendType === '' ? 'udp' : l.attrs.backendType;
+      out.set(t, (out.get(t) ?? 0) + 1);
+    }
+    return out;
+  }
+}
+
+function sameLease(a: Lease, b: Lease): boolean {
+  return (
+    a.node === b.node &&
+    a.attrs.publicIp === b.attrs.publicIp &&
+    a.attrs.backendType === b.attrs.backendType &&
+    a.attrs.backendData === b.attrs.backendData
+  );
+}
