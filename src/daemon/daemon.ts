@@ -17,6 +17,8 @@ import { readSubnetEnv, renderSubnetEnv, writeSubnetEnv } from '../subnet/subnet
 import { createTrafficManager } from '../traffic/index.ts';
 import { VERSION } from '../version.ts';
 import { NetworkRunner } from './network-runner.ts';
+import { UdpBackend } from '../backend/udp/udp-backend.ts';
+import { udpStatsOf } from './udp-stats.ts';
 import { PeerSet } from './peer-set.ts';
 
 /** A startup failure upstream exits 1 for; the message is the one line the operator reads. */
@@ -165,6 +167,8 @@ export class Daemon {
     const loop = runner.run();
     this.health.watchdog('reconcile', RECONCILE_STALL_MS);
     this.metrics.addSource('reconcile', () => loop.stats());
+    const backend = runner.backend;
+    if (backend instanceof UdpBackend) this.metrics.addSource('udp', () => udpStatsOf(backend.counters));
     const readSubnet = subnetStats;
     this.metrics.addSource('subnet', () => ({
       ...(readSubnet?.() ?? { watchRestarts: 0, relists: 0, peersSkipped: {} }),
