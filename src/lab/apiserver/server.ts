@@ -246,6 +246,8 @@ export class FakeApiServer {
   kubeconfig(): string {
     const cluster: JsonObject = { server: this.url };
     if (this.opts.tls) cluster['certificate-authority-data'] = Buffer.from(this.opts.tls.cert).toString('base64');
+    // client-node refuses http:// servers unless this is set (there is no TLS to skip).
+    else cluster['insecure-skip-tls-verify'] = true;
     const user: JsonObject = this.opts.token !== undefined ? { token: this.opts.token } : {};
     return JSON.stringify(
       {
