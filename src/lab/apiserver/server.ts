@@ -153,6 +153,11 @@ export class FakeApiServer {
     await closed;
   }
 
+  /** Watch streams currently open. */
+  get openWatches(): number {
+    return this.watches.size;
+  }
+
   /** Cuts every open watch connection (the client sees the stream end abruptly). */
   dropWatches(): void {
     for (const res of this.watches) res.socket?.destroy();
