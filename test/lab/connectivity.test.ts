@@ -10,10 +10,11 @@ import { daemonReady, labReady, useLab } from './harness.ts';
 const skip = !labReady.ok || !daemonReady;
 const why = !labReady.ok ? labReady.why : 'src/cli/flanneld.ts does not exist yet';
 
-const CASES: readonly { title: string; backend: BackendType; directRouting: boolean; mtu: number }[] = [
-  { title: 'vxlan', backend: 'vxlan', directRouting: false, mtu: 1450 },
-  { title: 'vxlan with DirectRouting', backend: 'vxlan', directRouting: true, mtu: 1450 },
-  { title: 'host-gw', backend: 'host-gw', directRouting: false, mtu: 1500 },
+/** `via` is how node0 routes node1's pod subnet: through the VXLAN device, or straight to node1 on the underlay. */
+const CASES: readonly { title: string; backend: BackendType; directRouting: boolean; mtu: number; via: string }[] = [
+  { title: 'vxlan', backend: 'vxlan', directRouting: false, mtu: 1450, via: '10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink' },
+  { title: 'vxlan with DirectRouting', backend: 'vxlan', directRouting: true, mtu: 1450, via: '10.244.2.0/24 via 198.18.0.11 dev eth0' },
+  { title: 'host-gw', backend: 'host-gw', directRouting: false, mtu: 1500, via: '10.244.2.0/24 via 198.18.0.11 dev eth0' },
 ];
 
 for (const c of CASES) {
@@ -25,6 +26,11 @@ for (const c of CASES) {
         const env = lab().node(i).subnetEnv();
         expect(env).toMatchObject({ networks: ['10.244.0.0/16'], subnet: lab().node(i).podCidr, mtu: c.mtu, ipMasq: true });
       }
+    });
+
+    it(`routes a peer's pods ${c.via.includes('flannel.1') ? 'through the VXLAN device' : 'straight over the underlay'}`, async () => {
+      const routes = (await lab().node(0).exec(['ip', '-4', 'route', 'show', '10.244.2.0/24'])).stdout;
+      expect(routes.trim()).toBe(c.via);
     });
 
     it('lets every pod ping every other pod', async () => {
