@@ -244,7 +244,14 @@ export class KubeSubnetManager implements SubnetManager {
 
   private emit(events: readonly LeaseEvent[]): void {
     if (events.length === 0) return;
-    for (const s of this.subscribers) s(events);
+    // A consumer's bug must not kill the watch loop (client-node would also swallow it silently).
+    for (const s of this.subscribers) {
+      try {
+        s(events);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, 'lease event consumer threw');
+      }
+    }
   }
 
   /** Turns one node change into lease events (level-correct against `peers`). */
