@@ -4,19 +4,20 @@
  *   node test/udp/node-fixture.ts --iface veth0 --addr 198.18.0.2 --own 10.244.1.0/24 \
  *     --peer 10.244.2.0/24=198.18.0.3 [--network 10.244.0.0/16] [--port 8285] [--no-offload]
  *
- * Prints one JSON line {"ready":…} when forwarding. Reads commands on stdin, one per line:
+ * Prints one JSON line {"ready":…} when forwarding. Watches for drift with the real netlink
+ * monitor and reconciles on every kick, printing {"repaired": why} after each such run (or
+ * {"repairFailed": message}). Reads commands on stdin, one per line:
  * "counters" prints the counters as JSON; "teardown" removes flannel0 and exits; EOF or
  * SIGTERM closes cleanly (device kept) and exits 0.
  */
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
-import { existsSync } from 'node:fs';
 import { pino } from 'pino';
 import { parseCidr } from '../../src/ip/ipv4.ts';
 import type { Lease } from '../../src/subnet/lease.ts';
-import type { NetlinkHandle } from '../../src/netlink/types.ts';
+import { openNetlink } from '../../src/netlink/index.ts';
+import { driftMonitorFor } from '../../src/backend/registry.ts';
 import { createUdpBackend } from '../../src/backend/udp/udp-backend.ts';
-import { openIpNetlink } from './ip-netlink.ts';
 
 const { values } = parseArgs({
   options: {
@@ -26,23 +27,13 @@ const { values } = parseArgs({
   },
 });
 
-async function openNl(): Promise<NetlinkHandle> {
-  // Prefer the real netlink layer once it exists; the ip-based shim keeps tests running before.
-  const real = new URL('../../src/netlink/index.ts', import.meta.url);
-  if (process.env.FTUDP_IP_SHIM !== '1' && existsSync(real)) {
-    const m = (await import(real.href)) as { openNetlink?: () => NetlinkHandle | Promise<NetlinkHandle> };
-    if (typeof m.openNetlink === 'function') return await m.openNetlink();
-  }
-  return openIpNetlink();
-}
-
 const cidr = (s: string) => { const c = parseCidr(s); if (c === undefined) throw new Error(`bad CIDR ${s}`); return c; };
 const log = pino({ level: process.env.FTUDP_LOG ?? 'warn' }, pino.destination(2));
-const nl = await openNl();
+const nl = openNetlink();
 const backend = createUdpBackend({
   nl, log, network: cidr(values.network!), config: { type: 'udp', port: Number(values.port) },
   ext: { name: values.iface!, index: 0, mtu: Number(values.mtu), ifaceAddr: values.addr!, extAddr: values.addr! },
-  offload: !values['no-offload'],
+  offload: !values['no-offload'], openMonitor: driftMonitorFor(undefined, (e) => process.stderr.write(`monitor: ${e.message}\n`)),
 });
 const ac = new AbortController();
 const attrs = await backend.prepare(ac.signal);
@@ -53,13 +44,35 @@ for (const p of values.peer!) {
   const [subnet, pub] = p.split('=');
   peers.set(subnet!, { subnet: cidr(subnet!), attrs: { publicIp: pub!, backendType: '', backendData: 'null' } });
 }
-const report = await backend.reconcile({ generation: 1, network: cidr(values.network!), own, peers }, ac.signal);
+const desired = { generation: 1, network: cidr(values.network!), own, peers };
+const report = await backend.reconcile(desired, ac.signal);
+
+// The daemon's coalescing loop in miniature: kicks during a run cause exactly one more run.
+let running = false;
+let again: string | undefined;
+async function repair(why: string): Promise<void> {
+  if (running) { again = why; return; }
+  running = true;
+  try {
+    for (let w: string | undefined = why; w !== undefined && !ac.signal.aborted; w = again) {
+      again = undefined;
+      try {
+        await backend.reconcile(desired, ac.signal);
+        process.stdout.write(JSON.stringify({ repaired: w }) + '\n');
+      } catch (e) {
+        process.stdout.write(JSON.stringify({ repairFailed: (e as Error).message }) + '\n');
+      }
+    }
+  } finally { running = false; }
+}
+backend.watchDrift((why) => void repair(why), ac.signal);
 process.stdout.write(JSON.stringify({ ready: { device: backend.deviceName, mtu: backend.mtu, attrs, report: { created: report.created, failed: report.failed.length } } }) + '\n');
 
 let closing = false;
 async function shutdown(teardown: boolean): Promise<void> {
   if (closing) return;
   closing = true;
+  ac.abort();
   if (teardown) await backend.teardown(); else await backend.close();
   nl.close();
   process.stdout.write(JSON.stringify({ closed: teardown ? 'teardown' : 'close' }) + '\n');

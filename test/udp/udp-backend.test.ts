@@ -40,6 +40,14 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     expect(inNs(lab.a.ns, 'ss', ['-uln'])).toMatch(/198\.18\.0\.2:8285/);
   });
 
+  it('turns IPv6 off on flannel0, so the kernel sends no IPv6 traffic into the TUN', async () => {
+    for (const [n, f] of [[lab.a, fa], [lab.b, fb]] as const) {
+      expect(inNs(n.ns, 'cat', ['/proc/sys/net/ipv6/conf/flannel0/disable_ipv6']).trim()).toBe('1');
+      expect(inNs(n.ns, 'ip', ['-6', '-o', 'addr', 'show', 'dev', 'flannel0']).trim()).toBe('');
+      expect((await f.counters()).dropTunNotIpv4).toBe(0);
+    }
+  });
+
   it('pods ping each other across nodes', async () => {
     const before = await fb.counters();
     expect(ping()).toMatch(/3 packets transmitted, 3 received/);
@@ -105,11 +113,15 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
       await new Promise((r) => setTimeout(r, 50));
       after = await fb.counters();
     }
+    // Late extras would show up here: give them time before counting.
+    await new Promise((r) => setTimeout(r, 300));
+    after = await fb.counters();
     const seen = total(after) - total(before) + socketDrops() - kernelBefore;
-    // Every datagram is accounted for. OPEN: at 100k (not at 10) one datagram more than sent
-    // arrives and is counted malformed, with and without GRO; until explained, allow one.
-    expect(seen).toBeGreaterThanOrEqual(FUZZ);
-    expect(seen).toBeLessThanOrEqual(FUZZ + 1);
+    // Every datagram is accounted for exactly once. (The former "+1" was flannel0's own IPv6
+    // router solicitation or MLD report, read from the TUN and counted as malformed; IPv6 is
+    // now off on flannel0 and TUN-side non-IPv4 has its own counter.)
+    expect(seen).toBe(FUZZ);
+    expect(after.dropTunNotIpv4).toBe(before.dropTunNotIpv4);
     expect(after.rxPackets! - before.rxPackets!).toBe(0);
     expect(after.dropMalformed! - before.dropMalformed!).toBeGreaterThan(99_000);
     expect(ping()).toMatch(/3 received/);
@@ -123,6 +135,53 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     const after = await fa.counters();
     expect(after.icmpUnreachableSent! - before.icmpUnreachableSent!).toBe(1);
     expect(after.dropNoRoute! - before.dropNoRoute!).toBeGreaterThanOrEqual(1);
+  });
+
+  describe('repairs drift reported by the netlink monitor', () => {
+    const waitFor = async (what: () => boolean, ms = 10_000): Promise<void> => {
+      for (const t0 = Date.now(); !what(); await new Promise((r) => setTimeout(r, 50))) {
+        if (Date.now() - t0 > ms) throw new Error('condition not met within ' + ms + ' ms');
+      }
+    };
+    const addrOf = () => inNs(lab.a.ns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'flannel0'], { allowFail: true });
+    const routeOf = () => inNs(lab.a.ns, 'ip', ['route', 'show', '10.244.0.0/16']).trim();
+
+    it('re-adds the /32 address deleted by hand', async () => {
+      const repaired = fa.next('repaired');
+      inNs(lab.a.ns, 'ip', ['addr', 'del', '10.244.1.0/32', 'dev', 'flannel0']);
+      expect((await repaired).repaired).toBe('address 10.244.1.0 removed from flannel0');
+      await waitFor(() => /inet 10\.244\.1\.0\/32 /.test(addrOf()));
+      expect(ping(1)).toMatch(/1 received/);
+    });
+
+    it('re-adds the Network route deleted by hand', async () => {
+      const repaired = fa.next('repaired');
+      inNs(lab.a.ns, 'ip', ['route', 'del', '10.244.0.0/16', 'dev', 'flannel0']);
+      expect((await repaired).repaired).toBe('route 10.244.0.0/16 deleted');
+      await waitFor(() => routeOf() === '10.244.0.0/16 dev flannel0');
+      expect(ping(1)).toMatch(/1 received/);
+    });
+
+    it('re-opens flannel0 deleted while held, with address, MTU, route, IPv6 off, and forwards again', async () => {
+      const index = (): number => Number(/^(\d+):/.exec(inNs(lab.a.ns, 'ip', ['-o', 'link', 'show', 'flannel0'], { allowFail: true }))?.[1] ?? 0);
+      const old = index();
+      const before = await fa.counters();
+      const repaired = fa.next('repaired');
+      inNs(lab.a.ns, 'ip', ['link', 'del', 'flannel0']);
+      // The kernel announces the device going down (RTM_NEWLINK without IFF_UP) before RTM_DELLINK.
+      expect((await repaired).repaired).toMatch(/^flannel0 (changed|deleted)$/);
+      await waitFor(() => routeOf() === '10.244.0.0/16 dev flannel0');
+      expect(index()).not.toBe(old);
+      expect(index()).toBeGreaterThan(0);
+      expect(addrOf()).toMatch(/inet 10\.244\.1\.0\/32 /);
+      expect(inNs(lab.a.ns, 'ip', ['-o', 'link', 'show', 'flannel0'])).toMatch(/mtu 1472 .*state UNKNOWN|mtu 1472 /);
+      expect(inNs(lab.a.ns, 'cat', ['/proc/sys/net/ipv6/conf/flannel0/disable_ipv6']).trim()).toBe('1');
+      expect(inNs(lab.a.ns, 'ip', ['-o', 'link', 'show']).match(/flannel\d+/g)).toEqual(['flannel0']);
+      expect(ping()).toMatch(/3 received/);
+      const after = await fa.counters();
+      // Same forwarder, same counters: they keep counting from where they were.
+      expect(after.txPackets!).toBeGreaterThanOrEqual(before.txPackets! + 3);
+    });
   });
 
   it('closes on SIGTERM, keeps flannel0 for the restart, which adopts it and forwards again', async () => {

@@ -16,8 +16,16 @@ export class UdpCounters {
 
   /** Datagram from an address that is no known peer's public IP. */
   dropUnknownSource = 0;
-  /** Not a well-formed IPv4 packet (version, lengths, header checksum), or truncated. */
+  /**
+   * Not a well-formed IPv4 packet (version, lengths, header checksum), or truncated: from a
+   * peer, or (not seen in practice) a TUN offload packet of a kind we do not handle.
+   */
   dropMalformed = 0;
+  /**
+   * Read from the TUN device but not IPv4: the kernel's own IPv6 traffic on flannel0 (router
+   * solicitations, MLD reports) when IPv6 could not be disabled on the device. Never from a peer.
+   */
+  dropTunNotIpv4 = 0;
   /** From a peer, but the destination is outside our own subnet. */
   dropNotForUs = 0;
   /** TTL was ≤ 1 (either direction). */

@@ -56,7 +56,7 @@ export class UdpForwarder {
   readonly counters = new UdpCounters();
   private readonly nat: DatapathNative;
   private readonly log: Logger;
-  private readonly tunFd: number;
+  private tunFd: number;
   private readonly udpFd: number;
   private readonly vnet: boolean;
   private gso: boolean;
@@ -163,6 +163,19 @@ export class UdpForwarder {
     this.udpPoll = this.nat.pollStart(this.udpFd, POLL_READABLE, this.onUdp);
   }
 
+  /** Stops reading the TUN fd (it is about to be closed); the UDP side keeps running. */
+  stopTun(): void {
+    if (this.tunPoll !== undefined) this.nat.pollStop(this.tunPoll);
+    this.tunPoll = undefined;
+  }
+
+  /** Continues on a freshly opened TUN fd (same offload mode), keeping counters and routes. */
+  replaceTun(fd: number): void {
+    this.stopTun();
+    this.tunFd = fd;
+    if (this.udpPoll !== undefined) this.tunPoll = this.nat.pollStart(fd, POLL_READABLE, this.onTun);
+  }
+
   /** Stops polling; the fds stay open (their owner closes them). */
   stop(): void {
     if (this.tunPoll !== undefined) this.nat.pollStop(this.tunPoll);
@@ -198,7 +211,13 @@ export class UdpForwarder {
           len -= VNET_HDR_LEN;
         }
         const total = validIpv4Length(b, p, len);
-        if (total === 0) { c.dropMalformed++; continue; }
+        if (total === 0) {
+          // The kernel writes only well-formed packets into the TUN; what fails here is its own
+          // IPv6 traffic on flannel0 (IPv6 could not be disabled there), counted apart from peers'.
+          if (len > 0 && b[p]! >> 4 !== 4) c.dropTunNotIpv4++;
+          else c.dropMalformed++;
+          continue;
+        }
         const hop = routes.lookup(readAddr(b, p + IP_DST));
         if (hop === 0) {
           c.dropNoRoute++;

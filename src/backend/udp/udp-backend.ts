@@ -5,17 +5,23 @@
  *
  * Kernel state it owns: the TUN device (persistent, so a restart keeps the device, its
  * address and the route), its /32 address, and the route for the whole Network via it.
+ * Every reconcile re-asserts all three (level-triggered); the drift monitor only makes that
+ * happen sooner. A flannel0 deleted by hand while we hold it leaves our fd detached (reads
+ * fail with EBADFD), so the reconcile opens the device afresh and keeps forwarding with the
+ * same counters.
  */
 import type { Logger } from 'pino';
 import type { Backend, Desired, ExternalInterface, PeerFailure, ReconcileReport } from '../backend.ts';
 import type { UdpConfig } from '../../config/types.ts';
 import type { Lease, LeaseAttrs } from '../../subnet/lease.ts';
 import { formatCidr, formatIpv4, parseIpv4, type Ipv4Cidr } from '../../ip/ipv4.ts';
-import { AF_INET, RT_SCOPE_UNIVERSE, type NetlinkHandle } from '../../netlink/types.ts';
+import { AF_INET, RT_SCOPE_UNIVERSE, type Link, type NetlinkChange, type NetlinkHandle } from '../../netlink/types.ts';
+import type { DriftMonitor, OpenDriftMonitor } from '../context.ts';
 import { loadDatapath, TUN_F_CSUM, TUN_F_TSO4, type DatapathNative } from '../../native/datapath-native.ts';
 import { UdpForwarder } from './forwarder.ts';
 import { RouteTable, type RouteEntry } from './route-table.ts';
 import type { UdpCounters } from './counters.ts';
+import { disableIpv6 } from './ipv6-off.ts';
 
 /** 20 bytes of outer IPv4 header + 8 of UDP (upstream: iface MTU − 28). */
 export const UDP_OVERHEAD = 28;
@@ -35,6 +41,8 @@ export interface UdpBackendContext {
   readonly offload?: boolean;
   /** Device name or template; default flannel%d (adopting an existing flannel0). */
   readonly tunName?: string;
+  /** Drift notifications; absent = no monitor (every reconcile still repairs). */
+  readonly openMonitor?: OpenDriftMonitor;
 }
 
 export function createUdpBackend(ctx: UdpBackendContext): UdpBackend {
@@ -49,7 +57,14 @@ export class UdpBackend implements Backend {
   private tunFd = -1;
   private udpFd = -1;
   private tunName = '';
+  /** ifindex of the device our fd is attached to; another index under our name means ours is gone. */
+  private tunIndex = 0;
+  private tunVnet = false;
+  private own: Lease | undefined;
   private fwd: UdpForwarder | undefined;
+  private monitor: DriftMonitor | undefined;
+  /** Log-once key for a failed IPv6 disable (the errno code). */
+  private ipv6Warned = '';
   /** Subnet text → peer public IP text, as last reconciled. */
   private peers = new Map<string, string>();
 
@@ -76,8 +91,10 @@ export class UdpBackend implements Backend {
     const tun = this.openTun(name);
     this.tunFd = tun.fd;
     this.tunName = tun.name;
+    this.tunVnet = tun.vnet;
     // Persistent: close() on restart leaves flannel0, its address and route in place.
     this.nat.tunSetPersist(tun.fd, 1);
+    this.tunIndex = (await this.ctx.nl.linkByName(tun.name))?.index ?? 0;
     let sock;
     try {
       sock = this.nat.udpOpen(ifaceAddr, config.port, SOCKET_BUFFER, this.ctx.offload !== false, this.ctx.offload !== false);
@@ -127,9 +144,33 @@ export class UdpBackend implements Backend {
   }
 
   async configure(own: Lease, _signal: AbortSignal): Promise<void> {
-    const { nl, network, log } = this.ctx;
-    const link = await nl.linkByName(this.tunName);
-    if (link === undefined) throw new Error(`udp backend: ${this.tunName} vanished before it was configured`);
+    const { network, log } = this.ctx;
+    this.own = own;
+    await this.ensureDevice();
+    // Upstream sources ICMP unreachables from the TUN address, but that address is local, so
+    // the kernel drops them as martians on flannel0 and they never reach the pod. The Network
+    // address (10.244.0.0, never leased: subnets start at SubnetMin) is not local and routes
+    // back via flannel0, so the pod does get its ENETUNREACH. A deliberate difference.
+    this.fwd!.setOwn(own.subnet.ip, own.subnet.prefixLen, network.ip);
+    this.fwd!.start();
+    log.info({ device: this.tunName, address: `${formatIpv4(own.subnet.ip)}/32`, route: `${formatCidr(network)} dev ${this.tunName}` }, 'udp backend: configured');
+  }
+
+  /**
+   * flannel0 as it must be: attached to our fd, IPv6 off, the lease's /32 (and no other IPv4
+   * address), MTU, up, and the Network route. Called by configure and by every reconcile.
+   */
+  private async ensureDevice(): Promise<void> {
+    const { nl } = this.ctx;
+    const own = this.own;
+    if (own === undefined) return;
+    let link = await nl.linkByName(this.tunName);
+    if (link === undefined || link.index !== this.tunIndex) link = await this.reopenTun(link);
+    const v6 = disableIpv6(this.tunName);
+    if (v6 !== 'off' && v6 !== this.ipv6Warned) {
+      this.ipv6Warned = v6;
+      this.ctx.log.warn({ device: this.tunName, code: v6 }, 'udp backend: cannot disable IPv6 on the TUN device; its IPv6 packets are dropped and counted as dropTunNotIpv4');
+    }
     const address = formatIpv4(own.subnet.ip);
     // Upstream adds <lease network IP>/32 and fails if present; we adopt it and drop stale leases' addresses.
     const addrs = await nl.addrList({ index: link.index, family: AF_INET });
@@ -141,13 +182,36 @@ export class UdpBackend implements Backend {
     }
     if (link.mtu !== this.mtu || !link.up) await nl.linkSet(link.index, { mtu: this.mtu, up: true });
     await this.ensureRoute(link.index);
-    // Upstream sources ICMP unreachables from the TUN address, but that address is local, so
-    // the kernel drops them as martians on flannel0 and they never reach the pod. The Network
-    // address (10.244.0.0, never leased: subnets start at SubnetMin) is not local and routes
-    // back via flannel0, so the pod does get its ENETUNREACH. A deliberate difference.
-    this.fwd!.setOwn(own.subnet.ip, own.subnet.prefixLen, network.ip);
-    this.fwd!.start();
-    log.info({ device: this.tunName, address: `${address}/32`, route: `${formatCidr(network)} dev ${this.tunName}` }, 'udp backend: configured');
+  }
+
+  /**
+   * Our device was deleted (our fd is detached: reads fail with EBADFD) or replaced. Opens
+   * the name afresh with the same offloads and hands the new fd to the running forwarder.
+   */
+  private async reopenTun(found: Link | undefined): Promise<Link> {
+    const { nl, log } = this.ctx;
+    if (found !== undefined && found.kind !== 'tun') {
+      throw new Error(`udp backend: ${this.tunName} is now a ${found.kind || 'non-TUN'} device (index ${found.index}), not our TUN; delete it so flannel can re-create it`);
+    }
+    // Synchronous from open to hand-over: no await may let the packet loop write to a closed
+    // fd number the kernel could already have given to something else.
+    const t = this.nat.tunOpen(this.tunName, this.tunVnet);
+    if (this.tunVnet) {
+      const r = this.nat.tunSetOffload(t.fd, TUN_F_CSUM | TUN_F_TSO4);
+      if (r !== 0) {
+        this.nat.closeFd(t.fd);
+        throw new Error(`udp backend: TUNSETOFFLOAD on the re-created ${t.name} failed (errno ${-r})`);
+      }
+    }
+    this.nat.tunSetPersist(t.fd, 1);
+    this.fwd?.replaceTun(t.fd);
+    if (this.tunFd >= 0) this.nat.closeFd(this.tunFd);
+    this.tunFd = t.fd;
+    const link = await nl.linkByName(t.name);
+    if (link === undefined) throw new Error(`udp backend: ${t.name} vanished right after it was opened`);
+    this.tunIndex = link.index;
+    log.warn({ device: t.name, index: link.index, previous: found?.index ?? null }, 'udp backend: TUN device was deleted; re-created it');
+    return link;
   }
 
   /** `ip route replace <Network> dev flannel0` (scope universe, no gateway). */
@@ -179,15 +243,39 @@ export class UdpBackend implements Backend {
     for (const k of this.peers.keys()) if (!next.has(k)) deleted++;
     this.fwd?.setRoutes(RouteTable.build(entries));
     this.peers = next;
-    // Level-triggered: re-assert the Network route in case someone removed it.
-    const link = await this.ctx.nl.linkByName(this.tunName);
-    if (link !== undefined) await this.ensureRoute(link.index);
+    // Level-triggered: re-assert the device, its address and the Network route.
+    await this.ensureDevice();
     return { generation: desired.generation, created, replaced, deleted, unchanged, failed, ms: performance.now() - t0 };
   }
 
-  watchDrift(_kick: (why: string) => void, _signal: AbortSignal): void {
-    // The TUN and route are re-asserted by every reconcile (the daemon's periodic resync);
-    // NetlinkHandle offers no monitor yet to react sooner.
+  watchDrift(kick: (why: string) => void, signal: AbortSignal): void {
+    if (this.ctx.openMonitor === undefined || this.monitor !== undefined) return;
+    this.monitor = this.ctx.openMonitor(
+      (c) => {
+        const why = this.driftReason(c);
+        if (why !== undefined) kick(why);
+      },
+      () => kick('netlink monitor overflow'),
+    );
+    signal.addEventListener('abort', () => { this.monitor?.close(); this.monitor = undefined; }, { once: true });
+  }
+
+  /** Which notifications mean flannel0, its address or the Network route changed behind our back. */
+  private driftReason(c: NetlinkChange): string | undefined {
+    switch (c.kind) {
+      case 'link':
+        if (c.link.index !== this.tunIndex && c.link.name !== this.tunName) return undefined;
+        if (c.deleted) return c.link.index === this.tunIndex ? `${this.tunName} deleted` : undefined;
+        if (c.link.index !== this.tunIndex) return `${this.tunName} re-created by someone else`;
+        return c.link.mtu !== this.mtu || !c.link.up ? `${this.tunName} changed` : undefined;
+      case 'addr':
+        return c.deleted && c.addr.family === AF_INET && c.addr.index === this.tunIndex ? `address ${c.addr.address} removed from ${this.tunName}` : undefined;
+      case 'route':
+        return c.deleted && c.route.family === AF_INET && c.route.dst === formatCidr(this.ctx.network) && c.route.oif === this.tunIndex
+          ? `route ${c.route.dst} deleted` : undefined;
+      default:
+        return undefined;
+    }
   }
 
   async teardown(): Promise<void> {
@@ -201,6 +289,8 @@ export class UdpBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    this.monitor?.close();
+    this.monitor = undefined;
     this.fwd?.stop();
     if (this.udpFd >= 0) this.nat.closeFd(this.udpFd);
     if (this.tunFd >= 0) this.nat.closeFd(this.tunFd);
