@@ -13,6 +13,12 @@ export class UdpCounters {
   rxBytes = 0;
   /** TUN writes (a coalesced super-packet counts once). */
   tunWrites = 0;
+  /** Runs of equal-size packets to one peer sent as one UDP_SEGMENT message, and the packets in them. */
+  sendRuns = 0;
+  sendRunPackets = 0;
+  /** UDP runs written to the TUN as one GSO_UDP_L4 write, and the datagrams in them. */
+  udpRuns = 0;
+  udpCoalesced = 0;
 
   /** Datagram from an address that is no known peer's public IP. */
   dropUnknownSource = 0;

@@ -4,7 +4,7 @@
  * IPv4 packet. Everything per packet works on two preallocated slabs and typed arrays —
  * no allocation, no closures, no logging (drops are counted).
  *
- * Slab layout, TUN → UDP ("up"):   [ read slots | segment regions | ICMP scratch ]
+ * Slab layout, TUN → UDP ("up"):   [ read slots | segment regions | send runs | ICMP scratch ]
  * Slab layout, UDP → TUN ("down"): [ recv slots | TUN write region ]
  * Offsets passed to sendmmsg/write point anywhere into one slab, so a packet that needs no
  * rewriting beyond TTL is sent from where it was read.
@@ -17,6 +17,7 @@ import { RateLimiter, writeNetUnreachable, wantsUnreachable, ICMP_UNREACH_MAX } 
 import { decrementTtl, readAddr, validIpv4Length, IP_DST } from './ipv4.ts';
 import { completeChecksum, TcpCoalescer, TcpSegmenter, VnetHeader, writeVnetHeader, VNET_HDR_LEN, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, type SumFn } from './offload.ts';
 import { RouteTable } from './route-table.ts';
+import { UdpCoalescer } from './udp-coalesce.ts';
 
 export interface ForwarderOptions {
   readonly nat: DatapathNative;
@@ -71,7 +72,21 @@ export class UdpForwarder {
   private readonly readSlot: number;
   private readonly readBatch: number;
   private readonly segBase: number;
+  private readonly stageBase: number;
   private readonly icmpBase: number;
+  /** Largest packet that may join a send run (one that fits the TUN MTU). */
+  private readonly stageMax: number;
+  // The send run in progress: consecutive packets to one peer, all `runSize` bytes but a
+  // shorter last one, sent as one UDP_SEGMENT message. Its first packet stays in its read
+  // slot until a second joins; then the run is copied into the staging region.
+  private runCount = 0;
+  private runHop = 0;
+  private runSize = 0;
+  private runOff = 0;
+  private runBytes = 0;
+  private runStaged = false;
+  private runClosed = false;
+  private stageCursor = 0;
   private readonly readLens: Int32Array;
   private readonly sOffs = new Int32Array(MAX_MSGS);
   private readonly sLens = new Int32Array(MAX_MSGS);
@@ -97,6 +112,7 @@ export class UdpForwarder {
   private wCount = 0;
   private wCursor = 0;
   private readonly coalescer = new TcpCoalescer();
+  private readonly udpCoalescer: UdpCoalescer;
 
   private tunPoll: PollHandle | undefined;
   private udpPoll: PollHandle | undefined;
@@ -113,12 +129,16 @@ export class UdpForwarder {
     this.port = o.port;
     this.sum = o.nat.csum;
     this.segmenter = new TcpSegmenter(this.sum);
+    this.udpCoalescer = new UdpCoalescer(this.sum);
     this.icmpLimit = new RateLimiter(o.icmpPerSecond ?? 100);
 
     this.readSlot = o.vnetHdr ? VNET_SLOT : align(Math.max(2048, o.tunMtu + 64), 64);
     this.readBatch = o.vnetHdr ? 16 : 64;
     this.segBase = this.readSlot * this.readBatch;
-    this.icmpBase = this.segBase + (o.vnetHdr ? SEG_REGION * this.readBatch : 0);
+    this.stageBase = this.segBase + (o.vnetHdr ? SEG_REGION * this.readBatch : 0);
+    this.stageMax = o.tunMtu;
+    this.stageCursor = this.stageBase;
+    this.icmpBase = this.stageBase + this.readBatch * o.tunMtu;
     this.up = Buffer.alloc(this.icmpBase + VNET_HDR_LEN + ICMP_UNREACH_MAX);
     this.readLens = new Int32Array(this.readBatch);
 
@@ -226,6 +246,7 @@ export class UdpForwarder {
         }
         if (!decrementTtl(b, p)) { c.dropTtlExpired++; continue; }
         if (this.vnet && vh.gsoType !== VIRTIO_NET_HDR_GSO_NONE) {
+          m = this.endSendRun(m);
           m = this.segmentInto(p, total, hop, i, m);
           if (m < 0) return;
           continue;
@@ -235,18 +256,73 @@ export class UdpForwarder {
           c.dropMalformed++;
           continue;
         }
-        if (m === MAX_MSGS) m = this.send(m);
-        this.sOffs[m] = p;
-        this.sLens[m] = total;
-        this.sDst[m] = hop;
-        this.sSeg[m] = 0;
-        m++;
+        m = this.queuePacket(p, total, hop, m);
         c.txPackets++;
         c.txBytes += total;
       }
+      m = this.endSendRun(m);
       if (m > 0) this.send(m);
+      this.stageCursor = this.stageBase;
       if (n < batch) return;
     }
+  }
+
+  /**
+   * Queues one packet for `hop`: it joins the send run when the run goes to the same peer, is
+   * still open, has room (64 segments, 64 KiB) and the packet is no longer than the run's
+   * first; a shorter packet closes the run, as UDP_SEGMENT allows only the last segment to be
+   * short. Otherwise the run is queued and this packet starts the next. Returns m.
+   */
+  private queuePacket(p: number, total: number, hop: number, m: number): number {
+    if (this.runCount > 0 && hop === this.runHop && !this.runClosed && total <= this.runSize &&
+        this.runCount < GSO_MAX_SEGS && this.runBytes + total <= GSO_MAX_BYTES) {
+      const b = this.up;
+      if (!this.runStaged) {
+        b.copy(b, this.stageCursor, this.runOff, this.runOff + this.runBytes);
+        this.runOff = this.stageCursor;
+        this.stageCursor += this.runBytes;
+        this.runStaged = true;
+      }
+      b.copy(b, this.stageCursor, p, p + total);
+      this.stageCursor += total;
+      this.runBytes += total;
+      this.runCount++;
+      if (total < this.runSize) this.runClosed = true;
+      return m;
+    }
+    m = this.endSendRun(m);
+    if (!this.gso || total > this.stageMax) {
+      if (m === MAX_MSGS) m = this.send(m);
+      this.sOffs[m] = p;
+      this.sLens[m] = total;
+      this.sDst[m] = hop;
+      this.sSeg[m] = 0;
+      return m + 1;
+    }
+    this.runCount = 1;
+    this.runHop = hop;
+    this.runSize = total;
+    this.runOff = p;
+    this.runBytes = total;
+    this.runStaged = false;
+    this.runClosed = false;
+    return m;
+  }
+
+  /** Queues the send run in progress, if any, as one message (UDP_SEGMENT when it has several packets). */
+  private endSendRun(m: number): number {
+    if (this.runCount === 0) return m;
+    if (m === MAX_MSGS) m = this.send(m);
+    this.sOffs[m] = this.runOff;
+    this.sLens[m] = this.runBytes;
+    this.sDst[m] = this.runHop;
+    this.sSeg[m] = this.runCount > 1 ? this.runSize : 0;
+    if (this.runCount > 1) {
+      this.counters.sendRuns++;
+      this.counters.sendRunPackets += this.runCount;
+    }
+    this.runCount = 0;
+    return m + 1;
   }
 
   /** Segments the TSO packet from read slot i into its region and queues GSO messages. Returns m. */
@@ -323,6 +399,7 @@ export class UdpForwarder {
     const slot = this.recvSlot;
     const batch = this.recvBatch;
     const co = this.coalescer;
+    const uco = this.udpCoalescer;
     const vnet = this.vnet;
     for (let round = 0; round < ROUNDS; round++) {
       const n = nat.udpRecv(this.udpFd, d, slot, this.rLens, this.rSrc, this.rSeg, batch);
@@ -359,22 +436,41 @@ export class UdpForwarder {
           }
           if (TcpCoalescer.eligible(d, p, total)) {
             if (co.append(d, p, total)) continue;
-            if (co.active) this.queueWrite(co.finish());
+            this.endRun();
             this.reserve();
             co.start(d, this.wCursor, d, p, total);
             continue;
           }
-          if (co.active) this.queueWrite(co.finish());
+          if (uco.accepts(d, p, total)) {
+            if (uco.append(d, p, total)) continue;
+            this.endRun();
+            this.reserve();
+            uco.start(d, this.wCursor, d, p, total);
+            continue;
+          }
+          this.endRun();
           this.reserve();
           writeVnetHeader(d, this.wCursor, 0, VIRTIO_NET_HDR_GSO_NONE, 0, 0, 0, 0);
           d.copy(d, this.wCursor + VNET_HDR_LEN, p, p + total);
           this.queueWrite(VNET_HDR_LEN + total);
         }
-        // Datagrams of one GRO message share a sender; runs never span messages.
-        if (co.active) this.queueWrite(co.finish());
+        // Runs span recvmmsg messages (a flood arrives one datagram per message); each
+        // datagram was checked on its own, sender included, before it joined.
       }
+      this.endRun();
       this.flushWrites();
       if (n < batch) return;
+    }
+  }
+
+  /** Queues the TCP or UDP run in progress, if any, as one TUN write. */
+  private endRun(): void {
+    if (this.coalescer.active) {
+      this.queueWrite(this.coalescer.finish());
+    } else if (this.udpCoalescer.active) {
+      this.counters.udpRuns++;
+      this.counters.udpCoalesced += this.udpCoalescer.count;
+      this.queueWrite(this.udpCoalescer.finish());
     }
   }
 
