@@ -72,8 +72,21 @@ async function kubeSubnetManager(opts: Options, conf: NetConf, log: Logger, env:
     log,
     env,
   });
+  const node = manager.nodeName;
   return {
     manager,
+    waitingFor: () => {
+      switch (manager.state) {
+        case 'waiting-for-node':
+          return `waiting for node "${node}" to be registered in the API server`;
+        case 'waiting-for-pod-cidr':
+          return `waiting for a podCIDR on node "${node}" (kube-controller-manager --allocate-node-cidrs=true with --cluster-cidr, or set spec.podCIDR)`;
+        case 'starting':
+          return 'waiting for the first list of nodes from the API server';
+        case 'ready':
+          return undefined;
+      }
+    },
     stats: () => {
       const s = manager.stats;
       return { watchRestarts: s.watchRestarts, relists: s.relists, peersSkipped: { malformed: s.malformedPeersSkipped } };

@@ -70,9 +70,13 @@ export function parseNetConf(text: string, source: string): NetConf {
 
 /** Reads and parses net-conf.json; any failure is a ConfigError whose message is one line. */
 export async function readNetConf(path: string): Promise<NetConf> {
-  let text: string;
+  return parseNetConf(await readNetConfText(path), path);
+}
+
+/** Reads net-conf.json's text (the daemon keeps it to notice changes); a failure is a one-line ConfigError. */
+export async function readNetConfText(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file (ENOENT)' : code === 'EISDIR' ? 'is a directory (EISDIR)' : `${code ?? 'error'}: ${(e as Error).message}`;
@@ -83,7 +87,6 @@ export async function readNetConf(path: string): Promise<NetConf> {
       expected: 'a readable net-conf.json; in Kubernetes, the kube-flannel-cfg ConfigMap mounted at --net-config-path',
     });
   }
-  return parseNetConf(text, path);
 }
 
 function parseTop(text: string, source: string): JsonObject {

@@ -33,15 +33,18 @@ export interface HealthOptions {
 export class HealthState {
   readonly #now: () => number;
   readonly #watchdogs = new Map<string, Watchdog>();
-  #notReady: string | null;
+  #notReady: string | null | (() => string | null);
 
   constructor(opts: HealthOptions = {}) {
     this.#now = opts.now ?? Date.now;
     this.#notReady = opts.initialReason ?? 'starting';
   }
 
-  /** null: ready. A string: not ready, and why (`waiting for podCIDR on node "x"`). */
-  setReady(reason: string | null): void {
+  /**
+   * null: ready. A string: not ready, and why (`waiting for podCIDR on node "x"`). A function is
+   * asked at each probe, for reasons that change while a step waits.
+   */
+  setReady(reason: string | null | (() => string | null)): void {
     this.#notReady = reason;
   }
 
@@ -79,7 +82,8 @@ export class HealthState {
   }
 
   readiness(): Verdict {
-    return this.#notReady === null ? { ok: true, body: READY_BODY } : { ok: false, body: `not ready: ${this.#notReady}` };
+    const reason = typeof this.#notReady === 'function' ? this.#notReady() : this.#notReady;
+    return reason === null ? { ok: true, body: READY_BODY } : { ok: false, body: `not ready: ${reason}` };
   }
 }
 
