@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiRequest, startApiServerDouble, type ApiResponse } from './apiserver-process.ts';
+import { apiRequest, fetchIn, startApiServerDouble, type ApiResponse } from './apiserver-process.ts';
 import { cniAdd } from './cni.ts';
 import { manifestFlannelNetConf } from './cni-delegate.ts';
 import { formatMatrix, ping, pingMatrix, pingStream, waitForFullConnectivity, type Endpoint, type Matrix, type PingStats } from './connectivity.ts';
@@ -72,6 +72,8 @@ export interface LabNode {
   readonly daemonPid: number | undefined;
   exec(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
   subnetEnv(): FlannelSubnetEnv;
+  /** GET http://127.0.0.1:<port><path> inside the node namespace: the daemon's /metrics (9862), /healthz and /readyz (8081). */
+  http(path: string, port: number): Promise<ApiResponse>;
 }
 
 export interface LabPod extends Endpoint {
@@ -109,6 +111,7 @@ export class Lab {
       daemonPid: n.daemonPid,
       exec: (argv, opts) => runIn(n.netns, argv, opts),
       subnetEnv: () => parseFlannelSubnetEnv(readFileSync(n.subnetFile, 'utf8'), n.subnetFile),
+      http: (path, port) => fetchIn(n.netns, 'GET', `http://127.0.0.1:${port}${path}`),
     };
   }
 
@@ -155,14 +158,71 @@ export class Lab {
     saveState(this.state);
   }
 
-  /** Starts a node's daemon again with the same flags and files; resolves once subnet.env is written. */
-  async startDaemon(i: number): Promise<void> {
+  /**
+   * Starts a node's daemon again with the same flags and files; resolves once subnet.env is
+   * written (or at once with `wait: false`, for a daemon that is expected to wait, e.g. for a podCIDR).
+   */
+  async startDaemon(i: number, opts: { wait?: boolean } = {}): Promise<void> {
     const n = this.state.nodes[i];
     if (n === undefined || this.state.kubeconfig === undefined) throw new Error(`lab ${this.prefix}: node ${i} runs no daemon`);
     const d = startDaemon(n, daemonOptions(this.state));
     n.daemonPid = d.pid;
     saveState(this.state);
-    await waitForSubnetFile(n, d);
+    if (opts.wait !== false) await waitForSubnetFile(n, d);
+  }
+
+  /** Resolves once node i's subnet.env exists (after a daemon started with `wait: false`). */
+  async waitForSubnetFile(i: number, timeoutMs?: number): Promise<void> {
+    const n = this.state.nodes[i];
+    if (n === undefined) throw new Error(`lab ${this.prefix} has no node ${i}`);
+    await waitForSubnetFile(n, undefined, timeoutMs);
+  }
+
+  /**
+   * Adds a node to the running lab: its namespace on the underlay, a Node object in the API server
+   * double (with podCIDR 10.244.(i+1).0/24, or none with `podCidr: false`), its daemon, and — once it
+   * wrote subnet.env — `pods` pods (default 1). With `podCidr: false` it neither waits nor adds pods;
+   * set the podCIDR through lab.api, then call waitForSubnetFile and addPods. Returns the index.
+   */
+  async addNode(opts: { podCidr?: boolean; pods?: number } = {}): Promise<number> {
+    const s = this.state;
+    if (s.daemon === 'none' || s.realApiServer) throw new Error(`lab ${this.prefix}: addNode needs the API server double`);
+    const i = s.nodes.length;
+    const n = nodeState(s.prefix, s.runDir, i);
+    s.nodes.push(n);
+    saveState(s);
+    await createNode(n.netns, s.underlayNetns, i);
+    const spec = opts.podCidr === false ? {} : { podCIDR: n.podCidr, podCIDRs: [n.podCidr] };
+    const created = await this.api('POST', '/api/v1/nodes', { metadata: { name: n.name, annotations: { dummy: 'value' } }, spec });
+    if (created.status !== 201) throw new Error(`creating Node ${n.name}: HTTP ${created.status} ${created.body}`);
+    await this.startDaemon(i, { wait: opts.podCidr !== false });
+    if (opts.podCidr !== false) await this.addPods(i, opts.pods ?? 1);
+    return i;
+  }
+
+  /** Attaches `count` more pods to node i (its subnet.env must exist). */
+  async addPods(i: number, count: number): Promise<void> {
+    const n = this.state.nodes[i];
+    if (n === undefined) throw new Error(`lab ${this.prefix} has no node ${i}`);
+    await attachPods(this.state, n, count);
+  }
+
+  /** Stops the API server double (SIGTERM; it saves its objects and resourceVersion, as etcd keeps them). */
+  async stopApiServer(): Promise<void> {
+    const pid = this.state.apiServerPid;
+    if (pid === undefined) return;
+    await stopProcess(pid);
+    delete this.state.apiServerPid;
+    saveState(this.state);
+  }
+
+  /** Starts the API server double again on the same address and port, with the objects it had. */
+  async startApiServer(): Promise<void> {
+    if (this.state.daemon === 'none' || this.state.realApiServer) throw new Error(`lab ${this.prefix} runs no API server double`);
+    if (this.state.apiServerPid !== undefined) throw new Error(`lab ${this.prefix}: the API server double is already running (pid ${this.state.apiServerPid})`);
+    const api = await startApiServerDouble(this.state.underlayNetns, this.state.runDir, []);
+    this.state.apiServerPid = api.process.pid;
+    saveState(this.state);
   }
 
   describe(): string {
@@ -271,17 +331,21 @@ async function build(state: LabState, opts: LabOptions, podsPerNode: number): Pr
     await Promise.all(state.nodes.map((n, i) => waitForSubnetFile(n, daemons[i], opts.subnetTimeoutMs)));
   }
 
-  for (const n of state.nodes) {
-    const env = parseFlannelSubnetEnv(readFileSync(n.subnetFile, 'utf8'), n.subnetFile);
-    const dir = join(state.runDir, n.name);
-    const conf = manifestFlannelNetConf({ dataDir: join(dir, 'ipam') });
-    for (let j = 0; j < podsPerNode; j++) {
-      const name = `${n.name}-pod${j}`;
-      await createNetns(name);
-      const attached = await cniAdd({ nodeNetns: n.netns, podNetns: name, containerId: name, dataDir: join(dir, 'cni-flannel') }, conf, env);
-      state.pods.push({ name, node: n.index, index: j, netns: name, ip: attached.ip });
-      saveState(state);
-    }
+  for (const n of state.nodes) await attachPods(state, n, podsPerNode);
+}
+
+/** Attaches `count` more pods to a node, wired from its subnet.env as flannel's CNI plugin would. */
+async function attachPods(state: LabState, n: NodeState, count: number): Promise<void> {
+  const env = parseFlannelSubnetEnv(readFileSync(n.subnetFile, 'utf8'), n.subnetFile);
+  const dir = join(state.runDir, n.name);
+  const conf = manifestFlannelNetConf({ dataDir: join(dir, 'ipam') });
+  const first = state.pods.filter((p) => p.node === n.index).length;
+  for (let j = first; j < first + count; j++) {
+    const name = `${n.name}-pod${j}`;
+    await createNetns(name);
+    const attached = await cniAdd({ nodeNetns: n.netns, podNetns: name, containerId: name, dataDir: join(dir, 'cni-flannel') }, conf, env);
+    state.pods.push({ name, node: n.index, index: j, netns: name, ip: attached.ip });
+    saveState(state);
   }
 }
 

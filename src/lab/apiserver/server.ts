@@ -32,7 +32,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { clone, isObject, jsonPatch, mergePatch, PatchError, strategicMerge, type Json, type JsonObject } from './patch.ts';
 import { alreadyExists, expired, failureStatus, notFound, unauthorized, unsupportedPatchType } from './status.ts';
-import { ObjectStore, type WatchEvent } from './store.ts';
+import { ObjectStore, type StoreSnapshot, type WatchEvent } from './store.ts';
 
 export interface FakeApiServerOptions {
   /** Default 127.0.0.1. */
@@ -47,6 +47,8 @@ export interface FakeApiServerOptions {
   readonly historyLimit?: number;
   /** Default 10 s (client-node's watch gives up after 30 s without data). */
   readonly bookmarkIntervalMs?: number;
+  /** Objects and resourceVersion to start with (loaded before the port opens; see ObjectStore.restore). */
+  readonly restore?: StoreSnapshot;
 }
 
 export interface RecordedRequest {
@@ -98,6 +100,7 @@ export class FakeApiServer {
     this.host = opts.host ?? '127.0.0.1';
     this.boundPort = opts.port ?? 0;
     this.store = new ObjectStore(opts.historyLimit ?? 1000);
+    if (opts.restore !== undefined) this.store.restore(opts.restore);
   }
 
   static async start(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { clone, isObject, type JsonObject } from './patch.ts';
 
+export interface StoreSnapshot {
+  readonly revision: number;
+  readonly nodes: readonly JsonObject[];
+  readonly pods: readonly (readonly [string, JsonObject])[];
+}
+
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface WatchEvent {
@@ -86,6 +92,28 @@ export class ObjectStore {
   expireHistory(): void {
     this.history = [];
     this.historyStart = this.revision;
+  }
+
+  /** Every object and the revision, for a restart of the standalone double that keeps its data (as etcd would). */
+  snapshot(): StoreSnapshot {
+    return { revision: this.revision, nodes: [...this.nodes.values()].map((n) => clone(n)), pods: [...this.pods.entries()].map(([k, v]) => [k, clone(v)]) };
+  }
+
+  /**
+   * Loads a snapshot into an empty store. The event history starts empty at the snapshot's
+   * revision, as a restarted API server's watch cache does: a watch from an older
+   * resourceVersion gets 410 Gone and the client relists.
+   */
+  restore(s: StoreSnapshot): void {
+    this.revision = s.revision;
+    this.nodes.clear();
+    this.pods.clear();
+    for (const n of s.nodes) {
+      const meta = isObject(n['metadata']) ? n['metadata'] : {};
+      if (typeof meta['name'] === 'string') this.nodes.set(meta['name'], clone(n));
+    }
+    for (const [k, v] of s.pods) this.pods.set(k, clone(v));
+    this.expireHistory();
   }
 
   subscribe(listener: (ev: WatchEvent) => void): () => void {
