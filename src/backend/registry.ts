@@ -4,13 +4,9 @@ import type { Backend } from './backend.ts';
 import type { BackendContext, OpenDriftMonitor } from './context.ts';
 import { HostGwBackend } from './hostgw/backend.ts';
 import { VxlanBackend } from './vxlan/backend.ts';
+import { createUdpBackend } from './udp/udp-backend.ts';
 
 export type { BackendContext } from './context.ts';
-
-/** Thrown for a backend type this build does not have. */
-export class UnknownBackendError extends Error {
-  override readonly name = 'UnknownBackendError';
-}
 
 /**
  * Builds the backend named by net-conf.json's Backend.Type. Each backend is a case here so the
@@ -23,8 +19,7 @@ export function createBackend(config: BackendConfig, ctx: BackendContext): Backe
     case 'host-gw':
       return new HostGwBackend(ctx);
     case 'udp':
-      // The udp backend (src/backend/udp/) registers here: `return new UdpBackend(ctx, config);`
-      throw new UnknownBackendError('backend type udp is not wired into createBackend yet (src/backend/udp/)');
+      return createUdpBackend({ ...ctx, config });
   }
 }
 

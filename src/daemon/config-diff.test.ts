@@ -9,7 +9,7 @@ describe('restartOnlyChanges', () => {
     const a = conf({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan' } });
     expect(restartOnlyChanges(a, conf({ Network: '10.244.0.0/16', Backend: { Type: 'host-gw' } }))).toEqual([]);
     expect(restartOnlyChanges(a, conf({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 4 } }))).toEqual([]);
-    expect(restartOnlyChanges(a, conf({ Network: '10.244.0.0/17', Backend: { Type: 'vxlan' } }))).toEqual(['Network', 'SubnetLen', 'SubnetMin', 'SubnetMax']);
+    expect(restartOnlyChanges(a, conf({ Network: '10.244.0.0/17', Backend: { Type: 'vxlan' } }))).toEqual(['Network', 'SubnetMax']);
     expect(restartOnlyChanges(a, conf({ Network: '10.244.0.0/16', EnableNFTables: true, Backend: { Type: 'vxlan' } }))).toEqual(['EnableNFTables']);
   });
 });

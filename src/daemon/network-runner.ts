@@ -1,7 +1,6 @@
 import type { Backend, Desired, ExternalInterface } from '../backend/backend.ts';
 import { createBackend, driftMonitorFor } from '../backend/registry.ts';
 import { ReconcileLoop } from '../backend/reconcile-loop.ts';
-import { createUdpBackend } from '../backend/udp/udp-backend.ts';
 import type { NetConf } from '../config/types.ts';
 import { formatCidr } from '../ip/ipv4.ts';
 import type { NetlinkHandle } from '../netlink/types.ts';
@@ -41,11 +40,7 @@ export class NetworkRunner {
   constructor(opts: NetworkRunnerOptions) {
     this.opts = opts;
     const { conf, nl, ext, stored, log } = opts;
-    const b = conf.backend;
-    this.backend =
-      b.type === 'udp'
-        ? createUdpBackend({ nl, ext, config: b, network: conf.network, log })
-        : createBackend(b, { nl, ext, network: conf.network, stored, log, openMonitor: driftMonitorFor(undefined) });
+    this.backend = createBackend(conf.backend, { nl, ext, network: conf.network, stored, log, openMonitor: driftMonitorFor(undefined) });
   }
 
   get lease(): Lease | undefined {

@@ -20,6 +20,7 @@ export function udpStatsOf(counters: UdpCounters | undefined): UdpStats {
       'no-route': c.dropNoRoute,
       'send-error': c.dropSend,
       'tun-write-error': c.dropTunWrite,
+      'not-ipv4': c.dropTunNotIpv4,
     },
   };
 }
