@@ -10,6 +10,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v iptables-restore >/dev/null || need+=(iptables)
 command -v nft >/dev/null || need+=(nftables)
 command -v iperf3 >/dev/null || need+=(iperf3)
+command -v curl >/dev/null || need+=(curl)
 # The lab's connectivity matrix and tests ping between pod namespaces.
 command -v ping >/dev/null || need+=(iputils-ping)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
