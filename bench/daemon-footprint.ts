@@ -1,0 +1,379 @@
+/**
+ * Daemon footprint: resident memory at steady state with N peers (default 5000) and the time
+ * from process start to subnet.env written when the lease already exists, for the daemon as the
+ * container image runs it (the bundle from scripts/build-image.sh, through its launcher) and
+ * from the source tree (bin/flanneld), next to a reference measured the same way in the same
+ * run (`node -e` that writes a file and stays up), so the machine's noise is visible.
+ *
+ *   node_modules/.bin/node bench/daemon-footprint.ts [--peers 5000] [--runs 5] [--settle-ms 3000]
+ *     [--variants bundle,source]                                   (needs root)
+ *
+ * Set-up (all in one throwaway namespace `dfp-<pid>-<hex>`, removed on exit, on failure too):
+ * - a veth `eth0` with 198.18.0.10/24 (peers' public IPs repeat over 198.18.0.20-249);
+ * - the API server double (src/lab/apiserver) on 127.0.0.1:6443 inside the namespace, run by
+ *   this file in `--serve-api` mode, holding the own node (podCIDR 10.244.255.248/29) and N peer
+ *   Node objects with /29 podCIDRs inside 10.244.0.0/16, flannel vxlan annotations, and a
+ *   kubelet-like status (conditions, addresses, nodeInfo, images) so the initial list has the
+ *   size of a real one;
+ * - net-conf.json: Network 10.244.0.0/16, SubnetLen 29, vxlan.
+ * A warm-up run per variant publishes the own node's annotations and programs the peers, so the
+ * measured runs find the lease existing (annotations equal, podCIDR set) and adopt the kernel
+ * state, as a restarted pod does.
+ *
+ * Per run: subnet.env is kept from the run before (as /run/flannel across a pod restart), the process spawned with `ip netns exec` (the reference too);
+ * start→subnet.env is the file's mtime minus the wall clock just before spawn; RSS is VmRSS and
+ * VmHWM from /proc/<pid>/status `--settle-ms` after the daemon logged "flannel is ready" (every
+ * peer programmed, reconcile loop idle).
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { JsonObject } from '../src/lab/apiserver/patch.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const NODE = join(ROOT, 'node_modules/.bin/node');
+const SELF = fileURLToPath(import.meta.url);
+const OWN_NODE = 'bench-node';
+const OWN_CIDR = '10.244.255.248/29';
+const PREFIX = 'flannel.alpha.coreos.com/';
+
+if (process.argv[2] === '--serve-api') {
+  await serveApi(process.argv[3]!, Number(process.argv[4]));
+} else {
+  await main();
+}
+
+// ---------------------------------------------------------------- the API double (child mode)
+
+/** Runs inside the namespace: the API double with the own node and `n` peers. */
+async function serveApi(kubeconfig: string, n: number): Promise<void> {
+  const { FakeApiServer } = await import('../src/lab/apiserver/server.ts');
+  const api = await FakeApiServer.start({ host: '127.0.0.1', port: 6443, historyLimit: 1000 });
+  api.store.putNode(OWN_NODE, nodeObject(OWN_NODE, OWN_CIDR, undefined, 0));
+  for (let i = 0; i < n; i++) {
+    const ip = (10 << 24) | (244 << 16) | (i * 8);
+    const cidr = `10.244.${(ip >>> 8) & 0xff}.${ip & 0xff}/29`;
+    const mac = `0a:58:0a:f4:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+    api.store.putNode(`peer-${i}`, nodeObject(`peer-${i}`, cidr, { publicIp: `198.18.0.${20 + (i % 230)}`, mac }, i));
+  }
+  api.writeKubeconfig(kubeconfig);
+  const listBytes = Buffer.byteLength(JSON.stringify([...api.store.nodes.values()]));
+  process.stdout.write(`listening ${api.url} listBytes=${listBytes}\n`);
+  const stop = (): void => void api.stop().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+/** A Node as a kubelet-registered node looks, trimmed only where flannel could not care less. */
+function nodeObject(name: string, podCIDR: string, flannel: { publicIp: string; mac: string } | undefined, i: number): JsonObject {
+  const t = '2026-11-01T10:00:00Z';
+  const annotations: Record<string, string> = {
+    'kubeadm.alpha.kubernetes.io/cri-socket': 'unix:///run/containerd/containerd.sock',
+    'node.alpha.kubernetes.io/ttl': '0',
+    'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+  };
+  if (flannel !== undefined) {
+    annotations[`${PREFIX}backend-data`] = `{"VNI":1,"VtepMAC":"${flannel.mac}"}`;
+    annotations[`${PREFIX}backend-type`] = 'vxlan';
+    annotations[`${PREFIX}kube-subnet-manager`] = 'true';
+    annotations[`${PREFIX}public-ip`] = flannel.publicIp;
+  }
+  const cond = (type: string, status: string, reason: string, message: string): Record<string, string> => ({
+    type, status, lastHeartbeatTime: t, lastTransitionTime: t, reason, message,
+  });
+  const images = Array.from({ length: 8 }, (_, k) => ({
+    names: [`registry.example.com/team${k}/image-${k}@sha256:${(i * 31 + k).toString(16).padStart(64, '0')}`, `registry.example.com/team${k}/image-${k}:v1.${k}.0`],
+    sizeBytes: 10_000_000 + k * 1_234_567,
+  }));
+  return {
+    metadata: {
+      name,
+      labels: {
+        'beta.kubernetes.io/arch': 'amd64', 'beta.kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64',
+        'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node.kubernetes.io/instance-type': 'm5.large',
+        'topology.kubernetes.io/region': 'eu-west-1', 'topology.kubernetes.io/zone': `eu-west-1${'abc'[i % 3]}`,
+      },
+      annotations,
+    },
+    spec: { podCIDR, podCIDRs: [podCIDR], providerID: `aws:///eu-west-1a/i-${i.toString(16).padStart(17, '0')}` },
+    status: {
+      capacity: { cpu: '2', 'ephemeral-storage': '81106868Ki', 'hugepages-2Mi': '0', memory: '7950088Ki', pods: '110' },
+      allocatable: { cpu: '1930m', 'ephemeral-storage': '74748194764', 'hugepages-2Mi': '0', memory: '7260936Ki', pods: '110' },
+      conditions: [
+        cond('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'),
+        cond('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
+        cond('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
+        cond('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status'),
+      ],
+      addresses: [{ type: 'InternalIP', address: flannel?.publicIp ?? '198.18.0.10' }, { type: 'Hostname', address: name }],
+      daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+      nodeInfo: {
+        machineID: randomBytes(16).toString('hex'), systemUUID: randomBytes(16).toString('hex'), bootID: randomBytes(16).toString('hex'),
+        kernelVersion: '6.8.0-1019-aws', osImage: 'Ubuntu 24.04.1 LTS', containerRuntimeVersion: 'containerd://1.7.22',
+        kubeletVersion: 'v1.31.2', kubeProxyVersion: 'v1.31.2', operatingSystem: 'linux', architecture: 'amd64',
+      },
+      images,
+    },
+  };
+}
+
+// ---------------------------------------------------------------- the bench (root mode)
+
+interface Variant {
+  readonly name: string;
+  /** argv before the daemon's flags (the reference ignores the flags). */
+  readonly command: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  /** The reference: writes the subnet file itself, never logs "ready". */
+  readonly reference?: boolean;
+}
+
+interface RunResult {
+  /** The daemon's log lines of this run, each prefixed with ms since spawn (from its `time` field). */
+  readonly timeline: readonly string[];
+  readonly startToSubnetEnvMs: number;
+  readonly startToReadyMs: number | undefined;
+  readonly rssKiB: number;
+  readonly hwmKiB: number;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      peers: { type: 'string', default: '5000' },
+      runs: { type: 'string', default: '5' },
+      'settle-ms': { type: 'string', default: '3000' },
+      variants: { type: 'string', default: 'bundle,source' },
+      timeline: { type: 'boolean', default: false },
+    },
+  });
+  const peers = Number(values.peers);
+  const runs = Number(values.runs);
+  const settleMs = Number(values['settle-ms']);
+  if (process.getuid?.() !== 0) throw new Error('daemon-footprint needs root (network namespaces)');
+
+  const ns = `dfp-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), `${ns}-`));
+  const children = new Set<ChildProcess>();
+  let nsCreated = false;
+  const cleanup = (): void => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
+      try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    if (nsCreated) {
+      // Anything still running in the namespace (it is ours) goes before the namespace does.
+      const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter((s) => /^\d+$/.test(s));
+      for (const pid of pids) try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
+      execFileSync('ip', ['netns', 'delete', ns]);
+      nsCreated = false;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('SIGINT', () => { cleanup(); process.exit(130); });
+  process.on('SIGTERM', () => { cleanup(); process.exit(143); });
+
+  try {
+    // The bundle as the image has it.
+    const image = join(dir, 'image');
+    const tb = performance.now();
+    execFileSync(join(ROOT, 'scripts/build-image.sh'), ['--out', image], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    const buildMs = performance.now() - tb;
+    const bundleBytes = statSync(join(image, 'opt/flannel-ts/flanneld.mjs')).size;
+
+    execFileSync('ip', ['netns', 'add', ns]);
+    nsCreated = true;
+    const ipn = (...args: string[]): void => void execFileSync('ip', ['-n', ns, ...args]);
+    ipn('link', 'set', 'lo', 'up');
+    // A veth pair inside the namespace (the dummy module may be missing); eth0 is the uplink.
+    ipn('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0-peer');
+    ipn('link', 'set', 'eth0-peer', 'up');
+    ipn('addr', 'add', '198.18.0.10/24', 'dev', 'eth0');
+    ipn('link', 'set', 'eth0', 'up');
+
+    const kubeconfig = join(dir, 'kubeconfig');
+    const api = spawn('ip', ['netns', 'exec', ns, NODE, SELF, '--serve-api', kubeconfig, String(peers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.add(api);
+    const listening = await waitForLine(api, 'stdout', /^listening .* listBytes=(\d+)/, 120_000);
+    const listBytes = Number(/listBytes=(\d+)/.exec(listening)![1]);
+
+    const netConf = join(dir, 'net-conf.json');
+    writeFileSync(netConf, JSON.stringify({ Network: '10.244.0.0/16', SubnetLen: 29, Backend: { Type: 'vxlan' } }) + '\n');
+    const subnetFile = join(dir, 'run/subnet.env');
+    const flags = [
+      '--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081',
+      '--kubeconfig-file', kubeconfig, '--iface', 'eth0', '--net-config-path', netConf, '--subnet-file', subnetFile,
+    ];
+    const refScript = `require('fs').mkdirSync(${JSON.stringify(dirname(subnetFile))},{recursive:true});require('fs').writeFileSync(${JSON.stringify(subnetFile)},'x');setInterval(()=>{},1e6)`;
+    const all: Variant[] = [
+      { name: 'reference: node -e (write file)', command: [NODE, '-e', refScript], reference: true },
+      { name: 'bundle (image launcher)', command: [join(image, 'opt/bin/flanneld')], env: { FLANNEL_NODE: NODE } },
+      { name: 'source (bin/flanneld)', command: [join(ROOT, 'bin/flanneld')] },
+    ];
+    const wanted = new Set(values.variants.split(','));
+    const variants = all.filter((v) => v.reference || [...wanted].some((w) => v.name.startsWith(w)));
+
+    const results = new Map<string, RunResult[]>();
+    for (const v of variants) results.set(v.name, []);
+    // Warm-up: publishes annotations, creates flannel.1, programs every peer (not measured).
+    for (const v of variants) if (!v.reference) await runOnce(v, { ns, flags, subnetFile, settleMs: 0, children });
+    // Interleaved, so drift of the machine spreads over every variant alike.
+    for (let r = 0; r < runs; r++) {
+      for (const v of variants) results.get(v.name)!.push(await runOnce(v, { ns, flags, subnetFile, settleMs, children }));
+    }
+
+    const peersProgrammed = execFileSync('ip', ['-n', ns, 'route', 'show', 'dev', 'flannel.1'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('onlink')).length;
+    console.log(`\ndaemon footprint: ${peers} peers (${peersProgrammed} routes on flannel.1), initial list ${(listBytes / 1048576).toFixed(1)} MiB JSON, ` +
+      `${runs} runs each after one warm-up, RSS ${settleMs} ms after ready; bundle ${(bundleBytes / 1048576).toFixed(2)} MiB (built in ${(buildMs / 1000).toFixed(1)} s); node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}\n`);
+    const rows = variants.map((v) => {
+      const rs = results.get(v.name)!;
+      const col = (f: (r: RunResult) => number | undefined): number[] => rs.map(f).filter((x): x is number => x !== undefined);
+      return [
+        v.name,
+        fmtStat(col((r) => r.startToSubnetEnvMs), 'ms'),
+        v.reference ? '—' : fmtStat(col((r) => r.startToReadyMs), 'ms'),
+        fmtStat(col((r) => r.rssKiB / 1024), 'MiB'),
+        fmtStat(col((r) => r.hwmKiB / 1024), 'MiB'),
+      ];
+    });
+    printTable(['process', 'start→subnet.env (mean [min–max])', 'start→ready', 'VmRSS at idle', 'VmHWM'], rows);
+    if (values.timeline) {
+      for (const v of variants) {
+        if (v.reference) continue;
+        console.log(`\ntimeline of the last run, ${v.name}:`);
+        for (const l of results.get(v.name)!.at(-1)!.timeline) console.log(`  ${l}`);
+      }
+    }
+    console.log('\ngoals: RSS at idle ≤ 64 MiB; start→subnet.env ≤ 300 ms (lease existing)');
+  } finally {
+    cleanup();
+  }
+}
+
+async function runOnce(
+  v: Variant,
+  ctx: { ns: string; flags: readonly string[]; subnetFile: string; settleMs: number; children: Set<ChildProcess> },
+): Promise<RunResult> {
+  // subnet.env stays from the run before, as /run/flannel does across a pod restart; the run
+  // counts once the file's mtime is past the spawn.
+  const fresh = (): boolean => existsSync(ctx.subnetFile) && statSync(ctx.subnetFile).mtimeMs >= t0;
+  const argv = ['netns', 'exec', ctx.ns, ...v.command, ...(v.reference ? [] : ctx.flags)];
+  await new Promise((r) => setTimeout(r, 20)); // mtime granularity: the last write is well before t0
+  const t0 = Date.now();
+  const child = spawn('ip', argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...v.env, NODE_NAME: OWN_NODE } });
+  ctx.children.add(child);
+  const log: string[] = [];
+  child.stdout!.on('data', (b: Buffer) => log.push(b.toString()));
+  child.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
+  try {
+    let readyAt: number | undefined;
+    if (v.reference) {
+      await waitFor(fresh, 10_000, 'the reference to write its file', child, log);
+    } else {
+      await waitForLine(child, 'stderr', /flannel is ready/, 120_000);
+      readyAt = Date.now();
+    }
+    await waitFor(fresh, 10_000, 'subnet.env', child, log);
+    const mtime = statSync(ctx.subnetFile).mtimeMs;
+    await new Promise((r) => setTimeout(r, ctx.settleMs));
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const exe = readlinkSync(`/proc/${child.pid}/exe`);
+    if (!exe.endsWith('/node')) throw new Error(`pid ${child.pid} is ${exe}, not node: the launcher did not exec`);
+    const timeline = log.join('').split('\n').flatMap((line) => {
+      try {
+        const rec = JSON.parse(line) as { time?: string; msg?: string };
+        return rec.time === undefined ? [] : [`${String(Date.parse(rec.time) - t0).padStart(6)} ms  ${rec.msg ?? ''}`];
+      } catch {
+        return [];
+      }
+    });
+    return {
+      timeline,
+      startToSubnetEnvMs: mtime - t0,
+      startToReadyMs: readyAt === undefined ? undefined : readyAt - t0,
+      rssKiB: kib(status, 'VmRSS'),
+      hwmKiB: kib(status, 'VmHWM'),
+    };
+  } finally {
+    await stopChild(child);
+    ctx.children.delete(child);
+  }
+}
+
+function kib(status: string, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  if (!m) throw new Error(`no ${field} in /proc/<pid>/status`);
+  return Number(m[1]);
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Resolves with the first stdout line matching `re`; fails with the output when the child exits first. */
+function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, timeoutMs: number, log: string[] = []): Promise<string> {
+  const out = child[stream]!;
+  return new Promise((resolveLine, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => fail(new Error(`no line matching ${re} within ${timeoutMs} ms`)), timeoutMs);
+    const onData = (b: Buffer): void => {
+      const text = b.toString();
+      log.push(text);
+      buf += text;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (re.test(line)) {
+          cleanupListeners();
+          resolveLine(line);
+          return;
+        }
+      }
+    };
+    const onExit = (code: number | null, sig: string | null): void => fail(new Error(`exited (${code ?? sig}) before a line matching ${re}`));
+    const cleanupListeners = (): void => {
+      clearTimeout(timer);
+      out.off('data', onData);
+      child.off('exit', onExit);
+    };
+    function fail(e: Error): void {
+      cleanupListeners();
+      reject(new Error(`${e.message}:\n${log.join('').slice(-3000)}`));
+    }
+    out.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+async function waitFor(cond: () => boolean, timeoutMs: number, what: string, child: ChildProcess, log: string[]): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited before ${what}:\n${log.join('').slice(-3000)}`);
+    if (Date.now() > end) throw new Error(`no ${what} within ${timeoutMs} ms:\n${log.join('').slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+function fmtStat(xs: readonly number[], unit: string): string {
+  if (xs.length === 0) return '—';
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const digits = unit === 'ms' ? 0 : 1;
+  return `${mean.toFixed(digits)} ${unit} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`;
+}
+
+function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const r of rows) console.log(line(r));
+}
