@@ -1,3 +1,5 @@
+import { openDrift } from '../drift.ts';
+import { warnInvalidPeers, WarnOnce } from '../warn-once.ts';
 import { formatCidr } from '../../ip/ipv4.ts';
 import type { NetlinkChange } from '../../netlink/types.ts';
 import { AF_INET, RT_TABLE_MAIN } from '../../netlink/types.ts';
@@ -30,7 +32,7 @@ export class HostGwBackend implements Backend {
   private own: Lease | undefined;
   private monitor: DriftMonitor | undefined;
   private readonly expected = new ExpectedDeletes();
-  private readonly warned = new Set<string>();
+  private readonly warnOnce: WarnOnce;
   /** Peers (subnet → node name) the kernel refused as not on-link, as of the last run. */
   private readonly notOnLink = new Map<string, string>();
 
@@ -38,6 +40,7 @@ export class HostGwBackend implements Backend {
     this.ctx = ctx;
     this.ext = ctx.ext;
     this.mtu = ctx.ext.mtu;
+    this.warnOnce = new WarnOnce(ctx.log);
   }
 
   async prepare(): Promise<LeaseAttrs> {
@@ -115,28 +118,14 @@ export class HostGwBackend implements Backend {
 
   private logSkipped(plan: HostGwPlan): void {
     for (const l of plan.otherBackend) {
-      const key = `${formatCidr(l.subnet)} ${l.attrs.backendType}`;
-      if (this.warned.has(key)) continue;
-      this.warned.add(key);
-      this.ctx.log.warn(`Ignoring non-host-gw subnet: type=${l.attrs.backendType || 'udp'} subnet=${formatCidr(l.subnet)} node=${l.node ?? '?'}`);
+      this.warnOnce.warn(`${formatCidr(l.subnet)} ${l.attrs.backendType}`, `Ignoring non-host-gw subnet: type=${l.attrs.backendType || 'udp'} subnet=${formatCidr(l.subnet)} node=${l.node ?? '?'}`);
     }
-    for (const { lease, reason } of plan.invalid) {
-      const key = `${formatCidr(lease.subnet)} ${reason}`;
-      if (this.warned.has(key)) continue;
-      this.warned.add(key);
-      this.ctx.log.warn(`cannot program peer ${lease.node ?? formatCidr(lease.subnet)} (${formatCidr(lease.subnet)}): ${reason}`);
-    }
+    warnInvalidPeers(this.warnOnce, plan.invalid);
   }
 
   watchDrift(kick: (why: string) => void, signal: AbortSignal): void {
-    if (this.ctx.openMonitor === undefined || this.monitor !== undefined) return;
-    this.monitor = this.ctx.openMonitor(
-      (c) => {
-        const why = this.driftReason(c);
-        if (why !== undefined) kick(why);
-      },
-      () => kick('netlink monitor overflow'),
-    );
+    if (this.monitor !== undefined) return;
+    this.monitor = openDrift(this.ctx.openMonitor, (c) => this.driftReason(c), kick);
     signal.addEventListener('abort', () => void this.close(), { once: true });
   }
 

@@ -10,6 +10,7 @@
  * fail with EBADFD), so the reconcile opens the device afresh and keeps forwarding with the
  * same counters.
  */
+import { openDrift } from '../drift.ts';
 import type { Logger } from 'pino';
 import type { Backend, Desired, ExternalInterface, PeerFailure, ReconcileReport } from '../backend.ts';
 import type { UdpConfig } from '../../config/types.ts';
@@ -249,14 +250,8 @@ export class UdpBackend implements Backend {
   }
 
   watchDrift(kick: (why: string) => void, signal: AbortSignal): void {
-    if (this.ctx.openMonitor === undefined || this.monitor !== undefined) return;
-    this.monitor = this.ctx.openMonitor(
-      (c) => {
-        const why = this.driftReason(c);
-        if (why !== undefined) kick(why);
-      },
-      () => kick('netlink monitor overflow'),
-    );
+    if (this.monitor !== undefined) return;
+    this.monitor = openDrift(this.ctx.openMonitor, (c) => this.driftReason(c), kick);
     signal.addEventListener('abort', () => { this.monitor?.close(); this.monitor = undefined; }, { once: true });
   }
 

@@ -1,3 +1,5 @@
+import { openDrift } from '../drift.ts';
+import { warnInvalidPeers, WarnOnce } from '../warn-once.ts';
 import type { VxlanConfig } from '../../config/types.ts';
 import { formatCidr, parseIpv4 } from '../../ip/ipv4.ts';
 import type { Link, NetlinkChange, NetlinkHandle } from '../../netlink/types.ts';
@@ -34,7 +36,7 @@ export class VxlanBackend implements Backend {
   private monitor: DriftMonitor | undefined;
   private readonly expected = new ExpectedDeletes();
   /** Log-once keys for peers we skip (other backend, bad data). */
-  private readonly warned = new Set<string>();
+  private readonly warnOnce: WarnOnce;
 
   constructor(ctx: BackendContext, cfg: VxlanConfig) {
     this.ctx = ctx;
@@ -42,6 +44,7 @@ export class VxlanBackend implements Backend {
     this.ext = ctx.ext;
     this.name = `flannel.${cfg.vni}`;
     this.mtu = (cfg.mtu > 0 ? cfg.mtu : ctx.ext.mtu) - VXLAN_OVERHEAD;
+    this.warnOnce = new WarnOnce(ctx.log);
   }
 
   private get nl(): NetlinkHandle {
@@ -207,28 +210,14 @@ export class VxlanBackend implements Backend {
 
   private logSkipped(plan: VxlanPlan): void {
     for (const l of plan.otherBackend) {
-      const key = `${formatCidr(l.subnet)} ${l.attrs.backendType}`;
-      if (this.warned.has(key)) continue;
-      this.warned.add(key);
-      this.ctx.log.warn(`ignoring non-vxlan v4Subnet(${formatCidr(l.subnet)}) of node ${l.node ?? '?'}: type=${l.attrs.backendType || 'udp'}`);
+      this.warnOnce.warn(`${formatCidr(l.subnet)} ${l.attrs.backendType}`, `ignoring non-vxlan v4Subnet(${formatCidr(l.subnet)}) of node ${l.node ?? '?'}: type=${l.attrs.backendType || 'udp'}`);
     }
-    for (const { lease, reason } of plan.invalid) {
-      const key = `${formatCidr(lease.subnet)} ${reason}`;
-      if (this.warned.has(key)) continue;
-      this.warned.add(key);
-      this.ctx.log.warn(`cannot program peer ${lease.node ?? formatCidr(lease.subnet)} (${formatCidr(lease.subnet)}): ${reason}`);
-    }
+    warnInvalidPeers(this.warnOnce, plan.invalid);
   }
 
   watchDrift(kick: (why: string) => void, signal: AbortSignal): void {
-    if (this.ctx.openMonitor === undefined || this.monitor !== undefined) return;
-    this.monitor = this.ctx.openMonitor(
-      (c) => {
-        const why = this.driftReason(c);
-        if (why !== undefined) kick(why);
-      },
-      () => kick('netlink monitor overflow'),
-    );
+    if (this.monitor !== undefined) return;
+    this.monitor = openDrift(this.ctx.openMonitor, (c) => this.driftReason(c), kick);
     signal.addEventListener('abort', () => void this.close(), { once: true });
   }
 
