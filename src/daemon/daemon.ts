@@ -375,6 +375,7 @@ export class Daemon {
 
   private async shutdown(): Promise<void> {
     await this.runner?.close(false).catch((e: unknown) => this.deps.log.warn(`closing backend: ${(e as Error).message}`));
+    this.sm?.close();
     for (const l of this.listeners.splice(0)) await l.close();
     this.nl?.close();
   }

@@ -30,4 +30,6 @@ export interface SubnetManager {
   watchLeases(onEvents: (events: readonly LeaseEvent[]) => void, signal: AbortSignal): void;
   /** After the backend runs: kube mode sets NetworkUnavailable=False (§4). */
   completeLease(signal: AbortSignal): Promise<void>;
+  /** Stops watches and timers (shutdown); publishes nothing. */
+  close(): void;
 }
