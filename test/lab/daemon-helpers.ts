@@ -3,6 +3,7 @@
  * holds, the state the backend should hold for a set of peers, Prometheus text, the daemon log,
  * and bounded polling.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { pingMatrix, type Matrix } from '../../src/lab/connectivity.ts';
 import type { Lab, LabNode, LabPod } from '../../src/lab/lab.ts';
@@ -179,4 +180,41 @@ export async function getNode(lab: Lab, name: string): Promise<{ metadata: { ann
   const r = await lab.api('GET', `/api/v1/nodes/${name}`);
   if (r.status !== 200) throw new Error(`GET node ${name}: HTTP ${r.status} ${r.body}`);
   return JSON.parse(r.body) as never;
+}
+
+// ---- watching the kernel ----
+
+export interface Monitor {
+  /** Stops the monitor and returns every line it printed. */
+  stop(): Promise<string[]>;
+}
+
+/**
+ * Runs a kernel event monitor (`ip monitor …`, `bridge monitor …`) in a node namespace; what it
+ * prints is every change the kernel reported meanwhile. Resolves once it runs.
+ */
+export async function monitor(node: LabNode, argv: readonly string[]): Promise<Monitor> {
+  const child = spawn('ip', ['netns', 'exec', node.netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => out.push(b));
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  // Give it time to open its netlink socket and join the groups.
+  await new Promise((r) => setTimeout(r, 300));
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      return Buffer.concat(out).toString('utf8').split('\n').filter((l) => l.trim() !== '');
+    },
+  };
+}
+
+/** iptables-save without comments and packet counters: the rules themselves. */
+export async function iptablesRules(node: LabNode): Promise<string[]> {
+  const out = (await node.exec(['iptables-save'])).stdout;
+  return out
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'));
 }
