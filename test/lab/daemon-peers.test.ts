@@ -113,6 +113,27 @@ describe.skipIf(skip)(`the daemon tracks peers, vxlan${skip ? ` (skipped: ${why}
     }
   }, 60_000);
 
+  it('keeps the last valid lease of a peer whose public-ip turns malformed, and says so', async () => {
+    const peer = lab().node(1);
+    const key = `${PREFIX}public-ip`;
+    const skippedBefore = sample((await scrape(lab().node(0))).samples, 'flannel_peers_skipped_total', { reason: 'malformed' });
+    const patch = (v: string) => lab().api('PATCH', `/api/v1/nodes/${peer.name}`, { metadata: { annotations: { [key]: v } } }, 'application/strategic-merge-patch+json');
+    expect((await patch('not-an-ip')).status).toBe(200);
+    try {
+      await eventually(async () => {
+        expect(sample((await scrape(lab().node(0))).samples, 'flannel_peers_skipped_total', { reason: 'malformed' })).toBe(skippedBefore + 1);
+      });
+      expect(logRecords(lab().node(0)).filter((r) => r['node'] === peer.name && r['annotation'] === key)).toEqual([
+        expect.objectContaining({ msg: `skipping peer: node "${peer.name}": ${key}: "not-an-ip" is not an IPv4 address (keeping its last valid lease)` }),
+      ]);
+      await expectExactly(lab(), 0, [1, 2]);
+      await expectMetrics(lab(), 0, 2);
+      expect((await connectivityAmong(lab(), [0, 1, 2])).failures).toEqual([]);
+    } finally {
+      expect((await patch(peer.underlayIp)).status).toBe(200);
+    }
+  }, 60_000);
+
   it('removes a node deleted from the API from every peer: routes, neighbours, FDB, metrics', async () => {
     const runsBefore = sample((await scrape(lab().node(0))).samples, 'flannel_reconcile_runs_total');
     // The node is gone for good: its daemon stops, then its Node object is deleted.
