@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -446,6 +447,12 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return make_int(env, close(fd) < 0 ? -errno : 0);
 }
 
+/* schedYield() → 0 | -errno */
+static napi_value sched_yield_(napi_env env, napi_callback_info info) {
+  (void)info;
+  return make_int(env, sched_yield() < 0 ? -errno : 0);
+}
+
 /* ---- readiness ---------------------------------------------------------------------- */
 
 static void on_poll_closed(uv_handle_t *h) { free(h->data); }
@@ -556,6 +563,7 @@ napi_value flannel_register_datapath(napi_env env, napi_value exports) {
       {"udpRecv", NULL, udp_recv, NULL, NULL, NULL, napi_default, NULL},
       {"udpSend", NULL, udp_send, NULL, NULL, NULL, napi_default, NULL},
       {"csum", NULL, csum, NULL, NULL, NULL, napi_default, NULL},
+      {"schedYield", NULL, sched_yield_, NULL, NULL, NULL, napi_default, NULL},
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_default, NULL},
       {"pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_default, NULL},

@@ -25,6 +25,8 @@ export interface DatapathNative {
   /** Ones'-complement sum of buf[off, off+len) plus `initial`, folded to 16 bits, not complemented. */
   csum(buf: Buffer, off: number, len: number, initial: number): number;
   closeFd(fd: number): number;
+  /** sched_yield(2). */
+  schedYield(): number;
   /** Watch fd for readiness (1 readable, 2 writable); cb gets the events, or a negative libuv status. */
   pollStart(fd: number, events: number, cb: (events: number) => void): PollHandle;
   /** Stop and free a poll handle; call before closing its fd. Safe twice. */
