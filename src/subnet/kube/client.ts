@@ -1,11 +1,22 @@
 /**
- * The only module that imports @kubernetes/client-node (0.5 s and ~90 MB RSS to load, DESIGN.md).
- * Everything else sees the narrow KubeApi below and plain NodeView records, so the manager loads
- * it with one dynamic import and the library can be bundled or replaced in one place.
+ * The only module that imports @kubernetes/client-node, and only its KubeConfig, by deep import:
+ * kubeconfig and in-cluster loading and every auth method (TLS, tokens, client certificates, exec
+ * and auth-provider plugins, proxies) come from the library; transport.ts sends the requests with
+ * the options KubeConfig applies. The generated CoreV1Api is not used: the package index loads
+ * every model and API of Kubernetes (0.5 s and ~90 MB RSS, DESIGN.md) and deserializes a node list
+ * into class instances, and the daemon makes five calls (list, watch and get nodes, patch node
+ * status, get pod), built here. The node list is read as a stream (list-stream.ts), so the 20+ MB
+ * response never exists whole. Everything else sees the narrow KubeApi below and plain NodeView
+ * records; the manager loads this module with one dynamic import.
  */
-import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, Watch } from '@kubernetes/client-node';
+import type { IncomingMessage } from 'node:http';
+import { createInterface } from 'node:readline';
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { VERSION } from '../../version.ts';
 import type { KubeApi, NodeList, NodeView, NodeWatchEvent, WatchHandle } from './api.ts';
 import { KubeApiError } from './api.ts';
+import { ListStreamParser } from './list-stream.ts';
+import { readText, sendRequest, type RequestSpec } from './transport.ts';
 
 export interface KubeClientOptions {
   /** --kubeconfig-file; '' or undefined for none. */
@@ -55,67 +66,145 @@ export function createKubeApi(opts: KubeClientOptions): KubeApi {
   return new ClientNodeApi(loadKubeConfig(opts));
 }
 
-// client-node's generated patch methods default to application/json-patch+json; flannel's
-// patches are strategic merges (a merge patch would replace the kubelet's conditions list).
-const STRATEGIC_MERGE = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+// flannel's patches are strategic merges (a merge patch would replace the kubelet's conditions list).
+const STRATEGIC_MERGE = 'application/strategic-merge-patch+json';
+const USER_AGENT = `flannel-ts/${VERSION} (kubernetes-client-javascript)`;
+/** A watch silent this long is ended with a TimeoutError, as client-node's Watch does (the reflector re-watches quietly). */
+const WATCH_IDLE_MS = 30_000;
 
 class ClientNodeApi implements KubeApi {
   readonly server: string;
-  private readonly core: CoreV1Api;
-  private readonly watcher: Watch;
+  private readonly kc: KubeConfig;
 
   constructor(kc: KubeConfig) {
+    this.kc = kc;
     this.server = kc.getCurrentCluster()?.server ?? '';
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.watcher = new Watch(kc);
   }
 
   async getNode(name: string): Promise<NodeView> {
-    return toNodeView(await call(`get node "${name}"`, () => this.core.readNode({ name })));
+    return toNodeView(await this.json(`get node "${name}"`, { method: 'GET', path: `/api/v1/nodes/${encodeURIComponent(name)}` }));
   }
 
   async listNodes(): Promise<NodeList> {
-    const list = await call('list nodes', () => this.core.listNode());
-    return { resourceVersion: list.metadata?.resourceVersion ?? '', nodes: list.items.map(toNodeView) };
+    const what = 'list nodes';
+    const res = await this.send(what, { method: 'GET', path: '/api/v1/nodes' });
+    const nodes: NodeView[] = [];
+    const parser = new ListStreamParser((item) => nodes.push(toNodeView(item)));
+    let list: { metadata?: { resourceVersion?: unknown } };
+    try {
+      for await (const chunk of res) parser.push(chunk as Buffer);
+      list = parser.end();
+    } catch (e) {
+      throw new KubeApiError(`${what}: reading the response: ${asError(e).message}`, 0);
+    }
+    const rv = list.metadata?.resourceVersion;
+    return { resourceVersion: typeof rv === 'string' ? rv : '', nodes };
   }
 
   async patchNodeStatus(name: string, body: object): Promise<NodeView> {
-    return toNodeView(await call(`patch node "${name}" status`, () => this.core.patchNodeStatus({ name, body }, STRATEGIC_MERGE)));
+    const path = `/api/v1/nodes/${encodeURIComponent(name)}/status`;
+    return toNodeView(await this.json(`patch node "${name}" status`, { method: 'PATCH', path, body: JSON.stringify(body), contentType: STRATEGIC_MERGE }));
   }
 
   async getPodNodeName(namespace: string, name: string): Promise<string> {
-    const pod = await call(`get pod "${namespace}/${name}"`, () => this.core.readNamespacedPod({ namespace, name }));
-    return pod.spec?.nodeName ?? '';
+    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
+    const pod = (await this.json(`get pod "${namespace}/${name}"`, { method: 'GET', path })) as { spec?: { nodeName?: unknown } } | null;
+    const nodeName = pod?.spec?.nodeName;
+    return typeof nodeName === 'string' ? nodeName : '';
   }
 
   async watchNodes(resourceVersion: string, onEvent: (ev: NodeWatchEvent) => void, onDone: (err?: Error) => void): Promise<WatchHandle> {
-    const controller = await this.watcher.watch(
-      '/api/v1/nodes',
-      { resourceVersion, allowWatchBookmarks: true },
-      (phase: string, obj: unknown) => onEvent(toWatchEvent(phase, obj)),
-      (err: unknown) => onDone(err === null || err === undefined ? undefined : asError(err)),
-    );
-    return { stop: () => controller.abort() };
+    const controller = new AbortController();
+    let ended = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (err?: Error): void => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(timer);
+      controller.abort();
+      onDone(err);
+    };
+    const resetTimer = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => finish(timeoutError()), WATCH_IDLE_MS);
+      timer.unref();
+    };
+    const handle: WatchHandle = { stop: () => finish() };
+    const query = new URLSearchParams({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true' });
+    resetTimer();
+    let res: IncomingMessage;
+    try {
+      res = await this.send('watch nodes', { method: 'GET', path: `/api/v1/nodes?${query}`, signal: controller.signal });
+    } catch (e) {
+      finish(controller.signal.aborted ? undefined : asError(e));
+      return handle;
+    }
+    if (ended) {
+      res.destroy();
+      return handle;
+    }
+    resetTimer();
+    res.on('error', (e: Error) => finish(controller.signal.aborted ? undefined : asError(e)));
+    res.on('close', () => finish());
+    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    // readline re-emits the stream's errors (a cut connection, our own abort); res.on('error') has them.
+    lines.on('error', () => undefined);
+    lines.on('line', (line: string) => {
+      if (ended) return;
+      resetTimer();
+      let data: { type?: unknown; object?: unknown };
+      try {
+        data = JSON.parse(line) as { type?: unknown; object?: unknown };
+      } catch {
+        return; // not an event; client-node skips these too
+      }
+      onEvent(toWatchEvent(typeof data.type === 'string' ? data.type : '', data.object));
+    });
+    return handle;
+  }
+
+  /** A request whose response is one JSON object. */
+  private async json(what: string, spec: Omit<RequestSpec, 'userAgent'>): Promise<unknown> {
+    const res = await this.send(what, spec);
+    try {
+      return JSON.parse(await readText(res)) as unknown;
+    } catch (e) {
+      throw new KubeApiError(`${what}: reading the response: ${asError(e).message}`, 0);
+    }
+  }
+
+  /** Sends one authenticated request; a non-2xx status becomes a KubeApiError with the Status message. */
+  private async send(what: string, spec: Omit<RequestSpec, 'userAgent'>): Promise<IncomingMessage> {
+    let res: IncomingMessage;
+    try {
+      res = await sendRequest(this.kc, this.server, { ...spec, userAgent: USER_AGENT });
+    } catch (e) {
+      if (spec.signal?.aborted) throw e;
+      throw new KubeApiError(`${what}: ${asError(e).message}`, 0);
+    }
+    const code = res.statusCode ?? 0;
+    if (code >= 200 && code < 300) return res;
+    let text = '';
+    try {
+      text = await readText(res);
+    } catch {
+      // no body to quote
+    }
+    let message = text;
+    try {
+      const parsed = JSON.parse(text) as { message?: unknown } | null;
+      if (typeof parsed?.message === 'string') message = parsed.message;
+    } catch {
+      // the body was not JSON; keep it as text
+    }
+    throw new KubeApiError(`${what}: HTTP ${code}${message ? `: ${message}` : ''}`, code);
   }
 }
 
-async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof ApiException) {
-      const body = e.body as unknown;
-      let message = typeof body === 'string' ? body : '';
-      try {
-        const parsed = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: unknown };
-        if (typeof parsed?.message === 'string') message = parsed.message;
-      } catch {
-        // the body was not JSON; keep it as text
-      }
-      throw new KubeApiError(`${what}: HTTP ${e.code}${message ? `: ${message}` : ''}`, e.code);
-    }
-    throw new KubeApiError(`${what}: ${asError(e).message}`, 0);
-  }
+function timeoutError(): Error {
+  const e = new Error(`the watch was silent for ${WATCH_IDLE_MS / 1000} s`);
+  e.name = 'TimeoutError';
+  return e;
 }
 
 function asError(e: unknown): Error {
@@ -133,7 +222,7 @@ interface RawObject {
   spec?: { podCIDR?: string; podCIDRs?: string[] | null };
 }
 
-/** Works on client-node's deserialized V1Node and on raw watch JSON alike: the field names agree. */
+/** Keeps only what a lease needs from a Node's JSON (list items, GET/PATCH responses, watch events). */
 function toNodeView(obj: unknown): NodeView {
   const o = (obj ?? {}) as RawObject;
   const view: NodeView = {

@@ -1,0 +1,64 @@
+/**
+ * HTTP to the API server on node:http/https, authenticated by client-node's KubeConfig:
+ * `applyToHTTPSOptions` sets the CA, client certificate and key, TLS server name and skip-verify,
+ * the Authorization header (static token, token file, exec and auth-provider plugins, refreshed
+ * on every call as the library does) and the agent (cached per cluster and user, so connections
+ * are reused; an http(s)/socks proxy agent when the kubeconfig names a proxy).
+ *
+ * Why not client-node's own fetch (undici): its HTTP parser is WebAssembly, compiled and given its
+ * own memory on first use, and undici is 1.3 MB of bundle; node:http's parser is native and
+ * already in the process (bench/daemon-footprint.ts).
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+
+export interface RequestSpec {
+  readonly method: 'GET' | 'PATCH';
+  /** Path and query, e.g. `/api/v1/nodes?watch=true`. */
+  readonly path: string;
+  readonly body?: string;
+  readonly contentType?: string;
+  readonly userAgent: string;
+  readonly signal?: AbortSignal;
+}
+
+/** A request failed before a response arrived (connection, TLS, auth plugin). */
+export class TransportError extends Error {
+  override readonly name = 'TransportError';
+}
+
+/** Sends one request; resolves with the response once its headers are in (the body is a stream). */
+export async function sendRequest(kc: KubeConfig, server: string, spec: RequestSpec): Promise<http.IncomingMessage> {
+  const opts: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const url = new URL(server.replace(/\/+$/, '') + spec.path);
+  const headers: http.OutgoingHttpHeaders = {
+    ...(opts.headers as http.OutgoingHttpHeaders | undefined),
+    Accept: 'application/json',
+    'User-Agent': spec.userAgent,
+  };
+  if (spec.body !== undefined) {
+    headers['Content-Type'] = spec.contentType ?? 'application/json';
+    headers['Content-Length'] = Buffer.byteLength(spec.body);
+  }
+  const request = url.protocol === 'http:' ? http.request : https.request;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ...opts, method: spec.method, headers, ...(spec.signal !== undefined ? { signal: spec.signal } : {}) }, resolve);
+    req.on('error', (e: Error) => reject(describe(e)));
+    req.end(spec.body);
+  });
+}
+
+/** Reads a whole response body as text. */
+export async function readText(res: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function describe(e: Error): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (e.name === 'AbortError') return e;
+  return new TransportError(code !== undefined && !e.message.includes(code) ? `${e.message} (${code})` : e.message);
+}
