@@ -16,7 +16,7 @@ COPY native/ native/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src/ src/
-COPY scripts/build-image.sh scripts/
+COPY scripts/build-image.sh scripts/bundle.mjs scripts/
 RUN scripts/build-image.sh --out /out
 
 # Runtime: Node 24 plus the two firewall front ends the traffic rules use, nothing else (no

@@ -139,6 +139,11 @@ interface RunResult {
   readonly startToReadyMs: number | undefined;
   readonly rssKiB: number;
   readonly hwmKiB: number;
+  /** VmRSS split: anonymous (heap, malloc, JIT code) and file-backed (the node binary, the addon). */
+  readonly anonKiB: number;
+  readonly fileKiB: number;
+  /** The largest mappings by Rss (from /proc/<pid>/smaps), for --timeline. */
+  readonly topMappings: readonly string[];
 }
 
 async function main(): Promise<void> {
@@ -149,6 +154,8 @@ async function main(): Promise<void> {
       'settle-ms': { type: 'string', default: '3000' },
       variants: { type: 'string', default: 'bundle,source' },
       timeline: { type: 'boolean', default: false },
+      /** Extra node flags for the bundle (through FLANNEL_NODE), to try V8 flags without rebuilding. */
+      'node-flags': { type: 'string', default: '' },
     },
   });
   const peers = Number(values.peers);
@@ -207,10 +214,17 @@ async function main(): Promise<void> {
       '--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081',
       '--kubeconfig-file', kubeconfig, '--iface', 'eth0', '--net-config-path', netConf, '--subnet-file', subnetFile,
     ];
-    const refScript = `require('fs').mkdirSync(${JSON.stringify(dirname(subnetFile))},{recursive:true});require('fs').writeFileSync(${JSON.stringify(subnetFile)},'x');setInterval(()=>{},1e6)`;
+    // The reference rewrites the file with its own content, so the daemon's next run reads a valid previous subnet.env.
+    const refScript = `const fs=require('fs'),f=${JSON.stringify(subnetFile)};fs.mkdirSync(require('path').dirname(f),{recursive:true});` +
+      `fs.writeFileSync(f,fs.existsSync(f)?fs.readFileSync(f):'');setInterval(()=>{},1e6)`;
+    let nodeWithFlags = NODE;
+    if (values['node-flags'] !== '') {
+      nodeWithFlags = join(dir, 'node-with-flags');
+      writeFileSync(nodeWithFlags, `#!/bin/sh\nexec ${NODE} ${values['node-flags']} "$@"\n`, { mode: 0o755 });
+    }
     const all: Variant[] = [
       { name: 'reference: node -e (write file)', command: [NODE, '-e', refScript], reference: true },
-      { name: 'bundle (image launcher)', command: [join(image, 'opt/bin/flanneld')], env: { FLANNEL_NODE: NODE } },
+      { name: 'bundle (image launcher)', command: [join(image, 'opt/bin/flanneld')], env: { FLANNEL_NODE: nodeWithFlags } },
       { name: 'source (bin/flanneld)', command: [join(ROOT, 'bin/flanneld')] },
     ];
     const wanted = new Set(values.variants.split(','));
@@ -227,7 +241,7 @@ async function main(): Promise<void> {
 
     const peersProgrammed = execFileSync('ip', ['-n', ns, 'route', 'show', 'dev', 'flannel.1'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('onlink')).length;
     console.log(`\ndaemon footprint: ${peers} peers (${peersProgrammed} routes on flannel.1), initial list ${(listBytes / 1048576).toFixed(1)} MiB JSON, ` +
-      `${runs} runs each after one warm-up, RSS ${settleMs} ms after ready; bundle ${(bundleBytes / 1048576).toFixed(2)} MiB (built in ${(buildMs / 1000).toFixed(1)} s); node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}\n`);
+      `${runs} runs each after one warm-up, RSS ${settleMs} ms after ready;${values['node-flags'] ? ` bundle run with extra node flags ${values['node-flags']};` : ''} bundle ${(bundleBytes / 1048576).toFixed(2)} MiB (built in ${(buildMs / 1000).toFixed(1)} s); node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}\n`);
     const rows = variants.map((v) => {
       const rs = results.get(v.name)!;
       const col = (f: (r: RunResult) => number | undefined): number[] => rs.map(f).filter((x): x is number => x !== undefined);
@@ -237,14 +251,18 @@ async function main(): Promise<void> {
         v.reference ? '—' : fmtStat(col((r) => r.startToReadyMs), 'ms'),
         fmtStat(col((r) => r.rssKiB / 1024), 'MiB'),
         fmtStat(col((r) => r.hwmKiB / 1024), 'MiB'),
+        `${fmtStat(col((r) => r.anonKiB / 1024), 'MiB').split(' [')[0]} + ${fmtStat(col((r) => r.fileKiB / 1024), 'MiB').split(' [')[0]}`,
       ];
     });
-    printTable(['process', 'start→subnet.env (mean [min–max])', 'start→ready', 'VmRSS at idle', 'VmHWM'], rows);
+    printTable(['process', 'start→subnet.env (mean [min–max])', 'start→ready', 'VmRSS at idle', 'VmHWM', 'RssAnon + RssFile'], rows);
     if (values.timeline) {
       for (const v of variants) {
         if (v.reference) continue;
         console.log(`\ntimeline of the last run, ${v.name}:`);
-        for (const l of results.get(v.name)!.at(-1)!.timeline) console.log(`  ${l}`);
+        const last = results.get(v.name)!.at(-1)!;
+        for (const l of last.timeline) console.log(`  ${l}`);
+        console.log(`largest mappings at idle:`);
+        for (const l of last.topMappings) console.log(`  ${l}`);
       }
     }
     console.log('\ngoals: RSS at idle ≤ 64 MiB; start→subnet.env ≤ 300 ms (lease existing)');
@@ -280,6 +298,7 @@ async function runOnce(
     const mtime = statSync(ctx.subnetFile).mtimeMs;
     await new Promise((r) => setTimeout(r, ctx.settleMs));
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const topMappings = topMappingsOf(readFileSync(`/proc/${child.pid}/smaps`, 'utf8'));
     const exe = readlinkSync(`/proc/${child.pid}/exe`);
     if (!exe.endsWith('/node')) throw new Error(`pid ${child.pid} is ${exe}, not node: the launcher did not exec`);
     const timeline = log.join('').split('\n').flatMap((line) => {
@@ -287,7 +306,7 @@ async function runOnce(
         const rec = JSON.parse(line) as { time?: string; msg?: string };
         return rec.time === undefined ? [] : [`${String(Date.parse(rec.time) - t0).padStart(6)} ms  ${rec.msg ?? ''}`];
       } catch {
-        return [];
+        return line.trim() === '' ? [] : [`         ${line}`]; // not ours (e.g. --trace-gc)
       }
     });
     return {
@@ -296,11 +315,30 @@ async function runOnce(
       startToReadyMs: readyAt === undefined ? undefined : readyAt - t0,
       rssKiB: kib(status, 'VmRSS'),
       hwmKiB: kib(status, 'VmHWM'),
+      topMappings,
+      anonKiB: kib(status, 'RssAnon'),
+      fileKiB: kib(status, 'RssFile'),
     };
   } finally {
     await stopChild(child);
     ctx.children.delete(child);
   }
+}
+
+/** Rss per mapping, summed by name ([heap], [anon], the node binary …), largest first. */
+function topMappingsOf(smaps: string): string[] {
+  const byName = new Map<string, number>();
+  let name = '';
+  for (const line of smaps.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      name = head[2] === '' ? '[anon]' : head[2]!.startsWith('/') ? `${head[2]} (${head[1]})` : head[2]!;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) byName.set(name, (byName.get(name) ?? 0) + Number(rss[1]));
+  }
+  return [...byName].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, k]) => `${(k / 1024).toFixed(1).padStart(6)} MiB  ${n}`);
 }
 
 function kib(status: string, field: string): number {

@@ -1,0 +1,56 @@
+// Bundles one entry point for the image (called by scripts/build-image.sh):
+//   node scripts/bundle.mjs <entry.ts> <out.mjs>
+// An ESM bundle for Node 24 with every dependency inside. Measured choices
+// (bench/daemon-footprint.ts):
+// - code splitting: a dynamic import (the Kubernetes client, loaded once the config is read)
+//   becomes its own ES module file under chunks/ instead of a lazy-init wrapper inside the
+//   bundle; esbuild cannot tree-shake inside such wrappers, so without splitting all of
+//   client-node's generated models stay in;
+// - client-node's generated code (dist/gen: every model and API of Kubernetes) is declared free
+//   of side effects, so tree-shaking keeps only what KubeConfig reaches (the package declares
+//   nothing, so esbuild would keep all of it);
+// - some CommonJS dependencies call require() for Node built-ins, which an ES module lacks, so
+//   the banner provides one.
+import { basename, dirname, extname } from 'node:path';
+import { build } from 'esbuild';
+
+const [entry, outfile] = process.argv.slice(2);
+if (!entry || !outfile) {
+  process.stderr.write('usage: node scripts/bundle.mjs <entry> <outfile>\n');
+  process.exit(2);
+}
+
+const RESOLVING = Symbol('resolving');
+const CLIENT_NODE = /[/\\]@kubernetes[/\\]client-node[/\\]dist[/\\]/;
+const CLIENT_NODE_GEN = /[/\\]@kubernetes[/\\]client-node[/\\]dist[/\\]gen[/\\]/;
+
+/** Marks client-node's dist/gen modules side-effect free (they only declare classes and constants). */
+const clientNodeGenPure = {
+  name: 'client-node-gen-pure',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === RESOLVING || !CLIENT_NODE.test(args.importer)) return undefined;
+      const r = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: RESOLVING });
+      if (r.errors.length > 0) return { errors: r.errors };
+      if (!CLIENT_NODE_GEN.test(r.path)) return undefined;
+      return { path: r.path, namespace: r.namespace, external: r.external, sideEffects: false };
+    });
+  },
+};
+
+await build({
+  entryPoints: { [basename(outfile, extname(outfile))]: entry },
+  outdir: dirname(outfile),
+  outExtension: { '.js': extname(outfile) },
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  sourcemap: true,
+  legalComments: 'linked',
+  logLevel: 'warning',
+  banner: { js: "import { createRequire as __flannelRequire } from 'node:module'; const require = __flannelRequire(import.meta.url);" },
+  plugins: [clientNodeGenPure],
+});
