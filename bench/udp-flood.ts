@@ -2,12 +2,14 @@
  * Where does a 64-byte UDP flood go? udp backend vs kernel VXLAN, flood only, alternating rounds:
  *   node bench/udp-flood.ts [seconds=5] [rounds=5] [variants=udp,vxlan]
  * Variants run in turn each round: `vxlan`, `udp`, or `udp:K=V:…` (environment for that round's
- * forwarders and this script, e.g. `udp:FLOOD_TXQ=5000` sets flannel0's txqueuelen). Extra
+ * forwarders and this script, e.g. `udp:FLOOD_TXQ=5000` sets flannel0's txqueuelen,
+ * `udp:FTUDP_EXTRA=--no-yield` turns the receive loop's yield off). Extra
  * fixture flags for the udp rounds come from FTUDP_EXTRA (as for the lab). Per round it
  * prints the iperf3 sent and received rates and where the difference was dropped — flannel0's tx
  * drops (the TUN ring), the forwarders' socket drops and counters, the receiving pod's UDP
  * RcvbufErrors — and the CPU seconds of each process (iperf3 client and server, both
- * forwarders), sampled from /proc while they run. It is the diagnostic twin of
+ * forwarders), sampled from /proc while they run. FLOOD_MODE=tcp runs a TCP stream instead
+ * (received Mbit/s), to check that a change for the flood does not cost TCP. It is the diagnostic twin of
  * udp-throughput.ts; the medians at the end compare received rates of the same run.
  */
 import { readFileSync } from 'node:fs';
@@ -70,14 +72,16 @@ async function flood(fwd: Fixture[]): Promise<Flood> {
   const c0 = await Promise.all(fwd.map((f) => f.counters()));
   const srv = runSampled(['netns', 'exec', b.podNs, 'iperf3', '-s', '-1', '-B', b.pod]);
   await new Promise((r) => setTimeout(r, 400));
-  const cli = runSampled(['netns', 'exec', a.podNs, 'iperf3', '-c', b.pod, '-t', String(SECS), '-J', '-u', '-b', '0', '-l', '64']);
+  const tcp = process.env.FLOOD_MODE === 'tcp';
+  const cli = runSampled(['netns', 'exec', a.podNs, 'iperf3', '-c', b.pod, '-t', String(SECS), '-J', ...(tcp ? [] : ['-u', '-b', '0', '-l', '64'])]);
   const out = await cli.done;
   await Promise.race([srv.done, new Promise((r) => setTimeout(r, 3000))]);
   const f1 = fwd.map((f) => procJiffies(f.proc.pid!)), w1 = fwd.map((f) => runDelay(f.proc.pid!));
   const c1 = await Promise.all(fwd.map((f) => f.counters()));
   const s1 = snmpUdp(b.podNs), n1 = snmpUdp(b.ns), sd1 = softnetDrops();
   const tx1 = devStat(a.ns, 'flannel0', 'tx_dropped');
-  const sum = (JSON.parse(out) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } }).end.sum;
+  const end = (JSON.parse(out) as { end: { sum: { packets: number; lost_packets: number; seconds: number }; sum_received?: { bits_per_second: number } } }).end;
+  const sum = end.sum;
   const cpu: Record<string, number> = { client: cli.jiffies() / HZ, server: srv.jiffies() / HZ };
   if (fwd.length === 2) { cpu.fwdA = (f1[0]! - f0[0]!) / HZ; cpu.fwdB = (f1[1]! - f0[1]!) / HZ; }
   // Seconds runnable but not running: who starves whom.
@@ -95,6 +99,8 @@ async function flood(fwd: Fixture[]): Promise<Flood> {
     for (const k of ['tunReads', 'txPackets', 'dropSend']) drops[`A.${k}`] = c1[0]![k]! - c0[0]![k]!;
     for (const k of ['rxPackets', 'tunWrites', 'dropTunWrite']) drops[`B.${k}`] = c1[1]![k]! - c0[1]![k]!;
   }
+  // FLOOD_MODE=tcp: a TCP stream instead, `recv` in Mbit/s received (to check that a flood change costs TCP nothing).
+  if (tcp) return { sent: 0, recv: end.sum_received!.bits_per_second / 1e6, cpu, drops };
   return { sent: sum.packets / sum.seconds / 1000, recv: (sum.packets - sum.lost_packets) / sum.seconds / 1000, cpu, drops };
 }
 

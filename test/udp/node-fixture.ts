@@ -2,7 +2,7 @@
  * A one-node udp forwarder for lab tests and benches, run inside a node namespace:
  *
  *   node test/udp/node-fixture.ts --iface veth0 --addr 198.18.0.2 --own 10.244.1.0/24 \
- *     --peer 10.244.2.0/24=198.18.0.3 [--network 10.244.0.0/16] [--port 8285] [--no-offload]
+ *     --peer 10.244.2.0/24=198.18.0.3 [--network 10.244.0.0/16] [--port 8285] [--no-offload] [--no-yield]
  *
  * Prints one JSON line {"ready":…} when forwarding. Watches for drift with the real netlink
  * monitor and reconciles on every kick, printing {"repaired": why} after each such run (or
@@ -23,7 +23,7 @@ const { values } = parseArgs({
   options: {
     iface: { type: 'string' }, addr: { type: 'string' }, own: { type: 'string' },
     peer: { type: 'string', multiple: true, default: [] }, network: { type: 'string', default: '10.244.0.0/16' },
-    port: { type: 'string', default: '8285' }, 'no-offload': { type: 'boolean', default: false }, mtu: { type: 'string', default: '1500' },
+    port: { type: 'string', default: '8285' }, 'no-offload': { type: 'boolean', default: false }, 'no-yield': { type: 'boolean', default: false }, mtu: { type: 'string', default: '1500' },
   },
 });
 
@@ -33,7 +33,7 @@ const nl = openNetlink();
 const backend = createUdpBackend({
   nl, log, network: cidr(values.network!), config: { type: 'udp', port: Number(values.port) },
   ext: { name: values.iface!, index: 0, mtu: Number(values.mtu), ifaceAddr: values.addr!, extAddr: values.addr! },
-  offload: !values['no-offload'], openMonitor: driftMonitorFor(undefined, (e) => process.stderr.write(`monitor: ${e.message}\n`)),
+  offload: !values['no-offload'], ...(values['no-yield'] ? { yieldAfter: 0 } : {}), openMonitor: driftMonitorFor(undefined, (e) => process.stderr.write(`monitor: ${e.message}\n`)),
 });
 const ac = new AbortController();
 const attrs = await backend.prepare(ac.signal);

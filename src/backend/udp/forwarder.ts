@@ -14,7 +14,7 @@ import type { DatapathNative, PollHandle } from '../../native/datapath-native.ts
 import { POLL_READABLE } from '../../native/datapath-native.ts';
 import { UdpCounters } from './counters.ts';
 import { RateLimiter, writeNetUnreachable, wantsUnreachable, ICMP_UNREACH_MAX } from './icmp.ts';
-import { decrementTtl, readAddr, validIpv4Length, IP_DST } from './ipv4.ts';
+import { decrementTtl, readAddr, validIpv4Length, IP_DST, IP_PROTO, IPPROTO_TCP } from './ipv4.ts';
 import { completeChecksum, TcpCoalescer, TcpSegmenter, VnetHeader, writeVnetHeader, VNET_HDR_LEN, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, type SumFn } from './offload.ts';
 import { RouteTable } from './route-table.ts';
 import { UdpCoalescer } from './udp-coalesce.ts';
@@ -33,6 +33,8 @@ export interface ForwarderOptions {
   readonly port: number;
   /** ICMP unreachables per second at most. */
   readonly icmpPerSecond?: number;
+  /** Non-TCP datagrams delivered in one round after which the loop yields the CPU; 0 never (benches: A/B). */
+  readonly yieldAfter?: number;
 }
 
 /** Rounds per readiness callback: bounded so timers and the API watch still run under load. */
@@ -55,10 +57,12 @@ const MAX_WRITES = 2048;
  * (sched_yield). Writing into the TUN delivers them, in this thread's softirq, straight into the
  * receiving pod's socket and wakes the pod; without a yield the forwarder keeps its CPU for the
  * rest of its time slice (milliseconds — thousands of batched datagrams) while the pod waits to
- * run and its socket (≈ 300 small datagrams at the default rmem) overflows. Measured with a 64 B
+ * run and its socket (a few hundred small datagrams at the default rmem) overflows. Measured with a 64 B
  * flood on 2 vCPUs (bench/udp-flood.ts): the receiving pod's RcvbufErrors fell from about half
  * of what we delivered to 5–25%, and the received rate rose by ~40%. Below this count (light load)
- * nobody is overrun and the syscall is not spent. Yielding on the sending side (after sendmmsg)
+ * nobody is overrun and the syscall is not spent. TCP segments are not counted: TCP's window
+ * already paces its sender, and a yield per round of TCP cost ~20% of TCP throughput (measured,
+ * FLOOD_MODE=tcp). Yielding on the sending side (after sendmmsg)
  * was measured too and hurts: it hands the CPU to the unpaced sender pod, which then floods
  * flannel0 harder.
  */
@@ -75,6 +79,7 @@ export class UdpForwarder {
   private readonly vnet: boolean;
   private gso: boolean;
   private readonly port: number;
+  private readonly yieldAfter: number;
   private routes: RouteTable = RouteTable.empty;
   private ownNet = 0;
   private ownMask = -1;
@@ -140,6 +145,7 @@ export class UdpForwarder {
     this.vnet = o.vnetHdr;
     this.gso = o.gso;
     this.port = o.port;
+    this.yieldAfter = o.yieldAfter ?? YIELD_AFTER;
     this.sum = o.nat.csum;
     this.segmenter = new TcpSegmenter(this.sum);
     this.udpCoalescer = new UdpCoalescer(this.sum);
@@ -420,7 +426,7 @@ export class UdpForwarder {
         if (n < 0) c.readErrors++;
         return;
       }
-      const rx0 = c.rxPackets;
+      let unpaced = 0; // non-TCP packets delivered this round (see YIELD_AFTER)
       const routes = this.routes;
       const ownMask = this.ownMask;
       const ownNet = this.ownNet;
@@ -441,6 +447,7 @@ export class UdpForwarder {
           if ((readAddr(d, p + IP_DST) & ownMask) !== ownNet) { c.dropNotForUs++; continue; }
           if (!decrementTtl(d, p)) { c.dropTtlExpired++; continue; }
           c.rxPackets++;
+          if (d[p + IP_PROTO] !== IPPROTO_TCP) unpaced++;
           c.rxBytes += total;
           if (!vnet) {
             if (this.wCount === MAX_WRITES) this.flushWrites();
@@ -473,7 +480,7 @@ export class UdpForwarder {
       }
       this.endRun();
       this.flushWrites();
-      if (c.rxPackets - rx0 >= YIELD_AFTER) {
+      if (unpaced >= this.yieldAfter && this.yieldAfter > 0) {
         c.yields++;
         nat.schedYield();
       }

@@ -40,6 +40,8 @@ export interface UdpBackendContext {
   /** Tests and benches: the addon (default: loaded), and offloads off to measure the plain path. */
   readonly native?: DatapathNative;
   readonly offload?: boolean;
+  /** Benches: the forwarder's yield threshold (forwarder.ts YIELD_AFTER); 0 turns the yield off. */
+  readonly yieldAfter?: number;
   /** Device name or template; default flannel%d (adopting an existing flannel0). */
   readonly tunName?: string;
   /** Drift notifications; absent = no monitor (every reconcile still repairs). */
@@ -106,6 +108,7 @@ export class UdpBackend implements Backend {
     this.fwd = new UdpForwarder({
       nat: this.nat, log, tunFd: tun.fd, vnetHdr: tun.vnet, tunMtu: this.mtu,
       udpFd: sock.fd, gso: sock.gso, gro: sock.gro, port: config.port,
+      ...(this.ctx.yieldAfter !== undefined ? { yieldAfter: this.ctx.yieldAfter } : {}),
     });
     const path = this.fwd.path;
     log.info({ device: tun.name, mtu: this.mtu, bind: `${ext.ifaceAddr}:${config.port}`, ...path, rcvbuf: sock.rcvbuf, sndbuf: sock.sndbuf }, 'udp backend: datapath ready');
