@@ -81,6 +81,8 @@ export class KubeSubnetManager implements SubnetManager {
   private readonly subscribers = new Set<(events: readonly LeaseEvent[]) => void>();
   private changeWaiters: (() => void)[] = [];
   private leaseState: KubeLeaseState = 'starting';
+  /** The own node as storedNodeInfo read it, for acquireLease until the first list is in. */
+  private ownNodeRead: NodeView | undefined;
 
   constructor(opts: KubeSubnetManagerOptions) {
     this.api = opts.api;
@@ -120,16 +122,28 @@ export class KubeSubnetManager implements SubnetManager {
   async storedNodeInfo(_signal: AbortSignal): Promise<StoredNodeInfo> {
     try {
       const node = await this.api.getNode(this.nodeName);
+      this.ownNodeRead = node;
       return storedInfoOf(node, this.keys);
     } catch (e) {
       this.log.warn({ node: this.nodeName, err: (e as Error).message }, 'could not read the node’s stored public IP and VtepMAC; continuing without them');
       return {};
+    } finally {
+      // The node list (megabytes with thousands of nodes) starts now, after the small GET, so it
+      // loads while the daemon selects the interface and prepares the backend; a GET has no
+      // effect anyone can observe, so the order of what the daemon does is unchanged.
+      this.ensureStarted();
     }
   }
 
   async acquireLease(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
     this.ensureStarted();
-    await this.reflector.waitForSync(signal);
+    // The own node read moments ago is as current as a list would be: when it already has its
+    // podCIDR, the lease (and subnet.env) need not wait for the whole node list. Otherwise wait
+    // for the list and the watch, which report the node and its podCIDR when they appear.
+    let early = this.reflector.hasSynced ? undefined : this.ownNodeRead;
+    this.ownNodeRead = undefined;
+    if (early !== undefined && ipv4PodCidr(early).kind !== 'ok') early = undefined;
+    if (early === undefined) await this.reflector.waitForSync(signal);
     const logged = new Set<string>();
     const once = (key: string, fn: () => void): void => {
       if (!logged.has(key)) {
@@ -140,7 +154,8 @@ export class KubeSubnetManager implements SubnetManager {
     let node: NodeView;
     let cidr: Ipv4Cidr;
     for (;;) {
-      const current = this.reflector.nodes.get(this.nodeName);
+      const current = early ?? this.reflector.nodes.get(this.nodeName);
+      early = undefined;
       if (current === undefined) {
         this.leaseState = 'waiting-for-node';
         once('node', () => this.log.warn({ node: this.nodeName }, `node "${this.nodeName}" is not registered in the API server yet; waiting for it`));
