@@ -17,6 +17,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src/ src/
 COPY scripts/build-image.sh scripts/bundle.mjs scripts/
+COPY scripts/bundle-stubs/ scripts/bundle-stubs/
 RUN scripts/build-image.sh --out /out
 
 # Runtime: Node 24 plus the two firewall front ends the traffic rules use, nothing else (no

@@ -9,9 +9,12 @@
 // - client-node's generated code (dist/gen: every model and API of Kubernetes) is declared free
 //   of side effects, so tree-shaking keeps only what KubeConfig reaches (the package declares
 //   nothing, so esbuild would keep all of it);
+// - undici (imported by client-node's KubeConfig for a code path flannel-ts never takes) is
+//   replaced by a stub that throws: see scripts/bundle-stubs/undici.mjs;
 // - some CommonJS dependencies call require() for Node built-ins, which an ES module lacks, so
 //   the banner provides one.
-import { basename, dirname, extname } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const [entry, outfile] = process.argv.slice(2);
@@ -38,6 +41,16 @@ const clientNodeGenPure = {
   },
 };
 
+const UNDICI_STUB = join(dirname(fileURLToPath(import.meta.url)), 'bundle-stubs', 'undici.mjs');
+
+/** Resolves client-node's `undici` imports to the stub. */
+const undiciStub = {
+  name: 'undici-stub',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (args) => (CLIENT_NODE.test(args.importer) ? { path: UNDICI_STUB } : undefined));
+  },
+};
+
 await build({
   entryPoints: { [basename(outfile, extname(outfile))]: entry },
   outdir: dirname(outfile),
@@ -52,5 +65,5 @@ await build({
   legalComments: 'linked',
   logLevel: 'warning',
   banner: { js: "import { createRequire as __flannelRequire } from 'node:module'; const require = __flannelRequire(import.meta.url);" },
-  plugins: [clientNodeGenPure],
+  plugins: [undiciStub, clientNodeGenPure],
 });
