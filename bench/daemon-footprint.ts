@@ -6,7 +6,11 @@
  * run (`node -e` that writes a file and stays up), so the machine's noise is visible.
  *
  *   node_modules/.bin/node bench/daemon-footprint.ts [--peers 5000] [--runs 5] [--settle-ms 12000]
- *     [--variants bundle,source]                                   (needs root)
+ *     [--variants bundle,source] [--timeline] [--node-flags='--v8-flag …']      (needs root)
+ *
+ * --timeline prints the last run's log with ms since spawn and the largest mappings at idle (where
+ * the time and the memory go); --node-flags runs the bundle with other node/V8 flags than the
+ * launcher's, to try flags without rebuilding.
  *
  * Set-up (all in one throwaway namespace `dfp-<pid>-<hex>`, removed on exit, on failure too):
  * - a veth `eth0` with 198.18.0.10/24 (peers' public IPs repeat over 198.18.0.20-249);
