@@ -7,11 +7,10 @@
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { daemonReady, labReady, useLab } from './harness.ts';
+import { daemonLabSkip, useLab } from './harness.ts';
 import type { Lab } from './harness.ts';
 
-const skip = !labReady.ok || !daemonReady;
-const why = !labReady.ok ? labReady.why : 'src/cli/flanneld.ts does not exist yet';
+const { skip, why } = daemonLabSkip;
 
 const NET_CONF = (backend: object): string => `${JSON.stringify({ Network: '10.244.0.0/16', Backend: backend })}\n`;
 

@@ -4,10 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { BackendType } from '../../src/lab/state.ts';
-import { daemonReady, labReady, useLab } from './harness.ts';
+import { daemonLabSkip, useLab } from './harness.ts';
 
-const skip = !labReady.ok || !daemonReady;
-const why = !labReady.ok ? labReady.why : 'src/cli/flanneld.ts does not exist yet';
+const { skip, why } = daemonLabSkip;
 
 /**
  * `via` is how node0 routes node1's pod subnet (`dst`): through the VXLAN device, straight to

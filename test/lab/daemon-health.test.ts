@@ -23,10 +23,9 @@ import {
   vxlanKernel,
   vxlanPeers,
 } from './daemon-helpers.ts';
-import { daemonReady, labReady, useLab } from './harness.ts';
+import { daemonLabSkip, useLab } from './harness.ts';
 
-const skip = !labReady.ok || !daemonReady;
-const why = !labReady.ok ? labReady.why : 'src/cli/flanneld.ts does not exist yet';
+const { skip, why } = daemonLabSkip;
 
 describe.skipIf(skip)(`daemon health and node object, vxlan${skip ? ` (skipped: ${why})` : ''}`, () => {
   const lab = useLab({ nodes: 2, backend: 'vxlan' });

@@ -6,10 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Lab } from '../../src/lab/lab.ts';
 import { connectivityAmong, eventually, expectedHostGwRoutes, ipJson, sample, scrape } from './daemon-helpers.ts';
-import { daemonReady, labReady, useLab } from './harness.ts';
+import { daemonLabSkip, useLab } from './harness.ts';
 
-const skip = !labReady.ok || !daemonReady;
-const why = !labReady.ok ? labReady.why : 'src/cli/flanneld.ts does not exist yet';
+const { skip, why } = daemonLabSkip;
 
 async function expectRoutes(lab: Lab, i: number, peers: readonly number[]): Promise<void> {
   const want = expectedHostGwRoutes(lab.node(i), peers.map((j) => lab.node(j)));

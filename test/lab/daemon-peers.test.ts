@@ -22,10 +22,9 @@ import {
   vxlanKernel,
   vxlanPeers,
 } from './daemon-helpers.ts';
-import { daemonReady, labReady, useLab } from './harness.ts';
+import { daemonLabSkip, useLab } from './harness.ts';
 
-const skip = !labReady.ok || !daemonReady;
-const why = !labReady.ok ? labReady.why : 'src/cli/flanneld.ts does not exist yet';
+const { skip, why } = daemonLabSkip;
 
 /** Node `i` holds exactly the vxlan state for `peers` (polled: the daemons converge on their own). */
 async function expectExactly(lab: Lab, i: number, peers: readonly number[]): Promise<void> {

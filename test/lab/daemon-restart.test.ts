@@ -27,10 +27,9 @@ import {
   vxlanKernel,
   vxlanPeers,
 } from './daemon-helpers.ts';
-import { daemonReady, labReady, useLab } from './harness.ts';
+import { daemonLabSkip, useLab } from './harness.ts';
 
-const skip = !labReady.ok || !daemonReady;
-const why = !labReady.ok ? labReady.why : 'src/cli/flanneld.ts does not exist yet';
+const { skip, why } = daemonLabSkip;
 
 async function snapshot(lab: Lab, i: number) {
   const n = lab.node(i);

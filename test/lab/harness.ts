@@ -26,6 +26,12 @@ export const labReady: { readonly ok: boolean; readonly why: string } = (() => {
 /** Whether the daemon entry exists yet (tests of daemon behaviour need it). */
 export const daemonReady: boolean = existsSync(FLANNELD_ENTRY);
 
+/** Tests of the running daemon skip (with the reason in their title) where no lab can be built. */
+export const daemonLabSkip: { readonly skip: boolean; readonly why: string } = {
+  skip: !labReady.ok || !daemonReady,
+  why: !labReady.ok ? labReady.why : 'src/cli/flanneld.ts does not exist yet',
+};
+
 /** Building a lab with daemons takes a few seconds per node; give hooks room. */
 export const LAB_HOOK_TIMEOUT_MS = 120_000;
 
