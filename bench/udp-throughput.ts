@@ -102,7 +102,11 @@ try {
     vxlanUp();
     runs.vx.push(await measure([]));
     vxlanDown();
-    process.stderr.write(`round ${r + 1}/${ROUNDS}: flood kpps udp ${runs.offload[r]!.floodKpps.toFixed(0)} / plain ${runs.plain[r]!.floodKpps.toFixed(0)} / vxlan ${runs.vx[r]!.floodKpps.toFixed(0)}\n`);
+    const [o, p, v] = [runs.offload[r]!, runs.plain[r]!, runs.vx[r]!];
+    process.stderr.write(
+      `round ${r + 1}/${ROUNDS}: TCP Gbit/s udp ${o.tcpGbps.toFixed(2)} / plain ${p.tcpGbps.toFixed(2)} / vxlan ${v.tcpGbps.toFixed(2)}; ` +
+        `flood kpps udp ${o.floodKpps.toFixed(0)} / plain ${p.floodKpps.toFixed(0)} / vxlan ${v.floodKpps.toFixed(0)}\n`,
+    );
   }
   const [offload, plain, vx] = [summary(runs.offload), summary(runs.plain), summary(runs.vx)];
   const f = (x: number, d = 2) => x.toFixed(d);

@@ -200,6 +200,7 @@ export class Daemon {
       stored: this.stored,
       sm: this.sm!,
       peers: this.peers,
+      peersListed: () => this.listed,
       log,
       onReport: (loop) => {
         this.health.heartbeat('reconcile');

@@ -16,6 +16,11 @@ export interface NetworkRunnerOptions {
   readonly stored: StoredNodeInfo;
   readonly sm: SubnetManager;
   readonly peers: PeerSet;
+  /**
+   * Whether the first complete list of peers has arrived. Until then there is no desired state:
+   * a run against an empty peer set would delete every peer's entries on a restart.
+   */
+  readonly peersListed: () => boolean;
   readonly log: Logger;
   /** Full resync period of the reconcile loop. */
   readonly resyncMs?: number;
@@ -67,7 +72,8 @@ export class NetworkRunner {
     const own = this.own;
     if (own === undefined) throw new Error('NetworkRunner.run() before register()');
     const { conf, peers, log } = this.opts;
-    const desired = (): Desired => ({ generation: peers.generation, network: conf.network, own, peers: peers.snapshot() });
+    const desired = (): Desired | undefined =>
+      this.opts.peersListed() ? { generation: peers.generation, network: conf.network, own, peers: peers.snapshot() } : undefined;
     const loop = new ReconcileLoop({
       backend: this.backend,
       desired,
