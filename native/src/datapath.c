@@ -430,11 +430,28 @@ static napi_value csum(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "csum: range outside buffer");
     return NULL;
   }
-  uint64_t sum = initial;
+  /* 32-bit words in host order into a 64-bit accumulator, folded and byte-swapped at the
+   * end (RFC 1071: the ones'-complement sum is byte-order independent). Four times fewer
+   * iterations than a loop over big-endian 16-bit words: this is most of the segmenter's
+   * per-byte cost (bench/udp-tcpdiag.ts: forwarder user time). */
   const uint8_t *p = buf + off;
+  uint64_t sum = 0;
   int32_t i = 0;
-  for (; i + 1 < len; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-  if (i < len) sum += (uint32_t)p[i] << 8;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    sum += (w & 0xffffffffu) + (w >> 32);
+  }
+  if (i < len) { /* i is even here: the tail keeps its 16-bit word boundaries */
+    uint64_t w = 0;
+    memcpy(&w, p + i, (size_t)(len - i));
+    sum += (w & 0xffffffffu) + (w >> 32);
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  sum = ((sum & 0xff) << 8) | (sum >> 8);
+#endif
+  sum += initial;
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return make_int(env, (int64_t)sum);
 }
