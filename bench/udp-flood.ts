@@ -104,13 +104,9 @@ async function flood(fwd: Fixture[]): Promise<Flood> {
   return { sent: sum.packets / sum.seconds / 1000, recv: (sum.packets - sum.lost_packets) / sum.seconds / 1000, cpu, drops };
 }
 
-function podMtu(mtu: number): void {
-  for (const n of [lab.a, lab.b]) inNs(n.podNs, 'ip', ['link', 'set', 'eth0', 'mtu', String(mtu)]);
-}
-
 async function udpRound(): Promise<Flood> {
   const fs: Fixture[] = [await lab.startForwarder(lab.a), await lab.startForwarder(lab.b)];
-  podMtu(1472);
+  lab.podMtu(1472);
   if (process.env.FLOOD_TXQ) for (const n of [lab.a, lab.b]) inNs(n.ns, 'ip', ['link', 'set', 'flannel0', 'txqueuelen', process.env.FLOOD_TXQ]);
   try {
     return await flood(fs);
@@ -120,17 +116,11 @@ async function udpRound(): Promise<Flood> {
 }
 
 async function vxlanRound(): Promise<Flood> {
-  for (const [n, other, dev, vip, ovip] of [[lab.a, lab.b, 'ula', '10.244.200.1', '10.244.200.2'], [lab.b, lab.a, 'ulb', '10.244.200.2', '10.244.200.1']] as const) {
-    inNs(n.ns, 'ip', ['link', 'add', 'vx0', 'type', 'vxlan', 'id', '1', 'local', n.underlay, 'remote', other.underlay, 'dev', dev, 'dstport', '8472']);
-    inNs(n.ns, 'ip', ['link', 'set', 'vx0', 'mtu', '1450', 'up']);
-    inNs(n.ns, 'ip', ['addr', 'add', `${vip}/24`, 'dev', 'vx0']);
-    inNs(n.ns, 'ip', ['route', 'add', other.subnet, 'via', ovip, 'dev', 'vx0']);
-  }
-  podMtu(1450);
+  lab.kernelVxlanUp();
   try {
     return await flood([]);
   } finally {
-    for (const n of [lab.a, lab.b]) inNs(n.ns, 'ip', ['link', 'del', 'vx0']);
+    lab.kernelVxlanDown();
   }
 }
 

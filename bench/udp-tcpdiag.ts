@@ -91,7 +91,6 @@ async function tcp(fwd: Fixture[]): Promise<string> {
   return s;
 }
 
-const podMtu = (m: number) => { for (const n of [lab.a, lab.b]) inNs(n.podNs, 'ip', ['link', 'set', 'eth0', 'mtu', String(m)]); };
 
 /** HOG=1 (in the variant): a busy loop on CPU 1 for the round — a stand-in for steal time, to test sensitivity to lost CPU. */
 async function round(v: string): Promise<string> {
@@ -100,20 +99,14 @@ async function round(v: string): Promise<string> {
 }
 async function round1(v: string): Promise<string> {
   if (v === 'vxlan') {
-    for (const [n, other, dev, vip, ovip] of [[lab.a, lab.b, 'ula', '10.244.200.1', '10.244.200.2'], [lab.b, lab.a, 'ulb', '10.244.200.2', '10.244.200.1']] as const) {
-      inNs(n.ns, 'ip', ['link', 'add', 'vx0', 'type', 'vxlan', 'id', '1', 'local', n.underlay, 'remote', other.underlay, 'dev', dev, 'dstport', '8472']);
-      inNs(n.ns, 'ip', ['link', 'set', 'vx0', 'mtu', '1450', 'up']);
-      inNs(n.ns, 'ip', ['addr', 'add', `${vip}/24`, 'dev', 'vx0']);
-      inNs(n.ns, 'ip', ['route', 'add', other.subnet, 'via', ovip, 'dev', 'vx0']);
-    }
-    podMtu(1450);
-    try { return await tcp([]); } finally { for (const n of [lab.a, lab.b]) inNs(n.ns, 'ip', ['link', 'del', 'vx0']); }
+    lab.kernelVxlanUp();
+    try { return await tcp([]); } finally { lab.kernelVxlanDown(); }
   }
   const saved = { ...process.env };
   for (const kv of v.split(':').slice(1)) { const i = kv.indexOf('='); process.env[kv.slice(0, i)] = kv.slice(i + 1); }
   try {
     const fs = [await lab.startForwarder(lab.a), await lab.startForwarder(lab.b)];
-    podMtu(1472);
+    lab.podMtu(1472);
     // PIN=1: forwarder a on CPU 0, b on CPU 1 (all threads), to test scheduler placement.
     if (process.env.PIN === '1' || process.env.PIN === '2') fs.forEach((f, i) => sh('taskset', ['-a', '-p', '-c', String(i), String(f.proc.pid)]));
     try { return await tcp(fs); } finally { for (const f of fs) { const d = f.next('closed'); f.proc.stdin.write('teardown\n'); await d; await f.exited(); } }

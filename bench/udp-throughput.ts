@@ -70,30 +70,12 @@ async function measure(fwdPids: number[]): Promise<Row> {
   return row;
 }
 
-function podMtu(mtu: number): void {
-  for (const n of [lab.a, lab.b]) inNs(n.podNs, 'ip', ['link', 'set', 'eth0', 'mtu', String(mtu)]);
-}
-
 async function udpRun(extra: string[]): Promise<Row> {
   const fs: Fixture[] = [await lab.startForwarder(lab.a, extra), await lab.startForwarder(lab.b, extra)];
-  podMtu(1472);
+  lab.podMtu(1472);
   const row = await measure(fs.map((f) => f.proc.pid!));
   for (const f of fs) { const d = f.next('closed'); f.proc.stdin.write('teardown\n'); await d; await f.exited(); }
   return row;
-}
-
-function vxlanUp(): void {
-  for (const [n, other, dev, vip, ovip] of [[lab.a, lab.b, 'ula', '10.244.200.1', '10.244.200.2'], [lab.b, lab.a, 'ulb', '10.244.200.2', '10.244.200.1']] as const) {
-    inNs(n.ns, 'ip', ['link', 'add', 'vx0', 'type', 'vxlan', 'id', '1', 'local', n.underlay, 'remote', other.underlay, 'dev', dev, 'dstport', '8472']);
-    inNs(n.ns, 'ip', ['link', 'set', 'vx0', 'mtu', '1450', 'up']);
-    inNs(n.ns, 'ip', ['addr', 'add', `${vip}/24`, 'dev', 'vx0']);
-    inNs(n.ns, 'ip', ['route', 'add', other.subnet, 'via', ovip, 'dev', 'vx0']);
-  }
-  podMtu(1450);
-}
-
-function vxlanDown(): void {
-  for (const n of [lab.a, lab.b]) inNs(n.ns, 'ip', ['link', 'del', 'vx0']);
 }
 
 function median(rows: Row[], k: keyof Row): number {
@@ -111,9 +93,9 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     runs.offload.push(await udpRun([]));
     runs.plain.push(await udpRun(['--no-offload']));
-    vxlanUp();
+    lab.kernelVxlanUp();
     runs.vx.push(await measure([]));
-    vxlanDown();
+    lab.kernelVxlanDown();
     const [o, p, v] = [runs.offload[r]!, runs.plain[r]!, runs.vx[r]!];
     process.stderr.write(
       `round ${r + 1}/${ROUNDS}: TCP Gbit/s udp ${o.tcpGbps.toFixed(2)} / plain ${p.tcpGbps.toFixed(2)} / vxlan ${v.tcpGbps.toFixed(2)} ` +

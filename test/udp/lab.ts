@@ -101,6 +101,29 @@ export class Lab {
     return n === this.a ? 'ula' : 'ulb';
   }
 
+  /** Both pods' MTU, as flannel's CNI plugin sets it from subnet.env for the backend in use. */
+  podMtu(mtu: number): void {
+    for (const n of [this.a, this.b]) inNs(n.podNs, 'ip', ['link', 'set', 'eth0', 'mtu', String(mtu)]);
+  }
+
+  /**
+   * The benches' reference: kernel VXLAN between the same two nodes (vx0, 10.244.200.0/24 for
+   * the VTEPs, each pod subnet routed via the other VTEP), pods at VXLAN's MTU.
+   */
+  kernelVxlanUp(): void {
+    for (const [n, other, vip, ovip] of [[this.a, this.b, '10.244.200.1', '10.244.200.2'], [this.b, this.a, '10.244.200.2', '10.244.200.1']] as const) {
+      inNs(n.ns, 'ip', ['link', 'add', 'vx0', 'type', 'vxlan', 'id', '1', 'local', n.underlay, 'remote', other.underlay, 'dev', this.dev(n), 'dstport', '8472']);
+      inNs(n.ns, 'ip', ['link', 'set', 'vx0', 'mtu', '1450', 'up']);
+      inNs(n.ns, 'ip', ['addr', 'add', `${vip}/24`, 'dev', 'vx0']);
+      inNs(n.ns, 'ip', ['route', 'add', other.subnet, 'via', ovip, 'dev', 'vx0']);
+    }
+    this.podMtu(1450);
+  }
+
+  kernelVxlanDown(): void {
+    for (const n of [this.a, this.b]) inNs(n.ns, 'ip', ['link', 'del', 'vx0']);
+  }
+
   async startForwarder(n: LabNode, extra: string[] = []): Promise<Fixture> {
     const other = n === this.a ? this.b : this.a;
     const proc = spawn('ip', ['netns', 'exec', n.ns, NODE_BIN, FIXTURE, '--iface', this.dev(n), '--addr', n.underlay, '--own', n.subnet,
