@@ -48,10 +48,6 @@ export class NetworkRunner {
     this.backend = createBackend(conf.backend, { nl, ext, network: conf.network, stored, log, openMonitor: driftMonitorFor(undefined) });
   }
 
-  get lease(): Lease | undefined {
-    return this.own;
-  }
-
   get reconcileLoop(): ReconcileLoop | undefined {
     return this.loop;
   }

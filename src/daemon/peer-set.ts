@@ -1,5 +1,5 @@
 import { formatCidr } from '../ip/ipv4.ts';
-import type { Lease, LeaseEvent } from '../subnet/lease.ts';
+import { sameLeaseAttrs, type Lease, type LeaseEvent } from '../subnet/lease.ts';
 
 /**
  * The other nodes' leases as the daemon knows them, keyed by subnet. Applying lease events
@@ -53,10 +53,5 @@ export class PeerSet {
 }
 
 function sameLease(a: Lease, b: Lease): boolean {
-  return (
-    a.node === b.node &&
-    a.attrs.publicIp === b.attrs.publicIp &&
-    a.attrs.backendType === b.attrs.backendType &&
-    a.attrs.backendData === b.attrs.backendData
-  );
+  return a.node === b.node && sameLeaseAttrs(a.attrs, b.attrs);
 }

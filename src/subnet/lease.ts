@@ -31,3 +31,14 @@ export interface LeaseEvent {
   readonly type: LeaseEventType;
   readonly lease: Lease;
 }
+
+/** Whether two nodes published the same thing (every field of LeaseAttrs). */
+export function sameLeaseAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {
+  return (
+    a.publicIp === b.publicIp &&
+    a.backendType === b.backendType &&
+    a.backendData === b.backendData &&
+    a.publicIpv6 === b.publicIpv6 &&
+    a.backendV6Data === b.backendV6Data
+  );
+}

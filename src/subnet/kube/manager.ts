@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cidrEquals, containsCidr, formatCidr, type Ipv4Cidr } from '../../ip/ipv4.ts';
 import type { Logger } from '../../observe/log.ts';
-import type { Lease, LeaseAttrs, LeaseEvent } from '../lease.ts';
+import { sameLeaseAttrs, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';
 import type { StoredNodeInfo, SubnetManager } from '../manager.ts';
 import { annotationKeys, type AnnotationKeys } from './annotations.ts';
 import type { KubeApi, NodeView } from './api.ts';
@@ -307,7 +307,7 @@ export class KubeSubnetManager implements SubnetManager {
       out.push({ type: 'added', lease: next });
     } else if (!cidrEquals(prev.subnet, next.subnet)) {
       out.push({ type: 'removed', lease: prev }, { type: 'added', lease: next });
-    } else if (!sameAttrs(prev.attrs, next.attrs)) {
+    } else if (!sameLeaseAttrs(prev.attrs, next.attrs)) {
       out.push({ type: 'added', lease: next });
     }
   }
@@ -326,16 +326,6 @@ export class KubeSubnetManager implements SubnetManager {
       }
     }
   }
-}
-
-function sameAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {
-  return (
-    a.publicIp === b.publicIp &&
-    a.backendType === b.backendType &&
-    a.backendData === b.backendData &&
-    a.publicIpv6 === b.publicIpv6 &&
-    a.backendV6Data === b.backendV6Data
-  );
 }
 
 export interface KubeSubnetManagerConfig {
