@@ -14,7 +14,7 @@
  *
  * Set-up (all in one throwaway namespace `dfp-<pid>-<hex>`, removed on exit, on failure too):
  * - a veth `eth0` with 198.18.0.10/24 (peers' public IPs repeat over 198.18.0.20-249);
- * - the API server double (src/lab/apiserver) on 127.0.0.1:6443 inside the namespace, run by
+ * - the API server double (lab/apiserver) on 127.0.0.1:6443 inside the namespace, run by
  *   this file in `--serve-api` mode, holding the own node (podCIDR 10.244.255.248/29) and N peer
  *   Node objects with /29 podCIDRs inside 10.244.0.0/16, flannel vxlan annotations, and a
  *   kubelet-like status (conditions, addresses, nodeInfo, images) so the initial list has the
@@ -36,7 +36,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { JsonObject } from '../src/lab/apiserver/patch.ts';
+import type { JsonObject } from '../lab/apiserver/patch.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const NODE = join(ROOT, 'node_modules/.bin/node');
@@ -55,7 +55,7 @@ if (process.argv[2] === '--serve-api') {
 
 /** Runs inside the namespace: the API double with the own node and `n` peers. */
 async function serveApi(kubeconfig: string, n: number): Promise<void> {
-  const { FakeApiServer } = await import('../src/lab/apiserver/server.ts');
+  const { FakeApiServer } = await import('../lab/apiserver/server.ts');
   const api = await FakeApiServer.start({ host: '127.0.0.1', port: 6443, historyLimit: 1000 });
   api.store.putNode(OWN_NODE, nodeObject(OWN_NODE, OWN_CIDR, undefined, 0));
   for (let i = 0; i < n; i++) {

@@ -3,7 +3,7 @@
  * which is right on a laptop and wrong in CI: there a skipped kernel test would hide a missing
  * install step. With CI set, the run fails up front instead.
  */
-import { preflightProblems } from '../src/lab/preflight.ts';
+import { preflightProblems } from '../lab/preflight.ts';
 
 export default function setup(): void {
   if (process.env.CI === undefined || process.env.CI === '' || process.env.CI === 'false') return;

@@ -2,7 +2,7 @@
  * recvmmsg/sendmmsg (+ UDP GRO/GSO), and uv_poll readiness with a JS callback.
  *
  * Only what Node has no API for lives here. Packet logic (validation, TTL, routing,
- * segmentation, coalescing) is in src/backend/udp/ (TypeScript). Every batch call returns a count
+ * segmentation, coalescing) is in src/backends/udp/ (TypeScript). Every batch call returns a count
  * (0 when the fd would block) or -errno; none throws on EAGAIN. Argument mistakes are
  * programming errors and throw TypeError. Setup calls (tunOpen, udpOpen) throw an Error
  * carrying `code` and `errno`.

@@ -15,12 +15,12 @@ import type { Logger } from '../observe/log.ts';
 import { createMetrics, type Metrics, type SubnetStats } from '../observe/metrics.ts';
 import type { Lease } from '../subnet/lease.ts';
 import type { StoredNodeInfo, SubnetManager } from '../subnet/manager.ts';
-import type { ExternalInterface } from '../backend/backend.ts';
+import type { ExternalInterface } from '../backends/backend.ts';
 import { readSubnetEnv, renderSubnetEnv, writeSubnetEnv } from '../subnet/subnet-env.ts';
 import { createTrafficManager } from '../traffic/index.ts';
 import { VERSION } from '../version.ts';
 import { NetworkRunner } from './network-runner.ts';
-import { UdpBackend } from '../backend/udp/udp-backend.ts';
+import { UdpBackend } from '../backends/udp/backend.ts';
 import { udpStatsOf } from './udp-stats.ts';
 import { PeerSet } from './peer-set.ts';
 

@@ -1,6 +1,6 @@
-import type { Backend, Desired, ExternalInterface } from '../backend/backend.ts';
-import { createBackend, driftMonitorFor } from '../backend/registry.ts';
-import { ReconcileLoop } from '../backend/reconcile-loop.ts';
+import type { Backend, Desired, ExternalInterface } from '../backends/backend.ts';
+import { createBackend, driftMonitorFor } from '../backends/registry.ts';
+import { ReconcileLoop } from '../backends/reconcile/loop.ts';
 import type { NetConf } from '../config/types.ts';
 import { formatCidr } from '../ip/ipv4.ts';
 import type { NetlinkHandle } from '../netlink/types.ts';

@@ -1,4 +1,4 @@
-import { UdpCounters } from '../backend/udp/counters.ts';
+import { UdpCounters } from '../backends/udp/counters.ts';
 import type { UdpStats } from '../observe/metrics.ts';
 
 /** Before the forwarder starts, every count is zero. */

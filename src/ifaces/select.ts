@@ -1,4 +1,4 @@
-import type { ExternalInterface } from '../backend/backend.ts';
+import type { ExternalInterface } from '../backends/backend.ts';
 import { formatIpv4, parseIpv4 } from '../ip/ipv4.ts';
 import type { Addr, Link, NetlinkHandle } from '../netlink/types.ts';
 import { AF_INET, RT_TABLE_MAIN } from '../netlink/types.ts';

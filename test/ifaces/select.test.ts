@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectInterface } from '../../src/ifaces/select.ts';
-import { isRoot, Topology } from '../backend/topology.ts';
+import { isRoot, Topology } from '../backends/topology.ts';
 
 /**
  * Interface selection against a real kernel: node 1 gets a second underlay-facing device

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeApiServer } from '../../src/lab/apiserver/server.ts';
+import { FakeApiServer } from '../../lab/apiserver/server.ts';
 import { createKubeApi } from '../../src/subnet/kube/client.ts';
 
 const READY = { type: 'Ready', status: 'True', reason: 'KubeletReady' };

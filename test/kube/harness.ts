@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCidr } from '../../src/ip/ipv4.ts';
-import { FakeApiServer, type FakeApiServerOptions } from '../../src/lab/apiserver/server.ts';
+import { FakeApiServer, type FakeApiServerOptions } from '../../lab/apiserver/server.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import type { LeaseEvent } from '../../src/subnet/lease.ts';
 import { createKubeSubnetManager, type KubeSubnetManager } from '../../src/subnet/kube/manager.ts';

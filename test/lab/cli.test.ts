@@ -5,10 +5,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { randomPrefix } from '../../src/lab/lab.ts';
-import { listNetns } from '../../src/lab/netns.ts';
-import { REPO_ROOT } from '../../src/lab/paths.ts';
-import { teardown } from '../../src/lab/teardown.ts';
+import { randomPrefix } from '../../lab/lab.ts';
+import { listNetns } from '../../lab/harness/netns.ts';
+import { REPO_ROOT } from '../../lab/paths.ts';
+import { teardown } from '../../lab/teardown.ts';
 import { LAB_HOOK_TIMEOUT_MS, labReady } from './harness.ts';
 
 function flannelLab(...args: string[]): { code: number; out: string } {

@@ -5,7 +5,7 @@
  * test in the lab can pass.
  */
 import { describe, expect, it } from 'vitest';
-import { NODE_UPLINK } from '../../src/lab/topology.ts';
+import { NODE_UPLINK } from '../../lab/topology.ts';
 import { labReady, useLab } from './harness.ts';
 
 describe.skipIf(!labReady.ok)(`CNI wiring without a daemon${labReady.ok ? '' : ` (skipped: ${labReady.why})`}`, () => {

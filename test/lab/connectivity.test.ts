@@ -3,7 +3,7 @@
  * every other pod, for vxlan, vxlan with DirectRouting and host-gw (issue 5 item 7), and udp.
  */
 import { describe, expect, it } from 'vitest';
-import type { BackendType } from '../../src/lab/state.ts';
+import type { BackendType } from '../../lab/state.ts';
 import { daemonLabSkip, useLab } from './harness.ts';
 
 const { skip, why } = daemonLabSkip;

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { nodeBinary, REPO_ROOT } from '../../src/lab/paths.ts';
+import { nodeBinary, REPO_ROOT } from '../../lab/paths.ts';
 import { labReady, useLab } from './harness.ts';
 
 describe.skipIf(!labReady.ok)(`lab ↔ daemon contract, stand-in daemon${labReady.ok ? '' : ` (skipped: ${labReady.why})`}`, () => {

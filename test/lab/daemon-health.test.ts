@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { isAlive } from '../../src/lab/processes.ts';
+import { isAlive } from '../../lab/processes.ts';
 import {
   connectivityAmong,
   eventually,

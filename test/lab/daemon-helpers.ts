@@ -5,9 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { pingMatrix, type Matrix } from '../../src/lab/connectivity.ts';
-import type { Lab, LabNode, LabPod } from '../../src/lab/lab.ts';
-import { waitFor } from '../../src/lab/processes.ts';
+import { pingMatrix, type Matrix } from '../../lab/connectivity.ts';
+import type { Lab, LabNode, LabPod } from '../../lab/lab.ts';
+import { waitFor } from '../../lab/processes.ts';
 
 export const METRICS_PORT = 9862;
 export const HEALTH_PORT = 8081;

@@ -4,7 +4,7 @@
  * node's routes and metrics while the rest keeps working.
  */
 import { describe, expect, it } from 'vitest';
-import type { Lab } from '../../src/lab/lab.ts';
+import type { Lab } from '../../lab/lab.ts';
 import { connectivityAmong, eventually, expectedHostGwRoutes, ipJson, sample, scrape } from './daemon-helpers.ts';
 import { daemonLabSkip, useLab } from './harness.ts';
 

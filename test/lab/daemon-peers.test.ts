@@ -10,7 +10,7 @@
  *  - a node added later appears everywhere and its pods are reachable.
  */
 import { describe, expect, it } from 'vitest';
-import type { Lab } from '../../src/lab/lab.ts';
+import type { Lab } from '../../lab/lab.ts';
 import {
   connectivityAmong,
   eventually,

@@ -10,8 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import type { Lab } from '../../src/lab/lab.ts';
-import { isAlive } from '../../src/lab/processes.ts';
+import type { Lab } from '../../lab/lab.ts';
+import { isAlive } from '../../lab/processes.ts';
 import {
   connectivityAmong,
   eventually,

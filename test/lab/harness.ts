@@ -1,5 +1,5 @@
 /**
- * Helpers for tests that need the multi-node lab (src/lab/lab.ts). Each test file builds its
+ * Helpers for tests that need the multi-node lab (lab/lab.ts). Each test file builds its
  * own lab under a random prefix in beforeAll and removes it in afterAll, so a failing test never
  * leaves namespaces or processes behind; tests skip (with the reason) where the lab cannot run.
  *
@@ -10,10 +10,10 @@
  */
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
-import { createLab, Lab, type LabOptions } from '../../src/lab/lab.ts';
-import { FLANNELD_ENTRY } from '../../src/lab/paths.ts';
-import { preflightProblems } from '../../src/lab/preflight.ts';
-import { sweepStaleLabs, teardown } from '../../src/lab/teardown.ts';
+import { createLab, Lab, type LabOptions } from '../../lab/lab.ts';
+import { FLANNELD_ENTRY } from '../../lab/paths.ts';
+import { preflightProblems } from '../../lab/preflight.ts';
+import { sweepStaleLabs, teardown } from '../../lab/teardown.ts';
 
 export { Lab, type LabOptions };
 

@@ -5,12 +5,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createLab } from '../../src/lab/lab.ts';
-import { listNetns } from '../../src/lab/netns.ts';
-import { isAlive, startDetached } from '../../src/lab/processes.ts';
-import { stateFile } from '../../src/lab/state.ts';
-import { sweepStaleLabs } from '../../src/lab/teardown.ts';
-import { nodeBinary, REPO_ROOT } from '../../src/lab/paths.ts';
+import { createLab } from '../../lab/lab.ts';
+import { listNetns } from '../../lab/harness/netns.ts';
+import { isAlive, startDetached } from '../../lab/processes.ts';
+import { stateFile } from '../../lab/state.ts';
+import { sweepStaleLabs } from '../../lab/teardown.ts';
+import { nodeBinary, REPO_ROOT } from '../../lab/paths.ts';
 import { LAB_HOOK_TIMEOUT_MS, labReady } from './harness.ts';
 
 describe.skipIf(!labReady.ok)(`lab teardown${labReady.ok ? '' : ` (skipped: ${labReady.why})`}`, () => {
@@ -60,7 +60,7 @@ describe.skipIf(!labReady.ok)(`lab teardown${labReady.ok ? '' : ` (skipped: ${la
   it('sweeps a lab whose owning test process died before removing it', async () => {
     // A child process builds a lab and is killed before its cleanup, like a test worker that crashed.
     const prefix = `flst${process.pid % 10000}`;
-    const script = `import { createLab } from '${REPO_ROOT}src/lab/lab.ts';
+    const script = `import { createLab } from '${REPO_ROOT}lab/lab.ts';
 await createLab({ nodes: 1, daemon: 'none', prefix: '${prefix}' });
 process.stdout.write('built\\n');
 setInterval(() => {}, 1000);`;

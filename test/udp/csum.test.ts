@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadDatapath } from '../../src/native/datapath-native.ts';
-import { sum16 } from '../../src/backend/udp/ipv4.ts';
+import { sum16 } from '../../src/backends/udp/ipv4.ts';
 
 describe('native csum', () => {
   it('equals the 16-bit reference for any offset, length and initial sum', () => {

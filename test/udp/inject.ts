@@ -5,7 +5,7 @@
  * 0–1500 bytes, fixed seed). Paced so the receiver's socket buffer is not the one dropping.
  */
 import { createSocket } from 'node:dgram';
-import { writeHeaderChecksum } from '../../src/backend/udp/ipv4.ts';
+import { writeHeaderChecksum } from '../../src/backends/udp/ipv4.ts';
 
 const [bindIp, dstIp, portText, kind, countText] = process.argv.slice(2);
 const port = Number(portText);

@@ -16,8 +16,8 @@ import { pino } from 'pino';
 import { parseCidr } from '../../src/ip/ipv4.ts';
 import type { Lease } from '../../src/subnet/lease.ts';
 import { openNetlink } from '../../src/netlink/index.ts';
-import { driftMonitorFor } from '../../src/backend/registry.ts';
-import { createUdpBackend } from '../../src/backend/udp/udp-backend.ts';
+import { driftMonitorFor } from '../../src/backends/registry.ts';
+import { createUdpBackend } from '../../src/backends/udp/backend.ts';
 
 const { values } = parseArgs({
   options: {

@@ -1,0 +1,150 @@
+/**
+ * flannel-lab: builds the multi-node lab on this machine and leaves it running.
+ *   flannel-lab up [--nodes 3] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node 1]
+ *                  [--kubeconfig FILE] [--prefix flab] [--no-daemon]
+ *   flannel-lab status
+ *   flannel-lab down [--prefix flab]
+ * Test tooling: drives `ip netns` and the CNI reference plugins on purpose.
+ */
+import { parseArgs } from 'node:util';
+import { createLab, formatConnectivity, Lab } from './lab.ts';
+import { listNetns } from './harness/netns.ts';
+import { preflightProblems } from './preflight.ts';
+import { isAlive } from './processes.ts';
+import { loadState, savedLabs, stateFile, type BackendType } from './state.ts';
+import { teardown } from './teardown.ts';
+
+const USAGE = `usage:
+  flannel-lab up [--nodes N] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node N]
+                 [--kubeconfig FILE] [--prefix NAME] [--no-daemon]
+  flannel-lab status
+  flannel-lab down [--prefix NAME]
+
+up builds an underlay, N node namespaces each running flanneld (flannel-ts) against a Kubernetes
+API server double (or the real server of --kubeconfig), pods attached by the CNI reference plugins,
+prints them and a ping matrix, and leaves everything running until 'down'. Needs root.
+--no-daemon runs no daemon and no API server: the lab writes subnet.env and host-gw style routes
+itself (checks the lab and the CNI wiring alone).
+With --kubeconfig the lab creates its Node objects on that server and routes the server's address
+from the underlay through the root namespace (a veth <prefix>-up with 198.18.0.1/24, ip_forward on,
+one MASQUERADE rule); best effort, one such lab at a time.`;
+
+const DEFAULT_PREFIX = 'flab';
+const BACKENDS: readonly BackendType[] = ['vxlan', 'host-gw', 'udp'];
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      nodes: { type: 'string', default: '3' },
+      backend: { type: 'string', default: 'vxlan' },
+      'direct-routing': { type: 'boolean', default: false },
+      'no-daemon': { type: 'boolean', default: false },
+      'pods-per-node': { type: 'string', default: '1' },
+      kubeconfig: { type: 'string' },
+      prefix: { type: 'string', default: DEFAULT_PREFIX },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || command === undefined) {
+    process.stdout.write(USAGE + '\n');
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case 'up':
+      return up(values);
+    case 'down':
+      return down(values.prefix);
+    case 'status':
+      return status();
+    default:
+      throw new Error(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+  }
+}
+
+async function up(values: { nodes: string; backend: string; 'direct-routing': boolean; 'no-daemon': boolean; 'pods-per-node': string; kubeconfig?: string | undefined; prefix: string }): Promise<number> {
+  const problems = preflightProblems();
+  if (problems.length > 0) throw new Error(`cannot build the lab:\n  ${problems.join('\n  ')}`);
+  const prefix = values.prefix;
+  if (loadState(prefix) !== undefined || (await listNetns(prefix)).length > 0) {
+    throw new Error(`a lab with prefix ${prefix} is already up (${stateFile(prefix)}); run 'flannel-lab down${prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`}' first`);
+  }
+  const backend = values.backend as BackendType;
+  if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(values.backend)}`);
+  if (values['direct-routing'] && backend !== 'vxlan') throw new Error('--direct-routing applies to the vxlan backend only');
+  if (values['no-daemon'] && values.kubeconfig !== undefined) throw new Error('--no-daemon runs no daemon, so --kubeconfig has no use');
+  const nodes = positiveInt('--nodes', values.nodes);
+  const podsPerNode = positiveInt('--pods-per-node', values['pods-per-node']);
+
+  // Ctrl-C while building: remove the half-built lab rather than leaving it behind.
+  const onSignal = (): void => {
+    process.stderr.write('\ninterrupted; removing the lab\n');
+    void teardown(prefix).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const lab = await createLab({
+    nodes,
+    backend,
+    directRouting: values['direct-routing'],
+    podsPerNode,
+    prefix,
+    owned: false,
+    ...(values['no-daemon'] ? { daemon: 'none' as const } : {}),
+    ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
+  });
+  process.stdout.write(lab.describe() + '\n\nconnectivity (each pod pings each other pod):\n');
+  const matrix = await lab.waitForFullConnectivity(30_000);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  process.stdout.write(formatConnectivity(matrix) + '\n\n');
+  process.stdout.write(`the lab stays up; run a shell in a pod with: ip netns exec ${lab.pod(0, 0).netns} sh\nremove it with: flannel-lab down${prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`}\n`);
+  return matrix.failures.length === 0 ? 0 : 1;
+}
+
+async function down(prefix: string): Promise<number> {
+  if (process.getuid?.() !== 0) throw new Error('flannel-lab down must run as root');
+  if (loadState(prefix) === undefined && (await listNetns(prefix)).length === 0) {
+    const others = savedLabs();
+    process.stdout.write(`no lab with prefix ${prefix} is up${others.length > 0 ? ` (labs up: ${others.join(', ')}; use --prefix)` : ''}\n`);
+    return 0;
+  }
+  await teardown(prefix);
+  process.stdout.write(`lab ${prefix} removed\n`);
+  return 0;
+}
+
+async function status(): Promise<number> {
+  const prefixes = savedLabs();
+  if (prefixes.length === 0) {
+    process.stdout.write('no lab is up\n');
+    return 0;
+  }
+  for (const prefix of prefixes) {
+    const state = loadState(prefix);
+    if (state === undefined) continue;
+    const lab = new Lab(state);
+    process.stdout.write(lab.describe() + '\n');
+    for (const n of state.nodes) {
+      if (n.daemonPid !== undefined && !isAlive(n.daemonPid)) process.stdout.write(`  WARNING: the daemon on ${n.name} (pid ${n.daemonPid}) is not running; see ${n.logFile}\n`);
+    }
+    if (state.apiServerPid !== undefined && !isAlive(state.apiServerPid)) process.stdout.write(`  WARNING: the API server double (pid ${state.apiServerPid}) is not running\n`);
+    process.stdout.write(formatConnectivity(await lab.pingMatrix()) + '\n\n');
+  }
+  return 0;
+}
+
+function positiveInt(flag: string, text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`${flag} must be a positive integer, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`flannel-lab: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,60 @@
+import type { KernelError } from '../../netlink/errors.ts';
+import type { NetlinkBatch, NetlinkHandle } from '../../netlink/types.ts';
+import type { PeerFailure } from '../backend.ts';
+
+export type OpAction = 'create' | 'replace' | 'delete';
+
+/** One kernel change of a reconcile, tagged for counting and for per-peer failure reports. */
+export interface PlannedOp {
+  readonly action: OpAction;
+  /** 'route', 'neigh', 'fdb'. */
+  readonly type: string;
+  /** The peer this object serves; undefined for a stale object being deleted. */
+  readonly subnet: string | undefined;
+  readonly node: string | undefined;
+  readonly queue: (b: NetlinkBatch) => void;
+  /** Deletes: the key the drift monitor will see for it (ExpectedDeletes). */
+  readonly deleteKey?: string;
+}
+
+export interface AppliedOps {
+  readonly created: number;
+  readonly replaced: number;
+  readonly deleted: number;
+  readonly changedByType: Record<string, number>;
+  readonly failed: PeerFailure[];
+  /** Per op, in order: null or the error. */
+  readonly results: readonly (KernelError | null)[];
+}
+
+/**
+ * Sends every op in one batch (the netlink layer splits it into as few sendmsg calls as the
+ * socket buffers allow) and tallies the acks. Deleting what is already gone counts as done.
+ */
+export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[]): Promise<AppliedOps> {
+  const out = { created: 0, replaced: 0, deleted: 0, changedByType: {} as Record<string, number>, failed: [] as PeerFailure[], results: [] as (KernelError | null)[] };
+  if (ops.length === 0) return out;
+  const b = nl.batch();
+  for (const op of ops) op.queue(b);
+  const results = await b.run();
+  out.results = results;
+  const failedSubnets = new Set<string>();
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const err = results[i] ?? null;
+    if (err !== null && !(op.action === 'delete' && (err.code === 'ENOENT' || err.code === 'ESRCH'))) {
+      const subnet = op.subnet ?? `stale ${op.type}`;
+      // One failure per peer is enough for the report; the log line names the object.
+      if (op.subnet === undefined || !failedSubnets.has(subnet)) {
+        failedSubnets.add(subnet);
+        out.failed.push(op.node === undefined ? { subnet, error: err } : { subnet, node: op.node, error: err });
+      }
+      continue;
+    }
+    if (op.action === 'create') out.created++;
+    else if (op.action === 'replace') out.replaced++;
+    else out.deleted++;
+    if (op.action !== 'delete') out.changedByType[op.type] = (out.changedByType[op.type] ?? 0) + 1;
+  }
+  return out;
+}

@@ -1,0 +1,222 @@
+import type { Logger } from '../../observe/log.ts';
+import type { ReconcileStats } from '../../observe/metrics.ts';
+import type { Backend, Desired, ReconcileReport } from '../backend.ts';
+
+export interface ReconcileLoopOptions {
+  readonly backend: Pick<Backend, 'reconcile'>;
+  /** The desired state, read when a run starts (level, not edge); undefined = not yet known. */
+  readonly desired: () => Desired | undefined;
+  readonly log?: Logger;
+  /** Full resync period even when nothing kicks. Upstream's host-gw check runs every 10 s. */
+  readonly resyncMs?: number;
+  /** Backoff for runs with failed peers: base, doubling up to max, at most maxAttempts in a row. */
+  readonly retryBaseMs?: number;
+  readonly retryMaxMs?: number;
+  readonly retryMaxAttempts?: number;
+  /** Called after every completed run (metrics: duration histogram, health heartbeat). */
+  readonly onReport?: (r: ReconcileReport) => void;
+}
+
+/** Defaults: a resync costs one dump per object type, cheap even with thousands of peers. */
+const RESYNC_MS = 10_000;
+const RETRY_BASE_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+/** After this many failing runs in a row only the resync timer retries (kindnet drops after 15). */
+const RETRY_MAX_ATTEMPTS = 8;
+
+/**
+ * Runs `backend.reconcile` whenever something kicks it — lease events, netlink drift notices,
+ * the resync timer, retries — and never two at once: kicks that arrive during a run coalesce
+ * into exactly one more run, which reads the desired state afresh.
+ */
+export class ReconcileLoop {
+  private readonly opts: ReconcileLoopOptions;
+  private running = false;
+  private again = false;
+  private started = false;
+  private stopped = false;
+  private signal: AbortSignal = new AbortController().signal;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempts = 0;
+  private readonly idleWaiters: (() => void)[] = [];
+  private lastWhy: string[] = [];
+
+  // Readiness: every peer known when the initial lease list was complete is programmed.
+  private startupPeers: ReadonlySet<string> | undefined;
+  private startupGeneration = 0;
+  private resolveSettled: () => void = () => {};
+  /** Resolves once a run covered every peer known at startup without failing any of them. */
+  readonly settled: Promise<void>;
+
+  private runs = 0;
+  private readonly errors: Record<string, number> = {};
+  private readonly driftRepairs: Record<string, number> = {};
+  private kernelEntries: Readonly<Record<string, number>> = {};
+  private peersNotOnLink = 0;
+  private lastSuccessMs = 0;
+  private lastDurationMs = 0;
+  private lastCleanGeneration = -1;
+  private lastReport: ReconcileReport | undefined;
+
+  constructor(opts: ReconcileLoopOptions) {
+    this.opts = opts;
+    this.settled = new Promise((resolve) => (this.resolveSettled = resolve));
+  }
+
+  /** Begins running: one run now, then on kicks and every resync period, until `signal` aborts. */
+  start(signal: AbortSignal): void {
+    if (this.started) return;
+    this.started = true;
+    this.signal = signal;
+    const resync = this.opts.resyncMs ?? RESYNC_MS;
+    this.resyncTimer = setInterval(() => this.kick('resync'), resync);
+    this.resyncTimer.unref();
+    signal.addEventListener('abort', () => this.stop(), { once: true });
+    this.kick('start');
+  }
+
+  /** Asks for a run. Cheap and safe from any callback; bursts become one run. */
+  kick(why: string): void {
+    if (this.stopped) return;
+    if (this.lastWhy.length < 8) this.lastWhy.push(why);
+    if (!this.started) return; // start() runs once anyway
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    // A synchronous burst of kicks (a list of 5000 lease events) should become one run.
+    setImmediate(() => void this.drain());
+  }
+
+  /** The initial lease list is in: `settled` resolves after a clean run that covers it. */
+  markStartupComplete(): void {
+    const d = this.opts.desired();
+    this.startupPeers = new Set(d?.peers.keys() ?? []);
+    this.startupGeneration = d?.generation ?? 0;
+    this.kick('startup-complete');
+  }
+
+  /** Resolves when no run is in progress or queued (tests and benchmarks). */
+  idle(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  get report(): ReconcileReport | undefined {
+    return this.lastReport;
+  }
+
+  /** For the metrics layer (ReconcileStats) plus the last run's duration. */
+  stats(): ReconcileStats & { readonly lastDurationMs: number; readonly failingAttempts: number } {
+    return {
+      runs: this.runs,
+      errors: { ...this.errors },
+      driftRepairs: { ...this.driftRepairs },
+      kernelEntries: this.kernelEntries,
+      peersNotOnLink: this.peersNotOnLink,
+      lastSuccessMs: this.lastSuccessMs,
+      lastDurationMs: this.lastDurationMs,
+      failingAttempts: this.attempts,
+    };
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    clearInterval(this.resyncTimer);
+    clearTimeout(this.retryTimer);
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        const desired = this.opts.desired();
+        if (desired === undefined || this.stopped) break; // configure() has not happened yet
+        const why = this.lastWhy.join(',');
+        this.lastWhy = [];
+        this.opts.log?.debug({ why, generation: desired.generation }, 'reconcile run');
+        await this.runOnce(desired);
+      } while (this.again && !this.stopped);
+    } finally {
+      this.running = false;
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  private async runOnce(desired: Desired): Promise<void> {
+    const t0 = performance.now();
+    this.runs++;
+    let report: ReconcileReport;
+    try {
+      report = await this.opts.backend.reconcile(desired, this.signal);
+    } catch (e) {
+      this.lastDurationMs = performance.now() - t0;
+      this.count(reasonOf(e));
+      this.opts.log?.error({ err: e }, `reconcile failed: ${(e as Error).message}`);
+      this.scheduleRetry();
+      return;
+    }
+    this.lastDurationMs = report.ms;
+    this.lastReport = report;
+    this.kernelEntries = report.owned ?? this.kernelEntries;
+    this.peersNotOnLink = report.notOnLink?.length ?? 0;
+    const clean = report.failed.length === 0;
+    // A change made while the desired state stood still, after a clean run, is a repair of drift.
+    if (report.generation === this.lastCleanGeneration) {
+      for (const [type, n] of Object.entries(report.changedByType ?? {})) this.driftRepairs[type] = (this.driftRepairs[type] ?? 0) + n;
+    }
+    for (const f of report.failed) this.count(reasonOf(f.error));
+    if (clean) {
+      this.attempts = 0;
+      this.lastSuccessMs = Date.now();
+      this.lastCleanGeneration = report.generation;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    } else {
+      this.opts.log?.warn(
+        { failed: report.failed.length, first: report.failed.slice(0, 3).map((f) => `${f.node ?? f.subnet}: ${f.error.message}`) },
+        'reconcile left peers unprogrammed; retrying with backoff',
+      );
+      this.scheduleRetry();
+    }
+    this.checkSettled(report);
+    this.opts.onReport?.(report);
+  }
+
+  private checkSettled(report: ReconcileReport): void {
+    const startup = this.startupPeers;
+    if (startup === undefined || report.generation < this.startupGeneration) return;
+    if (report.failed.some((f) => startup.has(f.subnet))) return;
+    this.startupPeers = undefined;
+    this.resolveSettled();
+  }
+
+  private scheduleRetry(): void {
+    this.attempts++;
+    const max = this.opts.retryMaxAttempts ?? RETRY_MAX_ATTEMPTS;
+    if (this.attempts > max) {
+      if (this.attempts === max + 1) this.opts.log?.warn(`reconcile failed ${max} times in a row; retrying only on the periodic resync`);
+      return;
+    }
+    if (this.retryTimer !== undefined || this.stopped) return;
+    const base = this.opts.retryBaseMs ?? RETRY_BASE_MS;
+    const delay = Math.min(base * 2 ** (this.attempts - 1), this.opts.retryMaxMs ?? RETRY_MAX_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick('retry');
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private count(reason: string): void {
+    this.errors[reason] = (this.errors[reason] ?? 0) + 1;
+  }
+}
+
+/** A metrics label: the errno name for kernel errors, else the error class. */
+function reasonOf(e: unknown): string {
+  if (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string') return (e as { code: string }).code;
+  return e instanceof Error ? e.name : 'unknown';
+}

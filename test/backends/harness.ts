@@ -1,0 +1,65 @@
+import type { BackendConfig, VxlanConfig } from '../../src/config/types.ts';
+import type { Backend, Desired } from '../../src/backends/backend.ts';
+import { createBackend, driftMonitorFor } from '../../src/backends/registry.ts';
+import { selectInterface } from '../../src/ifaces/select.ts';
+import { formatCidr, parseCidr } from '../../src/ip/ipv4.ts';
+import type { Lease } from '../../src/subnet/lease.ts';
+import type { StoredNodeInfo } from '../../src/subnet/manager.ts';
+import { captureLogger, type TestNode, type Topology } from './topology.ts';
+
+export const NETWORK = parseCidr('10.244.0.0/16')!;
+
+export const vxlanConfig = (over: Partial<VxlanConfig> = {}): VxlanConfig => ({
+  type: 'vxlan', vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false, ...over,
+});
+
+export interface RunningNode {
+  readonly node: TestNode;
+  readonly backend: Backend;
+  readonly lease: Lease;
+  readonly lines: string[];
+}
+
+/** Builds a backend for node i in-process (as the daemon would), through prepare and configure. */
+export async function startNode(
+  topo: Topology,
+  i: number,
+  config: BackendConfig,
+  opts: { stored?: StoredNodeInfo; publicIp?: string; monitor?: boolean } = {},
+): Promise<RunningNode> {
+  const node = topo.node(i);
+  const { log, lines } = captureLogger();
+  const ext = await selectInterface(node.nl, { ifaces: ['eth0'], ...(opts.publicIp === undefined ? {} : { publicIp: opts.publicIp }) });
+  const backend = createBackend(config, {
+    nl: node.nl,
+    ext,
+    network: NETWORK,
+    stored: opts.stored ?? {},
+    log,
+    ...(opts.monitor === true ? { openMonitor: driftMonitorFor(node.nsPath) } : {}),
+  });
+  const signal = new AbortController().signal;
+  const attrs = await backend.prepare(signal);
+  const lease: Lease = { subnet: parseCidr(`10.244.${i}.0/24`)!, attrs, node: `node${i}` };
+  await backend.configure(lease, signal);
+  return { node, backend, lease, lines };
+}
+
+let generation = 0;
+export function desiredFor(self: RunningNode, peers: readonly (RunningNode | Lease)[]): Desired {
+  const map = new Map<string, Lease>();
+  for (const p of peers) {
+    const l = 'lease' in p ? p.lease : p;
+    map.set(formatCidr(l.subnet), l);
+  }
+  return { generation: ++generation, network: NETWORK, own: self.lease, peers: map };
+}
+
+/** A pod-side address on a port-less bridge (like cni0), so pings have a source and a target in the subnet. */
+export function addPodAddress(topo: Topology, n: RunningNode): string {
+  const addr = `10.244.${n.node.i}.1`;
+  topo.ip(n.node.ns, 'link', 'add', 'pods', 'type', 'bridge'); // this kernel has no dummy module
+  topo.ip(n.node.ns, 'addr', 'add', `${addr}/24`, 'dev', 'pods');
+  topo.ip(n.node.ns, 'link', 'set', 'pods', 'up');
+  return addr;
+}

@@ -1,0 +1,161 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { KernelError } from '../../../../src/netlink/errors.ts';
+import type { Lease } from '../../../../src/subnet/lease.ts';
+import type { Desired, ReconcileReport } from '../../../../src/backends/backend.ts';
+import { ReconcileLoop } from '../../../../src/backends/reconcile/loop.ts';
+
+const lease = (subnet: string): Lease => ({
+  subnet: { ip: 0, prefixLen: 24 },
+  attrs: { publicIp: '198.18.0.2', backendType: 'vxlan', backendData: 'null' },
+  node: `node-${subnet}`,
+});
+
+function desiredOf(generation: number, subnets: string[]): Desired {
+  return {
+    generation,
+    network: { ip: 0, prefixLen: 16 },
+    own: lease('own'),
+    peers: new Map(subnets.map((s) => [s, lease(s)])),
+  };
+}
+
+function report(d: Desired, over: Partial<ReconcileReport> = {}): ReconcileReport {
+  return { generation: d.generation, created: 0, replaced: 0, deleted: 0, unchanged: 0, failed: [], ms: 1, ...over };
+}
+
+const failure = (subnet: string) => ({ subnet, error: new KernelError(105, 'RTM_NEWNEIGH', `fdb for ${subnet}`) });
+
+describe('ReconcileLoop', () => {
+  let ac: AbortController;
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date'] });
+    ac = new AbortController();
+  });
+  afterEach(() => {
+    ac.abort();
+    vi.useRealTimers();
+  });
+
+  it('coalesces kicks during a run into one more run that reads the newest desired state', async () => {
+    let current = desiredOf(1, ['a']);
+    const seen: number[] = [];
+    let release: () => void = () => {};
+    const backend = {
+      reconcile: vi.fn(async (d: Desired) => {
+        seen.push(d.generation);
+        if (seen.length === 1) await new Promise<void>((r) => (release = r));
+        return report(d);
+      }),
+    };
+    const loop = new ReconcileLoop({ backend, desired: () => current });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(seen).toEqual([1]);
+    for (let g = 2; g <= 10; g++) {
+      current = desiredOf(g, ['a']);
+      loop.kick('lease');
+    }
+    release();
+    await vi.advanceTimersByTimeAsync(0);
+    await loop.idle();
+    expect(seen).toEqual([1, 10]);
+    expect(loop.stats().runs).toBe(2);
+  });
+
+  it('retries failed peers with doubling backoff, stops after the cap, and keeps the periodic resync', async () => {
+    const d = desiredOf(1, ['a']);
+    const at: number[] = [];
+    const backend = {
+      reconcile: vi.fn(async () => {
+        at.push(Date.now());
+        return report(d, { failed: [failure('a')] });
+      }),
+    };
+    const t0 = Date.now();
+    const loop = new ReconcileLoop({ backend, desired: () => d, resyncMs: 60_000, retryBaseMs: 100, retryMaxMs: 250, retryMaxAttempts: 3 });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(59_000);
+    // Gaps: 100, 200, then capped at 250 ms; +1 each for the faked setImmediate that starts a run.
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    expect(gaps).toEqual([101, 201, 251]);
+    expect(loop.stats().errors).toEqual({ ENOBUFS: 4 });
+    await vi.advanceTimersByTimeAsync(1_010); // the resync at 60 s still runs
+    expect(at.length).toBe(5);
+    expect(at[4]! - t0).toBe(60_001);
+    expect(loop.stats().lastSuccessMs).toBe(0);
+  });
+
+  it('counts a whole-run error by errno and runs again after backoff', async () => {
+    const d = desiredOf(1, []);
+    let n = 0;
+    const backend = {
+      reconcile: vi.fn(async () => {
+        if (n++ === 0) throw new KernelError(19, 'RTM_GETLINK', 'flannel.1');
+        return report(d);
+      }),
+    };
+    const loop = new ReconcileLoop({ backend, desired: () => d, retryBaseMs: 50 });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(loop.stats()).toMatchObject({ runs: 2, errors: { ENODEV: 1 }, failingAttempts: 0 });
+    expect(loop.stats().lastSuccessMs).toBeGreaterThan(0);
+  });
+
+  it('does not run before the desired state exists', async () => {
+    let d: Desired | undefined;
+    const backend = { reconcile: vi.fn(async (x: Desired) => report(x)) };
+    const loop = new ReconcileLoop({ backend, desired: () => d });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(backend.reconcile).not.toHaveBeenCalled();
+    d = desiredOf(1, []);
+    loop.kick('own lease');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(backend.reconcile).toHaveBeenCalledTimes(1);
+  });
+
+  it('settles only after a run in which no startup peer failed', async () => {
+    const d = desiredOf(3, ['a', 'b']);
+    let failing = ['b'];
+    const backend = { reconcile: vi.fn(async () => report(d, { failed: failing.map(failure) })) };
+    const loop = new ReconcileLoop({ backend, desired: () => d, retryBaseMs: 1_000 });
+    let settled = false;
+    void loop.settled.then(() => (settled = true));
+    loop.start(ac.signal);
+    loop.markStartupComplete();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(settled).toBe(false);
+    failing = [];
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(settled).toBe(true);
+  });
+
+  it('counts changes made while the desired state stood still as drift repairs, and reports entries', async () => {
+    const d = desiredOf(1, ['a']);
+    let n = 0;
+    const backend = {
+      reconcile: vi.fn(async () =>
+        report(d, n++ === 0 ? { created: 3, changedByType: { route: 1, neigh: 1, fdb: 1 } } : { created: 1, changedByType: { route: 1 }, owned: { route: 1 }, notOnLink: ['n2'] }),
+      ),
+    };
+    const loop = new ReconcileLoop({ backend, desired: () => d });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(0);
+    loop.kick('route deleted');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(loop.stats()).toMatchObject({ runs: 2, driftRepairs: { route: 1 }, kernelEntries: { route: 1 }, peersNotOnLink: 1 });
+  });
+
+  it('stops on abort', async () => {
+    const d = desiredOf(1, []);
+    const backend = { reconcile: vi.fn(async () => report(d)) };
+    const loop = new ReconcileLoop({ backend, desired: () => d, resyncMs: 1_000 });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(backend.reconcile).toHaveBeenCalledTimes(3);
+    ac.abort();
+    loop.kick('late');
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(backend.reconcile).toHaveBeenCalledTimes(3);
+  });
+});

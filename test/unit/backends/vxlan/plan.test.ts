@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { parseCidr } from '../../../../src/ip/ipv4.ts';
+import type { Neigh, Route } from '../../../../src/netlink/types.ts';
+import { AF_BRIDGE, AF_INET, NTF_SELF, NUD_PERMANENT, RTPROT_KERNEL } from '../../../../src/netlink/types.ts';
+import type { Lease } from '../../../../src/subnet/lease.ts';
+import { formatVxlanBackendData, parseVtepMac, randomMac } from '../../../../src/backends/vxlan/mac.ts';
+import { planVxlan, type VxlanKernelState, type VxlanPlanInput } from '../../../../src/backends/vxlan/plan.ts';
+
+const DEV = 7;
+const EXT = 2;
+const network = parseCidr('10.244.0.0/16')!;
+const own = parseCidr('10.244.1.0/24')!;
+
+function peer(n: number, mac = `0a:00:00:00:00:0${n}`, publicIp = `198.18.0.${n}`, type = 'vxlan'): [string, Lease] {
+  const subnet = `10.244.${n}.0/24`;
+  return [subnet, { subnet: parseCidr(subnet)!, node: `node${n}`, attrs: { publicIp, backendType: type, backendData: type === 'vxlan' ? formatVxlanBackendData(1, mac) : 'null' } }];
+}
+const neigh = (n: number, mac = `0a:00:00:00:00:0${n}`, state = NUD_PERMANENT): Neigh => ({ index: DEV, family: AF_INET, ip: `10.244.${n}.0`, mac, state });
+const fdb = (n: number, mac = `0a:00:00:00:00:0${n}`, ip = `198.18.0.${n}`): Neigh => ({ index: DEV, family: AF_BRIDGE, ip, mac, state: NUD_PERMANENT, flags: NTF_SELF });
+const route = (n: number): Route => ({ family: AF_INET, dst: `10.244.${n}.0/24`, gateway: `10.244.${n}.0`, oif: DEV, onlink: true });
+
+function input(peers: [string, Lease][], have: Partial<VxlanKernelState> = {}, onLink?: string[]): VxlanPlanInput {
+  return {
+    network, own, peers: new Map(peers), deviceIndex: DEV, extIndex: EXT,
+    onLink: onLink === undefined ? undefined : new Set(onLink),
+    have: { neighs: have.neighs ?? [], fdbs: have.fdbs ?? [], routes: have.routes ?? [] },
+  };
+}
+
+describe('planVxlan', () => {
+  it('wants a neighbour, an fdb entry and an onlink route per vxlan peer', () => {
+    const p = planVxlan(input([peer(2)]));
+    expect(p.neigh.create.map((w) => w.obj)).toEqual([neigh(2)]);
+    expect(p.fdb.create.map((w) => w.obj)).toEqual([fdb(2)]);
+    expect(p.route.create.map((w) => w.obj)).toEqual([route(2)]);
+    expect(p.route.create[0]).toMatchObject({ subnet: '10.244.2.0/24', node: 'node2' });
+  });
+
+  it('adopts matching state with zero changes', () => {
+    const p = planVxlan(input([peer(2), peer(3)], { neighs: [neigh(2), neigh(3)], fdbs: [fdb(2), fdb(3)], routes: [route(2), route(3)] }));
+    for (const d of [p.neigh, p.fdb, p.route]) expect({ c: d.create.length, r: d.replace.length, x: d.remove.length }).toEqual({ c: 0, r: 0, x: 0 });
+    expect(p.neigh.unchanged + p.fdb.unchanged + p.route.unchanged).toBe(6);
+  });
+
+  it('removes everything of a peer that is gone, and of peers deleted while we were down', () => {
+    const p = planVxlan(input([peer(2)], { neighs: [neigh(2), neigh(9)], fdbs: [fdb(2), fdb(9)], routes: [route(2), route(9)] }));
+    expect(p.neigh.remove).toEqual([neigh(9)]);
+    expect(p.fdb.remove).toEqual([fdb(9)]);
+    expect(p.route.remove).toEqual([route(9)]);
+  });
+
+  it('after a VtepMAC change replaces the neighbour and swaps the fdb entry, leaving no stale one', () => {
+    const p = planVxlan(input([peer(2, '0a:00:00:00:00:22')], { neighs: [neigh(2)], fdbs: [fdb(2)], routes: [route(2)] }));
+    expect(p.neigh.replace.map(([w]) => w.obj.mac)).toEqual(['0a:00:00:00:00:22']);
+    expect(p.fdb.remove).toEqual([fdb(2)]);
+    expect(p.fdb.create.map((w) => w.obj)).toEqual([fdb(2, '0a:00:00:00:00:22')]);
+    expect(p.route.unchanged).toBe(1);
+  });
+
+  it('after a public IP change swaps the fdb entry and drops extra remotes of the same MAC', () => {
+    const p = planVxlan(input([peer(2, undefined, '198.18.0.52')], { fdbs: [fdb(2), fdb(2, undefined, '198.18.0.99'), fdb(2, undefined, '198.18.0.52')] }));
+    expect(p.fdb.remove.map((f) => f.ip)).toEqual(['198.18.0.2', '198.18.0.99']);
+    expect(p.fdb.create).toEqual([]);
+    expect(p.fdb.unchanged).toBe(1);
+  });
+
+  it('owns only permanent entries on the device and only peer routes on the external interface', () => {
+    const p = planVxlan(input([], {
+      neighs: [neigh(5, '0a:00:00:00:00:05', 0x02), { ...neigh(6), index: 99 }],
+      fdbs: [{ ...fdb(5), state: 0x02 }],
+      routes: [
+        { family: AF_INET, dst: '198.18.0.0/24', oif: EXT, protocol: RTPROT_KERNEL },
+        { family: AF_INET, gateway: '198.18.0.1', oif: EXT },
+        { family: AF_INET, dst: '10.244.0.0/16', oif: EXT },
+        { family: AF_INET, dst: '10.244.1.0/24', oif: EXT },
+        { family: AF_INET, dst: '10.244.1.0/25', oif: EXT },
+        { family: AF_INET, dst: '10.250.0.0/24', gateway: '198.18.0.9', oif: EXT },
+        { family: AF_INET, dst: '10.244.8.0/24', gateway: '198.18.0.8', oif: EXT },
+        { family: AF_INET, dst: '10.244.9.0/24', gateway: '10.244.9.0', oif: 99, onlink: true },
+        { family: AF_INET, dst: '10.244.7.0/24', gateway: '10.244.7.0', oif: DEV, onlink: true, table: 100 },
+      ],
+    }));
+    expect(p.neigh.remove).toEqual([]);
+    expect(p.fdb.remove).toEqual([]);
+    expect(p.route.remove.map((r) => r.dst)).toEqual(['10.244.8.0/24']);
+  });
+
+  it('replaces a non-permanent neighbour at a wanted address and a route with another gateway', () => {
+    const p = planVxlan(input([peer(2)], { neighs: [neigh(2, '0a:00:00:00:00:02', 0x02)], routes: [{ ...route(2), onlink: false, gateway: '198.18.0.1', oif: EXT }] }));
+    expect(p.neigh.replace).toHaveLength(1);
+    expect(p.route.replace.map(([w]) => w.obj)).toEqual([route(2)]);
+  });
+
+  it('routes on-link peers directly with DirectRouting and removes their vxlan entries', () => {
+    const p = planVxlan(input([peer(2), peer(3)], { neighs: [neigh(2)], fdbs: [fdb(2)], routes: [route(2)] }, ['198.18.0.2']));
+    expect(p.route.replace.map(([w]) => w.obj)).toEqual([{ family: AF_INET, dst: '10.244.2.0/24', gateway: '198.18.0.2', oif: EXT }]);
+    expect(p.neigh.remove).toEqual([neigh(2)]);
+    expect(p.fdb.remove).toEqual([fdb(2)]);
+    expect(p.route.create.map((w) => w.obj)).toEqual([route(3)]);
+  });
+
+  it('skips other backends and reports bad backend data and duplicate MACs', () => {
+    const bad: [string, Lease] = ['10.244.4.0/24', { ...peer(4)[1], attrs: { publicIp: '198.18.0.4', backendType: 'vxlan', backendData: '{"VNI":1}' } }];
+    const p = planVxlan(input([peer(2), peer(3, '0a:00:00:00:00:02'), bad, peer(5, undefined, undefined, 'host-gw')]));
+    expect(p.otherBackend.map((l) => l.node)).toEqual(['node5']);
+    expect(p.invalid.map((i) => `${i.lease.node}: ${i.reason}`)).toEqual([
+      'node3: VtepMAC 0a:00:00:00:00:02 is already used by peer node2',
+      'node4: backend-data has no VtepMAC string: {"VNI":1}',
+    ]);
+    expect(p.route.create).toHaveLength(1);
+  });
+});
+
+describe('vxlan backend data', () => {
+  it('is byte-exact and round-trips', () => {
+    expect(formatVxlanBackendData(1, 'aa:bb:cc:dd:ee:ff')).toBe('{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}');
+    expect(parseVtepMac('{"VNI":1,"VtepMAC":"AA:BB:CC:DD:EE:FE"}')).toEqual({ mac: 'aa:bb:cc:dd:ee:fe' });
+    expect(parseVtepMac('{"VNI":1,"VtepMAC":"01:00:5e:00:00:01"}')).toEqual({ error: 'backend-data VtepMAC 01:00:5e:00:00:01 is not a unicast address' });
+    expect(parseVtepMac('nope')).toMatchObject({ error: expect.stringContaining('not JSON') });
+  });
+  it('random MACs are locally administered unicast', () => {
+    for (let i = 0; i < 50; i++) expect(parseInt(randomMac().slice(0, 2), 16) & 3).toBe(2);
+  });
+});

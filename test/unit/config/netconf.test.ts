@@ -1,0 +1,233 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatCidr, formatIpv4 } from '../../../src/ip/ipv4.ts';
+import { ConfigError } from '../../../src/config/config-error.ts';
+import { parseNetConf, readNetConf } from '../../../src/config/netconf.ts';
+
+const SRC = 'net-conf.json';
+const NET = '"Network": "10.244.0.0/16"';
+
+function parse(text: string) {
+  return parseNetConf(text, SRC);
+}
+
+function errorOf(text: string): ConfigError {
+  try {
+    parse(text);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error(`parsed without error: ${text}`);
+}
+
+describe('parseNetConf defaults and overrides (upstream config_test)', () => {
+  it('10.3.0.0/16 defaults to len 24, min 10.3.1.0, max 10.3.255.0', () => {
+    const c = parse('{ "network": "10.3.0.0/16" }');
+    expect(formatCidr(c.network)).toBe('10.3.0.0/16');
+    expect(c.subnetLen).toBe(24);
+    expect(formatIpv4(c.subnetMin!)).toBe('10.3.1.0');
+    expect(formatIpv4(c.subnetMax!)).toBe('10.3.255.0');
+  });
+
+  it('explicit SubnetLen, SubnetMin, SubnetMax are kept', () => {
+    const c = parse('{ "Network": "10.3.0.0/16", "SubnetMin": "10.3.5.0", "SubnetMax": "10.3.8.0", "SubnetLen": 28 }');
+    expect(c.subnetLen).toBe(28);
+    expect(formatIpv4(c.subnetMin!)).toBe('10.3.5.0');
+    expect(formatIpv4(c.subnetMax!)).toBe('10.3.8.0');
+  });
+
+  it.each([
+    ['10.0.0.0/8', 24, '10.0.1.0', '10.255.255.0'],
+    ['10.244.0.0/22', 24, '10.244.1.0', '10.244.3.0'],
+    ['10.244.0.0/23', 25, '10.244.0.128', '10.244.1.128'],
+    ['10.244.0.0/28', 30, '10.244.0.4', '10.244.0.12'],
+  ])('Network %s → SubnetLen %i, min %s, max %s', (net, len, min, max) => {
+    const c = parse(`{"Network": "${net}"}`);
+    expect(c.subnetLen).toBe(len);
+    expect(formatIpv4(c.subnetMin!)).toBe(min);
+    expect(formatIpv4(c.subnetMax!)).toBe(max);
+  });
+
+  it('defaults: IPv4 on, IPv6 and nftables off, udp on port 8285 when Backend is absent', () => {
+    expect(parse(`{${NET}}`)).toEqual({
+      enableIPv4: true,
+      enableIPv6: false,
+      enableNFTables: false,
+      network: { ip: 0x0af40000, prefixLen: 16 },
+      subnetLen: 24,
+      subnetMin: 0x0af40100,
+      subnetMax: 0x0af4ff00,
+      backend: { type: 'udp', port: 8285 },
+      backendDefaulted: true,
+    });
+  });
+
+  it('masks Network to its network address', () => {
+    expect(formatCidr(parse('{"Network": "10.244.1.5/16"}').network)).toBe('10.244.0.0/16');
+  });
+
+  it('vxlan defaults: VNI 1, Port 0, MTU 0, flags false', () => {
+    expect(parse(`{${NET}, "Backend": {"Type": "vxlan"}}`).backend).toEqual({
+      type: 'vxlan',
+      vni: 1,
+      port: 0,
+      mtu: 0,
+      gbp: false,
+      learning: false,
+      directRouting: false,
+    });
+  });
+
+  it('vxlan overrides', () => {
+    const c = parse(`{${NET}, "Backend": {"Type": "vxlan", "VNI": 4096, "Port": 4789, "MTU": 9000, "GBP": true, "Learning": true, "DirectRouting": true}}`);
+    expect(c.backend).toEqual({ type: 'vxlan', vni: 4096, port: 4789, mtu: 9000, gbp: true, learning: true, directRouting: true });
+    expect(c.backendDefaulted).toBe(false);
+  });
+
+  it('udp port override, host-gw', () => {
+    expect(parse(`{${NET}, "Backend": {"Type": "udp", "Port": 9000}}`).backend).toEqual({ type: 'udp', port: 9000 });
+    expect(parse(`{${NET}, "Backend": {"Type": "host-gw"}}`).backend).toEqual({ type: 'host-gw' });
+  });
+
+  it('matches keys case-insensitively at every level and lower-cases the type', () => {
+    const c = parse('{"NETWORK": "10.5.0.0/16", "enablenftables": true, "subnetlen": 26, "backend": {"TYPE": "VxLaN", "vni": 7, "directrouting": true, "Gbp": true}}');
+    expect(formatCidr(c.network)).toBe('10.5.0.0/16');
+    expect(c.enableNFTables).toBe(true);
+    expect(c.subnetLen).toBe(26);
+    expect(c.backend).toEqual({ type: 'vxlan', vni: 7, port: 0, mtu: 0, gbp: true, learning: false, directRouting: true });
+  });
+
+  it('ignores unknown keys, also inside Backend', () => {
+    const c = parse(`{${NET}, "Comment": [1, {"x": null}], "Backend": {"Type": "vxlan", "MacPrefix": "0E-2A", "Name": "x"}}`);
+    expect(c.backend.type).toBe('vxlan');
+  });
+
+  it('accepts IPv6 fields while EnableIPv6 is false, keeping IPv6Network masked and canonical', () => {
+    const c = parse(`{${NET}, "IPv6Network": "FC00:0:0:0::5/48", "IPv6SubnetLen": 64, "IPv6SubnetMin": "fc00:0:0:1::", "IPv6SubnetMax": "fc00:0:0:ffff::"}`);
+    expect(c.ipv6Network).toBe('fc00::/48');
+    expect(c.enableIPv6).toBe(false);
+  });
+
+  it('a duplicate unknown key differing in case is not our business', () => {
+    expect(() => parse(`{${NET}, "foo": 1, "FOO": 2}`)).not.toThrow();
+  });
+});
+
+const VNI_EXPECTED = '(expected an integer 0..16777215)';
+const TYPE_EXPECTED = '(expected one of vxlan, host-gw, udp; ipip, wireguard, ipsec, alloc, extension, tencent-vpc are upstream flannel backends not supported by flannel-ts yet)';
+const DOC_EXPECTED = '(expected a JSON object such as {"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}})';
+const be = (body: string) => `{${NET}, "Backend": {${body}}}`;
+
+describe('parseNetConf rejects invalid input with one precise line', () => {
+  it.each([
+    // Document
+    ['empty file', '', `net-conf.json: is not valid JSON: Unexpected end of JSON input ${DOC_EXPECTED}`],
+    ['array at top', '[]', `net-conf.json: [] is not a JSON object ${DOC_EXPECTED}`],
+    ['null at top', 'null', `net-conf.json: null is not a JSON object ${DOC_EXPECTED}`],
+    ['string at top', '"10.244.0.0/16"', `net-conf.json: "10.244.0.0/16" is not a JSON object ${DOC_EXPECTED}`],
+    // Network
+    ['Network missing', '{}', 'net-conf.json: Network: missing (expected an IPv4 CIDR such as "10.244.0.0/16")'],
+    ['Network a number', '{"Network": 42}', 'net-conf.json: Network: 42 is not a string (expected an IPv4 CIDR such as "10.244.0.0/16")'],
+    ['Network null', '{"Network": null}', 'net-conf.json: Network: null is not a string (expected an IPv4 CIDR such as "10.244.0.0/16")'],
+    ['Network without prefix', '{"Network": "10.244.0.0"}', 'net-conf.json: Network: "10.244.0.0" has no prefix length (expected an IPv4 CIDR such as "10.244.0.0/16")'],
+    ['Network IPv6', '{"Network": "fc00::/48"}', 'net-conf.json: Network: "fc00::/48" is not an IPv4 CIDR (expected an IPv4 CIDR such as "10.244.0.0/16"; IPv6 goes in IPv6Network)'],
+    ['Network garbage', '{"Network": "10.244.0.256/16"}', 'net-conf.json: Network: "10.244.0.256/16" is not an IPv4 CIDR (expected an IPv4 CIDR such as "10.244.0.0/16")'],
+    ['Network prefix 33', '{"Network": "10.0.0.0/33"}', 'net-conf.json: Network: "10.0.0.0/33" is not an IPv4 CIDR (expected an IPv4 CIDR such as "10.244.0.0/16")'],
+    ['Network too small', '{"Network": "10.0.0.0/29"}', 'net-conf.json: Network: "10.0.0.0/29" is too small (expected a prefix of /28 or shorter, so the network holds at least four subnets of at least /30)'],
+    ['Network twice, differing case', '{"Network": "10.244.0.0/16", "network": "10.0.0.0/8"}', 'net-conf.json: Network: is set more than once, by keys "Network" and "network" (expected each field once; keys match case-insensitively, as in upstream flannel)'],
+    ['Network twice, same case', '{"Network": "10.244.0.0/16", "Network": "10.0.0.0/8"}', 'net-conf.json: Network: is set more than once, by keys "Network" and "Network" (expected each field once; keys match case-insensitively, as in upstream flannel)'],
+    // Families
+    ['EnableIPv4 a string', `{${NET}, "EnableIPv4": "true"}`, 'net-conf.json: EnableIPv4: "true" is not a boolean (expected true or false)'],
+    ['no family', `{${NET}, "EnableIPv4": false}`, 'net-conf.json: EnableIPv4: false and EnableIPv6 false leave no IP family enabled (upstream: "none defined stack") (expected EnableIPv4 true, its default)'],
+    ['IPv6 enabled', `{${NET}, "EnableIPv6": true, "IPv6Network": "fc00::/48"}`, 'net-conf.json: EnableIPv6: true is not supported by flannel-ts yet (it has no IPv6 data path) (expected false or absent; IPv6 and dual-stack need upstream flanneld for now)'],
+    ['IPv6-only', '{"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "fc00::/48"}', 'net-conf.json: EnableIPv6: true is not supported by flannel-ts yet (it has no IPv6 data path) (expected false or absent; IPv6 and dual-stack need upstream flanneld for now)'],
+    ['IPv6Network not IPv6', `{${NET}, "IPv6Network": "10.0.0.0/8"}`, 'net-conf.json: IPv6Network: "10.0.0.0/8" is not an IPv6 CIDR (expected an IPv6 CIDR such as "fc00::/48")'],
+    ['IPv6SubnetMin bad', `{${NET}, "IPv6SubnetMin": "fc00::/64"}`, 'net-conf.json: IPv6SubnetMin: "fc00::/64" is not an IPv6 address (expected an IPv6 address without prefix)'],
+    ['EnableNFTables a number', `{${NET}, "EnableNFTables": 1}`, 'net-conf.json: EnableNFTables: 1 is not a boolean (expected true or false)'],
+    // Subnets
+    ['SubnetLen 31', `{${NET}, "SubnetLen": 31}`, 'net-conf.json: SubnetLen: 31 is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default)'],
+    ['SubnetLen negative', `{${NET}, "SubnetLen": -24}`, 'net-conf.json: SubnetLen: -24 is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default)'],
+    ['SubnetLen a string', `{${NET}, "SubnetLen": "24"}`, 'net-conf.json: SubnetLen: "24" is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default)'],
+    ['SubnetLen fraction', `{${NET}, "SubnetLen": 24.5}`, 'net-conf.json: SubnetLen: 24.5 is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default)'],
+    ['SubnetLen too short', `{${NET}, "SubnetLen": 17}`, 'net-conf.json: SubnetLen: 17 leaves fewer than four subnets in a /16 Network (expected an integer 18..30, or 0 for the default)'],
+    ['SubnetMin outside', `{${NET}, "SubnetMin": "10.245.0.0"}`, 'net-conf.json: SubnetMin: "10.245.0.0" is outside Network 10.244.0.0/16 (expected an IPv4 address without prefix inside 10.244.0.0/16, on a /24 boundary)'],
+    ['SubnetMax misaligned', `{${NET}, "SubnetMax": "10.244.8.128"}`, 'net-conf.json: SubnetMax: "10.244.8.128" is not on a /24 boundary (expected an IPv4 address without prefix inside 10.244.0.0/16, on a /24 boundary)'],
+    ['SubnetMin with prefix', `{${NET}, "SubnetMin": "10.244.1.0/24"}`, 'net-conf.json: SubnetMin: "10.244.1.0/24" is not an IPv4 address (expected an IPv4 address without prefix inside 10.244.0.0/16, on a /24 boundary)'],
+    ['SubnetMin above SubnetMax', `{${NET}, "SubnetMin": "10.244.9.0", "SubnetMax": "10.244.8.0"}`, 'net-conf.json: SubnetMin: "10.244.9.0" is above SubnetMax 10.244.8.0 (expected SubnetMin <= SubnetMax)'],
+    // Backend
+    ['Backend a string', `{${NET}, "Backend": "vxlan"}`, 'net-conf.json: Backend: "vxlan" is not an object (expected an object such as {"Type": "vxlan"})'],
+    ['Backend null', `{${NET}, "Backend": null}`, 'net-conf.json: Backend: null is not an object (expected an object such as {"Type": "vxlan"})'],
+    ['Backend without Type', be('"VNI": 1'), `net-conf.json: Backend.Type: missing ${TYPE_EXPECTED}`],
+    ['Backend.Type empty', be('"Type": ""'), `net-conf.json: Backend.Type: "" is not a known backend type ${TYPE_EXPECTED}`],
+    ['Backend.Type a number', be('"Type": 1'), `net-conf.json: Backend.Type: 1 is not a string ${TYPE_EXPECTED}`],
+    ['Backend.Type unknown', be('"Type": "geneve"'), `net-conf.json: Backend.Type: "geneve" is not a known backend type ${TYPE_EXPECTED}`],
+    ['Backend.Type wireguard', be('"Type": "WireGuard"'), 'net-conf.json: Backend.Type: "WireGuard" is an upstream flannel backend not supported by flannel-ts yet (expected one of vxlan, host-gw, udp)'],
+    ['Backend.Type ipip', be('"Type": "ipip"'), 'net-conf.json: Backend.Type: "ipip" is an upstream flannel backend not supported by flannel-ts yet (expected one of vxlan, host-gw, udp)'],
+    ['Type twice', be('"Type": "vxlan", "type": "udp"'), 'net-conf.json: Backend.Type: is set more than once, by keys "Type" and "type" (expected each field once; keys match case-insensitively, as in upstream flannel)'],
+    ['VNI negative', be('"Type": "vxlan", "VNI": -1'), `net-conf.json: Backend.VNI: -1 is not a valid VNI ${VNI_EXPECTED}`],
+    ['VNI too big', be('"Type": "vxlan", "VNI": 16777216'), `net-conf.json: Backend.VNI: 16777216 is not a valid VNI ${VNI_EXPECTED}`],
+    ['VNI a string', be('"Type": "vxlan", "vni": "1"'), `net-conf.json: Backend.VNI: "1" is not a valid VNI ${VNI_EXPECTED}`],
+    ['vxlan Port too big', be('"Type": "vxlan", "Port": 65536'), 'net-conf.json: Backend.Port: 65536 is not a valid port (expected an integer 1..65535, or 0 for the kernel default 8472)'],
+    ['vxlan Port negative', be('"Type": "vxlan", "Port": -1'), 'net-conf.json: Backend.Port: -1 is not a valid port (expected an integer 1..65535, or 0 for the kernel default 8472)'],
+    ['vxlan MTU too small', be('"Type": "vxlan", "MTU": 67'), "net-conf.json: Backend.MTU: 67 is not a valid MTU (expected an integer 68..65535, or 0 for the external interface's MTU)"],
+    ['vxlan MTU too big', be('"Type": "vxlan", "MTU": 65536'), "net-conf.json: Backend.MTU: 65536 is not a valid MTU (expected an integer 68..65535, or 0 for the external interface's MTU)"],
+    ['vxlan GBP a string', be('"Type": "vxlan", "GBP": "yes"'), 'net-conf.json: Backend.GBP: "yes" is not a boolean (expected true or false)'],
+    ['vxlan DirectRouting a number', be('"Type": "vxlan", "DirectRouting": 1'), 'net-conf.json: Backend.DirectRouting: 1 is not a boolean (expected true or false)'],
+    ['udp Port 0', be('"Type": "udp", "Port": 0'), 'net-conf.json: Backend.Port: 0 is not a valid port (expected an integer 1..65535; omit Port for the default 8285)'],
+    ['udp Port a string', be('"Type": "udp", "Port": "8285"'), 'net-conf.json: Backend.Port: "8285" is not a valid port (expected an integer 1..65535; omit Port for the default 8285)'],
+  ])('%s', (_name, text, message) => {
+    const err = errorOf(text);
+    expect(err.message).toBe(message);
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('keeps a JSON syntax error on one line and names line and column', () => {
+    const err = errorOf('{\n  "Network": "10.244.0.0/16",\n}');
+    expect(err.message).not.toContain('\n');
+    expect(err.message).toMatch(/^net-conf\.json: is not valid JSON: .*line 3 column 1/);
+    expect(err.field).toBe('');
+  });
+
+  it('carries field, value and expected as data', () => {
+    const err = errorOf(be('"Type": "vxlan", "vni": -1'));
+    expect(err.source).toBe(SRC);
+    expect(err.field).toBe('Backend.VNI');
+    expect(err.value).toBe(-1);
+    expect(err.expected).toBe('an integer 0..16777215');
+  });
+});
+
+describe('readNetConf', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netconf-'));
+
+  it('reads and parses a file, naming the path in errors', async () => {
+    const path = join(dir, 'good.json');
+    writeFileSync(path, `{${NET}, "Backend": {"Type": "vxlan"}}`);
+    expect((await readNetConf(path)).backend.type).toBe('vxlan');
+
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"Network": 42}');
+    await expect(readNetConf(bad)).rejects.toThrow(`${bad}: Network: 42 is not a string (expected an IPv4 CIDR such as "10.244.0.0/16")`);
+  });
+
+  it('a missing file is one precise line', async () => {
+    const path = join(dir, 'absent.json');
+    await expect(readNetConf(path)).rejects.toThrow(
+      new ConfigError({
+        source: path,
+        field: '',
+        problem: 'cannot read net-conf: no such file (ENOENT)',
+        expected: 'a readable net-conf.json; in Kubernetes, the kube-flannel-cfg ConfigMap mounted at --net-config-path',
+      }).message,
+    );
+  });
+
+  it('a directory is one precise line', async () => {
+    const path = join(dir, 'a-dir');
+    mkdirSync(path);
+    await expect(readNetConf(path)).rejects.toThrow(`${path}: cannot read net-conf: is a directory (EISDIR) (expected a readable net-conf.json; in Kubernetes, the kube-flannel-cfg ConfigMap mounted at --net-config-path)`);
+  });
+});
