@@ -1,10 +1,10 @@
 /**
  * The lab is test tooling, not the daemon: it drives `ip netns`, `ip link`, the CNI reference
  * plugins and `ping` on purpose (the daemon's no-`ip` rule is about src/ code that runs in
- * clusters). This module is the one place that spawns those tools and turns a failure into an
- * error naming the command, its exit status and its stderr.
+ * clusters). This module is the one place the lab, the kernel tests and the benches run those
+ * tools through; a failure becomes an error naming the command, its exit status and its stderr.
  */
-import { spawn } from 'node:child_process';
+import { spawnCollect } from '../../src/util/spawn.ts';
 
 export interface RunOptions {
   /** Written to the child's stdin, then closed. */
@@ -13,6 +13,8 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Resolve with the result instead of throwing on a non-zero exit. */
   readonly allowFailure?: boolean;
+  /** SIGTERM after this long; the run then counts as failed (status 128). */
+  readonly timeoutMs?: number;
 }
 
 export interface RunResult {
@@ -34,34 +36,27 @@ export class CommandError extends Error {
 }
 
 /** Runs a command to completion and collects its output. */
-export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;
   if (file === undefined) throw new Error('run: empty command');
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      reject(e.code === 'ENOENT' ? new Error(`\`${file}\` not found (needed to run \`${argv.join(' ')}\`)`) : e),
-    );
-    child.on('close', (code, signal) => {
-      const result: RunResult = {
-        code: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-      };
-      if (result.code !== 0 && !opts.allowFailure) reject(new CommandError(argv, result));
-      else resolve(result);
-    });
-    // A child that exits before reading its stdin must not crash us with EPIPE.
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
+  let r: RunResult;
+  try {
+    r = await spawnCollect(file, args, { input: opts.input, env: opts.env, timeoutMs: opts.timeoutMs });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`\`${file}\` not found (needed to run \`${argv.join(' ')}\`)`);
+    throw e;
+  }
+  const result: RunResult = { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  if (result.code !== 0 && opts.allowFailure !== true) throw new CommandError(argv, result);
+  return result;
 }
 
 /** `run` inside a network namespace, through `ip netns exec`. */
 export function runIn(netns: string, argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   return run(['ip', 'netns', 'exec', netns, ...argv], opts);
+}
+
+/** What `runIn` printed on stdout, for callers that only read (`ip -j …`, `iptables-save`). */
+export async function outputIn(netns: string, argv: readonly string[], opts: RunOptions = {}): Promise<string> {
+  return (await runIn(netns, argv, opts)).stdout;
 }

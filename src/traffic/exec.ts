@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawnCollect } from '../util/spawn.ts';
 
 /** What a finished command left behind. A non-zero `code` is not an exception: callers decide. */
 export interface CommandResult {
@@ -21,25 +21,10 @@ export type CommandRunner = (file: string, args: readonly string[], input?: stri
  */
 const COMMAND_TIMEOUT_MS = 60_000;
 
-export const runCommand: CommandRunner = (file, args, input) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: COMMAND_TIMEOUT_MS });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    // EPIPE when the tool exits before reading stdin; the exit code tells the story.
-    child.stdin.on('error', () => {});
-    child.on('close', (code, signal) => {
-      resolve({
-        code: code ?? (signal !== null ? 128 : 1),
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8') + (signal !== null ? `killed by ${signal}` : ''),
-      });
-    });
-    child.stdin.end(input ?? '');
-  });
+export const runCommand: CommandRunner = async (file, args, input) => {
+  const r = await spawnCollect(file, args, { input, timeoutMs: COMMAND_TIMEOUT_MS });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr + (r.signal !== null ? `killed by ${r.signal}` : '') };
+};
 
 /** A rule tool exited non-zero. Names the command, the exit code, and what the tool printed. */
 export class RuleCommandError extends Error {
