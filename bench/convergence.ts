@@ -11,12 +11,12 @@
  * 5000 onlink routes with 5000 distinct gateways on one device — ~0.38 s with `ip -batch` too,
  * against ~0.04 s when the gateways are equal, because the kernel's fib_info hash leaves the
  * gateway out and every insert scans one long bucket. Both sides pay it; the shape of the
- * route is upstream's (§6), so we keep it.
+ * route (each peer's subnet via its own network address, onlink) is upstream's
+ * (handleSubnetEvents in pkg/backend/vxlan/vxlan_network.go), so we keep it.
  *
  * Peers use /29 subnets so 5000 of them fit in 10.244.0.0/16; public IPs repeat over
  * 198.18.0.20-249 (the underlay /24), which costs the kernel the same as distinct ones.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,8 @@ import { formatIpv4, parseCidr } from '../src/ip/ipv4.ts';
 import { silentLogger } from '../src/observe/log.ts';
 import type { Lease, LeaseEvent } from '../src/subnet/lease.ts';
 import { AF_BRIDGE, AF_INET } from '../src/netlink/types.ts';
-import { Topology } from '../test/backends/topology.ts';
+import { run as runTool } from '../lab/harness/exec.ts';
+import { Topology } from '../lab/harness/topology.ts';
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 if (sizes.length === 0) sizes.push(1000, 5000);
@@ -100,7 +101,7 @@ async function run(n: number, type: 'vxlan' | 'host-gw'): Promise<void> {
   const events: LeaseEvent[] = leases.map((lease) => ({ type: 'added', lease }));
 
   // Ours.
-  const ours = Topology.create(1);
+  const ours = await Topology.create(1);
   let oursMs: number, noopMs: number, repairMs: number, entries: { route: number; neigh: number; fdb: number };
   try {
     const { backend, own } = await prepared(ours, config);
@@ -120,7 +121,7 @@ async function run(n: number, type: 'vxlan' | 'host-gw'): Promise<void> {
     const victims = leases.filter((_, i) => i % 100 === 0).map((l) => `route del ${formatIpv4(l.subnet.ip)}/29`);
     const dir = mkdtempSync(join(tmpdir(), 'ftbench-'));
     writeFileSync(join(dir, 'del'), victims.join('\n') + '\n');
-    execFileSync('ip', ['-n', ours.node(1).ns, '-batch', join(dir, 'del')]);
+    await runTool(['ip', '-n', ours.node(1).ns, '-batch', join(dir, 'del')]);
     rmSync(dir, { recursive: true });
     const t2 = performance.now();
     const repair = await backend.reconcile(desired, signal);
@@ -128,11 +129,11 @@ async function run(n: number, type: 'vxlan' | 'host-gw'): Promise<void> {
     if (repair.created !== victims.length) throw new Error(`repair created ${repair.created}, want ${victims.length}`);
     await backend.close();
   } finally {
-    ours.destroy();
+    await ours.destroy();
   }
 
   // ip -batch (+ bridge -batch) on an identical fresh namespace.
-  const theirs = Topology.create(1);
+  const theirs = await Topology.create(1);
   const dir = mkdtempSync(join(tmpdir(), 'ftbench-'));
   let ipMs: number, theirEntries: { route: number; neigh: number; fdb: number };
   try {
@@ -142,12 +143,12 @@ async function run(n: number, type: 'vxlan' | 'host-gw'): Promise<void> {
     writeFileSync(join(dir, 'bridge'), files.bridge);
     const ns = theirs.node(1).ns;
     const t0 = performance.now();
-    execFileSync('ip', ['-n', ns, '-batch', join(dir, 'ip')]);
-    if (type === 'vxlan') execFileSync('bridge', ['-n', ns, '-batch', join(dir, 'bridge')]);
+    await runTool(['ip', '-n', ns, '-batch', join(dir, 'ip')]);
+    if (type === 'vxlan') await runTool(['bridge', '-n', ns, '-batch', join(dir, 'bridge')]);
     ipMs = performance.now() - t0;
     theirEntries = await countEntries(theirs);
   } finally {
-    theirs.destroy();
+    await theirs.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
   if (JSON.stringify(entries) !== JSON.stringify(theirEntries)) throw new Error(`entry counts differ: ours ${JSON.stringify(entries)} vs ip ${JSON.stringify(theirEntries)}`);

@@ -1,3 +1,4 @@
+import { pino, type Logger } from 'pino';
 import type { BackendConfig, VxlanConfig } from '../../src/config/types.ts';
 import type { Backend, Desired } from '../../src/backends/backend.ts';
 import { createBackend, driftMonitorFor } from '../../src/backends/registry.ts';
@@ -5,7 +6,8 @@ import { selectInterface } from '../../src/ifaces/select.ts';
 import { formatCidr, parseCidr } from '../../src/ip/ipv4.ts';
 import type { Lease } from '../../src/subnet/lease.ts';
 import type { StoredNodeInfo } from '../../src/subnet/manager.ts';
-import { captureLogger, type TestNode, type Topology } from './topology.ts';
+import { addBridge } from '../../lab/harness/netns.ts';
+import type { TestNode, Topology } from '../../lab/harness/topology.ts';
 
 export const NETWORK = parseCidr('10.244.0.0/16')!;
 
@@ -56,10 +58,32 @@ export function desiredFor(self: RunningNode, peers: readonly (RunningNode | Lea
 }
 
 /** A pod-side address on a port-less bridge (like cni0), so pings have a source and a target in the subnet. */
-export function addPodAddress(topo: Topology, n: RunningNode): string {
+export async function addPodAddress(n: RunningNode): Promise<string> {
   const addr = `10.244.${n.node.i}.1`;
-  topo.ip(n.node.ns, 'link', 'add', 'pods', 'type', 'bridge'); // this kernel has no dummy module
-  topo.ip(n.node.ns, 'addr', 'add', `${addr}/24`, 'dev', 'pods');
-  topo.ip(n.node.ns, 'link', 'set', 'pods', 'up');
+  await addBridge(n.node.ns, 'pods', `${addr}/24`); // this kernel has no dummy module
   return addr;
+}
+
+/** A pino logger that keeps messages in memory. */
+export function captureLogger(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const log = pino({ level: 'debug', base: undefined }, { write: (s: string) => void lines.push((JSON.parse(s) as { msg: string }).msg) });
+  return { log, lines };
+}
+
+/** Polls `cond` until true or `limitMs` passes (a correctness wait, not a timing assertion). */
+export async function waitFor(cond: () => boolean | Promise<boolean>, limitMs = 5_000, stepMs = 20): Promise<boolean> {
+  const end = Date.now() + limitMs;
+  const check = async (): Promise<boolean> => {
+    try {
+      return await cond();
+    } catch {
+      return false; // e.g. `ip` on a device that is not back yet
+    }
+  };
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return check();
 }

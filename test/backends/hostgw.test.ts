@@ -5,8 +5,9 @@ import { HOSTGW_NAT_REFUSAL } from '../../src/backends/hostgw/backend.ts';
 import { ReconcileLoop } from '../../src/backends/reconcile/loop.ts';
 import { parseCidr } from '../../src/ip/ipv4.ts';
 import type { Lease } from '../../src/subnet/lease.ts';
-import { addPodAddress, desiredFor, startNode, vxlanConfig, type RunningNode } from './harness.ts';
-import { isRoot, Topology, waitFor } from './topology.ts';
+import { isRoot } from '../../lab/harness/netns.ts';
+import { Topology } from '../../lab/harness/topology.ts';
+import { addPodAddress, desiredFor, startNode, vxlanConfig, waitFor, type RunningNode } from './harness.ts';
 
 const signal = new AbortController().signal;
 const hostGw: HostGwConfig = { type: 'host-gw' };
@@ -21,7 +22,7 @@ describe.skipIf(!isRoot)('host-gw backend in namespaces', () => {
   const farPeer: Lease = { subnet: parseCidr('10.244.9.0/24')!, node: 'far-node', attrs: { publicIp: '198.18.0.200', backendType: 'host-gw', backendData: 'null' } };
 
   beforeAll(async () => {
-    topo = Topology.create(3, 25);
+    topo = await Topology.create(3, 25);
     n1 = await startNode(topo, 1, hostGw);
     n2 = await startNode(topo, 2, hostGw);
     n3 = await startNode(topo, 3, hostGw);
@@ -29,8 +30,8 @@ describe.skipIf(!isRoot)('host-gw backend in namespaces', () => {
   });
   afterAll(() => topo?.destroy());
 
-  const peerRoutes = (ns = ns1): string[] =>
-    topo.ipJson<{ dst: string; gateway?: string; dev: string }[]>(ns, 'route', 'show', 'dev', 'eth0')
+  const peerRoutes = async (ns = ns1): Promise<string[]> =>
+    (await topo.ipJson<{ dst: string; gateway?: string; dev: string }[]>(ns, 'route', 'show', 'dev', 'eth0'))
       .filter((r) => r.dst.startsWith('10.244.'))
       .map((r) => `${r.dst} via ${r.gateway} dev eth0`)
       .sort();
@@ -47,34 +48,34 @@ describe.skipIf(!isRoot)('host-gw backend in namespaces', () => {
   it('routes each peer via its public IP on eth0, then adopts with zero changes, and carries traffic', async () => {
     const r = await n1.backend.reconcile(desiredFor(n1, [n2, n3]), signal);
     expect(r).toMatchObject({ created: 2, deleted: 0, failed: [], owned: { route: 2 }, notOnLink: [] });
-    expect(peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0', '10.244.3.0/24 via 198.18.0.13 dev eth0']);
+    expect(await peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0', '10.244.3.0/24 via 198.18.0.13 dev eth0']);
     expect(await n1.backend.reconcile(desiredFor(n1, [n2, n3]), signal)).toMatchObject({ created: 0, replaced: 0, deleted: 0, unchanged: 2 });
     await n2.backend.reconcile(desiredFor(n2, [n1, n3]), signal);
-    topo.ip(ns1, 'link', 'set', 'lo', 'up');
-    const a1 = addPodAddress(topo, n1);
-    const a2 = addPodAddress(topo, n2);
-    expect(topo.ping(ns1, a1, a2)).toBe(true);
+    await topo.ip(ns1, 'link', 'set', 'lo', 'up');
+    const a1 = await addPodAddress(n1);
+    const a2 = await addPodAddress(n2);
+    expect(await topo.ping(ns1, a1, a2)).toBe(true);
   });
 
   it('deletes the route of a removed peer and stale routes to Network subnets, leaves other routes', async () => {
-    topo.ip(ns1, 'route', 'add', '10.244.8.0/24', 'via', '198.18.0.18', 'dev', 'eth0');
-    topo.ip(ns1, 'route', 'add', '10.250.0.0/24', 'via', '198.18.0.18', 'dev', 'eth0');
+    await topo.ip(ns1, 'route', 'add', '10.244.8.0/24', 'via', '198.18.0.18', 'dev', 'eth0');
+    await topo.ip(ns1, 'route', 'add', '10.250.0.0/24', 'via', '198.18.0.18', 'dev', 'eth0');
     const r = await n1.backend.reconcile(desiredFor(n1, [n2]), signal);
     expect(r).toMatchObject({ created: 0, deleted: 2, unchanged: 1, failed: [] });
-    expect(peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0']);
-    expect(topo.ip(ns1, 'route', 'show', '10.250.0.0/24')).toContain('via 198.18.0.18');
+    expect(await peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0']);
+    expect(await topo.ip(ns1, 'route', 'show', '10.250.0.0/24')).toContain('via 198.18.0.18');
   });
 
   it('replaces a route whose gateway changed', async () => {
     const moved: Lease = { ...n2.lease, attrs: { ...n2.lease.attrs, publicIp: '198.18.0.22' } };
     expect(await n1.backend.reconcile(desiredFor(n1, [moved]), signal)).toMatchObject({ replaced: 1, failed: [] });
-    expect(peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.22 dev eth0']);
+    expect(await peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.22 dev eth0']);
   });
 
   it('reports a peer that is not on-link once, by name, without failing the run or the other peers', async () => {
     const r = await n1.backend.reconcile(desiredFor(n1, [n2, n3, farPeer]), signal);
     expect(r).toMatchObject({ failed: [], notOnLink: ['far-node'] });
-    expect(peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0', '10.244.3.0/24 via 198.18.0.13 dev eth0']);
+    expect(await peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0', '10.244.3.0/24 via 198.18.0.13 dev eth0']);
     const again = await n1.backend.reconcile(desiredFor(n1, [n2, n3, farPeer]), signal);
     expect(again).toMatchObject({ failed: [], notOnLink: ['far-node'] });
     const warnings = n1.lines.filter((l) => l.includes('is not on-link'));
@@ -89,7 +90,7 @@ describe.skipIf(!isRoot)('host-gw backend in namespaces', () => {
     const vx = await startNode(topo, 3, vxlanConfig());
     const r = await n1.backend.reconcile(desiredFor(n1, [n2, vx]), signal);
     expect(r).toMatchObject({ failed: [], deleted: 2 });
-    expect(peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0']);
+    expect(await peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0']);
     expect(n1.lines.filter((l) => l.startsWith('Ignoring non-host-gw subnet'))).toEqual(['Ignoring non-host-gw subnet: type=vxlan subnet=10.244.3.0/24 node=node3']);
   });
 
@@ -102,9 +103,9 @@ describe.skipIf(!isRoot)('host-gw backend in namespaces', () => {
       loop.start(ac.signal);
       live.backend.watchDrift((why) => loop.kick(why), ac.signal);
       await loop.idle();
-      expect(peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0']);
-      topo.ip(ns1, 'route', 'del', '10.244.2.0/24');
-      expect(await waitFor(() => peerRoutes().length === 1)).toBe(true);
+      expect(await peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0']);
+      await topo.ip(ns1, 'route', 'del', '10.244.2.0/24');
+      expect(await waitFor(async () => (await peerRoutes()).length === 1)).toBe(true);
       expect(loop.stats().driftRepairs).toEqual({ route: 1 });
     } finally {
       ac.abort();
@@ -113,11 +114,11 @@ describe.skipIf(!isRoot)('host-gw backend in namespaces', () => {
   });
 
   it('teardown removes its routes and nothing else', async () => {
-    topo.ip(ns1, 'route', 'replace', '10.250.0.0/24', 'via', '198.18.0.18', 'dev', 'eth0');
+    await topo.ip(ns1, 'route', 'replace', '10.250.0.0/24', 'via', '198.18.0.18', 'dev', 'eth0');
     await n1.backend.reconcile(desiredFor(n1, [n2]), signal);
-    expect(peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0']);
+    expect(await peerRoutes()).toEqual(['10.244.2.0/24 via 198.18.0.12 dev eth0']);
     await n1.backend.teardown();
-    expect(peerRoutes()).toEqual([]);
-    expect(topo.ip(ns1, 'route', 'show', '10.250.0.0/24')).toContain('via 198.18.0.18');
+    expect(await peerRoutes()).toEqual([]);
+    expect(await topo.ip(ns1, 'route', 'show', '10.250.0.0/24')).toContain('via 198.18.0.18');
   });
 });

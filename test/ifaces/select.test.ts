@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectInterface } from '../../src/ifaces/select.ts';
-import { isRoot, Topology } from '../backends/topology.ts';
+import { isRoot } from '../../lab/harness/netns.ts';
+import { Topology } from '../../lab/harness/topology.ts';
 
 /**
  * Interface selection against a real kernel: node 1 gets a second underlay-facing device
@@ -9,14 +10,14 @@ import { isRoot, Topology } from '../backends/topology.ts';
 describe.skipIf(!isRoot)('selectInterface in a namespace', () => {
   let topo: Topology;
   let ns: string;
-  beforeAll(() => {
-    topo = Topology.create(1);
+  beforeAll(async () => {
+    topo = await Topology.create(1);
     ns = topo.node(1).ns;
-    topo.ip(ns, 'link', 'add', 'ul2', 'mtu', '9000', 'type', 'bridge');
-    topo.ip(ns, 'link', 'set', 'ul2', 'up');
-    topo.ip(ns, 'addr', 'add', '198.18.0.101/24', 'dev', 'ul2', 'preferred_lft', '0'); // deprecated
-    topo.ip(ns, 'addr', 'add', '198.18.0.102/24', 'dev', 'ul2', 'valid_lft', '3600', 'preferred_lft', '3600'); // dynamic
-    topo.ip(ns, 'addr', 'add', '198.18.0.103/24', 'dev', 'ul2'); // permanent (secondary)
+    await topo.ip(ns, 'link', 'add', 'ul2', 'mtu', '9000', 'type', 'bridge');
+    await topo.ip(ns, 'link', 'set', 'ul2', 'up');
+    await topo.ip(ns, 'addr', 'add', '198.18.0.101/24', 'dev', 'ul2', 'preferred_lft', '0'); // deprecated
+    await topo.ip(ns, 'addr', 'add', '198.18.0.102/24', 'dev', 'ul2', 'valid_lft', '3600', 'preferred_lft', '3600'); // dynamic
+    await topo.ip(ns, 'addr', 'add', '198.18.0.103/24', 'dev', 'ul2'); // permanent (secondary)
   });
   afterAll(() => topo?.destroy());
 
@@ -26,11 +27,11 @@ describe.skipIf(!isRoot)('selectInterface in a namespace', () => {
   });
 
   it('follows the default route when nothing is given', async () => {
-    topo.ip(ns, 'route', 'add', 'default', 'via', '198.18.0.1', 'dev', 'eth0');
+    await topo.ip(ns, 'route', 'add', 'default', 'via', '198.18.0.1', 'dev', 'eth0');
     try {
       expect(await selectInterface(topo.node(1).nl, {})).toMatchObject({ name: 'eth0', mtu: 1500, ifaceAddr: '198.18.0.11' });
     } finally {
-      topo.ip(ns, 'route', 'del', 'default');
+      await topo.ip(ns, 'route', 'del', 'default');
     }
     await expect(selectInterface(topo.node(1).nl, {})).rejects.toThrow(/no IPv4 default route in the main table; interfaces seen: lo\[127\.0\.0\.1\/8 unusable\], eth0\[198\.18\.0\.11\/24\], ul2\[/);
   });
@@ -43,7 +44,7 @@ describe.skipIf(!isRoot)('selectInterface in a namespace', () => {
     // Same /24 on two devices: the kernel's route lookup decides, with its preferred source.
     const viaRoute = await selectInterface(nl, { ifaceCanReach: '198.18.0.50' });
     expect(['eth0', 'ul2']).toContain(viaRoute.name);
-    expect(viaRoute.ifaceAddr).toBe(topo.ip(ns, 'route', 'get', '198.18.0.50').match(/src (\S+)/)![1]);
+    expect(viaRoute.ifaceAddr).toBe((await topo.ip(ns, 'route', 'get', '198.18.0.50')).match(/src (\S+)/)![1]);
   });
 
   it('names the candidates when nothing matches', async () => {
