@@ -33,12 +33,12 @@ function golden(pod: string, rf: string): string {
 `;
 }
 
-const nets = new NetnsSet();
+const nets = new NetnsSet('fttr');
 afterAll(() => nets.removeAll());
 beforeAll(() => requireRoot());
 
-function setup(name: string, fullyRandom = true): { ns: string; tm: TrafficManager; writes: () => number } {
-  const ns = nets.add(name);
+async function setup(name: string, fullyRandom = true): Promise<{ ns: string; tm: TrafficManager; writes: () => number }> {
+  const ns = await nets.add(name);
   const r = nsRunner(ns);
   const tm = createTrafficManager({ mode: 'nftables', exec: r.exec, log: silentLogger(), resyncSeconds: 5, fullyRandom });
   const writes = () => r.calls.filter((c) => c.file === 'nft' && c.args[0] === '-f').length;
@@ -47,22 +47,22 @@ function setup(name: string, fullyRandom = true): { ns: string; tm: TrafficManag
 
 describe('nftables mode', () => {
   it('creates the exact upstream table, one nft transaction per change', async () => {
-    const { ns, tm, writes } = setup('golden');
+    const { ns, tm, writes } = await setup('golden');
     await tm.ensureMasq(NET, cidr('10.244.1.1/24'));
     await tm.ensureForward(NET);
     expect(writes()).toBe(2);
-    expect(sh(ns, 'nft list table ip flannel-ipv4')).toBe(golden('10.244.1.0/24', ' fully-random'));
+    expect(await sh(ns, 'nft list table ip flannel-ipv4')).toBe(golden('10.244.1.0/24', ' fully-random'));
   });
 
   it('omits fully-random when disabled', async () => {
-    const { ns, tm } = setup('norandom', false);
+    const { ns, tm } = await setup('norandom', false);
     await tm.ensureMasq(NET, POD);
     await tm.ensureForward(NET);
-    expect(sh(ns, 'nft list table ip flannel-ipv4')).toBe(golden('10.244.1.0/24', ''));
+    expect(await sh(ns, 'nft list table ip flannel-ipv4')).toBe(golden('10.244.1.0/24', ''));
   });
 
   it('is idempotent, repairs a deleted rule and a deleted chain on resync, and follows a lease change', async () => {
-    const { ns, tm, writes } = setup('repair');
+    const { ns, tm, writes } = await setup('repair');
     await tm.ensureMasq(NET, POD);
     await tm.ensureForward(NET);
     await tm.ensureMasq(NET, POD);
@@ -70,31 +70,31 @@ describe('nftables mode', () => {
     expect(writes()).toBe(2);
     expect(tm.stats()).toMatchObject({ resyncs: 1, repairs: 0 });
 
-    const handle = /meta mark 0x00004000 return # handle (\d+)/.exec(sh(ns, 'nft -a list chain ip flannel-ipv4 postrtg'))![1];
-    sh(ns, `nft delete rule ip flannel-ipv4 postrtg handle ${handle}`);
+    const handle = /meta mark 0x00004000 return # handle (\d+)/.exec(await sh(ns, 'nft -a list chain ip flannel-ipv4 postrtg'))![1];
+    await sh(ns, `nft delete rule ip flannel-ipv4 postrtg handle ${handle}`);
     await tm.resync();
-    sh(ns, 'nft delete chain ip flannel-ipv4 forward');
+    await sh(ns, 'nft delete chain ip flannel-ipv4 forward');
     await tm.resync();
-    expect(sh(ns, 'nft list table ip flannel-ipv4')).toBe(golden('10.244.1.0/24', ' fully-random'));
+    expect(await sh(ns, 'nft list table ip flannel-ipv4')).toBe(golden('10.244.1.0/24', ' fully-random'));
     expect(tm.stats()).toMatchObject({ resyncs: 3, repairs: 2, repairsByReason: { 'rules-differ': 1, 'chain-missing': 1 } });
 
     await tm.ensureMasq(NET, cidr('10.244.7.0/24'), { network: NET, subnet: POD });
-    expect(sh(ns, 'nft list table ip flannel-ipv4')).toBe(golden('10.244.7.0/24', ' fully-random'));
+    expect(await sh(ns, 'nft list table ip flannel-ipv4')).toBe(golden('10.244.7.0/24', ' fully-random'));
     expect(writes()).toBe(5);
   });
 
   it('cleanupOtherMode removes iptables chains and jumps from nat and filter, leaving others', async () => {
-    const { ns, tm } = setup('cleanipt');
+    const { ns, tm } = await setup('cleanipt');
     const ipt = createTrafficManager({ mode: 'iptables', exec: nsRunner(ns).exec, log: silentLogger(), resyncSeconds: 5, fullyRandom: true });
     await ipt.ensureMasq(NET, POD);
     await ipt.ensureForward(NET);
-    sh(ns, 'iptables -t nat -A POSTROUTING -j MASQUERADE && iptables -A FORWARD -j ACCEPT');
-    expect(savedOurs(ns, 'nat').length).toBeGreaterThan(0);
+    await sh(ns, 'iptables -t nat -A POSTROUTING -j MASQUERADE && iptables -A FORWARD -j ACCEPT');
+    expect((await savedOurs(ns, 'nat')).length).toBeGreaterThan(0);
     await tm.cleanupOtherMode();
-    expect(savedOurs(ns, 'nat')).toEqual([]);
-    expect(savedOurs(ns, 'filter')).toEqual([]);
-    expect(sh(ns, 'iptables -t nat -S POSTROUTING')).toBe('-P POSTROUTING ACCEPT\n-A POSTROUTING -j MASQUERADE\n');
-    expect(sh(ns, 'iptables -S FORWARD')).toBe('-P FORWARD ACCEPT\n-A FORWARD -j ACCEPT\n');
+    expect(await savedOurs(ns, 'nat')).toEqual([]);
+    expect(await savedOurs(ns, 'filter')).toEqual([]);
+    expect(await sh(ns, 'iptables -t nat -S POSTROUTING')).toBe('-P POSTROUTING ACCEPT\n-A POSTROUTING -j MASQUERADE\n');
+    expect(await sh(ns, 'iptables -S FORWARD')).toBe('-P FORWARD ACCEPT\n-A FORWARD -j ACCEPT\n');
     expect(tm.stats().errors).toBe(0);
   });
 });
