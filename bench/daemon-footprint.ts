@@ -12,11 +12,11 @@
  * the time and the memory go); --node-flags runs the bundle with other node/V8 flags than the
  * launcher's, to try flags without rebuilding.
  *
- * Set-up (all in one throwaway namespace `dfp-<pid>-<hex>`, removed on exit, on failure too):
+ * Set-up (all in one throwaway namespace `dfp-<pid>-<hex>-node`, removed on exit, on failure too):
  * - a veth `eth0` with 198.18.0.10/24 (peers' public IPs repeat over 198.18.0.20-249);
- * - the API server double (lab/apiserver) on 127.0.0.1:6443 inside the namespace, run by
- *   this file in `--serve-api` mode, holding the own node (podCIDR 10.244.255.248/29) and N peer
- *   Node objects with /29 podCIDRs inside 10.244.0.0/16, flannel vxlan annotations, and a
+ * - the API server double (lab/apiserver/main.ts) on 127.0.0.1:6443 inside the namespace,
+ *   started from a state file this bench writes: the own node (podCIDR 10.244.255.248/29) and N
+ *   peer Node objects with /29 podCIDRs inside 10.244.0.0/16, flannel vxlan annotations, and a
  *   kubelet-like status (conditions, addresses, nodeInfo, images) so the initial list has the
  *   size of a real one;
  * - net-conf.json: Network 10.244.0.0/16, SubnetLen 29, vxlan.
@@ -30,50 +30,51 @@
  * peer programmed, reconcile loop idle).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { JsonObject } from '../lab/apiserver/patch.ts';
+import { outputIn } from '../lab/harness/exec.ts';
+import { addVeth, isRoot, NetnsSet } from '../lab/harness/netns.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const NODE = join(ROOT, 'node_modules/.bin/node');
-const SELF = fileURLToPath(import.meta.url);
+/** Run as a process (as the lab runs it), so the bench imports nothing of the test rig. */
+const APISERVER = join(ROOT, 'lab/apiserver/main.ts');
 const OWN_NODE = 'bench-node';
 const OWN_CIDR = '10.244.255.248/29';
 const PREFIX = 'flannel.alpha.coreos.com/';
 
-if (process.argv[2] === '--serve-api') {
-  await serveApi(process.argv[3]!, Number(process.argv[4]));
-} else {
-  await main();
-}
+await main();
 
-// ---------------------------------------------------------------- the API double (child mode)
+// ---------------------------------------------------------------- the API double's objects
 
-/** Runs inside the namespace: the API double with the own node and `n` peers. */
-async function serveApi(kubeconfig: string, n: number): Promise<void> {
-  const { FakeApiServer } = await import('../lab/apiserver/server.ts');
-  const api = await FakeApiServer.start({ host: '127.0.0.1', port: 6443, historyLimit: 1000 });
-  api.store.putNode(OWN_NODE, nodeObject(OWN_NODE, OWN_CIDR, undefined, 0));
+/**
+ * The state file the API double starts from (its --state-file, see lab/apiserver/main.ts): the
+ * own node and `n` peers, stamped as the double stamps what it stores. Returns the file's nodes'
+ * JSON size too (the initial list the daemon reads).
+ */
+function apiState(n: number): { snapshot: string; listBytes: number } {
+  const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const nodes: Record<string, unknown>[] = [];
+  const put = (obj: Record<string, unknown>): void => {
+    const meta = obj['metadata'] as Record<string, unknown>;
+    nodes.push({ kind: 'Node', apiVersion: 'v1', ...obj, metadata: { ...meta, uid: randomUUID(), creationTimestamp: created, resourceVersion: String(nodes.length + 1) } });
+  };
+  put(nodeObject(OWN_NODE, OWN_CIDR, undefined, 0));
   for (let i = 0; i < n; i++) {
     const ip = (10 << 24) | (244 << 16) | (i * 8);
     const cidr = `10.244.${(ip >>> 8) & 0xff}.${ip & 0xff}/29`;
     const mac = `0a:58:0a:f4:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
-    api.store.putNode(`peer-${i}`, nodeObject(`peer-${i}`, cidr, { publicIp: `198.18.0.${20 + (i % 230)}`, mac }, i));
+    put(nodeObject(`peer-${i}`, cidr, { publicIp: `198.18.0.${20 + (i % 230)}`, mac }, i));
   }
-  api.writeKubeconfig(kubeconfig);
-  const listBytes = Buffer.byteLength(JSON.stringify([...api.store.nodes.values()]));
-  process.stdout.write(`listening ${api.url} listBytes=${listBytes}\n`);
-  const stop = (): void => void api.stop().then(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  return { snapshot: JSON.stringify({ revision: nodes.length, nodes, pods: [] }), listBytes: Buffer.byteLength(JSON.stringify(nodes)) };
 }
 
 /** A Node as a kubelet-registered node looks, trimmed only where flannel could not care less. */
-function nodeObject(name: string, podCIDR: string, flannel: { publicIp: string; mac: string } | undefined, i: number): JsonObject {
+function nodeObject(name: string, podCIDR: string, flannel: { publicIp: string; mac: string } | undefined, i: number): Record<string, unknown> {
   const t = '2026-11-01T10:00:00Z';
   const annotations: Record<string, string> = {
     'kubeadm.alpha.kubernetes.io/cri-socket': 'unix:///run/containerd/containerd.sock',
@@ -166,27 +167,22 @@ async function main(): Promise<void> {
   const peers = Number(values.peers);
   const runs = Number(values.runs);
   const settleMs = Number(values['settle-ms']);
-  if (process.getuid?.() !== 0) throw new Error('daemon-footprint needs root (network namespaces)');
+  if (!isRoot) throw new Error('daemon-footprint needs root (network namespaces)');
 
-  const ns = `dfp-${process.pid}-${randomBytes(2).toString('hex')}`;
-  const dir = mkdtempSync(join(tmpdir(), `${ns}-`));
+  const nets = new NetnsSet('dfp');
+  const ns = nets.name('node');
+  const dir = mkdtempSync(join(tmpdir(), `${nets.prefix}-`));
   const children = new Set<ChildProcess>();
-  let nsCreated = false;
-  const cleanup = (): void => {
+  const cleanup = async (): Promise<void> => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
       try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
     }
-    if (nsCreated) {
-      // Anything still running in the namespace (it is ours) goes before the namespace does.
-      const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter((s) => /^\d+$/.test(s));
-      for (const pid of pids) try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
-      execFileSync('ip', ['netns', 'delete', ns]);
-      nsCreated = false;
-    }
+    // Anything still running in the namespace (it is ours) goes before the namespace does.
+    await nets.removeAll();
     rmSync(dir, { recursive: true, force: true });
   };
-  process.on('SIGINT', () => { cleanup(); process.exit(130); });
-  process.on('SIGTERM', () => { cleanup(); process.exit(143); });
+  process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+  process.on('SIGTERM', () => void cleanup().finally(() => process.exit(143)));
 
   try {
     // The bundle as the image has it.
@@ -196,21 +192,19 @@ async function main(): Promise<void> {
     const buildMs = performance.now() - tb;
     const bundleBytes = statSync(join(image, 'opt/flannel-ts/flanneld.mjs')).size;
 
-    execFileSync('ip', ['netns', 'add', ns]);
-    nsCreated = true;
-    const ipn = (...args: string[]): void => void execFileSync('ip', ['-n', ns, ...args]);
-    ipn('link', 'set', 'lo', 'up');
+    await nets.add('node');
     // A veth pair inside the namespace (the dummy module may be missing); eth0 is the uplink.
-    ipn('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0-peer');
-    ipn('link', 'set', 'eth0-peer', 'up');
-    ipn('addr', 'add', '198.18.0.10/24', 'dev', 'eth0');
-    ipn('link', 'set', 'eth0', 'up');
+    await addVeth({ netns: ns, name: 'eth0', address: '198.18.0.10/24' }, { netns: ns, name: 'eth0-peer' });
 
     const kubeconfig = join(dir, 'kubeconfig');
-    const api = spawn('ip', ['netns', 'exec', ns, NODE, SELF, '--serve-api', kubeconfig, String(peers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const stateFile = join(dir, 'apiserver-state.json');
+    const { snapshot, listBytes } = apiState(peers);
+    writeFileSync(stateFile, snapshot);
+    const api = spawn('ip', ['netns', 'exec', ns, NODE, APISERVER, '--listen', '127.0.0.1:6443', '--kubeconfig-out', kubeconfig, '--state-file', stateFile], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     children.add(api);
-    const listening = await waitForLine(api, 'stdout', /^listening .* listBytes=(\d+)/, 120_000);
-    const listBytes = Number(/listBytes=(\d+)/.exec(listening)![1]);
+    await waitForLine(api, 'stdout', /^listening /, 120_000);
 
     const netConf = join(dir, 'net-conf.json');
     writeFileSync(netConf, JSON.stringify({ Network: '10.244.0.0/16', SubnetLen: 29, Backend: { Type: 'vxlan' } }) + '\n');
@@ -244,7 +238,7 @@ async function main(): Promise<void> {
       for (const v of variants) results.get(v.name)!.push(await runOnce(v, { ns, flags, subnetFile, settleMs, children }));
     }
 
-    const peersProgrammed = execFileSync('ip', ['-n', ns, 'route', 'show', 'dev', 'flannel.1'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('onlink')).length;
+    const peersProgrammed = (await outputIn(ns, ['ip', 'route', 'show', 'dev', 'flannel.1'])).split('\n').filter((l) => l.includes('onlink')).length;
     console.log(`\ndaemon footprint: ${peers} peers (${peersProgrammed} routes on flannel.1), initial list ${(listBytes / 1048576).toFixed(1)} MiB JSON, ` +
       `${runs} runs each after one warm-up, RSS ${settleMs} ms after ready;${values['node-flags'] ? ` bundle run with extra node flags ${values['node-flags']};` : ''} bundle ${(bundleBytes / 1048576).toFixed(2)} MiB (built in ${(buildMs / 1000).toFixed(1)} s); node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}\n`);
     const rows = variants.map((v) => {
@@ -272,7 +266,7 @@ async function main(): Promise<void> {
     }
     console.log('\ngoals: RSS at idle ≤ 64 MiB; start→subnet.env ≤ 300 ms (lease existing)');
   } finally {
-    cleanup();
+    await cleanup();
   }
 }
 

@@ -5,18 +5,19 @@
  *
  *   node_modules/.bin/node bench/netlink-batch.ts [N ...]     (default 1000 5000; needs root)
  */
-import { execFileSync } from 'node:child_process';
 import { writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openNetlink, AF_INET, AF_BRIDGE, NUD_PERMANENT, NTF_SELF, type NetlinkHandle } from '../src/netlink/index.ts';
+import { run } from '../lab/harness/exec.ts';
+import { NetnsSet } from '../lab/harness/netns.ts';
 
-const ns = `ftnl-${process.pid}-bench`;
+const nets = new NetnsSet('ftnl');
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 if (sizes.length === 0) sizes.push(1000, 5000);
 
-function ipns(...args: string[]): string {
-  return execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
+async function ipns(ns: string, ...args: string[]): Promise<string> {
+  return (await run(['ip', '-n', ns, ...args])).stdout;
 }
 
 interface Peer { subnet: string; gw: string; mac: string; vtep: string }
@@ -41,16 +42,16 @@ async function freshVxlan(h: NetlinkHandle, underlay: number): Promise<number> {
   return l.index;
 }
 
-function count(): { neigh: number; fdb: number; routes: number } {
-  const neigh = ipns('neigh', 'show', 'dev', 'flannel.1').split('\n').filter((l) => l.includes('PERMANENT')).length;
-  const fdb = execFileSync('bridge', ['-n', ns, 'fdb', 'show', 'dev', 'flannel.1'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(' dst ')).length;
-  const routes = ipns('route', 'show', 'dev', 'flannel.1').split('\n').filter((l) => l.includes('onlink')).length;
+async function count(ns: string): Promise<{ neigh: number; fdb: number; routes: number }> {
+  const neigh = (await ipns(ns, 'neigh', 'show', 'dev', 'flannel.1')).split('\n').filter((l) => l.includes('PERMANENT')).length;
+  const fdb = (await run(['bridge', '-n', ns, 'fdb', 'show', 'dev', 'flannel.1'])).stdout.split('\n').filter((l) => l.includes(' dst ')).length;
+  const routes = (await ipns(ns, 'route', 'show', 'dev', 'flannel.1')).split('\n').filter((l) => l.includes('onlink')).length;
   return { neigh, fdb, routes };
 }
 
-execFileSync('ip', ['netns', 'add', ns]);
 const dir = mkdtempSync(join(tmpdir(), 'ftnl-bench-'));
 try {
+  const ns = await nets.add('bench');
   const h = openNetlink({ netns: ns });
   await h.linkAdd({ name: 'ul0', kind: 'veth', peerName: 'ul0p' });
   const ul = (await h.linkByName('ul0'))!;
@@ -73,7 +74,7 @@ try {
     const runMs = Number(process.hrtime.bigint() - t0b) / 1e6;
     const oursMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const failed = res.filter((r) => r !== null);
-    const got1 = count();
+    const got1 = await count(ns);
 
     // ---- the same through ip -batch and bridge -batch ----
     dev = await freshVxlan(h, ul.index);
@@ -85,10 +86,10 @@ try {
     writeFileSync(join(dir, 'ip.batch'), ipLines.join('\n') + '\n');
     writeFileSync(join(dir, 'bridge.batch'), brLines.join('\n') + '\n');
     const t1 = process.hrtime.bigint();
-    execFileSync('ip', ['-n', ns, '-batch', join(dir, 'ip.batch')]);
-    execFileSync('bridge', ['-n', ns, '-batch', join(dir, 'bridge.batch')]);
+    await run(['ip', '-n', ns, '-batch', join(dir, 'ip.batch')]);
+    await run(['bridge', '-n', ns, '-batch', join(dir, 'bridge.batch')]);
     const ipMs = Number(process.hrtime.bigint() - t1) / 1e6;
-    const got2 = count();
+    const got2 = await count(ns);
 
     console.log(`N=${n} peers (${3 * n} requests)`);
     console.log(`  netlink batch : ${oursMs.toFixed(1)} ms  (encode ${(oursMs - runMs).toFixed(1)} + send/ack ${runMs.toFixed(1)}; ${failed.length} failed; kernel holds ${got1.neigh} neigh, ${got1.fdb} fdb, ${got1.routes} routes)`);
@@ -99,5 +100,5 @@ try {
   h.close();
 } finally {
   rmSync(dir, { recursive: true, force: true });
-  execFileSync('ip', ['netns', 'del', ns]);
+  await nets.removeAll();
 }

@@ -14,12 +14,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { Lab, inNs, type Fixture, type LabNode } from '../test/udp/lab.ts';
+import { outputIn, runIn } from '../lab/harness/exec.ts';
+import { UdpLab, type Fixture, type UdpNode } from '../lab/harness/udp-lab.ts';
 
 const SECS = Number(process.argv[2] ?? 5);
 const ROUNDS = Number(process.argv[3] ?? 5);
 const WHICH = process.argv[4] ?? 'both';
-const lab = new Lab('ftudpf');
+const lab = new UdpLab('ftudpf');
 const HZ = 100;
 
 function procJiffies(pid: number): number {
@@ -36,14 +37,14 @@ function runDelay(pid: number): number {
   try { return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9; } catch { return NaN; }
 }
 
-function snmpUdp(ns: string): Record<string, number> {
-  const lines = inNs(ns, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
+async function snmpUdp(ns: string): Promise<Record<string, number>> {
+  const lines = (await outputIn(ns, ['cat', '/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Udp:'));
   const k = lines[0]!.split(/\s+/).slice(1), v = lines[1]!.split(/\s+/).slice(1).map(Number);
   return Object.fromEntries(k.map((x, i) => [x, v[i]!]));
 }
 
-function devStat(ns: string, dev: string, stat: string): number {
-  return Number(inNs(ns, 'cat', [`/sys/class/net/${dev}/statistics/${stat}`], { allowFail: true }).trim()) || 0;
+async function devStat(ns: string, dev: string, stat: string): Promise<number> {
+  return Number((await outputIn(ns, ['cat', `/sys/class/net/${dev}/statistics/${stat}`], { allowFailure: true })).trim()) || 0;
 }
 
 /** Sum of the "dropped" column of /proc/net/softnet_stat (backlog overflow), all CPUs. */
@@ -65,9 +66,9 @@ function runSampled(args: string[]): { done: Promise<string>; pid: () => number;
 interface Flood { sent: number; recv: number; cpu: Record<string, number>; drops: Record<string, number> }
 
 async function flood(fwd: Fixture[]): Promise<Flood> {
-  const a: LabNode = lab.a, b: LabNode = lab.b;
-  const s0 = snmpUdp(b.podNs), n0 = snmpUdp(b.ns), sd0 = softnetDrops();
-  const tx0 = devStat(a.ns, 'flannel0', 'tx_dropped');
+  const a: UdpNode = lab.a, b: UdpNode = lab.b;
+  const s0 = await snmpUdp(b.podNs), n0 = await snmpUdp(b.ns), sd0 = softnetDrops();
+  const tx0 = await devStat(a.ns, 'flannel0', 'tx_dropped');
   const f0 = fwd.map((f) => procJiffies(f.proc.pid!)), w0 = fwd.map((f) => runDelay(f.proc.pid!));
   const c0 = await Promise.all(fwd.map((f) => f.counters()));
   const srv = runSampled(['netns', 'exec', b.podNs, 'iperf3', '-s', '-1', '-B', b.pod]);
@@ -78,8 +79,8 @@ async function flood(fwd: Fixture[]): Promise<Flood> {
   await Promise.race([srv.done, new Promise((r) => setTimeout(r, 3000))]);
   const f1 = fwd.map((f) => procJiffies(f.proc.pid!)), w1 = fwd.map((f) => runDelay(f.proc.pid!));
   const c1 = await Promise.all(fwd.map((f) => f.counters()));
-  const s1 = snmpUdp(b.podNs), n1 = snmpUdp(b.ns), sd1 = softnetDrops();
-  const tx1 = devStat(a.ns, 'flannel0', 'tx_dropped');
+  const s1 = await snmpUdp(b.podNs), n1 = await snmpUdp(b.ns), sd1 = softnetDrops();
+  const tx1 = await devStat(a.ns, 'flannel0', 'tx_dropped');
   const end = (JSON.parse(out) as { end: { sum: { packets: number; lost_packets: number; seconds: number }; sum_received?: { bits_per_second: number } } }).end;
   const sum = end.sum;
   const cpu: Record<string, number> = { client: cli.jiffies() / HZ, server: srv.jiffies() / HZ };
@@ -106,8 +107,8 @@ async function flood(fwd: Fixture[]): Promise<Flood> {
 
 async function udpRound(): Promise<Flood> {
   const fs: Fixture[] = [await lab.startForwarder(lab.a), await lab.startForwarder(lab.b)];
-  lab.podMtu(1472);
-  if (process.env.FLOOD_TXQ) for (const n of [lab.a, lab.b]) inNs(n.ns, 'ip', ['link', 'set', 'flannel0', 'txqueuelen', process.env.FLOOD_TXQ]);
+  await lab.podMtu(1472);
+  if (process.env.FLOOD_TXQ) for (const n of [lab.a, lab.b]) await runIn(n.ns, ['ip', 'link', 'set', 'flannel0', 'txqueuelen', process.env.FLOOD_TXQ]);
   try {
     return await flood(fs);
   } finally {
@@ -116,11 +117,11 @@ async function udpRound(): Promise<Flood> {
 }
 
 async function vxlanRound(): Promise<Flood> {
-  lab.kernelVxlanUp();
+  await lab.kernelVxlanUp();
   try {
     return await flood([]);
   } finally {
-    lab.kernelVxlanDown();
+    await lab.kernelVxlanDown();
   }
 }
 
@@ -138,7 +139,7 @@ async function runVariant(v: string): Promise<Flood> {
 }
 
 try {
-  lab.create();
+  await lab.create();
   const res = new Map<string, Flood[]>(variants.map((v) => [v, []]));
   for (let r = 0; r < ROUNDS; r++) {
     for (const v of variants) { const x = await runVariant(v); res.get(v)!.push(x); console.log(`r${r + 1} ${v.padEnd(10)} ${fmt(x)}`); }
@@ -150,5 +151,5 @@ try {
     console.log(`median ${v}: received ${m.toFixed(0)} kpps (sent ${med(xs.map((x) => x.sent)).toFixed(0)})${ratio}`);
   }
 } finally {
-  lab.destroy();
+  await lab.destroy();
 }

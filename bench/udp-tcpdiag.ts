@@ -15,19 +15,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { Lab, inNs, sh, type Fixture } from '../test/udp/lab.ts';
+import { outputIn, run } from '../lab/harness/exec.ts';
+import { UdpLab, type Fixture } from '../lab/harness/udp-lab.ts';
 
 const SECS = Number(process.argv[2] ?? 5);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const variants = (process.argv[4] ?? 'udp,vxlan').split(',');
-const lab = new Lab('ftudpd');
+const lab = new UdpLab('ftudpd');
 const HZ = 100;
 
 const ust = (pid: number): number[] => { try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return [Number(f[11]), Number(f[12])]; } catch { return [NaN, NaN]; } };
 const jif = (pid: number) => { try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return Number(f[11]) + Number(f[12]); } catch { return NaN; } };
 const wait = (pid: number) => { try { return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9; } catch { return NaN; } };
-function snmp(ns: string, prefix: string): Record<string, number> {
-  const lines = inNs(ns, 'cat', ['/proc/net/netstat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith(prefix + ':'));
+async function snmp(ns: string, prefix: string): Promise<Record<string, number>> {
+  const lines = (await outputIn(ns, ['cat', '/proc/net/netstat', '/proc/net/snmp'])).split('\n').filter((l) => l.startsWith(prefix + ':'));
   const out: Record<string, number> = {};
   for (let i = 0; i + 1 < lines.length; i += 2) {
     const k = lines[i]!.split(/\s+/).slice(1), v = lines[i + 1]!.split(/\s+/).slice(1).map(Number);
@@ -41,7 +42,8 @@ const cpuIdle = (): number[] => readFileSync('/proc/stat', 'utf8').split('\n').f
 /** Voluntary context switches (sleeps) of a process, all threads. */
 const vcsw = (pid: number): number => { try { return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]); } catch { return NaN; } };
 const ksoft = (): number[] => [0, 1].map((c) => { try { const pid = readFileSync(`/proc/${ksoftPids[c]}/stat`, 'utf8'); const f = pid.split(') ')[1]!.split(' '); return Number(f[11]) + Number(f[12]); } catch { return 0; } });
-const ksoftPids = (() => { const out: number[] = []; for (const c of [0, 1]) { const r = sh('pgrep', ['-x', `ksoftirqd/${c}`], { allowFail: true }).trim(); out.push(Number(r)); } return out; })();
+const ksoftPids: number[] = [];
+for (const c of [0, 1]) ksoftPids.push(Number((await run(['pgrep', '-x', `ksoftirqd/${c}`], { allowFailure: true })).stdout.trim()));
 const KEYS = ['TCPOFOQueue', 'TCPSACKReorder', 'TCPTSReorder', 'TCPRenoReorder', 'TCPLossProbes', 'TCPFastRetrans', 'TCPSlowStartRetrans', 'TCPTimeouts', 'TCPDSACKRecv', 'TCPSpuriousRTOs', 'TCPRcvQDrop', 'TCPBacklogDrop', 'TCPOFODrop', 'PruneCalled', 'TCPRcvCollapsed', 'TCPDelivered'];
 
 /** PIN=2: also the iperf3 server on CPU 0 (with forwarder a) and the client on CPU 1 (with b). */
@@ -56,7 +58,7 @@ function sampled(args: string[], cpu?: number) {
 }
 
 async function tcp(fwd: Fixture[]): Promise<string> {
-  const pa0 = snmp(lab.a.podNs, 'TcpExt'), pb0 = snmp(lab.b.podNs, 'TcpExt');
+  const pa0 = await snmp(lab.a.podNs, 'TcpExt'), pb0 = await snmp(lab.b.podNs, 'TcpExt');
   const f0 = fwd.map((f) => jif(f.proc.pid!)), w0 = fwd.map((f) => wait(f.proc.pid!));
   const c0 = await Promise.all(fwd.map((f) => f.counters()));
   const st0 = statCpu(), k0 = ksoft(), i0 = cpuIdle(), v0 = fwd.map((f) => vcsw(f.proc.pid!)), u0 = fwd.map((f) => ust(f.proc.pid!));
@@ -64,13 +66,13 @@ async function tcp(fwd: Fixture[]): Promise<string> {
   await new Promise((r) => setTimeout(r, 400));
   const cli = sampled(['netns', 'exec', lab.a.podNs, 'iperf3', '-c', lab.b.pod, '-t', String(SECS), '-J', ...(process.env.IPERF_EXTRA ?? '').split(' ').filter(Boolean)], 1);
   let ssOut = '';
-  if (process.env.SS === '1') setTimeout(() => { ssOut = inNs(lab.a.podNs, 'ss', ['-tinm', 'dst', lab.b.pod]).split('\n').filter((l) => l.includes('limited') || l.includes('skmem')).join(' | '); }, SECS * 500);
+  if (process.env.SS === '1') setTimeout(async () => { ssOut = (await outputIn(lab.a.podNs, ['ss', '-tinm', 'dst', lab.b.pod])).split('\n').filter((l) => l.includes('limited') || l.includes('skmem')).join(' | '); }, SECS * 500);
   const out = await cli.done;
   const st1 = statCpu(), k1 = ksoft(), i1 = cpuIdle(), v1 = fwd.map((f) => vcsw(f.proc.pid!)), u1 = fwd.map((f) => ust(f.proc.pid!));
   await Promise.race([srv.done, new Promise((r) => setTimeout(r, 3000))]);
   const f1 = fwd.map((f) => jif(f.proc.pid!)), w1 = fwd.map((f) => wait(f.proc.pid!));
   const c1 = await Promise.all(fwd.map((f) => f.counters()));
-  const pa1 = snmp(lab.a.podNs, 'TcpExt'), pb1 = snmp(lab.b.podNs, 'TcpExt');
+  const pa1 = await snmp(lab.a.podNs, 'TcpExt'), pb1 = await snmp(lab.b.podNs, 'TcpExt');
   const r = JSON.parse(out) as any;
   const ivs = (r.intervals as any[]).map((i) => (i.sum.bits_per_second / 1e9).toFixed(1)).join(' ');
   let s = `${(r.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gb/s retr ${r.end.sum_sent.retransmits} per-s [${ivs}] cwnd@end ${r.intervals.at(-1).streams[0].snd_cwnd} rtt ${r.end.streams[0].sender.mean_rtt}us\n`;
@@ -99,21 +101,21 @@ async function round(v: string): Promise<string> {
 }
 async function round1(v: string): Promise<string> {
   if (v === 'vxlan') {
-    lab.kernelVxlanUp();
-    try { return await tcp([]); } finally { lab.kernelVxlanDown(); }
+    await lab.kernelVxlanUp();
+    try { return await tcp([]); } finally { await lab.kernelVxlanDown(); }
   }
   const saved = { ...process.env };
   for (const kv of v.split(':').slice(1)) { const i = kv.indexOf('='); process.env[kv.slice(0, i)] = kv.slice(i + 1); }
   try {
     const fs = [await lab.startForwarder(lab.a), await lab.startForwarder(lab.b)];
-    lab.podMtu(1472);
+    await lab.podMtu(1472);
     // PIN=1: forwarder a on CPU 0, b on CPU 1 (all threads), to test scheduler placement.
-    if (process.env.PIN === '1' || process.env.PIN === '2') fs.forEach((f, i) => sh('taskset', ['-a', '-p', '-c', String(i), String(f.proc.pid)]));
+    if (process.env.PIN === '1' || process.env.PIN === '2') for (const [i, f] of fs.entries()) await run(['taskset', '-a', '-p', '-c', String(i), String(f.proc.pid)]);
     try { return await tcp(fs); } finally { for (const f of fs) { const d = f.next('closed'); f.proc.stdin.write('teardown\n'); await d; await f.exited(); } }
   } finally { process.env = saved; }
 }
 
 try {
-  lab.create();
+  await lab.create();
   for (let r = 0; r < ROUNDS; r++) for (const v of variants) console.log(`r${r + 1} ${v}: ${await round(v)}`);
-} finally { lab.destroy(); }
+} finally { await lab.destroy(); }

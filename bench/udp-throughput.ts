@@ -14,11 +14,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { Lab, inNs, type Fixture } from '../test/udp/lab.ts';
+import { outputIn } from '../lab/harness/exec.ts';
+import { UdpLab, type Fixture } from '../lab/harness/udp-lab.ts';
 
 const SECS = Number(process.argv[2] ?? 10);
 const ROUNDS = Number(process.argv[3] ?? 3);
-const lab = new Lab('ftudpb');
+const lab = new UdpLab('ftudpb');
 
 /** utime+stime of this process's reaped children: the iperf3 processes once they exited. */
 function childJiffies(): number {
@@ -34,7 +35,7 @@ const HZ = 100;
 async function iperf(args: string[], secs: number): Promise<Record<string, any>> {
   const srv = spawn('ip', ['netns', 'exec', lab.b.podNs, 'iperf3', '-s', '-1', '-B', lab.b.pod]);
   await new Promise((r) => setTimeout(r, 400));
-  const out = inNs(lab.a.podNs, 'iperf3', ['-c', lab.b.pod, '-t', String(secs), '-J', ...args], { timeout: (secs + 30) * 1000, allowFail: true });
+  const out = await outputIn(lab.a.podNs, ['iperf3', '-c', lab.b.pod, '-t', String(secs), '-J', ...args], { timeoutMs: (secs + 30) * 1000, allowFailure: true });
   await new Promise((r) => { if (srv.exitCode !== null) r(null); else srv.once('exit', r); setTimeout(() => { srv.kill(); r(null); }, 3000); });
   return JSON.parse(out) as Record<string, any>;
 }
@@ -72,7 +73,7 @@ async function measure(fwdPids: number[]): Promise<Row> {
 
 async function udpRun(extra: string[]): Promise<Row> {
   const fs: Fixture[] = [await lab.startForwarder(lab.a, extra), await lab.startForwarder(lab.b, extra)];
-  lab.podMtu(1472);
+  await lab.podMtu(1472);
   const row = await measure(fs.map((f) => f.proc.pid!));
   for (const f of fs) { const d = f.next('closed'); f.proc.stdin.write('teardown\n'); await d; await f.exited(); }
   return row;
@@ -88,14 +89,14 @@ function summary(rows: Row[]): Row {
 }
 
 try {
-  lab.create();
+  await lab.create();
   const runs = { offload: [] as Row[], plain: [] as Row[], vx: [] as Row[] };
   for (let r = 0; r < ROUNDS; r++) {
     runs.offload.push(await udpRun([]));
     runs.plain.push(await udpRun(['--no-offload']));
-    lab.kernelVxlanUp();
+    await lab.kernelVxlanUp();
     runs.vx.push(await measure([]));
-    lab.kernelVxlanDown();
+    await lab.kernelVxlanDown();
     const [o, p, v] = [runs.offload[r]!, runs.plain[r]!, runs.vx[r]!];
     process.stderr.write(
       `round ${r + 1}/${ROUNDS}: TCP Gbit/s udp ${o.tcpGbps.toFixed(2)} / plain ${p.tcpGbps.toFixed(2)} / vxlan ${v.tcpGbps.toFixed(2)} ` +
@@ -115,5 +116,5 @@ try {
   console.log(`| CPU µs/packet at 20 kpps, iperf3 pair + forwarders | ${f(offload.sysUsPerPkt)} | ${f(plain.sysUsPerPkt)} | ${f(vx.sysUsPerPkt)} | ${f(offload.sysUsPerPkt / vx.sysUsPerPkt, 1)}× |`);
   console.log(`| CPU µs/packet at 20 kpps, both forwarders | ${f(offload.fwdUsPerPkt!)} | ${f(plain.fwdUsPerPkt!)} | – | |`);
 } finally {
-  lab.destroy();
+  await lab.destroy();
 }

@@ -4,53 +4,54 @@
  * namespaces (prefix ftudp-<pid>-).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, inNs, NODE_BIN, type Fixture } from './lab.ts';
+import { outputIn, runIn } from '../../lab/harness/exec.ts';
+import { isRoot } from '../../lab/harness/netns.ts';
+import { NODE_BIN, UdpLab, type Fixture } from '../../lab/harness/udp-lab.ts';
 
 const INJECT = new URL('./inject.ts', import.meta.url).pathname;
-const isRoot = process.getuid?.() === 0;
 
 describe.skipIf(!isRoot)('udp backend between two nodes', () => {
-  const lab = new Lab('ftudp');
+  const lab = new UdpLab('ftudp');
   let fa: Fixture;
   let fb: Fixture;
 
   beforeAll(async () => {
-    lab.create();
+    await lab.create();
     // A second underlay address on node a that is no peer's public IP.
-    inNs(lab.a.ns, 'ip', ['addr', 'add', '198.18.0.9/24', 'dev', 'ula']);
+    await runIn(lab.a.ns, ['ip', 'addr', 'add', '198.18.0.9/24', 'dev', 'ula']);
     fa = await lab.startForwarder(lab.a);
     fb = await lab.startForwarder(lab.b);
   });
   afterAll(() => lab.destroy());
 
-  const inject = (from: string, kind: string, count?: number) =>
-    inNs(lab.a.ns, NODE_BIN, [INJECT, from, lab.b.underlay, '8285', kind, ...(count !== undefined ? [String(count)] : [])], { timeout: 120_000 });
+  const inject = (from: string, kind: string, count?: number): Promise<string> =>
+    outputIn(lab.a.ns, [NODE_BIN, INJECT, from, lab.b.underlay, '8285', kind, ...(count !== undefined ? [String(count)] : [])], { timeoutMs: 120_000 });
   /** Datagrams the kernel dropped on node b's port 8285 socket before the forwarder saw them. */
-  const socketDrops = (): number => {
-    const line = inNs(lab.b.ns, 'cat', ['/proc/net/udp']).split('\n').find((l) => / 030012C6:205D /.test(l.toUpperCase())); // 198.18.0.3:8285
+  const socketDrops = async (): Promise<number> => {
+    const line = (await outputIn(lab.b.ns, ['cat', '/proc/net/udp'])).split('\n').find((l) => / 030012C6:205D /.test(l.toUpperCase())); // 198.18.0.3:8285
     return line === undefined ? 0 : Number(line.trim().split(/\s+/).at(-1));
   };
-  const ping = (count = 3) => inNs(lab.a.podNs, 'ping', ['-c', String(count), '-i', '0.2', '-W', '2', lab.b.pod], { allowFail: true });
+  const ping = (count = 3): Promise<string> => outputIn(lab.a.podNs, ['ping', '-c', String(count), '-i', '0.2', '-W', '2', lab.b.pod], { allowFailure: true });
 
-  it('sets up flannel0 as upstream: /32 lease address, MTU iface−28, Network route', () => {
-    const addr = inNs(lab.a.ns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'flannel0']);
+  it('sets up flannel0 as upstream: /32 lease address, MTU iface−28, Network route', async () => {
+    const addr = await outputIn(lab.a.ns, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'flannel0']);
     expect(addr).toMatch(/inet 10\.244\.1\.0\/32 /);
-    expect(inNs(lab.a.ns, 'ip', ['-o', 'link', 'show', 'flannel0'])).toMatch(/mtu 1472 /);
-    expect(inNs(lab.a.ns, 'ip', ['route', 'show', '10.244.0.0/16']).trim()).toBe('10.244.0.0/16 dev flannel0');
-    expect(inNs(lab.a.ns, 'ss', ['-uln'])).toMatch(/198\.18\.0\.2:8285/);
+    expect(await outputIn(lab.a.ns, ['ip', '-o', 'link', 'show', 'flannel0'])).toMatch(/mtu 1472 /);
+    expect((await outputIn(lab.a.ns, ['ip', 'route', 'show', '10.244.0.0/16'])).trim()).toBe('10.244.0.0/16 dev flannel0');
+    expect(await outputIn(lab.a.ns, ['ss', '-uln'])).toMatch(/198\.18\.0\.2:8285/);
   });
 
   it('turns IPv6 off on flannel0, so the kernel sends no IPv6 traffic into the TUN', async () => {
     for (const [n, f] of [[lab.a, fa], [lab.b, fb]] as const) {
-      expect(inNs(n.ns, 'cat', ['/proc/sys/net/ipv6/conf/flannel0/disable_ipv6']).trim()).toBe('1');
-      expect(inNs(n.ns, 'ip', ['-6', '-o', 'addr', 'show', 'dev', 'flannel0']).trim()).toBe('');
+      expect((await outputIn(n.ns, ['cat', '/proc/sys/net/ipv6/conf/flannel0/disable_ipv6'])).trim()).toBe('1');
+      expect((await outputIn(n.ns, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'flannel0'])).trim()).toBe('');
       expect((await f.counters()).dropTunNotIpv4).toBe(0);
     }
   });
 
   it('pods ping each other across nodes', async () => {
     const before = await fb.counters();
-    expect(ping()).toMatch(/3 packets transmitted, 3 received/);
+    expect(await ping()).toMatch(/3 packets transmitted, 3 received/);
     const after = await fb.counters();
     expect(after.rxPackets! - before.rxPackets!).toBeGreaterThanOrEqual(3);
   });
@@ -64,7 +65,7 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     let got = '';
     srv.stdout.on('data', (d: Buffer) => { got += d.toString(); });
     while (!got.includes('listening')) await new Promise((r) => setTimeout(r, 20));
-    const sent = inNs(lab.a.podNs, NODE_BIN, ['-e', client, lab.b.pod], { timeout: 60_000 }).trim();
+    const sent = (await outputIn(lab.a.podNs, [NODE_BIN, '-e', client, lab.b.pod], { timeoutMs: 60_000 })).trim();
     await new Promise((r) => srv.once('exit', r));
     expect(got.replace('listening\n', '').trim()).toBe(sent);
     expect(sent.startsWith(`${64 << 20} `)).toBe(true);
@@ -82,7 +83,7 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     srv.stdout.on('data', (d: Buffer) => { got += d.toString(); });
     while (!got.includes('listening')) await new Promise((r) => setTimeout(r, 20));
     const [a0, b0] = [await fa.counters(), await fb.counters()];
-    const sent = inNs(lab.a.podNs, NODE_BIN, ['-e', client, lab.b.pod], { timeout: 30_000 }).trim();
+    const sent = (await outputIn(lab.a.podNs, [NODE_BIN, '-e', client, lab.b.pod], { timeoutMs: 30_000 })).trim();
     await new Promise((r) => { if (srv.exitCode !== null) r(null); else srv.once('exit', r); });
     expect(got.replace('listening\n', '').trim()).toBe(sent);
     const [a1, b1] = [await fa.counters(), await fb.counters()];
@@ -101,7 +102,7 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     ['a packet with TTL 1', '198.18.0.2', 'ttl1', 'dropTtlExpired'],
   ])('drops and counts %s, and keeps forwarding', async (_what, from, kind, counter) => {
     const before = await fb.counters();
-    inject(from, kind);
+    await inject(from, kind);
     let after = await fb.counters();
     for (let i = 0; i < 50 && after[counter] === before[counter]; i++) {
       await new Promise((r) => setTimeout(r, 20));
@@ -109,12 +110,12 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     }
     expect(after[counter]! - before[counter]!).toBe(1);
     expect(after.rxPackets).toBe(before.rxPackets);
-    expect(ping(1)).toMatch(/1 received/);
+    expect(await ping(1)).toMatch(/1 received/);
   });
 
   it('accepts a crafted valid datagram from a known peer (the control for the cases above)', async () => {
     const before = await fb.counters();
-    inject('198.18.0.2', 'valid');
+    await inject('198.18.0.2', 'valid');
     let after = await fb.counters();
     for (let i = 0; i < 50 && after.rxPackets === before.rxPackets; i++) {
       await new Promise((r) => setTimeout(r, 20));
@@ -128,18 +129,18 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     const total = (c: Record<string, number>) => drops.reduce((s, k) => s + c[k]!, 0) + c.rxPackets!;
     await new Promise((r) => setTimeout(r, 1000)); // let earlier tests' last packets (FIN, echo replies) land
     const before = await fb.counters();
-    const kernelBefore = socketDrops();
+    const kernelBefore = await socketDrops();
     const FUZZ = Number(process.env.FTUDP_FUZZ ?? 100_000);
-    expect(inject('198.18.0.2', 'fuzz', FUZZ).trim()).toBe(String(FUZZ));
+    expect((await inject('198.18.0.2', 'fuzz', FUZZ)).trim()).toBe(String(FUZZ));
     let after = await fb.counters();
-    for (let i = 0; i < 100 && total(after) - total(before) + socketDrops() - kernelBefore < FUZZ; i++) {
+    for (let i = 0; i < 100 && total(after) - total(before) + (await socketDrops()) - kernelBefore < FUZZ; i++) {
       await new Promise((r) => setTimeout(r, 50));
       after = await fb.counters();
     }
     // Late extras would show up here: give them time before counting.
     await new Promise((r) => setTimeout(r, 300));
     after = await fb.counters();
-    const seen = total(after) - total(before) + socketDrops() - kernelBefore;
+    const seen = total(after) - total(before) + (await socketDrops()) - kernelBefore;
     // Every datagram is accounted for exactly once. (The former "+1" was flannel0's own IPv6
     // router solicitation or MLD report, read from the TUN and counted as malformed; IPv6 is
     // now off on flannel0 and TUN-side non-IPv4 has its own counter.)
@@ -147,13 +148,13 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     expect(after.dropTunNotIpv4).toBe(before.dropTunNotIpv4);
     expect(after.rxPackets! - before.rxPackets!).toBe(0);
     expect(after.dropMalformed! - before.dropMalformed!).toBeGreaterThan(99_000);
-    expect(ping()).toMatch(/3 received/);
+    expect(await ping()).toMatch(/3 received/);
   }, 180_000);
 
   it('answers an unroutable destination with ICMP net-unreachable', async () => {
     const before = await fa.counters();
     const script = "const s=require('net').connect(9,'10.244.77.1');s.on('error',e=>{console.log(e.code);process.exit(0)});setTimeout(()=>{console.log('TIMEOUT');process.exit(0)},5000)";
-    const out = inNs(lab.a.podNs, NODE_BIN, ['-e', script]);
+    const out = await outputIn(lab.a.podNs, [NODE_BIN, '-e', script]);
     expect(out.trim()).toBe('ENETUNREACH');
     const after = await fa.counters();
     expect(after.icmpUnreachableSent! - before.icmpUnreachableSent!).toBe(1);
@@ -161,46 +162,46 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
   });
 
   describe('repairs drift reported by the netlink monitor', () => {
-    const waitFor = async (what: () => boolean, ms = 10_000): Promise<void> => {
-      for (const t0 = Date.now(); !what(); await new Promise((r) => setTimeout(r, 50))) {
+    const waitFor = async (what: () => Promise<boolean>, ms = 10_000): Promise<void> => {
+      for (const t0 = Date.now(); !(await what()); await new Promise((r) => setTimeout(r, 50))) {
         if (Date.now() - t0 > ms) throw new Error('condition not met within ' + ms + ' ms');
       }
     };
-    const addrOf = () => inNs(lab.a.ns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'flannel0'], { allowFail: true });
-    const routeOf = () => inNs(lab.a.ns, 'ip', ['route', 'show', '10.244.0.0/16']).trim();
+    const addrOf = (): Promise<string> => outputIn(lab.a.ns, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'flannel0'], { allowFailure: true });
+    const routeOf = async (): Promise<string> => (await outputIn(lab.a.ns, ['ip', 'route', 'show', '10.244.0.0/16'])).trim();
 
     it('re-adds the /32 address deleted by hand', async () => {
       const repaired = fa.next('repaired');
-      inNs(lab.a.ns, 'ip', ['addr', 'del', '10.244.1.0/32', 'dev', 'flannel0']);
+      await runIn(lab.a.ns, ['ip', 'addr', 'del', '10.244.1.0/32', 'dev', 'flannel0']);
       expect((await repaired).repaired).toBe('address 10.244.1.0 removed from flannel0');
-      await waitFor(() => /inet 10\.244\.1\.0\/32 /.test(addrOf()));
-      expect(ping(1)).toMatch(/1 received/);
+      await waitFor(async () => /inet 10\.244\.1\.0\/32 /.test(await addrOf()));
+      expect(await ping(1)).toMatch(/1 received/);
     });
 
     it('re-adds the Network route deleted by hand', async () => {
       const repaired = fa.next('repaired');
-      inNs(lab.a.ns, 'ip', ['route', 'del', '10.244.0.0/16', 'dev', 'flannel0']);
+      await runIn(lab.a.ns, ['ip', 'route', 'del', '10.244.0.0/16', 'dev', 'flannel0']);
       expect((await repaired).repaired).toBe('route 10.244.0.0/16 deleted');
-      await waitFor(() => routeOf() === '10.244.0.0/16 dev flannel0');
-      expect(ping(1)).toMatch(/1 received/);
+      await waitFor(async () => (await routeOf()) === '10.244.0.0/16 dev flannel0');
+      expect(await ping(1)).toMatch(/1 received/);
     });
 
     it('re-opens flannel0 deleted while held, with address, MTU, route, IPv6 off, and forwards again', async () => {
-      const index = (): number => Number(/^(\d+):/.exec(inNs(lab.a.ns, 'ip', ['-o', 'link', 'show', 'flannel0'], { allowFail: true }))?.[1] ?? 0);
-      const old = index();
+      const index = async (): Promise<number> => Number(/^(\d+):/.exec(await outputIn(lab.a.ns, ['ip', '-o', 'link', 'show', 'flannel0'], { allowFailure: true }))?.[1] ?? 0);
+      const old = await index();
       const before = await fa.counters();
       const repaired = fa.next('repaired');
-      inNs(lab.a.ns, 'ip', ['link', 'del', 'flannel0']);
+      await runIn(lab.a.ns, ['ip', 'link', 'del', 'flannel0']);
       // The kernel announces the device going down (RTM_NEWLINK without IFF_UP) before RTM_DELLINK.
       expect((await repaired).repaired).toMatch(/^flannel0 (changed|deleted)$/);
-      await waitFor(() => routeOf() === '10.244.0.0/16 dev flannel0');
-      expect(index()).not.toBe(old);
-      expect(index()).toBeGreaterThan(0);
-      expect(addrOf()).toMatch(/inet 10\.244\.1\.0\/32 /);
-      expect(inNs(lab.a.ns, 'ip', ['-o', 'link', 'show', 'flannel0'])).toMatch(/mtu 1472 .*state UNKNOWN|mtu 1472 /);
-      expect(inNs(lab.a.ns, 'cat', ['/proc/sys/net/ipv6/conf/flannel0/disable_ipv6']).trim()).toBe('1');
-      expect(inNs(lab.a.ns, 'ip', ['-o', 'link', 'show']).match(/flannel\d+/g)).toEqual(['flannel0']);
-      expect(ping()).toMatch(/3 received/);
+      await waitFor(async () => (await routeOf()) === '10.244.0.0/16 dev flannel0');
+      expect(await index()).not.toBe(old);
+      expect(await index()).toBeGreaterThan(0);
+      expect(await addrOf()).toMatch(/inet 10\.244\.1\.0\/32 /);
+      expect(await outputIn(lab.a.ns, ['ip', '-o', 'link', 'show', 'flannel0'])).toMatch(/mtu 1472 .*state UNKNOWN|mtu 1472 /);
+      expect((await outputIn(lab.a.ns, ['cat', '/proc/sys/net/ipv6/conf/flannel0/disable_ipv6'])).trim()).toBe('1');
+      expect((await outputIn(lab.a.ns, ['ip', '-o', 'link', 'show'])).match(/flannel\d+/g)).toEqual(['flannel0']);
+      expect(await ping()).toMatch(/3 received/);
       const after = await fa.counters();
       // Same forwarder, same counters: they keep counting from where they were.
       expect(after.txPackets!).toBeGreaterThanOrEqual(before.txPackets! + 3);
@@ -211,10 +212,10 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     fa.proc.kill('SIGTERM');
     expect(await fa.exited()).toBe(0);
     // No process holds the TUN now, so the kernel marks the route linkdown until the restart.
-    expect(inNs(lab.a.ns, 'ip', ['route', 'show', '10.244.0.0/16']).trim()).toMatch(/^10\.244\.0\.0\/16 dev flannel0( linkdown)?$/);
+    expect((await outputIn(lab.a.ns, ['ip', 'route', 'show', '10.244.0.0/16'])).trim()).toMatch(/^10\.244\.0\.0\/16 dev flannel0( linkdown)?$/);
     fa = await lab.startForwarder(lab.a);
-    expect(inNs(lab.a.ns, 'ip', ['-o', 'link', 'show']).match(/flannel\d+/g)).toEqual(['flannel0']);
-    expect(ping()).toMatch(/3 received/);
+    expect((await outputIn(lab.a.ns, ['ip', '-o', 'link', 'show'])).match(/flannel\d+/g)).toEqual(['flannel0']);
+    expect(await ping()).toMatch(/3 received/);
   });
 
   it('tears down leaving no TUN device and no route behind', async () => {
@@ -225,8 +226,8 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
       expect(await f.exited()).toBe(0);
     }
     for (const n of [lab.a, lab.b]) {
-      expect(inNs(n.ns, 'ip', ['-o', 'link', 'show'])).not.toMatch(/flannel/);
-      expect(inNs(n.ns, 'ip', ['route', 'show', '10.244.0.0/16']).trim()).toBe('');
+      expect(await outputIn(n.ns, ['ip', '-o', 'link', 'show'])).not.toMatch(/flannel/);
+      expect((await outputIn(n.ns, ['ip', 'route', 'show', '10.244.0.0/16'])).trim()).toBe('');
     }
   });
 });

@@ -1,7 +1,7 @@
 /**
  * A one-node udp forwarder for lab tests and benches, run inside a node namespace:
  *
- *   node test/udp/node-fixture.ts --iface veth0 --addr 198.18.0.2 --own 10.244.1.0/24 \
+ *   node lab/harness/udp-forwarder.ts --iface veth0 --addr 198.18.0.2 --own 10.244.1.0/24 \
  *     --peer 10.244.2.0/24=198.18.0.3 [--network 10.244.0.0/16] [--port 8285] [--no-offload] [--no-yield]
  *
  * Prints one JSON line {"ready":…} when forwarding. Watches for drift with the real netlink
