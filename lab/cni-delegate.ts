@@ -1,7 +1,7 @@
 /**
  * The delegate configuration flannel's CNI plugin builds from its own netconf and subnet.env
- * (§11, `doCmdAdd` + `getDelegateIPAM`), so the lab can call the bridge plugin with exactly what
- * a kubelet node running flannel would pass it.
+ * (`doCmdAdd` + `getDelegateIPAM` in flannel-io/cni-plugin's flannel_linux.go), so the lab can
+ * call the bridge plugin with exactly what a kubelet node running flannel would pass it.
  */
 import type { FlannelSubnetEnv } from './subnet-env.ts';
 

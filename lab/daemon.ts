@@ -1,7 +1,7 @@
 /**
  * One flannel-ts daemon per node namespace, started the way the kube-flannel DaemonSet starts
- * flanneld (§1 flags, NODE_NAME from the downward API), with its own net-conf.json, subnet file
- * and log file in the run directory.
+ * flanneld (its flags as upstream's main.go defines them, NODE_NAME from the downward API), with
+ * its own net-conf.json, subnet file and log file in the run directory.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { logTail, startDetached, waitFor, type StartedProcess } from './processes.ts';

@@ -1,5 +1,5 @@
 /**
- * The multi-node lab (DESIGN.md "Test topology"): an underlay bridge namespace, N node
+ * The multi-node lab: an underlay bridge namespace (harness/topology.ts), N node
  * namespaces each running our daemon against a Kubernetes API (the double, or a real server),
  * and pods attached through the CNI reference plugins exactly as flannel's CNI plugin would.
  * Test tooling: it drives `ip netns` and CNI plugins on purpose.
@@ -366,8 +366,10 @@ async function startApi(state: LabState, opts: LabOptions): Promise<void> {
 }
 
 /**
- * No daemon: write what flanneld would write to subnet.env (§3, host-gw on a 1500-byte link) and
- * the per-peer routes host-gw would install (§7), so pods can be wired and pinged.
+ * No daemon: write what flanneld would write to subnet.env (WriteSubnetFile in upstream's
+ * pkg/subnet/subnet.go, host-gw on a 1500-byte link) and the per-peer routes host-gw would install
+ * (pkg/backend/hostgw/hostgw.go: each peer's subnet via its public IP), so pods can be wired
+ * and pinged.
  */
 async function playFlannelByHand(state: LabState): Promise<void> {
   for (const n of state.nodes) {

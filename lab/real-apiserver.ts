@@ -12,6 +12,7 @@
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { run, runIn } from './harness/exec.ts';
+import { addVeth } from './harness/netns.ts';
 import { NODE_UPLINK, UNDERLAY_BRIDGE } from './topology.ts';
 
 export const UPLINK_ROOT_IP = '198.18.0.1';
@@ -22,7 +23,7 @@ interface KubeClient {
 }
 
 async function kubeClient(kubeconfig: string): Promise<KubeClient> {
-  // Loaded only here: importing client-node costs ~0.5 s and ~90 MB (DESIGN.md).
+  // Loaded only here: importing client-node costs ~0.5 s and ~90 MB, needed on this path only.
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfig);
@@ -76,10 +77,10 @@ export interface Uplink {
 
 export async function createUplink(prefix: string, underlayNetns: string, nodeNetnses: readonly string[], serverIp: string): Promise<Uplink> {
   const rootLink = `${prefix}-up`.slice(0, 15);
-  await run(['ip', 'link', 'add', rootLink, 'type', 'veth', 'peer', 'name', 'uplink', 'netns', underlayNetns]);
-  await runIn(underlayNetns, ['ip', 'link', 'set', 'uplink', 'master', UNDERLAY_BRIDGE, 'up']);
-  await run(['ip', 'addr', 'add', `${UPLINK_ROOT_IP}/24`, 'dev', rootLink]);
-  await run(['ip', 'link', 'set', rootLink, 'up']);
+  await addVeth(
+    { name: rootLink, address: `${UPLINK_ROOT_IP}/24` },
+    { netns: underlayNetns, name: 'uplink', master: UNDERLAY_BRIDGE },
+  );
   await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
   const masqRule = ['-t', 'nat', 'POSTROUTING', '-s', '198.18.0.0/24', '-d', `${serverIp}/32`, '-m', 'comment', '--comment', `flannel-lab:${prefix}`, '-j', 'MASQUERADE'];
   await run(['iptables', masqRule[0]!, masqRule[1]!, '-A', ...masqRule.slice(2)]);

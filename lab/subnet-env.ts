@@ -1,8 +1,8 @@
 /**
- * Reads subnet.env the way flannel's CNI plugin does (§11 `loadFlannelSubnetEnv`): line by line,
- * split on the first `=`, only the FLANNEL_* keys it knows, no quotes, no whitespace trimming, no
- * `export`. The lab must be exactly as strict, or it would hide a daemon that writes a file the
- * real plugin rejects.
+ * Reads subnet.env the way flannel's CNI plugin does (`loadFlannelSubnetEnv` in
+ * flannel-io/cni-plugin's flannel.go): line by line, split on the first `=`, only the FLANNEL_*
+ * keys it knows, no quotes, no whitespace trimming, no `export`. The lab must be exactly as
+ * strict, or it would hide a daemon that writes a file the real plugin rejects.
  */
 import { networkOf, parseCidr, formatCidr } from '../src/ip/ipv4.ts';
 
