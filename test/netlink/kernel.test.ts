@@ -1,25 +1,26 @@
 /**
  * The netlink layer against the real kernel, in network namespaces this file creates
- * (ftnl-<pid>-a, ftnl-<pid>-b) and always removes. Results are compared with what iproute2
+ * (ftnl-<pid>-<hex>-a, -b, -c) and always removes. Results are compared with what iproute2
  * reports (`ip -j`, `bridge -j`). Needs root.
  */
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AF_BRIDGE, AF_INET, KernelError, NTF_SELF, NUD_PERMANENT, isKernelError, openMonitor, openNetlink,
   type NetlinkChange, type NetlinkHandle,
 } from '../../src/netlink/index.ts';
+import { run } from '../../lab/harness/exec.ts';
+import { isRoot, NetnsSet } from '../../lab/harness/netns.ts';
 
-const prefix = `ftnl-${process.pid}-`;
-const nsA = `${prefix}a`;
-const nsB = `${prefix}b`;
-const isRoot = process.getuid?.() === 0;
+const nets = new NetnsSet('ftnl');
+const nsA = nets.name('a');
+const nsB = nets.name('b');
 
-function sh(cmd: string, ...args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+/** What iproute2 prints: the reference our netlink layer is compared with. */
+async function sh(cmd: string, ...args: string[]): Promise<string> {
+  return (await run([cmd, ...args])).stdout;
 }
-function json<T>(cmd: string, ...args: string[]): T {
-  return JSON.parse(sh(cmd, ...args) || '[]') as T;
+async function json<T>(cmd: string, ...args: string[]): Promise<T> {
+  return JSON.parse((await sh(cmd, ...args)) || '[]') as T;
 }
 
 let h: NetlinkHandle;
@@ -32,13 +33,13 @@ async function must(p: Promise<unknown>): Promise<KernelError> {
 
 describe.skipIf(!isRoot)('netlink against the kernel', () => {
   beforeAll(async () => {
-    sh('ip', 'netns', 'add', nsA);
-    sh('ip', 'netns', 'add', nsB);
+    await nets.add('a');
+    await nets.add('b');
     h = openNetlink({ netns: nsA });
   });
-  afterAll(() => {
+  afterAll(async () => {
     h?.close();
-    for (const ns of [nsA, nsB]) { try { sh('ip', 'netns', 'del', ns); } catch { /* already gone */ } }
+    await nets.removeAll();
   });
 
   it('creates veth (peer in another netns), bridge and a flannel.1-like vxlan, and lists them like ip -d link', async () => {
@@ -51,9 +52,9 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
     br = (await h.linkByName('cni0'))!.index;
     await h.linkSet(vx, { up: true });
 
-    expect(json<unknown[]>('ip', '-n', nsB, '-j', 'link', 'show', 'ul0p')).toHaveLength(1);
+    expect(await json<unknown[]>('ip', '-n', nsB, '-j', 'link', 'show', 'ul0p')).toHaveLength(1);
     const ours = (await h.linkList()).filter((l) => l.name !== 'lo');
-    const theirs = json<{ ifindex: number; ifname: string; mtu: number; address: string; flags: string[]; linkinfo?: { info_kind: string; info_data?: Record<string, unknown> } }[]>('ip', '-n', nsA, '-d', '-j', 'link', 'show')
+    const theirs = (await json<{ ifindex: number; ifname: string; mtu: number; address: string; flags: string[]; linkinfo?: { info_kind: string; info_data?: Record<string, unknown> } }[]>('ip', '-n', nsA, '-d', '-j', 'link', 'show'))
       .filter((l) => l.ifname !== 'lo');
     expect(ours.map((l) => ({ index: l.index, name: l.name, kind: l.kind, mtu: l.mtu, mac: l.mac, up: l.up })).sort((a, b) => a.index - b.index))
       .toEqual(theirs.map((l) => ({ index: l.ifindex, name: l.ifname, kind: l.linkinfo?.info_kind ?? '', mtu: l.mtu, mac: l.address, up: l.flags.includes('UP') })).sort((a, b) => a.index - b.index));
@@ -69,12 +70,12 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
   it('a dummy device works where the kernel has the driver, and fails with EOPNOTSUPP where not (this CI kernel)', async () => {
     try {
       await h.linkAdd({ name: 'dummy0', kind: 'dummy' });
-      expect(json<{ linkinfo: { info_kind: string } }[]>('ip', '-n', nsA, '-d', '-j', 'link', 'show', 'dummy0')[0]!.linkinfo.info_kind).toBe('dummy');
+      expect((await json<{ linkinfo: { info_kind: string } }[]>('ip', '-n', nsA, '-d', '-j', 'link', 'show', 'dummy0'))[0]!.linkinfo.info_kind).toBe('dummy');
       await h.linkDel((await h.linkByName('dummy0'))!.index);
     } catch (e) {
       expect(isKernelError(e)).toBe(true);
       expect((e as KernelError).errno).toBe(95); // EOPNOTSUPP; Node names it ENOTSUP
-      expect(() => sh('ip', '-n', nsA, 'link', 'add', 'dummy0', 'type', 'dummy')).toThrow(); // iproute2 agrees
+      await expect(sh('ip', '-n', nsA, 'link', 'add', 'dummy0', 'type', 'dummy')).rejects.toThrow(); // iproute2 agrees
     }
   });
 
@@ -84,7 +85,7 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
     await h.addrReplace({ index: vx, family: AF_INET, address: '10.244.1.0', prefixLen: 32 }); // idempotent
     expect((await must(h.addrAdd({ index: ul, family: AF_INET, address: '198.18.0.2', prefixLen: 24 }))).code).toBe('EEXIST');
     const ours = (await h.addrList({ family: AF_INET })).filter((a) => a.index !== 1).map((a) => `${a.address}/${a.prefixLen}@${a.index}`).sort();
-    const theirs = json<{ ifindex: number; addr_info: { family: string; local: string; prefixlen: number }[] }[]>('ip', '-n', nsA, '-j', 'addr', 'show')
+    const theirs = (await json<{ ifindex: number; addr_info: { family: string; local: string; prefixlen: number }[] }[]>('ip', '-n', nsA, '-j', 'addr', 'show'))
       .flatMap((l) => l.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}@${l.ifindex}`)).filter((s) => !s.startsWith('127.')).sort();
     expect(ours).toEqual(theirs);
     expect(ours).toEqual(['10.244.1.0/32@' + vx, '198.18.0.2/24@' + ul].sort());
@@ -99,7 +100,7 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
     await h.routeReplace({ family: AF_INET, dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: vx, onlink: true });
     const ours = (await h.routeList({ family: AF_INET, table: 254 })).filter((r) => r.dst?.startsWith('10.244.'))
       .map((r) => ({ dst: r.dst, gateway: r.gateway, oif: r.oif, onlink: r.onlink === true })).sort((a, b) => a.dst!.localeCompare(b.dst!));
-    const theirs = json<{ dst: string; gateway?: string; dev: string; flags: string[] }[]>('ip', '-n', nsA, '-j', 'route', 'show', 'table', 'main')
+    const theirs = (await json<{ dst: string; gateway?: string; dev: string; flags: string[] }[]>('ip', '-n', nsA, '-j', 'route', 'show', 'table', 'main'))
       .filter((r) => r.dst.startsWith('10.244.'))
       .map((r) => ({ dst: r.dst, gateway: r.gateway, oif: r.dev === 'ul0' ? ul : r.dev === 'cni0' ? br : r.dev === 'flannel.1' ? vx : -1, onlink: r.flags.includes('onlink') }))
       .sort((a, b) => a.dst.localeCompare(b.dst));
@@ -109,7 +110,7 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
       { dst: '10.244.3.0/24', gateway: '198.18.0.3', oif: ul, onlink: false },
       { dst: '10.244.4.0/24', gateway: undefined, oif: br, onlink: false },
     ]);
-    expect(sh('ip', '-n', nsA, 'route', 'show', '10.244.2.0/24').trim()).toBe('10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink');
+    expect((await sh('ip', '-n', nsA, 'route', 'show', '10.244.2.0/24')).trim()).toBe('10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink');
     expect(await h.routeList({ family: AF_INET, table: 254, oif: vx })).toHaveLength(1);
     expect((await h.routeList({ oif: vx })).every((r) => r.oif === vx)).toBe(true);
     const got = await h.routeGet('10.244.2.77');
@@ -121,8 +122,8 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
     await h.neighSet({ index: vx, family: AF_INET, ip: '10.244.2.0', mac: '0a:58:0a:f4:02:00', state: NUD_PERMANENT });
     await h.neighSet({ index: vx, family: AF_BRIDGE, ip: '198.18.0.3', mac: '0a:58:0a:f4:02:00', state: NUD_PERMANENT, flags: NTF_SELF });
     await h.neighSet({ index: vx, family: AF_BRIDGE, ip: '198.18.0.3', mac: '0a:58:0a:f4:02:00', state: NUD_PERMANENT, flags: NTF_SELF }); // replace
-    expect(sh('ip', '-n', nsA, 'neigh', 'show', 'dev', 'flannel.1').trim()).toBe('10.244.2.0 lladdr 0a:58:0a:f4:02:00 PERMANENT');
-    expect(json('bridge', '-n', nsA, '-j', 'fdb', 'show', 'dev', 'flannel.1')).toEqual([{ mac: '0a:58:0a:f4:02:00', dst: '198.18.0.3', flags: ['self'], state: 'permanent' }]);
+    expect((await sh('ip', '-n', nsA, 'neigh', 'show', 'dev', 'flannel.1')).trim()).toBe('10.244.2.0 lladdr 0a:58:0a:f4:02:00 PERMANENT');
+    expect(await json('bridge', '-n', nsA, '-j', 'fdb', 'show', 'dev', 'flannel.1')).toEqual([{ mac: '0a:58:0a:f4:02:00', dst: '198.18.0.3', flags: ['self'], state: 'permanent' }]);
     expect(await h.neighList({ family: AF_INET, index: vx })).toEqual([{ index: vx, family: AF_INET, ip: '10.244.2.0', mac: '0a:58:0a:f4:02:00', state: NUD_PERMANENT, flags: 0 }]);
     expect(await h.neighList({ family: AF_BRIDGE, index: vx })).toEqual([{ index: vx, family: AF_BRIDGE, ip: '198.18.0.3', mac: '0a:58:0a:f4:02:00', state: NUD_PERMANENT, flags: NTF_SELF }]);
   });
@@ -152,9 +153,9 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
     const res = await b.run();
     expect(res.map((r) => r?.code ?? null)).toEqual([null, 'ENETUNREACH', null, 'EINVAL', 'EEXIST']);
     expect(res[1]!.target).toBe('10.244.11.0/24 via 10.9.9.9 dev ' + ul);
-    expect(sh('ip', '-n', nsA, 'route', 'show', '10.244.10.0/24').trim()).toBe('10.244.10.0/24 via 10.244.10.0 dev flannel.1 onlink');
-    expect(sh('ip', '-n', nsA, 'route', 'show', '10.244.11.0/24').trim()).toBe('');
-    expect(sh('ip', '-n', nsA, 'neigh', 'show', '10.244.10.0', 'dev', 'flannel.1').trim()).toBe('10.244.10.0 lladdr 0a:58:0a:f4:0a:00 PERMANENT');
+    expect((await sh('ip', '-n', nsA, 'route', 'show', '10.244.10.0/24')).trim()).toBe('10.244.10.0/24 via 10.244.10.0 dev flannel.1 onlink');
+    expect((await sh('ip', '-n', nsA, 'route', 'show', '10.244.11.0/24')).trim()).toBe('');
+    expect((await sh('ip', '-n', nsA, 'neigh', 'show', '10.244.10.0', 'dev', 'flannel.1')).trim()).toBe('10.244.10.0 lladdr 0a:58:0a:f4:0a:00 PERMANENT');
   });
 
   it('a batch of 3000 routes is applied in chunks and read back by a multipart dump', async () => {
@@ -166,7 +167,7 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
     const res = await b.run();
     expect(res.filter((r) => r !== null)).toEqual([]);
     const ours = await h.routeList({ family: AF_INET, table: 254, oif: vx });
-    const theirs = sh('ip', '-n', nsA, 'route', 'show', 'dev', 'flannel.1').trim().split('\n');
+    const theirs = (await sh('ip', '-n', nsA, 'route', 'show', 'dev', 'flannel.1')).trim().split('\n');
     expect(ours.length).toBe(theirs.length);
     expect(ours.length).toBe(3002); // + 10.244.2.0/24 and 10.244.10.0/24
     const del = h.batch();
@@ -190,13 +191,13 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
       }
     };
     try {
-      sh('ip', '-n', nsA, 'route', 'del', '10.244.2.0/24');
+      await sh('ip', '-n', nsA, 'route', 'del', '10.244.2.0/24');
       expect(await waitFor((c) => c.kind === 'route' && c.deleted)).toMatchObject({ kind: 'route', deleted: true, route: { dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: vx } });
-      sh('ip', '-n', nsA, 'neigh', 'del', '10.244.2.0', 'dev', 'flannel.1');
+      await sh('ip', '-n', nsA, 'neigh', 'del', '10.244.2.0', 'dev', 'flannel.1');
       expect(await waitFor((c) => c.kind === 'neigh' && c.deleted)).toMatchObject({ neigh: { family: AF_INET, ip: '10.244.2.0', index: vx } });
-      sh('bridge', '-n', nsA, 'fdb', 'del', '0a:58:0a:f4:02:00', 'dev', 'flannel.1', 'dst', '198.18.0.3', 'self');
+      await sh('bridge', '-n', nsA, 'fdb', 'del', '0a:58:0a:f4:02:00', 'dev', 'flannel.1', 'dst', '198.18.0.3', 'self');
       expect(await waitFor((c) => c.kind === 'neigh' && c.deleted && c.neigh.family === AF_BRIDGE)).toMatchObject({ neigh: { mac: '0a:58:0a:f4:02:00', ip: '198.18.0.3' } });
-      sh('ip', '-n', nsA, 'link', 'del', 'cni0');
+      await sh('ip', '-n', nsA, 'link', 'del', 'cni0');
       expect(await waitFor((c) => c.kind === 'link' && c.deleted)).toMatchObject({ link: { name: 'cni0', index: br } });
     } finally {
       mon.close();
@@ -221,11 +222,11 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
 });
 
 describe.skipIf(!isRoot)('batch acks that overflow the receive queue', () => {
-  const ns = `${prefix}c`;
-  afterAll(() => { try { sh('ip', 'netns', 'del', ns); } catch { /* gone */ } });
+  const ns = nets.name('c');
+  afterAll(() => nets.removeAll());
 
   it('reports ENOBUFS (outcome unknown) for requests whose ack was lost, the rest as applied, and never hangs', async () => {
-    sh('ip', 'netns', 'add', ns);
+    await nets.add('c');
     const { NlSocket } = await import('../../src/netlink/socket.ts');
     const { Batch } = await import('../../src/netlink/batch.ts');
     const setup = openNetlink({ netns: ns });
@@ -241,7 +242,7 @@ describe.skipIf(!isRoot)('batch acks that overflow the receive queue', () => {
     const codes = new Set(res.map((r) => r?.code ?? 'ok'));
     expect([...codes].sort()).toEqual(['ENOBUFS', 'ok']);
     // The kernel applied every request; only the acks were lost.
-    expect(sh('ip', '-n', ns, 'route', 'show', 'dev', 'br0').trim().split('\n')).toHaveLength(2000);
+    expect((await sh('ip', '-n', ns, 'route', 'show', 'dev', 'br0')).trim().split('\n')).toHaveLength(2000);
     sock.close();
     setup.close();
   });
