@@ -41,7 +41,7 @@ import { addVeth, isRoot, NetnsSet } from '../lab/harness/netns.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const NODE = join(ROOT, 'node_modules/.bin/node');
-/** Run as a process (as the lab runs it), so the bench imports nothing of the test rig. */
+/** Run as a process, as the lab runs it, so the bench imports only src/ and lab/harness/. */
 const APISERVER = join(ROOT, 'lab/apiserver/main.ts');
 const OWN_NODE = 'bench-node';
 const OWN_CIDR = '10.244.255.248/29';
