@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { isErrno } from '../util/errors.ts';
 
 /** What a finished command left behind. A non-zero `code` is not an exception: callers decide. */
 export interface CommandResult {
@@ -57,5 +58,5 @@ export class RuleCommandError extends Error {
 
 /** True when `e` says the program is not installed. */
 export function isNotInstalled(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'ENOENT';
+  return isErrno(e, 'ENOENT');
 }
