@@ -65,60 +65,53 @@ describe('sleep', () => {
   });
 });
 
+/** An attempt that fails `failures` times ("refused 1", "refused 2", …), then resolves 'patched'. */
+function failing(failures: number) {
+  let calls = 0;
+  return vi.fn(async () => {
+    calls++;
+    if (calls <= failures) throw new Error(`refused ${calls}`);
+    return 'patched';
+  });
+}
+
 describe('retry', () => {
   it('waits with backoff between failures and resolves with the first success', async () => {
     const waits: number[] = [];
-    let calls = 0;
-    const p = retry(
-      async () => {
-        calls++;
-        if (calls < 4) throw new Error(`HTTP 503 (${calls})`);
-        return 'patched';
-      },
-      { backoff: KUBE, signal: new AbortController().signal, onRetry: (_e, _attempt, delay) => waits.push(delay) },
-    );
+    const fn = failing(3);
+    const p = retry(fn, { backoff: KUBE, signal: new AbortController().signal, onRetry: (_e, _attempt, delay) => waits.push(delay) });
     await vi.advanceTimersByTimeAsync(200 + 400 + 800);
     await expect(p).resolves.toBe('patched');
-    expect(calls).toBe(4);
+    expect(fn).toHaveBeenCalledTimes(4);
     expect(waits).toEqual([200, 400, 800]);
   });
 
   it('tells onRetry the error and attempt number, and rejects with the last error when attempts run out', async () => {
     const seen: string[] = [];
-    let calls = 0;
-    const p = retry(
-      async () => {
-        calls++;
-        throw new Error(`refused ${calls}`);
-      },
-      { backoff: KUBE, signal: new AbortController().signal, attempts: 3, onRetry: (e, attempt) => seen.push(`${attempt}: ${errorText(e)}`) },
-    );
+    const fn = failing(Infinity);
+    const p = retry(fn, { backoff: KUBE, signal: new AbortController().signal, attempts: 3, onRetry: (e, attempt) => seen.push(`${attempt}: ${errorText(e)}`) });
     const settled = expect(p).rejects.toThrow('refused 3');
     await vi.advanceTimersByTimeAsync(10_000);
     await settled;
-    expect(calls).toBe(3);
+    expect(fn).toHaveBeenCalledTimes(3);
     expect(seen).toEqual(['1: refused 1', '2: refused 2']);
   });
 
   it('rejects with the abort reason when aborted during a wait, without another attempt', async () => {
     const stop = new AbortController();
-    let calls = 0;
-    const p = retry(async () => {
-      calls++;
-      throw new Error('unreachable');
-    }, { backoff: KUBE, signal: stop.signal });
-    const settled = expect(p).rejects.toThrow('shutting down');
+    const fn = failing(Infinity);
+    const settled = expect(retry(fn, { backoff: KUBE, signal: stop.signal })).rejects.toThrow('shutting down');
     await vi.advanceTimersByTimeAsync(100); // inside the first 200 ms wait
     stop.abort(new Error('shutting down'));
     await settled;
-    expect(calls).toBe(1);
+    expect(fn).toHaveBeenCalledTimes(1);
     expect(vi.getTimerCount()).toBe(0);
   });
 
   it('does not call fn at all when the signal has already aborted', async () => {
     const stop = new AbortController();
     stop.abort(new Error('shutting down'));
-    const fn = vi.fn(async () => 'never');
+    const fn = failing(0);
     await expect(retry(fn, { backoff: KUBE, signal: stop.signal })).rejects.toThrow('shutting down');
     expect(fn).not.toHaveBeenCalled();
   });
