@@ -204,15 +204,13 @@ export class UdpBackend implements Backend {
     // Synchronous from open to hand-over: no await may let the packet loop write to a closed
     // fd number the kernel could already have given to something else.
     const t = this.nat.tunOpen(this.tunName, this.tunVnet);
-    if (this.tunVnet) {
-      try {
-        this.nat.tunSetOffload(t.fd, TUN_F_CSUM | TUN_F_TSO4);
-      } catch (e) {
-        this.nat.closeFd(t.fd);
-        throw new Error(`udp backend: TUNSETOFFLOAD on the re-created ${t.name} failed: ${errorText(e)}`, { cause: e });
-      }
+    try {
+      if (this.tunVnet) this.nat.tunSetOffload(t.fd, TUN_F_CSUM | TUN_F_TSO4);
+      this.nat.tunSetPersist(t.fd, 1);
+    } catch (e) {
+      this.nat.closeFd(t.fd);
+      throw new Error(`udp backend: setting up the re-created ${t.name} failed: ${errorText(e)}`, { cause: e });
     }
-    this.nat.tunSetPersist(t.fd, 1);
     this.fwd?.replaceTun(t.fd);
     if (this.tunFd >= 0) this.nat.closeFd(this.tunFd);
     this.tunFd = t.fd;
