@@ -13,6 +13,7 @@ import { preflightProblems } from './preflight.ts';
 import { isAlive } from './processes.ts';
 import { loadState, savedLabs, stateFile, type BackendType } from './state.ts';
 import { teardown } from './teardown.ts';
+import { errorText } from '../src/util/errors.ts';
 
 const USAGE = `usage:
   flannel-lab up [--nodes N] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node N]
@@ -144,7 +145,7 @@ function positiveInt(flag: string, text: string): number {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`flannel-lab: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`flannel-lab: ${errorText(e)}\n`);
     process.exit(1);
   },
 );

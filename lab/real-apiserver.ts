@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { run, runIn } from './harness/exec.ts';
 import { addVeth } from './harness/netns.ts';
 import { NODE_UPLINK, UNDERLAY_BRIDGE } from './topology.ts';
+import { errorText } from '../src/util/errors.ts';
 
 export const UPLINK_ROOT_IP = '198.18.0.1';
 
@@ -44,7 +45,7 @@ export async function createRealNodes(kubeconfig: string, nodes: readonly { name
     try {
       await client.createNode(n.name, n.podCidr);
     } catch (e) {
-      throw new Error(`creating Node ${n.name} (podCIDR ${n.podCidr}) through ${kubeconfig} failed: ${e instanceof Error ? e.message : String(e)}`);
+      throw new Error(`creating Node ${n.name} (podCIDR ${n.podCidr}) through ${kubeconfig} failed: ${errorText(e)}`);
     }
   }
 }

@@ -9,6 +9,7 @@ import { deleteNetns, listNetns, netnsPids } from './harness/netns.ts';
 import { isAlive, stopProcess } from './processes.ts';
 import { deleteRealNodes, removeUplink } from './real-apiserver.ts';
 import { loadState, removeState, savedLabs } from './state.ts';
+import { errorText } from '../src/util/errors.ts';
 
 export async function teardown(prefix: string): Promise<void> {
   const state = loadState(prefix);
@@ -17,7 +18,7 @@ export async function teardown(prefix: string): Promise<void> {
     try {
       await f();
     } catch (e) {
-      errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+      errors.push(`${what}: ${errorText(e)}`);
     }
   };
 

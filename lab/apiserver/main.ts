@@ -12,6 +12,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FakeApiServer } from './server.ts';
 import type { StoreSnapshot } from './store.ts';
+import { errorText } from '../../src/util/errors.ts';
 
 function splitHostPort(listen: string): { host: string; port: number } {
   const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(listen);
@@ -68,6 +69,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`apiserver: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.stderr.write(`apiserver: ${errorText(e)}\n`);
   process.exit(1);
 });

@@ -33,6 +33,7 @@ import type { Socket } from 'node:net';
 import { clone, isObject, jsonPatch, mergePatch, PatchError, strategicMerge, type Json, type JsonObject } from './patch.ts';
 import { alreadyExists, expired, failureStatus, notFound, unauthorized, unsupportedPatchType } from './status.ts';
 import { ObjectStore, type StoreSnapshot, type WatchEvent } from './store.ts';
+import { errorText } from '../../src/util/errors.ts';
 
 export interface FakeApiServerOptions {
   /** Default 127.0.0.1. */
@@ -463,7 +464,7 @@ function parseBody(text: string): JsonObject {
   try {
     v = JSON.parse(text) as Json;
   } catch (e) {
-    throw new PatchError(400, 'BadRequest', `the request body is not JSON: ${(e as Error).message}`);
+    throw new PatchError(400, 'BadRequest', `the request body is not JSON: ${errorText(e)}`);
   }
   if (!isObject(v)) throw new PatchError(400, 'BadRequest', 'the request body is not a JSON object');
   return v;
@@ -482,7 +483,7 @@ function applyPatch(current: JsonObject, contentType: string | undefined, body: 
     try {
       ops = JSON.parse(body) as Json;
     } catch (e) {
-      throw new PatchError(400, 'BadRequest', `the request body is not JSON: ${(e as Error).message}`);
+      throw new PatchError(400, 'BadRequest', `the request body is not JSON: ${errorText(e)}`);
     }
     return jsonPatch(current, ops);
   }

@@ -18,6 +18,7 @@ import type { Lease } from '../../src/subnet/lease.ts';
 import { openNetlink } from '../../src/netlink/index.ts';
 import { driftMonitorFor } from '../../src/backends/registry.ts';
 import { createUdpBackend } from '../../src/backends/udp/backend.ts';
+import { errorText } from '../../src/util/errors.ts';
 
 const { values } = parseArgs({
   options: {
@@ -60,7 +61,7 @@ async function repair(why: string): Promise<void> {
         await backend.reconcile(desired, ac.signal);
         process.stdout.write(JSON.stringify({ repaired: w }) + '\n');
       } catch (e) {
-        process.stdout.write(JSON.stringify({ repairFailed: (e as Error).message }) + '\n');
+        process.stdout.write(JSON.stringify({ repairFailed: errorText(e) }) + '\n');
       }
     }
   } finally { running = false; }

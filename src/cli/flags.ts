@@ -1,5 +1,6 @@
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { parseGoBool, parseGoInt } from './go-values.ts';
+import { errorText } from '../util/errors.ts';
 
 /**
  * flanneld's command line (§1) with Go `flag` semantics (§0 step 1) and the FLANNELD_* environment
@@ -148,7 +149,7 @@ function regexSyntax(v: string): string | undefined {
     new RegExp(v);
     return undefined;
   } catch (e) {
-    return `expected a regular expression (${(e as Error).message})`;
+    return `expected a regular expression (${errorText(e)})`;
   }
 }
 

@@ -6,6 +6,7 @@ import { JsonObject, parseJsonDocument } from './json-document.ts';
 import { JsonFields } from './json-fields.ts';
 import { normalizeIpv6Cidr, parseIpv6 } from './ipv6-cidr.ts';
 import type { NetConf } from './types.ts';
+import { errorText, isErrno } from '../util/errors.ts';
 
 const EXAMPLE = '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}';
 const NETWORK_EXPECTED = 'an IPv4 CIDR such as "10.244.0.0/16"';
@@ -78,8 +79,8 @@ export async function readNetConfText(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file (ENOENT)' : code === 'EISDIR' ? 'is a directory (EISDIR)' : `${code ?? 'error'}: ${(e as Error).message}`;
+    const code = isErrno(e) ? e.code : undefined;
+    const why = code === 'ENOENT' ? 'no such file (ENOENT)' : code === 'EISDIR' ? 'is a directory (EISDIR)' : `${code ?? 'error'}: ${errorText(e)}`;
     throw new ConfigError({
       source: path,
       field: '',
@@ -94,7 +95,7 @@ function parseTop(text: string, source: string): JsonObject {
   try {
     doc = parseJsonDocument(text);
   } catch (e) {
-    throw new ConfigError({ source, field: '', problem: `is not valid JSON: ${(e as Error).message}`, expected: `a JSON object such as ${EXAMPLE}` });
+    throw new ConfigError({ source, field: '', problem: `is not valid JSON: ${errorText(e)}`, expected: `a JSON object such as ${EXAMPLE}` });
   }
   if (!(doc instanceof JsonObject)) {
     throw new ConfigError({ source, field: '', value: doc, problem: 'is not a JSON object', expected: `a JSON object such as ${EXAMPLE}` });

@@ -23,6 +23,7 @@ import { NetworkRunner } from './network-runner.ts';
 import { UdpBackend } from '../backends/udp/backend.ts';
 import { udpStatsOf } from './udp-stats.ts';
 import { PeerSet } from './peer-set.ts';
+import { errorText } from '../util/errors.ts';
 
 /** A startup failure upstream exits 1 for; the message is the one line the operator reads. */
 export class FatalError extends Error {
@@ -116,7 +117,7 @@ export class Daemon {
     try {
       ({ manager: sm, stats: subnetStats, waitingFor: this.waitingFor } = await this.deps.createSubnetManager(conf));
     } catch (e) {
-      throw new FatalError(`Failed to create SubnetManager: ${(e as Error).message}`);
+      throw new FatalError(`Failed to create SubnetManager: ${errorText(e)}`);
     }
     this.sm = sm;
     log.info(`Created subnet manager: ${sm.name}`);
@@ -162,7 +163,7 @@ export class Daemon {
       lease = await this.bringUp(conf, signal);
     } catch (e) {
       if (signal.aborted) throw e;
-      throw e instanceof FatalError ? e : new FatalError(`Error registering network: ${(e as Error).message}`);
+      throw e instanceof FatalError ? e : new FatalError(`Error registering network: ${errorText(e)}`);
     }
     if (opts.ipBlackholeRoute) this.keepBlackholeRoute(nl, lease, signal);
 
@@ -227,7 +228,7 @@ export class Daemon {
       await writeSubnetEnv(opts.subnetFile, text);
       log.info(`Wrote subnet file to ${opts.subnetFile}`);
     } catch (e) {
-      log.warn(`Failed to write subnet file: ${(e as Error).message}`);
+      log.warn(`Failed to write subnet file: ${errorText(e)}`);
     }
 
     // §0 step 20. Unlike upstream, ready only when every peer known at startup is programmed.
@@ -262,7 +263,7 @@ export class Daemon {
     try {
       next = parseNetConf(text, opts.netConfigPath);
     } catch (e) {
-      const msg = e instanceof ConfigError ? e.message : `${opts.netConfigPath}: ${(e as Error).message}`;
+      const msg = e instanceof ConfigError ? e.message : `${opts.netConfigPath}: ${errorText(e)}`;
       this.rejectConfig(`net-conf.json invalid: ${msg}`);
       return;
     }
@@ -280,7 +281,7 @@ export class Daemon {
     this.setPhase(`switching backend ${running.backend.type} → ${next.backend.type}`);
     const old = this.runner;
     this.runner = undefined;
-    await old?.close(true).catch((e: unknown) => log.warn(`tearing down the ${running.backend.type} backend: ${(e as Error).message}`));
+    await old?.close(true).catch((e: unknown) => log.warn(`tearing down the ${running.backend.type} backend: ${errorText(e)}`));
     try {
       await this.bringUp(next, signal);
       this.conf = next;
@@ -289,11 +290,11 @@ export class Daemon {
       if (signal.aborted) return;
       // bringUp may have created the new backend's device before failing: remove it.
       await (this.runner as NetworkRunner | undefined)?.close(true).catch(() => undefined);
-      this.rejectConfig(`switching to the ${next.backend.type} backend failed: ${(e as Error).message}; restoring ${running.backend.type}`);
+      this.rejectConfig(`switching to the ${next.backend.type} backend failed: ${errorText(e)}; restoring ${running.backend.type}`);
       try {
         await this.bringUp(running, signal);
       } catch (e2) {
-        this.rejectConfig(`restoring the ${running.backend.type} backend failed: ${(e2 as Error).message}`);
+        this.rejectConfig(`restoring the ${running.backend.type} backend failed: ${errorText(e2)}`);
       }
     }
   }
@@ -344,14 +345,14 @@ export class Daemon {
       try {
         await traffic.ensureMasq(conf.network, lease.subnet, { ...(prev?.network ? { network: prev.network } : {}), ...(prev?.subnet ? { subnet: prev.subnet } : {}) });
       } catch (e) {
-        throw new FatalError(`Failed to setup masq rules, ${(e as Error).message}`);
+        throw new FatalError(`Failed to setup masq rules, ${errorText(e)}`);
       }
     }
     if (opts.iptablesForwardRules) {
       try {
         await traffic.ensureForward(conf.network);
       } catch (e) {
-        throw new FatalError(`Failed to setup forward rules, ${(e as Error).message}`);
+        throw new FatalError(`Failed to setup forward rules, ${errorText(e)}`);
       }
     }
     if (opts.ipMasq || opts.iptablesForwardRules) {
@@ -368,14 +369,14 @@ export class Daemon {
     const { opts, log } = this.deps;
     const timer = setInterval(() => {
       nl.routeReplace({ family: AF_INET, dst: formatCidr(lease.subnet), type: RTN_BLACKHOLE }).catch((e: unknown) =>
-        log.error(`Failed to add blackhole route for ${formatCidr(lease.subnet)}: ${(e as Error).message}`),
+        log.error(`Failed to add blackhole route for ${formatCidr(lease.subnet)}: ${errorText(e)}`),
       );
     }, opts.iptablesResync * 1000);
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
 
   private async shutdown(): Promise<void> {
-    await this.runner?.close(false).catch((e: unknown) => this.deps.log.warn(`closing backend: ${(e as Error).message}`));
+    await this.runner?.close(false).catch((e: unknown) => this.deps.log.warn(`closing backend: ${errorText(e)}`));
     this.sm?.close();
     for (const l of this.listeners.splice(0)) await l.close();
     this.nl?.close();

@@ -1,6 +1,7 @@
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
+import { errorText } from '../util/errors.ts';
 
 /*
  * install-conf <src> <dst>: the DaemonSet's install-cni init container copies the CNI config
@@ -61,7 +62,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     await installConf(src, dst);
     return 0;
   } catch (err) {
-    process.stderr.write(`install-conf: cannot copy ${src} to ${dst}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`install-conf: cannot copy ${src} to ${dst}: ${errorText(err)}\n`);
     return 1;
   }
 }

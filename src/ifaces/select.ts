@@ -3,6 +3,7 @@ import { formatIpv4, parseIpv4 } from '../ip/ipv4.ts';
 import type { Addr, Link, NetlinkHandle } from '../netlink/types.ts';
 import { AF_INET, RT_TABLE_MAIN } from '../netlink/types.ts';
 import { isGlobalUnicast4, isLinkLocal4, IFA_F_DEPRECATED, pickAddress } from './address.ts';
+import { errorText } from '../util/errors.ts';
 
 /** The §1 flags that choose the external interface. */
 export interface IfaceOptions {
@@ -140,7 +141,7 @@ function compile(pattern: string): RegExp {
   try {
     return new RegExp(pattern);
   } catch (e) {
-    throw new InterfaceSelectionError(`could not compile the --iface-regex '${pattern}': ${(e as Error).message}`);
+    throw new InterfaceSelectionError(`could not compile the --iface-regex '${pattern}': ${errorText(e)}`);
   }
 }
 
@@ -161,7 +162,7 @@ async function byRoute(nl: NetlinkHandle, cs: readonly Candidate[], target: stri
   try {
     routes = await nl.routeGet(target);
   } catch (e) {
-    throw new InterfaceSelectionError(`--iface-can-reach: couldn't look up the route to ${target}: ${(e as Error).message}`);
+    throw new InterfaceSelectionError(`--iface-can-reach: couldn't look up the route to ${target}: ${errorText(e)}`);
   }
   const r = routes.find((x) => x.oif !== undefined);
   const c = r === undefined ? undefined : cs.find((x) => x.link.index === r.oif);

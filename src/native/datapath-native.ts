@@ -1,17 +1,19 @@
+import type { NativeError } from './errors.ts';
 import { loadNative } from './load.ts';
 
 /**
- * The datapath half of the native addon (native/src/datapath.c), typed. Batch calls return a
- * count, 0 when the fd would block, or -errno; they never throw on EAGAIN. Wrong argument
- * types throw TypeError (a programming error). tunOpen/udpOpen throw an Error with `code`.
+ * The datapath half of the native addon (native/src/datapath.c, poll.c), typed. Batch calls
+ * return a count, 0 when the fd would block, or -errno; they never throw on EAGAIN. The setup
+ * calls (tunOpen, tunSetOffload, tunSetPersist, udpOpen, pollStart) throw a {@link NativeError}
+ * when the kernel refuses. Wrong arguments throw a TypeError naming the argument.
  */
 export interface DatapathNative {
   /** Open /dev/net/tun as IFF_TUN|IFF_NO_PI (+IFF_VNET_HDR); `name` may be a template like 'flannel%d'. */
   tunOpen(name: string, vnetHdr: boolean): { fd: number; name: string };
   /** TUNSETOFFLOAD with TUN_F_* flags. */
-  tunSetOffload(fd: number, flags: number): number;
+  tunSetOffload(fd: number, flags: number): void;
   /** TUNSETPERSIST: the device outlives the fd. */
-  tunSetPersist(fd: number, on: number): number;
+  tunSetPersist(fd: number, on: 0 | 1): void;
   /** Read one packet per slot (slot i at i*slotSize) until EAGAIN or maxSlots. */
   tunRead(fd: number, slab: Buffer, slotSize: number, lens: Int32Array, maxSlots: number): number;
   /** Write packet i = slab[offs[i], +lens[i]); returns how many the kernel took. */

@@ -4,8 +4,10 @@ import { loadNative } from './load.ts';
 export type NativePoller = { readonly __brand: 'NativePoller' };
 
 /**
- * The addon's netlink functions (native/src/netlink.c). All return a non-negative result or
- * -errno and never throw for a kernel error (only for wrong argument types).
+ * The addon's netlink functions (native/src/netlink.c, poll.c). All return a non-negative
+ * result or -errno and never throw for a kernel error: src/netlink/socket.ts turns -errno into
+ * a KernelError naming the request. Wrong arguments throw a TypeError naming the argument;
+ * nlPollCreate throws a NativeError (src/native/errors.ts) when libuv refuses the fd.
  * @internal Used by src/netlink/ only.
  */
 export interface NetlinkNative {
@@ -22,8 +24,8 @@ export interface NetlinkNative {
    */
   nlRecv(fd: number, buf: Buffer, info: Int32Array): number;
   nlClose(fd: number): number;
-  /** `callback(status)` runs while started and fd is readable; status < 0 is a libuv error. */
-  nlPollCreate(fd: number, callback: (status: number) => void): NativePoller;
+  /** `callback(events)` runs while started and fd is readable; events < 0 is a libuv error. */
+  nlPollCreate(fd: number, callback: (events: number) => void): NativePoller;
   nlPollStart(p: NativePoller): number;
   nlPollStop(p: NativePoller): number;
   /** Stop and release; call before nlClose(fd). */

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from './log.ts';
 import type { HealthState } from './health.ts';
 import type { Metrics } from './metrics.ts';
+import { errorText } from '../util/errors.ts';
 
 /*
  * The two small HTTP listeners: health (--healthz-ip:--healthz-port, /healthz and /readyz as
@@ -65,7 +66,7 @@ async function serve(what: string, routes: ReadonlyMap<string, Responder>, liste
   const server = createServer((req, res) => {
     void handle(routes, req, res).catch((err: unknown) => {
       log?.error({ err, path: req.url }, `${what} server: request failed`);
-      if (!res.headersSent) reply(res, 500, TEXT, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+      if (!res.headersSent) reply(res, 500, TEXT, `internal error: ${errorText(err)}`);
       else res.destroy();
     });
   });

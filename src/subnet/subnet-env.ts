@@ -3,6 +3,7 @@ import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { formatCidr, formatIpv4, networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
 import { formatIpv6, normalizeIpv6Cidr, parseIpv6 } from '../config/ipv6-cidr.ts';
+import { errorText, isErrno } from '../util/errors.ts';
 
 /**
  * subnet.env (§3): the file flannel's CNI plugin and mk-docker-opts.sh read. Byte layout and line
@@ -112,8 +113,8 @@ export async function readSubnetEnv(path: string): Promise<PreviousSubnetEnv | u
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    return { warnings: [`Couldn't read previous subnet file at ${path}: ${(e as Error).message}`] };
+    if (isErrno(e, 'ENOENT')) return undefined;
+    return { warnings: [`Couldn't read previous subnet file at ${path}: ${errorText(e)}`] };
   }
   const vars = parseDotenv(text);
   if (typeof vars === 'string') return { warnings: [`Couldn't parse previous subnet file at ${path}: ${vars}`] };

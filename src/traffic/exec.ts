@@ -1,3 +1,4 @@
+import { isErrno } from '../util/errors.ts';
 import { spawnCollect } from '../util/spawn.ts';
 
 /** What a finished command left behind. A non-zero `code` is not an exception: callers decide. */
@@ -42,5 +43,5 @@ export class RuleCommandError extends Error {
 
 /** True when `e` says the program is not installed. */
 export function isNotInstalled(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'ENOENT';
+  return isErrno(e, 'ENOENT');
 }

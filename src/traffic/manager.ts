@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { formatCidr, networkOf, cidrEquals, type Ipv4Cidr } from '../ip/ipv4.ts';
 import type { Logger } from '../observe/log.ts';
 import { describeDiscrepancies, type DesiredRules, type RuleGroup } from './desired.ts';
@@ -6,6 +5,8 @@ import type { ModeDriver, TrafficMode } from './driver.ts';
 import { runCommand, type CommandRunner } from './exec.ts';
 import { IptablesDriver } from './iptables-driver.ts';
 import { NftDriver } from './nft-driver.ts';
+import { errorText } from '../util/errors.ts';
+import { sleep } from '../util/retry.ts';
 
 export type { TrafficMode } from './driver.ts';
 
@@ -172,11 +173,7 @@ class RuleManager implements TrafficManager {
 
   async runResync(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      try {
-        await sleep(this.resyncMs, undefined, { signal });
-      } catch {
-        return; // aborted: rules stay installed (never flushed on shutdown)
-      }
+      if (!(await sleep(this.resyncMs, signal))) return; // aborted: rules stay installed (never flushed on shutdown)
       await this.resync();
     }
   }
@@ -220,8 +217,4 @@ function sameCidr(a: Ipv4Cidr | undefined, b: Ipv4Cidr): boolean {
 
 function fmt(c: Ipv4Cidr | undefined): string {
   return c === undefined ? '' : formatCidr(c);
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

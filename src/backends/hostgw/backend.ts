@@ -10,6 +10,7 @@ import type { BackendContext, DriftMonitor } from '../context.ts';
 import { ExpectedDeletes, routeDeleteKey } from '../reconcile/expected-deletes.ts';
 import { isPeerRouteOn } from '../reconcile/peer-routes.ts';
 import { planHostGw, type HostGwPlan } from './plan.ts';
+import { isErrno } from '../../util/errors.ts';
 
 /** Upstream's refusal, word for word (hostgw.go), so operators' searches find it. */
 export const HOSTGW_NAT_REFUSAL = "your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend";
@@ -76,7 +77,7 @@ export class HostGwBackend implements Backend {
     const failed: PeerFailure[] = [];
     const stillUnreachable = new Set<string>();
     for (const f of applied.failed) {
-      if (f.error instanceof Error && (f.error as { code?: string }).code === 'ENETUNREACH' && desired.peers.has(f.subnet)) {
+      if (isErrno(f.error, 'ENETUNREACH') && desired.peers.has(f.subnet)) {
         stillUnreachable.add(f.subnet);
         if (!this.notOnLink.has(f.subnet)) {
           const lease = desired.peers.get(f.subnet)!;

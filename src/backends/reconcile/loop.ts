@@ -1,6 +1,8 @@
 import type { Logger } from '../../observe/log.ts';
 import type { ReconcileStats } from '../../observe/metrics.ts';
 import type { Backend, Desired, ReconcileReport } from '../backend.ts';
+import { errorText, isErrno } from '../../util/errors.ts';
+import { backoffDelay } from '../../util/retry.ts';
 
 export interface ReconcileLoopOptions {
   readonly backend: Pick<Backend, 'reconcile'>;
@@ -154,7 +156,7 @@ export class ReconcileLoop {
     } catch (e) {
       this.lastDurationMs = performance.now() - t0;
       this.count(reasonOf(e));
-      this.opts.log?.error({ err: e }, `reconcile failed: ${(e as Error).message}`);
+      this.opts.log?.error({ err: e }, `reconcile failed: ${errorText(e)}`);
       this.scheduleRetry();
       return;
     }
@@ -202,7 +204,7 @@ export class ReconcileLoop {
     }
     if (this.retryTimer !== undefined || this.stopped) return;
     const base = this.opts.retryBaseMs ?? RETRY_BASE_MS;
-    const delay = Math.min(base * 2 ** (this.attempts - 1), this.opts.retryMaxMs ?? RETRY_MAX_MS);
+    const delay = backoffDelay(this.attempts, { initialMs: base, maxMs: this.opts.retryMaxMs ?? RETRY_MAX_MS });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.kick('retry');
@@ -217,6 +219,6 @@ export class ReconcileLoop {
 
 /** A metrics label: the errno name for kernel errors, else the error class. */
 function reasonOf(e: unknown): string {
-  if (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string') return (e as { code: string }).code;
+  if (isErrno(e)) return e.code;
   return e instanceof Error ? e.name : 'unknown';
 }

@@ -23,6 +23,7 @@ import { UdpForwarder } from './forwarder.ts';
 import { RouteTable, type RouteEntry } from './route-table.ts';
 import type { UdpCounters } from './counters.ts';
 import { disableIpv6 } from './ipv6-off.ts';
+import { errorText, isErrno } from '../../util/errors.ts';
 
 /** 20 bytes of outer IPv4 header + 8 of UDP (upstream: iface MTU − 28). */
 export const UDP_OVERHEAD = 28;
@@ -102,7 +103,7 @@ export class UdpBackend implements Backend {
     try {
       sock = this.nat.udpOpen(ifaceAddr, config.port, SOCKET_BUFFER, this.ctx.offload !== false, this.ctx.offload !== false);
     } catch (e) {
-      throw new Error(`udp backend: cannot bind UDP ${ext.ifaceAddr}:${config.port}: ${(e as Error).message}`, { cause: e });
+      throw new Error(`udp backend: cannot bind UDP ${ext.ifaceAddr}:${config.port}: ${errorText(e)}`, { cause: e });
     }
     this.udpFd = sock.fd;
     this.fwd = new UdpForwarder({
@@ -132,17 +133,20 @@ export class UdpBackend implements Backend {
       try {
         return this.nat.tunOpen(name, vnet);
       } catch (e) {
-        const code = (e as { code?: string }).code;
-        const hint = code === 'EBUSY' ? ' (another process, e.g. upstream flanneld, holds it)' : code === 'EPERM' ? ' (needs CAP_NET_ADMIN)' : '';
-        throw new Error(`udp backend: cannot open TUN ${name}${hint}: ${(e as Error).message}`, { cause: e });
+        const hint = isErrno(e, 'EBUSY') ? ' (another process, e.g. upstream flanneld, holds it)' : isErrno(e, 'EPERM') ? ' (needs CAP_NET_ADMIN)' : '';
+        throw new Error(`udp backend: cannot open TUN ${name}${hint}: ${errorText(e)}`, { cause: e });
       }
     };
     if (this.ctx.offload !== false) {
       const t = tryOpen(true);
-      const r = this.nat.tunSetOffload(t.fd, TUN_F_CSUM | TUN_F_TSO4);
-      if (r === 0) return { ...t, vnet: true };
-      log.warn({ errno: -r }, 'udp backend: TUN offload (TUNSETOFFLOAD) unavailable; falling back to per-packet reads');
-      this.nat.closeFd(t.fd);
+      try {
+        this.nat.tunSetOffload(t.fd, TUN_F_CSUM | TUN_F_TSO4);
+        return { ...t, vnet: true };
+      } catch (e) {
+        if (!isErrno(e)) throw e;
+        log.warn({ errno: e.errno }, 'udp backend: TUN offload (TUNSETOFFLOAD) unavailable; falling back to per-packet reads');
+        this.nat.closeFd(t.fd);
+      }
     }
     return { ...tryOpen(false), vnet: false };
   }
@@ -200,14 +204,13 @@ export class UdpBackend implements Backend {
     // Synchronous from open to hand-over: no await may let the packet loop write to a closed
     // fd number the kernel could already have given to something else.
     const t = this.nat.tunOpen(this.tunName, this.tunVnet);
-    if (this.tunVnet) {
-      const r = this.nat.tunSetOffload(t.fd, TUN_F_CSUM | TUN_F_TSO4);
-      if (r !== 0) {
-        this.nat.closeFd(t.fd);
-        throw new Error(`udp backend: TUNSETOFFLOAD on the re-created ${t.name} failed (errno ${-r})`);
-      }
+    try {
+      if (this.tunVnet) this.nat.tunSetOffload(t.fd, TUN_F_CSUM | TUN_F_TSO4);
+      this.nat.tunSetPersist(t.fd, 1);
+    } catch (e) {
+      this.nat.closeFd(t.fd);
+      throw new Error(`udp backend: setting up the re-created ${t.name} failed: ${errorText(e)}`, { cause: e });
     }
-    this.nat.tunSetPersist(t.fd, 1);
     this.fwd?.replaceTun(t.fd);
     if (this.tunFd >= 0) this.nat.closeFd(this.tunFd);
     this.tunFd = t.fd;
@@ -278,7 +281,11 @@ export class UdpBackend implements Backend {
 
   async teardown(): Promise<void> {
     this.fwd?.stop();
-    if (this.tunFd >= 0) this.nat.tunSetPersist(this.tunFd, 0);
+    try {
+      if (this.tunFd >= 0) this.nat.tunSetPersist(this.tunFd, 0);
+    } catch (e) {
+      if (!isErrno(e)) throw e; // a detached fd (device already deleted): the link check below covers it
+    }
     await this.close();
     // A device left by an earlier run (we never opened it in this process).
     const name = this.tunName !== '' ? this.tunName : (this.ctx.tunName ?? TUN_TEMPLATE).replace('%d', '0');

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isErrno } from '../../util/errors.ts';
 
 /** net.ipv6.conf.<dev>.disable_ipv6, for the network namespace of this process. */
 export function disableIpv6Path(dev: string): string {
@@ -21,7 +22,7 @@ export function disableIpv6(dev: string, path: string = disableIpv6Path(dev)): '
     writeFileSync(path, '1');
     return 'off';
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    const code = isErrno(e) ? e.code : 'EIO';
     return code === 'ENOENT' ? 'off' : code;
   }
 }

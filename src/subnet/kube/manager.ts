@@ -8,14 +8,15 @@
  * annotation PATCH goes out only when an annotation really differs (upstream re-patches on every
  * start when public-ip-overwrite is set).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { cidrEquals, containsCidr, formatCidr, type Ipv4Cidr } from '../../ip/ipv4.ts';
 import type { Logger } from '../../observe/log.ts';
 import { sameLeaseAttrs, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';
 import type { StoredNodeInfo, SubnetManager } from '../manager.ts';
 import { annotationKeys, type AnnotationKeys } from './annotations.ts';
 import type { KubeApi, NodeView } from './api.ts';
-import { DEFAULT_BACKOFF, NodeReflector, type BackoffOptions, type NodeDelta } from './node-reflector.ts';
+import { DEFAULT_BACKOFF, NodeReflector, type NodeDelta } from './node-reflector.ts';
+import { errorText } from '../../util/errors.ts';
+import { retry, type BackoffOptions } from '../../util/retry.ts';
 import {
   annotationChanges,
   annotationPatch,
@@ -125,7 +126,7 @@ export class KubeSubnetManager implements SubnetManager {
       this.ownNodeRead = node;
       return storedInfoOf(node, this.keys);
     } catch (e) {
-      this.log.warn({ node: this.nodeName, err: (e as Error).message }, 'could not read the node’s stored public IP and VtepMAC; continuing without them');
+      this.log.warn({ node: this.nodeName, err: errorText(e) }, 'could not read the node’s stored public IP and VtepMAC; continuing without them');
       return {};
     } finally {
       // The node list (megabytes with thousands of nodes) starts now, after the small GET, so it
@@ -228,7 +229,7 @@ export class KubeSubnetManager implements SubnetManager {
       5);
       this.log.info({ node: this.nodeName }, 'set NetworkUnavailable=False on the node');
     } catch (e) {
-      this.log.error({ node: this.nodeName }, `CompleteLease execute error err: ${(e as Error).message}`);
+      this.log.error({ node: this.nodeName }, `CompleteLease execute error err: ${errorText(e)}`);
     }
   }
 
@@ -264,7 +265,7 @@ export class KubeSubnetManager implements SubnetManager {
       try {
         s(events);
       } catch (e) {
-        this.log.error({ err: (e as Error).message }, 'lease event consumer threw');
+        this.log.error({ err: errorText(e) }, 'lease event consumer threw');
       }
     }
   }
@@ -312,19 +313,11 @@ export class KubeSubnetManager implements SubnetManager {
     }
   }
 
-  private async retry<T>(what: string, signal: AbortSignal, fn: () => Promise<T>, attempts = Infinity): Promise<T> {
-    let delay = this.backoff.initialMs;
-    for (let attempt = 1; ; attempt++) {
-      signal.throwIfAborted();
-      try {
-        return await fn();
-      } catch (e) {
-        if (attempt >= attempts) throw e;
-        this.log.warn({ err: (e as Error).message, attempt, retryInMs: delay }, `${what} failed; retrying`);
-        await sleep(delay, undefined, { signal });
-        delay = Math.min(delay * 2, this.backoff.maxMs);
-      }
-    }
+  private retry<T>(what: string, signal: AbortSignal, fn: () => Promise<T>, attempts = Infinity): Promise<T> {
+    return retry(fn, {
+      backoff: this.backoff, signal, attempts,
+      onRetry: (e, attempt, delay) => this.log.warn({ err: errorText(e), attempt, retryInMs: delay }, `${what} failed; retrying`),
+    });
   }
 }
 

@@ -1,4 +1,5 @@
 import type { KubeApi } from './api.ts';
+import { errorText } from '../../util/errors.ts';
 
 /**
  * The node this daemon runs for (§1): NODE_NAME, else the spec.nodeName of the pod named by
@@ -14,7 +15,7 @@ export async function resolveNodeName(env: NodeJS.ProcessEnv, api: Pick<KubeApi,
   try {
     fromPod = await api.getPodNodeName(podNamespace, podName);
   } catch (e) {
-    throw new Error(`error retrieving pod spec for '${podNamespace}/${podName}': ${(e as Error).message}`);
+    throw new Error(`error retrieving pod spec for '${podNamespace}/${podName}': ${errorText(e)}`);
   }
   if (fromPod === '') throw new Error(`node name not present in pod spec '${podNamespace}/${podName}'`);
   return fromPod;

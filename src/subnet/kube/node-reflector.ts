@@ -1,12 +1,14 @@
 /**
  * A list+watch loop over nodes that never gives up. client-node's informer stops on any watch
- * error other than 410 (DESIGN.md); this loop instead re-watches from the last resourceVersion
+ * error other than 410 Gone; this loop instead re-watches from the last resourceVersion
  * after a dropped connection or timeout, relists after 410 Gone or an ERROR event, and backs off
  * exponentially (capped) while the API server is unreachable. After a relist it reports the
  * difference to the cache it had, so a node deleted while disconnected becomes a `delete`.
  */
 import type { Logger } from '../../observe/log.ts';
 import type { KubeApi, NodeView, NodeWatchEvent } from './api.ts';
+import { errorText as textOf } from '../../util/errors.ts'; // watchOnce has a local named errorText
+import { Backoff, sleep, type BackoffOptions } from '../../util/retry.ts';
 
 export type NodeDelta =
   | { readonly type: 'upsert'; readonly node: NodeView }
@@ -19,11 +21,6 @@ export interface ReflectorStats {
   relists: number;
   /** Failed list or watch requests. */
   apiErrors: number;
-}
-
-export interface BackoffOptions {
-  readonly initialMs: number;
-  readonly maxMs: number;
 }
 
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 5000 };
@@ -66,7 +63,7 @@ export class NodeReflector {
   /** Runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     let resourceVersion: string | undefined;
-    let delay = this.backoff.initialMs;
+    const backoff = new Backoff(this.backoff);
     let listed = false;
     while (!signal.aborted) {
       if (resourceVersion === undefined) {
@@ -79,9 +76,8 @@ export class NodeReflector {
           resourceVersion = list.resourceVersion;
         } catch (e) {
           this.stats.apiErrors++;
-          this.log.warn({ err: (e as Error).message, retryInMs: delay }, 'listing nodes failed; retrying');
-          await sleep(delay, signal);
-          delay = Math.min(delay * 2, this.backoff.maxMs);
+          this.log.warn({ err: textOf(e), retryInMs: backoff.delayMs }, 'listing nodes failed; retrying');
+          await sleep(backoff.next(), signal);
           continue;
         }
       }
@@ -91,13 +87,12 @@ export class NodeReflector {
       resourceVersion = outcome.resourceVersion;
       if (outcome.error !== undefined) {
         this.stats.apiErrors++;
-        this.log.warn({ err: outcome.error, resourceVersion: resourceVersion ?? 'relist', retryInMs: delay }, 'node watch ended; restarting');
+        this.log.warn({ err: outcome.error, resourceVersion: resourceVersion ?? 'relist', retryInMs: backoff.delayMs }, 'node watch ended; restarting');
       }
       if (outcome.progressed && outcome.error === undefined) {
-        delay = this.backoff.initialMs;
+        backoff.reset();
       } else {
-        await sleep(delay, signal);
-        delay = Math.min(delay * 2, this.backoff.maxMs);
+        await sleep(backoff.next(), signal);
       }
     }
   }
@@ -151,7 +146,7 @@ export class NodeReflector {
       if (signal.aborted) handle.stop();
       await done;
     } catch (e) {
-      errorText = (e as Error).message;
+      errorText = textOf(e);
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
@@ -177,17 +172,4 @@ export class NodeReflector {
     }
     if (deltas.length > 0) this.onDeltas(deltas);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
