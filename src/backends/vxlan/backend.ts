@@ -11,7 +11,8 @@ import type { BackendContext, DriftMonitor } from '../context.ts';
 import { ExpectedDeletes, linkDeleteKey, neighDeleteKey, routeDeleteKey } from '../reconcile/expected-deletes.ts';
 import { isPeerRouteOn } from '../reconcile/peer-routes.ts';
 import { ensureAddress, ensureDevice, VXLAN_DEFAULT_PORT, type VxlanDeviceSpec } from './device.ts';
-import { formatVxlanBackendData, normalizeMac, randomMac } from './mac.ts';
+import { normalizeMac } from '../../ip/mac.ts';
+import { formatVxlanBackendData, randomMac } from './mac.ts';
 import { planVxlan, type VxlanPlan } from './plan.ts';
 
 /** VXLAN adds 50 bytes: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */

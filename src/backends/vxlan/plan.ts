@@ -6,7 +6,7 @@ import { AF_BRIDGE, AF_INET, NTF_SELF, NUD_PERMANENT } from '../../netlink/types
 import type { KeyedDiff } from '../reconcile/keyed-diff.ts';
 import { diffKeyed } from '../reconcile/keyed-diff.ts';
 import { isOurKindOfRoute, isPeerRouteOn, routeKey, sameRoute } from '../reconcile/peer-routes.ts';
-import { parseVtepMac } from './mac.ts';
+import { peerVtepMac } from './mac.ts';
 
 /** A kernel object we want, tagged with the peer it serves (for per-peer failure reports). */
 export interface ForPeer<T> {
@@ -161,7 +161,7 @@ function computeFacts(lease: Lease, subnet: string, deviceIndex: number, extInde
   const gw = formatIpv4(lease.subnet.ip);
   const direct: ForPeer<Route> = { subnet, node, obj: { family: AF_INET, dst, gateway: publicIp, oif: extIndex } };
   const route: ForPeer<Route> = { subnet, node, obj: { family: AF_INET, dst, gateway: gw, oif: deviceIndex, onlink: true } };
-  const parsed = parseVtepMac(lease.attrs.backendData);
+  const parsed = peerVtepMac(lease.attrs.backendData);
   if ('error' in parsed) return { deviceIndex, extIndex, direct, route, neigh: undefined, fdb: undefined, fdbKey: '', macError: parsed.error };
   const { mac } = parsed;
   return {
