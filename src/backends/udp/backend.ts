@@ -40,7 +40,7 @@ export interface UdpBackendOptions {
   readonly native?: DatapathNative;
   /** false: no TUN/UDP offloads, to measure the plain path. */
   readonly offload?: boolean;
-  /** The forwarder's yield threshold (ingress.ts YIELD_AFTER); 0 turns the yield off. */
+  /** The forwarder's yield threshold (udp-to-tun.ts YIELD_AFTER); 0 turns the yield off. */
   readonly yieldAfter?: number;
   /** Device name or template; default flannel%d (adopting an existing flannel0). */
   readonly tunName?: string;
