@@ -2,13 +2,13 @@
  * The udp backend's packet loop: TUN ⇄ UDP, driven by uv_poll readiness in the addon. Wire
  * format as upstream flanneld's (pkg/backend/udp/proxy_amd64.c): each datagram is exactly one
  * raw IPv4 packet. Each direction is its own class with its own slab (tun-to-udp.ts,
- * udp-to-tun.ts); this one owns what they share: the counters, the route table, the TUN fd
- * and the polling of both fds.
+ * udp-to-tun.ts, their common base in direction.ts); this one builds them on one set of
+ * counters, hands both the route table and a re-opened TUN fd, and polls both fds.
  */
 import type { DatapathNative, PollHandle } from '../../native/datapath-native.ts';
 import { POLL_READABLE } from '../../native/datapath-native.ts';
 import { UdpCounters } from './counters.ts';
-import type { ForwarderOptions } from './forwarder-options.ts';
+import type { ForwarderOptions } from './direction.ts';
 import type { RouteTable } from './route-table.ts';
 import { TunToUdp } from './tun-to-udp.ts';
 import { UdpToTun } from './udp-to-tun.ts';

@@ -10,14 +10,13 @@
  * sendmmsg point anywhere into the slab, so a packet that needs no rewriting beyond TTL is
  * sent from where it was read.
  */
-import type { DatapathNative } from '../../native/datapath-native.ts';
+import { constants as osConstants } from 'node:os';
 import type { Logger } from '../../observe/log.ts';
 import type { UdpCounters } from './counters.ts';
-import { ROUNDS, type ForwarderOptions } from './forwarder-options.ts';
+import { Direction, ROUNDS, type ForwarderOptions } from './direction.ts';
 import { RateLimiter, writeNetUnreachable, wantsUnreachable, ICMP_UNREACH_MAX } from './icmp.ts';
 import { decrementTtl, readAddr, validIpv4Length, IP_DST } from './ipv4.ts';
 import { completeChecksum, TcpSegmenter, VnetHeader, writeVnetHeader, VNET_HDR_LEN, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, type SumFn } from './offload.ts';
-import { RouteTable } from './route-table.ts';
 
 /** A TUN read with a vnet header: 10 + 65535 bytes, rounded. */
 const VNET_SLOT = 65552;
@@ -28,19 +27,12 @@ const MAX_MSGS = 256;
 /** UDP_MAX_SEGMENTS is 64 on older kernels; the payload of one GSO send stays < 64 KiB. */
 const GSO_MAX_SEGS = 64;
 const GSO_MAX_BYTES = 65000;
-const EIO = 5;
-const EINVAL = 22;
+const { EIO, EINVAL } = osConstants.errno;
 
-export class TunToUdp {
-  private readonly counters: UdpCounters;
-  private readonly nat: DatapathNative;
+export class TunToUdp extends Direction {
   private readonly log: Logger;
-  private tunFd: number;
-  private readonly udpFd: number;
-  private readonly vnet: boolean;
   private gso: boolean;
   private readonly port: number;
-  private routes: RouteTable = RouteTable.empty;
   private tunAddr = 0;
 
   private readonly up: Buffer;
@@ -75,12 +67,8 @@ export class TunToUdp {
   private readonly icmpLens = new Int32Array(1);
 
   constructor(o: ForwarderOptions, counters: UdpCounters) {
-    this.counters = counters;
-    this.nat = o.nat;
+    super(o, counters);
     this.log = o.log;
-    this.tunFd = o.tunFd;
-    this.udpFd = o.udpFd;
-    this.vnet = o.vnetHdr;
     this.gso = o.gso;
     this.port = o.port;
     this.sum = o.nat.csum;
@@ -101,16 +89,6 @@ export class TunToUdp {
   /** The source of the ICMP unreachables this direction writes back into the TUN (int32). */
   setIcmpSource(src: number): void {
     this.tunAddr = src | 0;
-  }
-
-  /** Swap in a table built from the current leases. */
-  setRoutes(t: RouteTable): void {
-    this.routes = t;
-  }
-
-  /** Continue on a freshly opened TUN fd (the same offload mode). */
-  setTun(fd: number): void {
-    this.tunFd = fd;
   }
 
   /** Whether sends still use UDP GSO (off after the route's device refused it). */

@@ -8,12 +8,10 @@
  * Slab layout: [ recv slots | TUN write region ]. A packet written without a vnet header is
  * written from where it was received.
  */
-import type { DatapathNative } from '../../native/datapath-native.ts';
 import type { UdpCounters } from './counters.ts';
-import { ROUNDS, type ForwarderOptions } from './forwarder-options.ts';
+import { Direction, ROUNDS, type ForwarderOptions } from './direction.ts';
 import { decrementTtl, readAddr, validIpv4Length, IP_DST, IP_PROTO, IPPROTO_TCP } from './ipv4.ts';
 import { TcpCoalescer, writeVnetHeader, VNET_HDR_LEN, VIRTIO_NET_HDR_GSO_NONE } from './offload.ts';
-import { RouteTable } from './route-table.ts';
 import { UdpCoalescer } from './udp-coalesce.ts';
 
 /** UDP payloads with GRO can reach 64 KiB; without it, allow jumbo-frame peers. */
@@ -36,14 +34,8 @@ const MAX_WRITES = 2048;
  */
 const YIELD_AFTER = 64;
 
-export class UdpToTun {
-  private readonly counters: UdpCounters;
-  private readonly nat: DatapathNative;
-  private tunFd: number;
-  private readonly udpFd: number;
-  private readonly vnet: boolean;
+export class UdpToTun extends Direction {
   private readonly yieldAfter: number;
-  private routes: RouteTable = RouteTable.empty;
   private ownNet = 0;
   private ownMask = -1;
 
@@ -62,11 +54,7 @@ export class UdpToTun {
   private readonly udpCoalescer: UdpCoalescer;
 
   constructor(o: ForwarderOptions, counters: UdpCounters) {
-    this.counters = counters;
-    this.nat = o.nat;
-    this.tunFd = o.tunFd;
-    this.udpFd = o.udpFd;
-    this.vnet = o.vnetHdr;
+    super(o, counters);
     this.yieldAfter = o.yieldAfter ?? YIELD_AFTER;
     this.udpCoalescer = new UdpCoalescer(o.nat.csum);
 
@@ -85,16 +73,6 @@ export class UdpToTun {
   setOwn(subnetIp: number, prefixLen: number): void {
     this.ownMask = prefixLen === 0 ? 0 : -1 << (32 - prefixLen);
     this.ownNet = subnetIp & this.ownMask;
-  }
-
-  /** Swap in a table built from the current leases (its peers are the accepted senders). */
-  setRoutes(t: RouteTable): void {
-    this.routes = t;
-  }
-
-  /** Continue on a freshly opened TUN fd (the same offload mode). */
-  setTun(fd: number): void {
-    this.tunFd = fd;
   }
 
   /** Whether the socket receives GRO super-datagrams. */
