@@ -17,7 +17,7 @@ import { parseCidr } from '../../src/ip/ipv4.ts';
 import type { Lease } from '../../src/subnet/lease.ts';
 import { openNetlink } from '../../src/netlink/index.ts';
 import { driftMonitorFor } from '../../src/backends/registry.ts';
-import { createUdpBackend } from '../../src/backends/udp/backend.ts';
+import { UdpBackend } from '../../src/backends/udp/backend.ts';
 import { errorText } from '../../src/util/errors.ts';
 
 const { values } = parseArgs({
@@ -31,11 +31,15 @@ const { values } = parseArgs({
 const cidr = (s: string) => { const c = parseCidr(s); if (c === undefined) throw new Error(`bad CIDR ${s}`); return c; };
 const log = pino({ level: process.env.FTUDP_LOG ?? 'warn' }, pino.destination(2));
 const nl = openNetlink();
-const backend = createUdpBackend({
-  nl, log, network: cidr(values.network!), config: { type: 'udp', port: Number(values.port) },
-  ext: { name: values.iface!, index: 0, mtu: Number(values.mtu), ifaceAddr: values.addr!, extAddr: values.addr! },
-  offload: !values['no-offload'], ...(values['no-yield'] ? { yieldAfter: 0 } : {}), openMonitor: driftMonitorFor(undefined, (e) => process.stderr.write(`monitor: ${e.message}\n`)),
-});
+const backend = new UdpBackend(
+  {
+    nl, log, network: cidr(values.network!), stored: {},
+    ext: { name: values.iface!, index: 0, mtu: Number(values.mtu), ifaceAddr: values.addr!, extAddr: values.addr! },
+    openMonitor: driftMonitorFor(undefined, (e) => process.stderr.write(`monitor: ${e.message}\n`)),
+  },
+  { type: 'udp', port: Number(values.port) },
+  { offload: !values['no-offload'], ...(values['no-yield'] ? { yieldAfter: 0 } : {}) },
+);
 const ac = new AbortController();
 const attrs = await backend.prepare(ac.signal);
 const own: Lease = { subnet: cidr(values.own!), attrs };

@@ -1,7 +1,11 @@
 import type { Lease, LeaseAttrs } from '../subnet/lease.ts';
 import type { Ipv4Cidr } from '../ip/ipv4.ts';
+import type { UdpStats } from '../observe/metrics.ts';
 
-/** The interface flannel carries traffic over (§1 "interface selection"). */
+/**
+ * The interface flannel carries traffic over, chosen as upstream's main.go does (--iface,
+ * --iface-regex, --iface-can-reach, else the public IP's or the default route's interface).
+ */
 export interface ExternalInterface {
   readonly name: string;
   readonly index: number;
@@ -51,7 +55,7 @@ export interface ReconcileReport {
  */
 export interface Backend {
   readonly type: string;
-  /** The MTU written to subnet.env (§3). */
+  /** The MTU written to subnet.env as FLANNEL_MTU (upstream: each backend's MTU()). */
   readonly mtu: number;
   /** Create or adopt the local device (never flush). Returns the attributes to publish. */
   prepare(signal: AbortSignal): Promise<LeaseAttrs>;
@@ -65,4 +69,9 @@ export interface Backend {
   teardown(): Promise<void>;
   /** Release sockets and fds; leaves kernel state in place (a restart must not drop a packet). */
   close(): Promise<void>;
+  /**
+   * Packet counters of a datapath in this process (udp), read at scrape time. Kernel
+   * datapaths (vxlan, host-gw) have none: the kernel counts their packets.
+   */
+  stats?(): UdpStats;
 }

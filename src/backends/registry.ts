@@ -4,7 +4,7 @@ import type { Backend } from './backend.ts';
 import type { BackendContext, OpenDriftMonitor } from './context.ts';
 import { HostGwBackend } from './hostgw/backend.ts';
 import { VxlanBackend } from './vxlan/backend.ts';
-import { createUdpBackend } from './udp/backend.ts';
+import { UdpBackend } from './udp/backend.ts';
 
 export type { BackendContext } from './context.ts';
 
@@ -19,7 +19,7 @@ export function createBackend(config: BackendConfig, ctx: BackendContext): Backe
     case 'host-gw':
       return new HostGwBackend(ctx);
     case 'udp':
-      return createUdpBackend({ ...ctx, config });
+      return new UdpBackend(ctx, config);
   }
 }
 

@@ -20,8 +20,6 @@ import { readSubnetEnv, renderSubnetEnv, writeSubnetEnv } from '../subnet/subnet
 import { createTrafficManager } from '../traffic/index.ts';
 import { VERSION } from '../version.ts';
 import { NetworkRunner } from './network-runner.ts';
-import { UdpBackend } from '../backends/udp/backend.ts';
-import { udpStatsOf } from './udp-stats.ts';
 import { PeerSet } from './peer-set.ts';
 import { errorText } from '../util/errors.ts';
 
@@ -239,7 +237,8 @@ export class Daemon {
     this.metrics.addSource('reconcile', () => loop.stats());
     this.removeUdpSource?.();
     const backend = runner.backend;
-    this.removeUdpSource = backend instanceof UdpBackend ? this.metrics.addSource('udp', () => udpStatsOf(backend.counters)) : undefined;
+    const stats = backend.stats?.bind(backend);
+    this.removeUdpSource = stats === undefined ? undefined : this.metrics.addSource('udp', stats);
     if (this.listed) loop.markStartupComplete();
     void loop.settled.then(() => {
       if (signal.aborted || this.runner !== runner) return;

@@ -1,11 +1,9 @@
 import { parseIpv4 } from '../ip/ipv4.ts';
 import type { Addr } from '../netlink/types.ts';
-import { AF_INET } from '../netlink/types.ts';
+import { AF_INET, IFA_F_DEPRECATED, IFA_F_PERMANENT, IFA_F_SECONDARY } from '../netlink/types.ts';
 
-/** IFA_F_* flags from linux/if_addr.h that decide which address an interface offers. */
-export const IFA_F_SECONDARY = 0x01; // the same bit is IFA_F_TEMPORARY for IPv6
-export const IFA_F_DEPRECATED = 0x20;
-export const IFA_F_PERMANENT = 0x80;
+/** The IFA_F_* flags that decide which address an interface offers (linux/if_addr.h). */
+export { IFA_F_DEPRECATED, IFA_F_PERMANENT, IFA_F_SECONDARY };
 
 /**
  * Go's net.IP.IsGlobalUnicast for IPv4, which upstream filters on: not unspecified, loopback,

@@ -1,6 +1,7 @@
 /**
- * IPv4 addresses and CIDRs as unsigned 32-bit integers. A hand-written helper: 100–400× faster
- * than general CIDR libraries (DESIGN.md), and everything the daemon compares per peer.
+ * IPv4 addresses and CIDRs as unsigned 32-bit integers. A hand-written helper rather than a
+ * CIDR library: integer masks were 100–400× faster than ip-cidr when measured, and every
+ * peer's subnet is compared this way on every reconcile.
  */
 
 /** A network in CIDR form; `ip` is the address as an unsigned 32-bit integer. */
@@ -70,11 +71,4 @@ export function containsIp(net: Ipv4Cidr, ip: number): boolean {
 
 export function cidrEquals(a: Ipv4Cidr, b: Ipv4Cidr): boolean {
   return a.ip === b.ip && a.prefixLen === b.prefixLen;
-}
-
-/** Address → 4 bytes in network order. */
-export function ipv4Bytes(v: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(v >>> 0, 0);
-  return b;
 }

@@ -5,7 +5,7 @@ import {
   AF_INET, AF_INET6, IFADDRMSG_LEN, IFA_ADDRESS, IFA_FLAGS, IFA_LOCAL, IFA_MAX_USED, NLM_F_ACK, NLM_F_CREATE,
   NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, RTM_DELADDR, RTM_NEWADDR,
 } from './constants.ts';
-import { AttrTable, requireBody } from './reader.ts';
+import { AttrTable } from './reader.ts';
 import { NetlinkEncodeError, type NlWriter } from './writer.ts';
 import type { Addr } from './types.ts';
 
@@ -47,10 +47,8 @@ const attrs = new AttrTable(IFA_MAX_USED);
 
 /** Decodes one RTM_NEWADDR/RTM_DELADDR message. */
 export function decodeAddr(buf: Buffer, start: number, len: number): Addr {
-  requireBody(start, len, IFADDRMSG_LEN, 'ifaddrmsg');
-  const h = start + 16;
+  const h = attrs.parseBody(buf, start, len, IFADDRMSG_LEN, 'ifaddrmsg');
   const family = buf[h]!;
-  attrs.parse(buf, h + IFADDRMSG_LEN, start + len);
   const address = attrs.ip(IFA_LOCAL) ?? attrs.ip(IFA_ADDRESS) ?? '';
   return {
     index: buf.readUInt32LE(h + 4),

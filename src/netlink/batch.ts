@@ -14,6 +14,7 @@ import { describeAddr, encodeAddr } from './addr.ts';
 import { describeRoute, encodeRoute } from './route.ts';
 import { describeNeigh, encodeNeigh } from './neigh.ts';
 import { EAGAIN, EINVAL, ENOBUFS, ETIMEDOUT, opName, parseAck, type NlSocket } from './socket.ts';
+import { closeNetns, openNetns } from './netns.ts';
 import type { Addr, LinkChange, LinkSpec, NetlinkBatch, Neigh, Route } from './types.ts';
 
 /** At most this many requests per sendmsg; fewer when the receive queue is small. */
@@ -25,10 +26,13 @@ const CHUNK_BYTES = 256 * 1024;
 
 type Kind = 'linkAdd' | 'linkDel' | 'linkSet' | 'addrAdd' | 'addrReplace' | 'addrDel' | 'routeAdd' | 'routeReplace' | 'routeDel' | 'neighSet' | 'neighDel';
 
-/** Encodes one request into `w` with `seq`. Exported for the handle's single-request path. */
+/**
+ * Encodes one request into `w` with `seq`. Exported for the handle's single-request path.
+ * `arg`: linkSet's change, or linkAdd's open fd of the veth peer's namespace.
+ */
 export function encodeRequest(w: NlWriter, seq: number, kind: Kind, obj: unknown, arg: unknown): void {
   switch (kind) {
-    case 'linkAdd': return encodeLinkAdd(w, seq, obj as LinkSpec);
+    case 'linkAdd': return encodeLinkAdd(w, seq, obj as LinkSpec, arg as number | undefined);
     case 'linkDel': return encodeLinkDel(w, seq, obj as number);
     case 'linkSet': return encodeLinkSet(w, seq, obj as number, arg as LinkChange);
     case 'addrAdd': return encodeAddr(w, seq, 'add', obj as Addr);
@@ -68,6 +72,8 @@ export class Batch implements NetlinkBatch {
   /** Requests that could not even be encoded (bad input): index → error. */
   private readonly early = new Map<number, KernelError>();
   private ran = false;
+  /** Namespace fds for veth peers, open until the batch has run. */
+  private readonly fds: number[] = [];
   private readonly sock: NlSocket;
 
   constructor(sock: NlSocket) {
@@ -76,7 +82,12 @@ export class Batch implements NetlinkBatch {
 
   get size(): number { return this.kinds.length; }
 
-  linkAdd(spec: LinkSpec): this { return this.add('linkAdd', spec, undefined); }
+  linkAdd(spec: LinkSpec): this {
+    if (this.ran || spec.peerNetns === undefined) return this.add('linkAdd', spec, undefined);
+    const fd = openNetns(spec.peerNetns);
+    this.fds.push(fd);
+    return this.add('linkAdd', spec, fd);
+  }
   linkDel(index: number): this { return this.add('linkDel', index, undefined); }
   linkSet(index: number, change: LinkChange): this { return this.add('linkSet', index, change); }
   addrAdd(a: Addr): this { return this.add('addrAdd', a, undefined); }
@@ -117,7 +128,9 @@ export class Batch implements NetlinkBatch {
   run(): Promise<(KernelError | null)[]> {
     if (this.ran) return Promise.reject(new Error('NetlinkBatch: already run; make a new batch'));
     this.ran = true;
-    return this.sock.exclusive(() => this.send());
+    return this.sock.exclusive(() => this.send()).finally(() => {
+      for (const fd of this.fds.splice(0)) closeNetns(fd);
+    });
   }
 
   private async send(): Promise<(KernelError | null)[]> {

@@ -15,6 +15,7 @@ import { decodeRoute, encodeRouteDump, encodeRouteGet } from './route.ts';
 import { decodeNeigh, encodeNeighDump } from './neigh.ts';
 import { Batch, describeRequest, encodeRequest, opFor, type RequestKind } from './batch.ts';
 import { EINVAL, NlSocket } from './socket.ts';
+import { withNetnsFd } from './netns.ts';
 import type { Addr, Link, LinkChange, LinkSpec, NetlinkBatch, NetlinkHandle, Neigh, Route } from './types.ts';
 
 export class Handle implements NetlinkHandle {
@@ -48,7 +49,9 @@ export class Handle implements NetlinkHandle {
     });
   }
 
-  linkAdd(spec: LinkSpec): Promise<void> { return this.one('linkAdd', spec, undefined); }
+  linkAdd(spec: LinkSpec): Promise<void> {
+    return withNetnsFd(spec.peerNetns, (fd) => this.one('linkAdd', spec, fd));
+  }
   linkDel(index: number): Promise<void> { return this.one('linkDel', index, undefined); }
   linkSet(index: number, change: LinkChange): Promise<void> { return this.one('linkSet', index, change); }
 

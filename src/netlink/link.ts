@@ -1,15 +1,15 @@
 /**
  * Links (network devices): RTM_NEWLINK / RTM_DELLINK / RTM_SETLINK / RTM_GETLINK.
- * Encoders write into an NlWriter and never mutate their input; decodeLink reads one message.
+ * Encoders write into an NlWriter and never mutate their input or open anything (a namespace
+ * fd comes from the caller, see netns.ts); decodeLink reads one message.
  */
-import { openSync, closeSync } from 'node:fs';
 import {
   AF_UNSPEC, IFF_LOWER_UP, IFF_UP, IFINFOMSG_LEN, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND,
   IFLA_LINKINFO, IFLA_MASTER, IFLA_MAX_USED, IFLA_MTU, IFLA_NET_NS_FD, IFLA_VXLAN_GBP, IFLA_VXLAN_ID,
   IFLA_VXLAN_LEARNING, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL, IFLA_VXLAN_MAX_USED, IFLA_VXLAN_PORT, NLM_F_ACK,
   NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, RTM_DELLINK, RTM_NEWLINK, RTM_SETLINK, VETH_INFO_PEER,
 } from './constants.ts';
-import { AttrTable, requireBody } from './reader.ts';
+import { AttrTable } from './reader.ts';
 import { NetlinkEncodeError, type NlWriter } from './writer.ts';
 import type { Link, LinkChange, LinkSpec, VxlanInfo } from './types.ts';
 
@@ -21,16 +21,12 @@ function checkName(name: string, field: string): void {
   }
 }
 
-/** A netns given as a name under /run/netns or as a path. */
-export function netnsPath(ns: string): string {
-  return ns.includes('/') ? ns : `/run/netns/${ns}`;
-}
-
 /**
  * `ip link add NAME [address MAC] [mtu N] type KIND …`: vxlan (id, local, dev, dstport,
- * [no]learning, gbp), dummy, bridge, veth (peer name, optionally in another netns).
+ * [no]learning, gbp), dummy, bridge, veth (peer name, optionally in another netns: then
+ * `peerNetnsFd` is an open fd of `s.peerNetns`, which the caller keeps open until the ack).
  */
-export function encodeLinkAdd(w: NlWriter, seq: number, s: LinkSpec): void {
+export function encodeLinkAdd(w: NlWriter, seq: number, s: LinkSpec, peerNetnsFd?: number): void {
   checkName(s.name, 'link name');
   w.msg(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq);
   const hdr = w.reserve(IFINFOMSG_LEN);
@@ -50,21 +46,13 @@ export function encodeLinkAdd(w: NlWriter, seq: number, s: LinkSpec): void {
     w.reserve(IFINFOMSG_LEN);
     w.str(IFLA_IFNAME, s.peerName);
     if (s.peerNetns !== undefined) {
-      // The fd is only needed while the kernel handles the request; it is closed right after
-      // encoding, so the caller must send before the namespace could go away (tests only).
-      const fd = openSync(netnsPath(s.peerNetns), 'r');
-      try { w.u32(IFLA_NET_NS_FD, fd); } finally { pendingFds.push(fd); }
+      if (peerNetnsFd === undefined) throw new NetlinkEncodeError(`link ${s.name}: peerNetns ${s.peerNetns} given without an open namespace fd`);
+      w.u32(IFLA_NET_NS_FD, peerNetnsFd);
     }
     w.end().end();
   }
   w.end(); // linkinfo
   w.end(); // message
-}
-
-/** Namespace fds opened by encoders; closed by the socket layer once the request was sent. */
-export const pendingFds: number[] = [];
-export function closePendingFds(): void {
-  while (pendingFds.length > 0) closeSync(pendingFds.pop()!);
 }
 
 function encodeVxlanData(w: NlWriter, v: VxlanInfo): void {
@@ -116,11 +104,9 @@ const vx = new AttrTable(IFLA_VXLAN_MAX_USED);
 
 /** Decodes one RTM_NEWLINK/RTM_DELLINK message at buf[start, start+len). */
 export function decodeLink(buf: Buffer, start: number, len: number): Link {
-  requireBody(start, len, IFINFOMSG_LEN, 'ifinfomsg');
-  const h = start + 16;
+  const h = top.parseBody(buf, start, len, IFINFOMSG_LEN, 'ifinfomsg');
   const index = buf.readInt32LE(h + 4);
   const flags = buf.readUInt32LE(h + 8);
-  top.parse(buf, h + IFINFOMSG_LEN, start + len);
   let kind = '';
   let vxlan: VxlanInfo | undefined;
   const li = top.offset(IFLA_LINKINFO);

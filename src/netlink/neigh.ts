@@ -6,7 +6,7 @@ import {
   AF_BRIDGE, AF_INET, AF_INET6, NDA_DST, NDA_IFINDEX, NDA_LLADDR, NDA_MAX_USED, NDMSG_LEN, NLM_F_ACK, NLM_F_CREATE,
   NLM_F_REPLACE, NLM_F_REQUEST, NTF_SELF, RTM_DELNEIGH, RTM_NEWNEIGH,
 } from './constants.ts';
-import { AttrTable, requireBody } from './reader.ts';
+import { AttrTable } from './reader.ts';
 import type { NlWriter } from './writer.ts';
 import type { Neigh } from './types.ts';
 
@@ -49,10 +49,8 @@ const attrs = new AttrTable(NDA_MAX_USED);
 
 /** Decodes one RTM_NEWNEIGH/RTM_DELNEIGH message. */
 export function decodeNeigh(buf: Buffer, start: number, len: number): Neigh {
-  requireBody(start, len, NDMSG_LEN, 'ndmsg');
-  const h = start + 16;
+  const h = attrs.parseBody(buf, start, len, NDMSG_LEN, 'ndmsg');
   const f = buf[h]!;
-  attrs.parse(buf, h + NDMSG_LEN, start + len);
   const n: { -readonly [K in keyof Neigh]: Neigh[K] } = {
     index: buf.readInt32LE(h + 4),
     family: f === AF_BRIDGE ? AF_BRIDGE : f === AF_INET6 ? AF_INET6 : AF_INET,

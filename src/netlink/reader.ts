@@ -38,6 +38,18 @@ export class AttrTable {
     return this;
   }
 
+  /**
+   * The common start of a decoder: checks that the message at buf[start, start+len) holds a
+   * fixed header of `headerLen` bytes (`what` names it in the error), indexes the attributes
+   * after that header, and returns the header's offset.
+   */
+  parseBody(buf: Buffer, start: number, len: number, headerLen: number, what: string): number {
+    if (len < NLMSG_HDRLEN + headerLen) throw new NetlinkDecodeError(`${what} needs ${headerLen} bytes, message body has ${len - NLMSG_HDRLEN}`, start);
+    const h = start + NLMSG_HDRLEN;
+    this.parse(buf, h + headerLen, start + len);
+    return h;
+  }
+
   has(t: number): boolean { return this.off[t]! >= 0; }
   /** Payload offset, -1 when absent. */
   offset(t: number): number { return this.off[t]!; }
@@ -86,9 +98,4 @@ export function messageLength(buf: Buffer, pos: number, end: number): number {
   if (len < NLMSG_HDRLEN) throw new NetlinkDecodeError(`message length ${len} < 16`, pos);
   if (pos + len > end) throw new NetlinkDecodeError(`message of ${len} bytes runs ${pos + len - end} past the data`, pos);
   return len;
-}
-
-/** Throws unless the message body holds a fixed header of `need` bytes. */
-export function requireBody(msgStart: number, msgLen: number, need: number, what: string): void {
-  if (msgLen < NLMSG_HDRLEN + need) throw new NetlinkDecodeError(`${what} needs ${need} bytes, message body has ${msgLen - NLMSG_HDRLEN}`, msgStart);
 }

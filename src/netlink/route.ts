@@ -10,7 +10,7 @@ import {
   RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RT_TABLE_UNSPEC,
 } from './constants.ts';
 import { splitCidr } from './addrtext.ts';
-import { AttrTable, requireBody } from './reader.ts';
+import { AttrTable } from './reader.ts';
 import { NetlinkEncodeError, type NlWriter } from './writer.ts';
 import type { Route } from './types.ts';
 
@@ -73,16 +73,11 @@ export function encodeRouteGet(w: NlWriter, type: number, flags: number, seq: nu
 
 const attrs = new AttrTable(RTA_MAX_USED);
 
-/** Reads only the fixed header: family, table (u8 form) and type, for filtering before decode. */
-export function routeHeaderFamily(buf: Buffer, start: number): number { return buf[start + 16]!; }
-
 /** Decodes one RTM_NEWROUTE/RTM_DELROUTE message. */
 export function decodeRoute(buf: Buffer, start: number, len: number): Route {
-  requireBody(start, len, RTMSG_LEN, 'rtmsg');
-  const h = start + 16;
+  const h = attrs.parseBody(buf, start, len, RTMSG_LEN, 'rtmsg');
   const family = buf[h]! === AF_INET6 ? AF_INET6 : 2;
   const dstLen = buf[h + 1]!;
-  attrs.parse(buf, h + RTMSG_LEN, start + len);
   const r: { -readonly [K in keyof Route]: Route[K] } = {
     family,
     table: attrs.u32(RTA_TABLE) ?? buf[h + 4]!,

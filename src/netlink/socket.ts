@@ -16,7 +16,7 @@ import {
 import { KernelError } from './errors.ts';
 import { messageLength } from './reader.ts';
 import { NlWriter } from './writer.ts';
-import { closePendingFds, netnsPath } from './link.ts';
+import { netnsPath } from './netns.ts';
 
 const E = osConstants.errno;
 export const EAGAIN = E.EAGAIN;
@@ -142,12 +142,8 @@ export class NlSocket {
   /** One sendmsg of buf[0, len). */
   send(buf: Buffer, len: number, what: string): void {
     if (this.closed) throw new KernelError(E.EBADF, what, 'netlink socket closed');
-    try {
-      const r = this.nat.nlSend(this.fd, buf, len);
-      if (r < 0) throw new KernelError(-r, what, `sendmsg of ${len} bytes`);
-    } finally {
-      closePendingFds();
-    }
+    const r = this.nat.nlSend(this.fd, buf, len);
+    if (r < 0) throw new KernelError(-r, what, `sendmsg of ${len} bytes`);
   }
 
   /**

@@ -6,18 +6,13 @@
  *
  * Every operation names its iproute2 twin in its doc comment.
  */
+import { AF_BRIDGE, AF_INET, AF_INET6 } from './constants.ts';
 
-export const AF_INET = 2;
-export const AF_INET6 = 10;
-export const AF_BRIDGE = 7;
-
-/** Neighbour states (linux/neighbour.h). */
-export const NUD_PERMANENT = 0x80;
-export const NUD_NOARP = 0x40;
-export const NUD_REACHABLE = 0x02;
-/** Neighbour flags. */
-export const NTF_SELF = 0x02;
-export const NTF_MASTER = 0x04;
+// The constants callers put into or read from these objects; defined once, in constants.ts.
+export {
+  AF_BRIDGE, AF_INET, AF_INET6, IFA_F_DEPRECATED, IFA_F_PERMANENT, IFA_F_SECONDARY, NTF_SELF, NUD_NOARP, NUD_PERMANENT,
+  RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTN_BLACKHOLE, RTN_UNICAST, RTPROT_KERNEL,
+} from './constants.ts';
 
 export interface VxlanInfo {
   readonly vni: number;
@@ -79,16 +74,6 @@ export interface Addr {
   /** RT_SCOPE_* (0 universe/global, 253 link, 254 host). */
   readonly scope?: number;
 }
-
-export const RT_TABLE_MAIN = 254;
-export const RTPROT_BOOT = 3;
-export const RTPROT_KERNEL = 2;
-export const RTPROT_STATIC = 4;
-export const RTN_UNICAST = 1;
-export const RTN_BLACKHOLE = 6;
-export const RT_SCOPE_UNIVERSE = 0;
-export const RT_SCOPE_LINK = 253;
-export const RTNH_F_ONLINK = 4;
 
 export interface Route {
   readonly family: typeof AF_INET | typeof AF_INET6;

@@ -3,6 +3,7 @@
  * (ftnl-<pid>-<hex>-a, -b, -c) and always removes. Results are compared with what iproute2
  * reports (`ip -j`, `bridge -j`). Needs root.
  */
+import { readdirSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AF_BRIDGE, AF_INET, KernelError, NTF_SELF, NUD_PERMANENT, isKernelError, openMonitor, openNetlink,
@@ -218,6 +219,17 @@ describe.skipIf(!isRoot)('netlink against the kernel', () => {
     } finally {
       mon.close();
     }
+  });
+
+  it('a batch puts a veth peer into another netns and keeps no fd of that netns open once it has run', async () => {
+    expect(await h.batch().linkAdd({ name: 'ul1', kind: 'veth', peerName: 'ul1p', peerNetns: nsB }).run()).toEqual([null]);
+    expect(await json<unknown[]>('ip', '-n', nsB, '-j', 'link', 'show', 'ul1p')).toHaveLength(1);
+    // Any fd of this process that is the namespace file itself (same device and inode).
+    const ns = statSync(`/run/netns/${nsB}`);
+    const open = readdirSync('/proc/self/fd').filter((fd) => {
+      try { const st = statSync(`/proc/self/fd/${fd}`); return st.ino === ns.ino && st.dev === ns.dev; } catch { return false; }
+    });
+    expect(open).toEqual([]);
   });
 });
 

@@ -1,18 +1,17 @@
-import { openDrift } from '../reconcile/drift.ts';
-import { warnInvalidPeers, WarnOnce } from '../reconcile/warn-once.ts';
 import { formatCidr } from '../../ip/ipv4.ts';
 import type { NetlinkChange } from '../../netlink/types.ts';
 import { AF_INET, RT_TABLE_MAIN } from '../../netlink/types.ts';
 import type { Lease, LeaseAttrs } from '../../subnet/lease.ts';
-import { applyOps, type PlannedOp } from '../reconcile/apply-ops.ts';
 import type { Backend, Desired, ExternalInterface, PeerFailure, ReconcileReport } from '../backend.ts';
-import type { BackendContext, DriftMonitor } from '../context.ts';
-import { ExpectedDeletes, routeDeleteKey } from '../reconcile/expected-deletes.ts';
-import { isPeerRouteOn } from '../reconcile/peer-routes.ts';
-import { planHostGw, type HostGwPlan } from './plan.ts';
+import type { BackendContext } from '../context.ts';
+import { applyOps } from '../reconcile/apply-ops.ts';
+import { DriftWatch } from '../reconcile/drift.ts';
+import { deletePeerRoutes, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
+import { SkippedPeerLog } from '../reconcile/warn-once.ts';
+import { planHostGw } from './plan.ts';
 import { isErrno } from '../../util/errors.ts';
 
-/** Upstream's refusal, word for word (hostgw.go), so operators' searches find it. */
+/** Upstream's refusal, word for word (pkg/backend/hostgw/hostgw.go), so operators' searches find it. */
 export const HOSTGW_NAT_REFUSAL = "your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend";
 
 export class HostGwRefusedError extends Error {
@@ -20,10 +19,11 @@ export class HostGwRefusedError extends Error {
 }
 
 /**
- * host-gw (§7): one route per peer, `<subnet> via <public ip> dev <ext>`. A peer whose public
- * IP is not on a directly connected network makes the kernel answer ENETUNREACH; it is then
- * logged once by name, listed in `notOnLink`, and tried again only on later runs (no backoff
- * storm: it is not a transient failure).
+ * host-gw (upstream: pkg/backend/hostgw/hostgw.go and the route loop in
+ * pkg/backend/route_network.go): one route per peer, `<subnet> via <public ip> dev <ext>`. A
+ * peer whose public IP is not on a directly connected network makes the kernel answer
+ * ENETUNREACH; it is then logged once by name, listed in `notOnLink`, and tried again only on
+ * later runs (no backoff storm: it is not a transient failure).
  */
 export class HostGwBackend implements Backend {
   readonly type = 'host-gw';
@@ -31,9 +31,8 @@ export class HostGwBackend implements Backend {
   private readonly ctx: BackendContext;
   private ext: ExternalInterface;
   private own: Lease | undefined;
-  private monitor: DriftMonitor | undefined;
-  private readonly expected = new ExpectedDeletes();
-  private readonly warnOnce: WarnOnce;
+  private readonly drift: DriftWatch;
+  private readonly skipped: SkippedPeerLog;
   /** Peers (subnet → node name) the kernel refused as not on-link, as of the last run. */
   private readonly notOnLink = new Map<string, string>();
 
@@ -41,7 +40,8 @@ export class HostGwBackend implements Backend {
     this.ctx = ctx;
     this.ext = ctx.ext;
     this.mtu = ctx.ext.mtu;
-    this.warnOnce = new WarnOnce(ctx.log);
+    this.drift = new DriftWatch(ctx.openMonitor);
+    this.skipped = new SkippedPeerLog(ctx.log, (l) => `Ignoring non-host-gw subnet: type=${l.attrs.backendType || 'udp'} subnet=${formatCidr(l.subnet)} node=${l.node ?? '?'}`);
   }
 
   async prepare(): Promise<LeaseAttrs> {
@@ -63,15 +63,8 @@ export class HostGwBackend implements Backend {
     if (ext.index !== this.ext.index) this.ext = { ...this.ext, index: ext.index };
     const routes = await this.ctx.nl.routeList({ family: AF_INET, table: RT_TABLE_MAIN });
     const plan = planHostGw({ network: desired.network, own: desired.own.subnet, peers: desired.peers, extIndex: this.ext.index, routes });
-    this.logSkipped(plan);
-
-    const ops: PlannedOp[] = [];
-    for (const r of plan.route.remove) ops.push({ action: 'delete', type: 'route', subnet: undefined, node: undefined, queue: (b) => b.routeDel(r), deleteKey: routeDeleteKey(r.dst, r.oif) });
-    for (const w of plan.route.create) ops.push({ action: 'create', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj) });
-    for (const [w] of plan.route.replace) ops.push({ action: 'replace', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj) });
-    this.expected.clear();
-    for (const op of ops) if (op.deleteKey !== undefined) this.expected.expect(op.deleteKey);
-    const applied = await applyOps(this.ctx.nl, ops);
+    this.skipped.log(plan);
+    const applied = await applyOps(this.ctx.nl, [...routeDeleteOps(plan.route.remove), ...routeSetOps(plan.route)], this.drift.expected);
 
     // Split "not on-link" (a topology fact) from transient failures (retried with backoff).
     const failed: PeerFailure[] = [];
@@ -112,26 +105,11 @@ export class HostGwBackend implements Backend {
     };
   }
 
-  /** Peers the kernel refused as not on-link, by node name (or subnet). */
-  peersNotOnLink(): string[] {
-    return [...this.notOnLink.values()];
-  }
-
-  private logSkipped(plan: HostGwPlan): void {
-    for (const l of plan.otherBackend) {
-      this.warnOnce.warn(`${formatCidr(l.subnet)} ${l.attrs.backendType}`, `Ignoring non-host-gw subnet: type=${l.attrs.backendType || 'udp'} subnet=${formatCidr(l.subnet)} node=${l.node ?? '?'}`);
-    }
-    warnInvalidPeers(this.warnOnce, plan.invalid);
-  }
-
   watchDrift(kick: (why: string) => void, signal: AbortSignal): void {
-    if (this.monitor !== undefined) return;
-    this.monitor = openDrift(this.ctx.openMonitor, (c) => this.driftReason(c), kick);
-    signal.addEventListener('abort', () => void this.close(), { once: true });
+    this.drift.start((c) => this.driftReason(c), kick, signal);
   }
 
   private driftReason(c: NetlinkChange): string | undefined {
-    if (this.expected.consume(c)) return undefined;
     const own = this.own?.subnet;
     if (c.kind === 'route' && c.deleted && own !== undefined && isPeerRouteOn(c.route, this.ext.index, this.ctx.network, own)) return `route ${c.route.dst} deleted`;
     if (c.kind === 'link' && c.link.index === this.ext.index && (c.deleted || !c.link.up)) return `external interface ${this.ext.name} changed`;
@@ -143,15 +121,10 @@ export class HostGwBackend implements Backend {
 
   async teardown(): Promise<void> {
     const own = this.own?.subnet;
-    if (own === undefined) return;
-    const routes = await this.ctx.nl.routeList({ family: AF_INET, table: RT_TABLE_MAIN });
-    const b = this.ctx.nl.batch();
-    for (const r of routes) if (isPeerRouteOn(r, this.ext.index, this.ctx.network, own)) b.routeDel(r);
-    if (b.size > 0) await b.run();
+    if (own !== undefined) await deletePeerRoutes(this.ctx.nl, this.ext.index, this.ctx.network, own);
   }
 
   async close(): Promise<void> {
-    this.monitor?.close();
-    this.monitor = undefined;
+    this.drift.close();
   }
 }

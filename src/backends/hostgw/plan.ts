@@ -3,10 +3,10 @@ import { formatCidr, parseIpv4 } from '../../ip/ipv4.ts';
 import type { Route } from '../../netlink/types.ts';
 import { AF_INET } from '../../netlink/types.ts';
 import type { Lease } from '../../subnet/lease.ts';
-import type { KeyedDiff } from '../reconcile/keyed-diff.ts';
+import type { ForPeer, KeyedDiff } from '../reconcile/keyed-diff.ts';
 import { diffKeyed } from '../reconcile/keyed-diff.ts';
 import { isPeerRouteOn, routeKey, sameRoute } from '../reconcile/peer-routes.ts';
-import type { ForPeer } from '../vxlan/plan.ts';
+import type { SkippedPeers } from '../reconcile/warn-once.ts';
 
 export interface HostGwPlanInput {
   readonly network: Ipv4Cidr;
@@ -16,16 +16,15 @@ export interface HostGwPlanInput {
   readonly routes: readonly Route[];
 }
 
-export interface HostGwPlan {
+export interface HostGwPlan extends SkippedPeers {
   readonly route: KeyedDiff<ForPeer<Route>, Route>;
-  readonly otherBackend: readonly Lease[];
-  readonly invalid: readonly { readonly lease: Lease; readonly reason: string }[];
 }
 
 /**
- * Desired: `<subnet> via <public ip> dev <ext>` per host-gw peer (§7). Owned: main-table
- * routes on the external interface to peer subnets inside Network (see peer-routes.ts), so
- * routes of peers deleted while we were down are removed too — upstream never removes them.
+ * Desired: `<subnet> via <public ip> dev <ext>` per host-gw peer (upstream's
+ * pkg/backend/hostgw/hostgw.go builds the same route). Owned: main-table routes on the
+ * external interface to peer subnets inside Network (see peer-routes.ts), so routes of peers
+ * deleted while we were down are removed too — upstream's route_network.go never removes them.
  */
 export function planHostGw(input: HostGwPlanInput): HostGwPlan {
   const want = new Map<string, ForPeer<Route>>();

@@ -1,6 +1,7 @@
 import type { KernelError } from '../../netlink/errors.ts';
 import type { NetlinkBatch, NetlinkHandle } from '../../netlink/types.ts';
 import type { PeerFailure } from '../backend.ts';
+import type { ExpectedDeletes } from './expected-deletes.ts';
 
 export type OpAction = 'create' | 'replace' | 'delete';
 
@@ -30,8 +31,14 @@ export interface AppliedOps {
 /**
  * Sends every op in one batch (the netlink layer splits it into as few sendmsg calls as the
  * socket buffers allow) and tallies the acks. Deleting what is already gone counts as done.
+ * With `expected`, the run's deletes replace what it expected before, so the drift monitor
+ * does not answer them with another run.
  */
-export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[]): Promise<AppliedOps> {
+export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[], expected?: ExpectedDeletes): Promise<AppliedOps> {
+  if (expected !== undefined) {
+    expected.clear();
+    for (const op of ops) if (op.deleteKey !== undefined) expected.expect(op.deleteKey);
+  }
   const out = { created: 0, replaced: 0, deleted: 0, changedByType: {} as Record<string, number>, failed: [] as PeerFailure[], results: [] as (KernelError | null)[] };
   if (ops.length === 0) return out;
   const b = nl.batch();

@@ -1,3 +1,10 @@
+/** A kernel object we want, tagged with the peer it serves (for per-peer failure reports). */
+export interface ForPeer<T> {
+  readonly subnet: string;
+  readonly node: string | undefined;
+  readonly obj: T;
+}
+
 /**
  * The pure half of every reconcile: what must change so that `have` becomes `want`.
  * Keys identify a kernel object the way the kernel does (a route by table+dst+metric, a

@@ -18,10 +18,32 @@ export class WarnOnce {
   }
 }
 
-/** One line per peer a backend cannot program (bad backend data, bad public IP), once each. */
-export function warnInvalidPeers(w: WarnOnce, invalid: readonly { readonly lease: Lease; readonly reason: string }[]): void {
-  for (const { lease, reason } of invalid) {
-    const subnet = formatCidr(lease.subnet);
-    w.warn(`${subnet} ${reason}`, `cannot program peer ${lease.node ?? subnet} (${subnet}): ${reason}`);
+/** The peers a backend's plan leaves out. */
+export interface SkippedPeers {
+  /** Peers running another backend: skipped, as upstream does. */
+  readonly otherBackend: readonly Lease[];
+  /** Peers this backend cannot program (bad backend data, bad public IP), with the reason. */
+  readonly invalid: readonly { readonly lease: Lease; readonly reason: string }[];
+}
+
+/**
+ * One log line per skipped peer, once each. Upstream words the "other backend" line
+ * differently per backend (operators grep for it), so the backend supplies that text.
+ */
+export class SkippedPeerLog {
+  private readonly once: WarnOnce;
+  private readonly otherBackend: (l: Lease) => string;
+
+  constructor(log: Logger, otherBackend: (l: Lease) => string) {
+    this.once = new WarnOnce(log);
+    this.otherBackend = otherBackend;
+  }
+
+  log(skipped: SkippedPeers): void {
+    for (const l of skipped.otherBackend) this.once.warn(`${formatCidr(l.subnet)} ${l.attrs.backendType}`, this.otherBackend(l));
+    for (const { lease, reason } of skipped.invalid) {
+      const subnet = formatCidr(lease.subnet);
+      this.once.warn(`${subnet} ${reason}`, `cannot program peer ${lease.node ?? subnet} (${subnet}): ${reason}`);
+    }
   }
 }

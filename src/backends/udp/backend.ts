@@ -1,7 +1,7 @@
 /**
- * The udp backend (flannel-compat.md §8): flannel0 TUN + UDP port 8285 forwarder, wire-
- * compatible with upstream flanneld's udp backend, with TSO/GSO/GRO offloads where the
- * kernel has them.
+ * The udp backend: flannel0 TUN + UDP port 8285 forwarder, wire-compatible with upstream
+ * flanneld's (pkg/backend/udp: udp_network_amd64.go and the C proxy in proxy_amd64.c), with
+ * TSO/GSO/GRO offloads where the kernel has them.
  *
  * Kernel state it owns: the TUN device (persistent, so a restart keeps the device, its
  * address and the route), its /32 address, and the route for the whole Network via it.
@@ -10,19 +10,19 @@
  * fail with EBADFD), so the reconcile opens the device afresh and keeps forwarding with the
  * same counters.
  */
-import { openDrift } from '../reconcile/drift.ts';
-import type { Logger } from 'pino';
-import type { Backend, Desired, ExternalInterface, PeerFailure, ReconcileReport } from '../backend.ts';
 import type { UdpConfig } from '../../config/types.ts';
-import type { Lease, LeaseAttrs } from '../../subnet/lease.ts';
-import { formatCidr, formatIpv4, parseIpv4, type Ipv4Cidr } from '../../ip/ipv4.ts';
-import { AF_INET, RT_SCOPE_UNIVERSE, type Link, type NetlinkChange, type NetlinkHandle } from '../../netlink/types.ts';
-import type { DriftMonitor, OpenDriftMonitor } from '../context.ts';
+import { formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
 import { loadDatapath, TUN_F_CSUM, TUN_F_TSO4, type DatapathNative } from '../../native/datapath-native.ts';
+import { AF_INET, RT_SCOPE_UNIVERSE, type Link, type NetlinkChange } from '../../netlink/types.ts';
+import type { UdpStats } from '../../observe/metrics.ts';
+import type { Lease, LeaseAttrs } from '../../subnet/lease.ts';
+import type { Backend, Desired, PeerFailure, ReconcileReport } from '../backend.ts';
+import type { BackendContext } from '../context.ts';
+import { DriftWatch } from '../reconcile/drift.ts';
+import { UdpCounters } from './counters.ts';
 import { UdpForwarder } from './forwarder.ts';
-import { RouteTable, type RouteEntry } from './route-table.ts';
-import type { UdpCounters } from './counters.ts';
 import { disableIpv6 } from './ipv6-off.ts';
+import { RouteTable, type RouteEntry } from './route-table.ts';
 import { errorText, isErrno } from '../../util/errors.ts';
 
 /** 20 bytes of outer IPv4 header + 8 of UDP (upstream: iface MTU − 28). */
@@ -32,31 +32,27 @@ export const TUN_TEMPLATE = 'flannel%d';
 /** Requested socket buffers (the kernel doubles them): absorbs bursts of TSO output. */
 const SOCKET_BUFFER = 8 << 20;
 
-export interface UdpBackendContext {
-  readonly nl: NetlinkHandle;
-  readonly ext: ExternalInterface;
-  readonly config: UdpConfig;
-  readonly network: Ipv4Cidr;
-  readonly log: Logger;
-  /** Tests and benches: the addon (default: loaded), and offloads off to measure the plain path. */
+/** Before the forwarder starts, every count is zero. */
+const NO_COUNTERS = new UdpCounters();
+
+/** What tests and benches may change; the daemon uses the defaults. */
+export interface UdpBackendOptions {
+  /** The addon (default: loaded). */
   readonly native?: DatapathNative;
+  /** false: no TUN/UDP offloads, to measure the plain path. */
   readonly offload?: boolean;
-  /** Benches: the forwarder's yield threshold (forwarder.ts YIELD_AFTER); 0 turns the yield off. */
+  /** The forwarder's yield threshold (udp-to-tun.ts YIELD_AFTER); 0 turns the yield off. */
   readonly yieldAfter?: number;
   /** Device name or template; default flannel%d (adopting an existing flannel0). */
   readonly tunName?: string;
-  /** Drift notifications; absent = no monitor (every reconcile still repairs). */
-  readonly openMonitor?: OpenDriftMonitor;
-}
-
-export function createUdpBackend(ctx: UdpBackendContext): UdpBackend {
-  return new UdpBackend(ctx);
 }
 
 export class UdpBackend implements Backend {
   readonly type = 'udp';
   readonly mtu: number;
-  private readonly ctx: UdpBackendContext;
+  private readonly ctx: BackendContext;
+  private readonly cfg: UdpConfig;
+  private readonly opts: UdpBackendOptions;
   private readonly nat: DatapathNative;
   private tunFd = -1;
   private udpFd = -1;
@@ -66,21 +62,45 @@ export class UdpBackend implements Backend {
   private tunVnet = false;
   private own: Lease | undefined;
   private fwd: UdpForwarder | undefined;
-  private monitor: DriftMonitor | undefined;
+  private readonly drift: DriftWatch;
   /** Log-once key for a failed IPv6 disable (the errno code). */
   private ipv6Warned = '';
   /** Subnet text → peer public IP text, as last reconciled. */
   private peers = new Map<string, string>();
 
-  constructor(ctx: UdpBackendContext) {
+  constructor(ctx: BackendContext, cfg: UdpConfig, opts: UdpBackendOptions = {}) {
     this.ctx = ctx;
-    this.nat = ctx.native ?? loadDatapath();
+    this.cfg = cfg;
+    this.opts = opts;
+    this.nat = opts.native ?? loadDatapath();
     this.mtu = ctx.ext.mtu - UDP_OVERHEAD;
+    this.drift = new DriftWatch(ctx.openMonitor);
   }
 
-  /** Datapath counters, for the metrics layer to read at scrape time. */
+  /** The datapath's own counters (tests print them whole). */
   get counters(): UdpCounters | undefined {
     return this.fwd?.counters;
+  }
+
+  /** The datapath's counters in the metrics layer's shape, read at scrape time. */
+  stats(): UdpStats {
+    const c = this.fwd?.counters ?? NO_COUNTERS;
+    return {
+      packetsIn: c.rxPackets,
+      packetsOut: c.txPackets,
+      bytesIn: c.rxBytes,
+      bytesOut: c.txBytes,
+      drops: {
+        'unknown-source': c.dropUnknownSource,
+        malformed: c.dropMalformed,
+        'not-for-us': c.dropNotForUs,
+        'ttl-expired': c.dropTtlExpired,
+        'no-route': c.dropNoRoute,
+        'send-error': c.dropSend,
+        'tun-write-error': c.dropTunWrite,
+        'not-ipv4': c.dropTunNotIpv4,
+      },
+    };
   }
 
   get deviceName(): string {
@@ -88,7 +108,8 @@ export class UdpBackend implements Backend {
   }
 
   async prepare(_signal: AbortSignal): Promise<LeaseAttrs> {
-    const { ext, config, log } = this.ctx;
+    const { ext, log } = this.ctx;
+    const { port } = this.cfg;
     const ifaceAddr = parseIpv4(ext.ifaceAddr);
     if (ifaceAddr === undefined) throw new Error(`udp backend: interface ${ext.name} address "${ext.ifaceAddr}" is not an IPv4 address`);
     const name = await this.deviceToOpen();
@@ -101,18 +122,18 @@ export class UdpBackend implements Backend {
     this.tunIndex = (await this.ctx.nl.linkByName(tun.name))?.index ?? 0;
     let sock;
     try {
-      sock = this.nat.udpOpen(ifaceAddr, config.port, SOCKET_BUFFER, this.ctx.offload !== false, this.ctx.offload !== false);
+      sock = this.nat.udpOpen(ifaceAddr, port, SOCKET_BUFFER, this.opts.offload !== false, this.opts.offload !== false);
     } catch (e) {
-      throw new Error(`udp backend: cannot bind UDP ${ext.ifaceAddr}:${config.port}: ${errorText(e)}`, { cause: e });
+      throw new Error(`udp backend: cannot bind UDP ${ext.ifaceAddr}:${port}: ${errorText(e)}`, { cause: e });
     }
     this.udpFd = sock.fd;
     this.fwd = new UdpForwarder({
       nat: this.nat, log, tunFd: tun.fd, vnetHdr: tun.vnet, tunMtu: this.mtu,
-      udpFd: sock.fd, gso: sock.gso, gro: sock.gro, port: config.port,
-      ...(this.ctx.yieldAfter !== undefined ? { yieldAfter: this.ctx.yieldAfter } : {}),
+      udpFd: sock.fd, gso: sock.gso, gro: sock.gro, port,
+      ...(this.opts.yieldAfter !== undefined ? { yieldAfter: this.opts.yieldAfter } : {}),
     });
     const path = this.fwd.path;
-    log.info({ device: tun.name, mtu: this.mtu, bind: `${ext.ifaceAddr}:${config.port}`, ...path, rcvbuf: sock.rcvbuf, sndbuf: sock.sndbuf }, 'udp backend: datapath ready');
+    log.info({ device: tun.name, mtu: this.mtu, bind: `${ext.ifaceAddr}:${port}`, ...path, rcvbuf: sock.rcvbuf, sndbuf: sock.sndbuf }, 'udp backend: datapath ready');
     if (!path.tunOffload || !path.udpGso || !path.udpGro) {
       log.warn(path, 'udp backend: some offloads are unavailable; using the batched per-packet path for those');
     }
@@ -121,7 +142,7 @@ export class UdpBackend implements Backend {
 
   /** Adopt a TUN left by our previous run; otherwise let the kernel pick from the template. */
   private async deviceToOpen(): Promise<string> {
-    const want = this.ctx.tunName ?? TUN_TEMPLATE;
+    const want = this.opts.tunName ?? TUN_TEMPLATE;
     if (!want.includes('%d')) return want;
     const existing = await this.ctx.nl.linkByName(want.replace('%d', '0'));
     return existing !== undefined && existing.kind === 'tun' ? existing.name : want;
@@ -137,7 +158,7 @@ export class UdpBackend implements Backend {
         throw new Error(`udp backend: cannot open TUN ${name}${hint}: ${errorText(e)}`, { cause: e });
       }
     };
-    if (this.ctx.offload !== false) {
+    if (this.opts.offload !== false) {
       const t = tryOpen(true);
       try {
         this.nat.tunSetOffload(t.fd, TUN_F_CSUM | TUN_F_TSO4);
@@ -256,9 +277,7 @@ export class UdpBackend implements Backend {
   }
 
   watchDrift(kick: (why: string) => void, signal: AbortSignal): void {
-    if (this.monitor !== undefined) return;
-    this.monitor = openDrift(this.ctx.openMonitor, (c) => this.driftReason(c), kick);
-    signal.addEventListener('abort', () => { this.monitor?.close(); this.monitor = undefined; }, { once: true });
+    this.drift.start((c) => this.driftReason(c), kick, signal);
   }
 
   /** Which notifications mean flannel0, its address or the Network route changed behind our back. */
@@ -288,14 +307,13 @@ export class UdpBackend implements Backend {
     }
     await this.close();
     // A device left by an earlier run (we never opened it in this process).
-    const name = this.tunName !== '' ? this.tunName : (this.ctx.tunName ?? TUN_TEMPLATE).replace('%d', '0');
+    const name = this.tunName !== '' ? this.tunName : (this.opts.tunName ?? TUN_TEMPLATE).replace('%d', '0');
     const link = await this.ctx.nl.linkByName(name);
     if (link !== undefined && link.kind === 'tun') await this.ctx.nl.linkDel(link.index);
   }
 
   async close(): Promise<void> {
-    this.monitor?.close();
-    this.monitor = undefined;
+    this.drift.close();
     this.fwd?.stop();
     if (this.udpFd >= 0) this.nat.closeFd(this.udpFd);
     if (this.tunFd >= 0) this.nat.closeFd(this.tunFd);

@@ -19,7 +19,7 @@ export class UdpCounters {
   /** UDP runs written to the TUN as one GSO_UDP_L4 write, and the datagrams in them. */
   udpRuns = 0;
   udpCoalesced = 0;
-  /** Times the receive loop gave up the CPU after delivering a large batch into the TUN (forwarder.ts YIELD_AFTER). */
+  /** Times the receive loop gave up the CPU after delivering a large batch into the TUN (udp-to-tun.ts YIELD_AFTER). */
   yields = 0;
 
   /** Datagram from an address that is no known peer's public IP. */

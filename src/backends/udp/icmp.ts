@@ -4,7 +4,7 @@ import { IP_DST, IP_FRAG, IP_OFFMASK, IP_PROTO, IP_SRC, IPPROTO_ICMP, headerLeng
 export const ICMP_DEST_UNREACH = 3;
 export const ICMP_NET_UNREACH = 0;
 
-/** Upstream's proxy sends these with TTL 8 (flannel-compat.md §8). */
+/** Upstream's proxy (pkg/backend/udp/proxy_amd64.c, send_net_unreachable) sends these with TTL 8. */
 const ICMP_TTL = 8;
 
 /** Room an unreachable needs: IPv4 (20) + ICMP (8) + offending header (≤ 60) + 8 bytes. */

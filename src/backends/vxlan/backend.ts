@@ -1,26 +1,28 @@
-import { openDrift } from '../reconcile/drift.ts';
-import { warnInvalidPeers, WarnOnce } from '../reconcile/warn-once.ts';
 import type { VxlanConfig } from '../../config/types.ts';
 import { formatCidr, parseIpv4 } from '../../ip/ipv4.ts';
 import type { Link, NetlinkChange, NetlinkHandle } from '../../netlink/types.ts';
 import { AF_BRIDGE, AF_INET, RT_TABLE_MAIN } from '../../netlink/types.ts';
 import type { Lease, LeaseAttrs } from '../../subnet/lease.ts';
-import { applyOps, type PlannedOp } from '../reconcile/apply-ops.ts';
 import type { Backend, Desired, ExternalInterface, ReconcileReport } from '../backend.ts';
-import type { BackendContext, DriftMonitor } from '../context.ts';
-import { ExpectedDeletes, linkDeleteKey, neighDeleteKey, routeDeleteKey } from '../reconcile/expected-deletes.ts';
-import { isPeerRouteOn } from '../reconcile/peer-routes.ts';
+import type { BackendContext } from '../context.ts';
+import { applyOps, type AppliedOps, type PlannedOp } from '../reconcile/apply-ops.ts';
+import { DriftWatch } from '../reconcile/drift.ts';
+import { linkDeleteKey, neighDeleteKey } from '../reconcile/expected-deletes.ts';
+import { deletePeerRoutes, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
+import { SkippedPeerLog } from '../reconcile/warn-once.ts';
 import { ensureAddress, ensureDevice, VXLAN_DEFAULT_PORT, type VxlanDeviceSpec } from './device.ts';
-import { formatVxlanBackendData, normalizeMac, randomMac } from './mac.ts';
+import { normalizeMac } from '../../ip/mac.ts';
+import { formatVxlanBackendData, randomMac } from './mac.ts';
 import { planVxlan, type VxlanPlan } from './plan.ts';
 
 /** VXLAN adds 50 bytes: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
 const VXLAN_OVERHEAD = 50;
 
 /**
- * The vxlan backend (§6): flannel.<VNI>, and per peer a permanent neighbour, a permanent
- * self fdb entry and an onlink route — or, with DirectRouting and an on-link peer, a plain
- * route via its public IP. Every reconcile lists what it owns, diffs, and applies the
+ * The vxlan backend (upstream: pkg/backend/vxlan/vxlan.go, device.go, vxlan_network.go):
+ * flannel.<VNI>, and per peer a permanent neighbour, a permanent self fdb entry and an onlink
+ * route — or, with DirectRouting and an on-link peer, a plain route via its public IP. Unlike
+ * upstream's event handlers, every reconcile lists what it owns, diffs, and applies the
  * difference in one batch; see plan.ts for ownership.
  */
 export class VxlanBackend implements Backend {
@@ -33,10 +35,8 @@ export class VxlanBackend implements Backend {
   private mac = '';
   private device: Link | undefined;
   private own: Lease | undefined;
-  private monitor: DriftMonitor | undefined;
-  private readonly expected = new ExpectedDeletes();
-  /** Log-once keys for peers we skip (other backend, bad data). */
-  private readonly warnOnce: WarnOnce;
+  private readonly drift: DriftWatch;
+  private readonly skipped: SkippedPeerLog;
 
   constructor(ctx: BackendContext, cfg: VxlanConfig) {
     this.ctx = ctx;
@@ -44,7 +44,8 @@ export class VxlanBackend implements Backend {
     this.ext = ctx.ext;
     this.name = `flannel.${cfg.vni}`;
     this.mtu = (cfg.mtu > 0 ? cfg.mtu : ctx.ext.mtu) - VXLAN_OVERHEAD;
-    this.warnOnce = new WarnOnce(ctx.log);
+    this.drift = new DriftWatch(ctx.openMonitor);
+    this.skipped = new SkippedPeerLog(ctx.log, (l) => `ignoring non-vxlan v4Subnet(${formatCidr(l.subnet)}) of node ${l.node ?? '?'}: type=${l.attrs.backendType || 'udp'}`);
   }
 
   private get nl(): NetlinkHandle {
@@ -86,7 +87,7 @@ export class VxlanBackend implements Backend {
     const log = this.ctx.log;
     if (d.action === 'created') log.info(`Interface ${this.name} mac address set to: ${this.mac}`);
     if (d.action === 'recreated') {
-      if (this.device !== undefined) this.expected.expect(linkDeleteKey(this.device.index));
+      if (this.device !== undefined) this.drift.expected.expect(linkDeleteKey(this.device.index));
       log.warn(`${this.name} already exists with incompatible configuration (${d.reason}); recreating device`);
     }
     for (const f of d.fixed) log.warn(`${this.name}: corrected ${f}`);
@@ -96,14 +97,39 @@ export class VxlanBackend implements Backend {
 
   async reconcile(desired: Desired): Promise<ReconcileReport> {
     const t0 = performance.now();
-    const changedByType: Record<string, number> = {};
-    // The underlay may have been re-created (VLAN, bond, WireGuard restart) with a new index.
+    await this.followUnderlay();
+    const { dev, changedByType } = await this.ensureDeviceFor(desired);
+    const plan = await this.plan(desired, dev.index);
+    this.skipped.log(plan);
+    const ops = this.opsOf(plan);
+    const applied = await this.apply(plan, ops);
+    for (const [k, v] of Object.entries(applied.changedByType)) changedByType[k] = (changedByType[k] ?? 0) + v;
+    return {
+      generation: desired.generation,
+      created: applied.created,
+      replaced: applied.replaced,
+      deleted: applied.deleted,
+      unchanged: plan.neigh.unchanged + plan.fdb.unchanged + plan.route.unchanged,
+      failed: applied.failed,
+      ms: performance.now() - t0,
+      changedByType,
+      owned: ownedAfter(plan, ops, applied.results),
+    };
+  }
+
+  /** The underlay may have been re-created (VLAN, bond, WireGuard restart) with a new index. */
+  private async followUnderlay(): Promise<void> {
     const ext = await this.nl.linkByName(this.ext.name);
     if (ext === undefined) throw new Error(`external interface ${this.ext.name} is gone; ${this.name} waits for it`);
     if (ext.index !== this.ext.index) {
       this.ctx.log.warn(`external interface ${this.ext.name} changed index ${this.ext.index} → ${ext.index}`);
       this.ext = { ...this.ext, index: ext.index };
     }
+  }
+
+  /** flannel.N present, compatible, addressed with the own subnet and up; counts what that changed. */
+  private async ensureDeviceFor(desired: Desired): Promise<{ dev: Link; changedByType: Record<string, number> }> {
+    const changedByType: Record<string, number> = {};
     const before = this.device?.index;
     const dev = await this.ensureDevice();
     if (dev.index !== before) {
@@ -117,59 +143,44 @@ export class VxlanBackend implements Backend {
     }
     this.device = { ...dev, up: true };
     this.own = desired.own;
+    return { dev, changedByType };
+  }
 
+  /** Lists what the kernel has (neighbours, fdb, routes) and plans it against the peers. */
+  private async plan(desired: Desired, deviceIndex: number): Promise<VxlanPlan> {
     const [neighs, fdbs, routes] = await Promise.all([
-      this.nl.neighList({ family: AF_INET, index: dev.index }),
-      this.nl.neighList({ family: AF_BRIDGE, index: dev.index }),
+      this.nl.neighList({ family: AF_INET, index: deviceIndex }),
+      this.nl.neighList({ family: AF_BRIDGE, index: deviceIndex }),
       this.nl.routeList({ family: AF_INET, table: RT_TABLE_MAIN }),
     ]);
     const onLink = this.cfg.directRouting ? await this.onLinkPeers(desired.peers) : undefined;
-    const plan = planVxlan({
+    return planVxlan({
       network: desired.network,
       own: desired.own.subnet,
       peers: desired.peers,
-      deviceIndex: dev.index,
+      deviceIndex,
       extIndex: this.ext.index,
       onLink,
       have: { neighs, fdbs, routes },
     });
-    this.logSkipped(plan);
+  }
 
-    const ops = this.opsOf(plan);
-    this.expected.clear();
-    for (const op of ops) if (op.deleteKey !== undefined) this.expected.expect(op.deleteKey);
-    const applied = await applyOps(this.nl, ops);
-    // Never leave a route without its neighbour and fdb entry: traffic would vanish into a
-    // gateway that no one answers for. Remove the route of any peer whose neigh/fdb failed.
+  /**
+   * Applies the ops in one batch. Never leaves a route without its neighbour and fdb entry:
+   * traffic would vanish into a gateway that no one answers for. So the route of any peer
+   * whose neigh/fdb failed is removed again.
+   */
+  private async apply(plan: VxlanPlan, ops: readonly PlannedOp[]): Promise<AppliedOps> {
+    const applied = await applyOps(this.nl, ops, this.drift.expected);
     const broken = new Set(applied.failed.map((f) => f.subnet));
     const orphanRoutes = ops.length === 0 || broken.size === 0 ? [] : this.orphanRouteOps(plan, broken);
     if (orphanRoutes.length > 0) await applyOps(this.nl, orphanRoutes);
-    for (const [k, v] of Object.entries(applied.changedByType)) changedByType[k] = (changedByType[k] ?? 0) + v;
-
-    const owned = {
-      neigh: countInPlace(plan.neigh.unchanged, ops, applied.results, 'neigh'),
-      fdb: countInPlace(plan.fdb.unchanged, ops, applied.results, 'fdb'),
-      route: countInPlace(plan.route.unchanged, ops, applied.results, 'route'),
-    };
-    return {
-      generation: desired.generation,
-      created: applied.created,
-      replaced: applied.replaced,
-      deleted: applied.deleted,
-      unchanged: plan.neigh.unchanged + plan.fdb.unchanged + plan.route.unchanged,
-      failed: applied.failed,
-      ms: performance.now() - t0,
-      changedByType,
-      owned,
-    };
+    return applied;
   }
 
   /** Deletes first (route → fdb → neigh), then adds (neigh → fdb → route): a route only ever points at a resolvable gateway. */
   private opsOf(plan: VxlanPlan): PlannedOp[] {
-    const ops: PlannedOp[] = [];
-    for (const r of plan.route.remove) {
-      ops.push({ action: 'delete', type: 'route', subnet: undefined, node: undefined, queue: (b) => b.routeDel(r), deleteKey: routeDeleteKey(r.dst, r.oif) });
-    }
+    const ops = routeDeleteOps(plan.route.remove);
     for (const n of [...plan.fdb.remove, ...plan.neigh.remove]) {
       const type = n.family === AF_BRIDGE ? 'fdb' : 'neigh';
       ops.push({ action: 'delete', type, subnet: undefined, node: undefined, queue: (b) => b.neighDel(n), deleteKey: neighDeleteKey(n.family, n.index, n.ip, n.mac) });
@@ -177,8 +188,7 @@ export class VxlanBackend implements Backend {
     for (const w of plan.neigh.create) ops.push({ action: 'create', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj) });
     for (const [w] of plan.neigh.replace) ops.push({ action: 'replace', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj) });
     for (const w of plan.fdb.create) ops.push({ action: 'create', type: 'fdb', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj) });
-    for (const w of plan.route.create) ops.push({ action: 'create', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj) });
-    for (const [w] of plan.route.replace) ops.push({ action: 'replace', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj) });
+    ops.push(...routeSetOps(plan.route));
     return ops;
   }
 
@@ -208,23 +218,13 @@ export class VxlanBackend implements Backend {
     return onLink;
   }
 
-  private logSkipped(plan: VxlanPlan): void {
-    for (const l of plan.otherBackend) {
-      this.warnOnce.warn(`${formatCidr(l.subnet)} ${l.attrs.backendType}`, `ignoring non-vxlan v4Subnet(${formatCidr(l.subnet)}) of node ${l.node ?? '?'}: type=${l.attrs.backendType || 'udp'}`);
-    }
-    warnInvalidPeers(this.warnOnce, plan.invalid);
-  }
-
   watchDrift(kick: (why: string) => void, signal: AbortSignal): void {
-    if (this.monitor !== undefined) return;
-    this.monitor = openDrift(this.ctx.openMonitor, (c) => this.driftReason(c), kick);
-    signal.addEventListener('abort', () => void this.close(), { once: true });
+    this.drift.start((c) => this.driftReason(c), kick, signal);
   }
 
   /** Which notifications mean something of ours changed behind our back. */
   private driftReason(c: NetlinkChange): string | undefined {
     const dev = this.device;
-    if (this.expected.consume(c)) return undefined;
     switch (c.kind) {
       case 'link':
         if (c.link.name === this.name || c.link.index === dev?.index) {
@@ -255,17 +255,21 @@ export class VxlanBackend implements Backend {
     if (dev !== undefined) await this.nl.linkDel(dev.index);
     this.device = undefined;
     const own = this.own?.subnet;
-    if (own === undefined) return;
-    const routes = await this.nl.routeList({ family: AF_INET, table: RT_TABLE_MAIN });
-    const b = this.nl.batch();
-    for (const r of routes) if (isPeerRouteOn(r, this.ext.index, this.ctx.network, own)) b.routeDel(r);
-    if (b.size > 0) await b.run();
+    if (own !== undefined) await deletePeerRoutes(this.nl, this.ext.index, this.ctx.network, own);
   }
 
   async close(): Promise<void> {
-    this.monitor?.close();
-    this.monitor = undefined;
+    this.drift.close();
   }
+}
+
+/** Desired objects in the kernel after the run, by type. */
+function ownedAfter(plan: VxlanPlan, ops: readonly PlannedOp[], results: readonly unknown[]): Record<string, number> {
+  return {
+    neigh: countInPlace(plan.neigh.unchanged, ops, results, 'neigh'),
+    fdb: countInPlace(plan.fdb.unchanged, ops, results, 'fdb'),
+    route: countInPlace(plan.route.unchanged, ops, results, 'route'),
+  };
 }
 
 /** Desired objects of a type that are in the kernel after the run: unchanged plus successful adds. */

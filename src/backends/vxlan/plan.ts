@@ -3,17 +3,11 @@ import { formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
 import type { Lease } from '../../subnet/lease.ts';
 import type { Neigh, Route } from '../../netlink/types.ts';
 import { AF_BRIDGE, AF_INET, NTF_SELF, NUD_PERMANENT } from '../../netlink/types.ts';
-import type { KeyedDiff } from '../reconcile/keyed-diff.ts';
+import type { ForPeer, KeyedDiff } from '../reconcile/keyed-diff.ts';
 import { diffKeyed } from '../reconcile/keyed-diff.ts';
 import { isOurKindOfRoute, isPeerRouteOn, routeKey, sameRoute } from '../reconcile/peer-routes.ts';
-import { parseVtepMac } from './mac.ts';
-
-/** A kernel object we want, tagged with the peer it serves (for per-peer failure reports). */
-export interface ForPeer<T> {
-  readonly subnet: string;
-  readonly node: string | undefined;
-  readonly obj: T;
-}
+import type { SkippedPeers } from '../reconcile/warn-once.ts';
+import { peerVtepMac } from './mac.ts';
 
 export interface VxlanKernelState {
   /** AF_INET neighbours on the vxlan device. */
@@ -35,14 +29,11 @@ export interface VxlanPlanInput {
   readonly have: VxlanKernelState;
 }
 
-export interface VxlanPlan {
+/** `invalid` here: bad backend data, or a VtepMAC another peer already uses. */
+export interface VxlanPlan extends SkippedPeers {
   readonly neigh: KeyedDiff<ForPeer<Neigh>, Neigh>;
   readonly fdb: KeyedDiff<ForPeer<Neigh>, Neigh>;
   readonly route: KeyedDiff<ForPeer<Route>, Route>;
-  /** Peers running another backend: skipped, as upstream does. */
-  readonly otherBackend: readonly Lease[];
-  /** Peers we cannot program (bad backend data, a VtepMAC another peer already uses). */
-  readonly invalid: readonly { readonly lease: Lease; readonly reason: string }[];
 }
 
 /**
@@ -161,7 +152,7 @@ function computeFacts(lease: Lease, subnet: string, deviceIndex: number, extInde
   const gw = formatIpv4(lease.subnet.ip);
   const direct: ForPeer<Route> = { subnet, node, obj: { family: AF_INET, dst, gateway: publicIp, oif: extIndex } };
   const route: ForPeer<Route> = { subnet, node, obj: { family: AF_INET, dst, gateway: gw, oif: deviceIndex, onlink: true } };
-  const parsed = parseVtepMac(lease.attrs.backendData);
+  const parsed = peerVtepMac(lease.attrs.backendData);
   if ('error' in parsed) return { deviceIndex, extIndex, direct, route, neigh: undefined, fdb: undefined, fdbKey: '', macError: parsed.error };
   const { mac } = parsed;
   return {

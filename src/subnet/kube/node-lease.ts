@@ -3,6 +3,7 @@
  * IPv4 subnet, what a peer published, what the own node must publish, and the two PATCH bodies.
  */
 import { formatIpv4, networkOf, parseCidr, parseIpv4, type Ipv4Cidr } from '../../ip/ipv4.ts';
+import { vtepMacOf } from '../../ip/mac.ts';
 import type { Lease, LeaseAttrs } from '../lease.ts';
 import type { StoredNodeInfo } from '../manager.ts';
 import type { AnnotationKeys } from './annotations.ts';
@@ -74,19 +75,6 @@ export function nodeToLease(node: NodeView, keys: AnnotationKeys): Lease {
     ...(a[keys.backendV6Data] !== undefined ? { backendV6Data: a[keys.backendV6Data] } : {}),
   };
   return { subnet: cidr.cidr, attrs, node: node.name };
-}
-
-const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
-
-function vtepMacOf(backendData: string | undefined): string | undefined {
-  if (backendData === undefined) return undefined;
-  try {
-    const v = JSON.parse(backendData) as { VtepMAC?: unknown } | null;
-    const mac = v?.VtepMAC;
-    return typeof mac === 'string' && MAC.test(mac) ? mac.toLowerCase() : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

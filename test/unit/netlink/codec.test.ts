@@ -44,6 +44,13 @@ describe('encoders match iproute2 byte for byte', () => {
     expect(b.readUInt32LE(0)).toBe(b.length);
     expect(b.readUInt32LE(8)).toBe(7);
   });
+  it('a veth peer namespace goes out as the fd the caller opened; the encoder opens nothing', () => {
+    // A namespace that does not exist: an encoder that opened it would throw ENOENT.
+    const spec = { name: 'ul0', kind: 'veth', peerName: 'ul0p', peerNetns: 'no-such-netns-ftest' } as const;
+    const hex = encoded((w) => encodeLinkAdd(w, 1, spec, 0x2a)).toString('hex');
+    expect(hex).toContain('08001c002a000000'); // IFLA_NET_NS_FD (28) = 42, inside VETH_INFO_PEER
+    expect(() => encoded((w) => encodeLinkAdd(w, 1, spec))).toThrow(NetlinkEncodeError);
+  });
 });
 
 describe('decoders read real kernel messages', () => {

@@ -3,7 +3,7 @@ import { parseCidr } from '../../../../src/ip/ipv4.ts';
 import type { Neigh, Route } from '../../../../src/netlink/types.ts';
 import { AF_BRIDGE, AF_INET, NTF_SELF, NUD_PERMANENT, RTPROT_KERNEL } from '../../../../src/netlink/types.ts';
 import type { Lease } from '../../../../src/subnet/lease.ts';
-import { formatVxlanBackendData, parseVtepMac, randomMac } from '../../../../src/backends/vxlan/mac.ts';
+import { formatVxlanBackendData, peerVtepMac, randomMac } from '../../../../src/backends/vxlan/mac.ts';
 import { planVxlan, type VxlanKernelState, type VxlanPlanInput } from '../../../../src/backends/vxlan/plan.ts';
 
 const DEV = 7;
@@ -114,9 +114,9 @@ describe('planVxlan', () => {
 describe('vxlan backend data', () => {
   it('is byte-exact and round-trips', () => {
     expect(formatVxlanBackendData(1, 'aa:bb:cc:dd:ee:ff')).toBe('{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}');
-    expect(parseVtepMac('{"VNI":1,"VtepMAC":"AA:BB:CC:DD:EE:FE"}')).toEqual({ mac: 'aa:bb:cc:dd:ee:fe' });
-    expect(parseVtepMac('{"VNI":1,"VtepMAC":"01:00:5e:00:00:01"}')).toEqual({ error: 'backend-data VtepMAC 01:00:5e:00:00:01 is not a unicast address' });
-    expect(parseVtepMac('nope')).toMatchObject({ error: expect.stringContaining('not JSON') });
+    expect(peerVtepMac('{"VNI":1,"VtepMAC":"AA:BB:CC:DD:EE:FE"}')).toEqual({ mac: 'aa:bb:cc:dd:ee:fe' });
+    expect(peerVtepMac('{"VNI":1,"VtepMAC":"01:00:5e:00:00:01"}')).toEqual({ error: 'backend-data VtepMAC 01:00:5e:00:00:01 is not a unicast address' });
+    expect(peerVtepMac('nope')).toMatchObject({ error: expect.stringContaining('not JSON') });
   });
   it('random MACs are locally administered unicast', () => {
     for (let i = 0; i < 50; i++) expect(parseInt(randomMac().slice(0, 2), 16) & 3).toBe(2);
