@@ -290,10 +290,7 @@ export class Daemon {
     }
     if (config.ipMasq || config.forwardRules) {
       void traffic.runResync(signal);
-      this.metrics.addSource('traffic', () => {
-        const s = traffic.stats();
-        return { resyncs: s.resyncs, ruleRepairs: s.repairs };
-      });
+      this.metrics.addSource('traffic', () => traffic.stats());
     }
   }
 

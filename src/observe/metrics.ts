@@ -42,12 +42,12 @@ export interface ReconcileStats {
   readonly lastSuccessMs: number;
 }
 
-/** Counts the masquerade/forward rule manager keeps. */
+/** Counts the masquerade/forward rule manager keeps (src/traffic/manager.ts adds details of its own). */
 export interface TrafficStats {
   /** Periodic checks of the rule tables (each reads the tables once). */
   readonly resyncs: number;
-  /** Rules found missing or changed and written back. */
-  readonly ruleRepairs: number;
+  /** Checks that found rules missing or changed and wrote them back. */
+  readonly repairs: number;
 }
 
 /** Counts the udp datapath keeps; 'in' is underlay → TUN, 'out' is TUN → underlay. */
@@ -247,7 +247,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   });
 
   sourcedCounter('flannel_iptables_resyncs_total', 'traffic', (t) => single(t.resyncs));
-  sourcedCounter('flannel_iptables_rule_repairs_total', 'traffic', (t) => single(t.ruleRepairs));
+  sourcedCounter('flannel_iptables_rule_repairs_total', 'traffic', (t) => single(t.repairs));
 
   const direction = (inValue: number, outValue: number) => [[{ direction: 'in' }, inValue] as const, [{ direction: 'out' }, outValue] as const];
   sourcedCounter('flannel_udp_packets_total', 'udp', (u) => direction(u.packetsIn, u.packetsOut));

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatCidr, networkOf, cidrEquals, type Ipv4Cidr } from '../ip/ipv4.ts';
 import type { Logger } from '../observe/log.ts';
+import type { TrafficStats } from '../observe/metrics.ts';
 import { describeDiscrepancies, type DesiredRules, type RuleGroup } from './desired.ts';
 import type { ModeDriver, TrafficMode } from './driver.ts';
 import { runCommand, type CommandRunner } from './exec.ts';
@@ -29,12 +30,8 @@ export interface PreviousLease {
   readonly subnet?: Ipv4Cidr;
 }
 
-/** Plain numbers, read by the metrics layer at scrape time. */
-export interface TrafficStats {
-  /** Periodic checks run. */
-  readonly resyncs: number;
-  /** Checks that found a difference and rewrote rules. */
-  readonly repairs: number;
+/** The metrics layer's TrafficStats (read at scrape time), plus what tests and diagnostics read. */
+export interface RuleManagerStats extends TrafficStats {
   /** Differences found by checks, by kind (chain-missing, rules-differ, jump-missing, …). */
   readonly repairsByReason: Readonly<Record<string, number>>;
   /** ensureMasq/ensureForward calls that changed the kernel. */
@@ -62,7 +59,7 @@ export interface TrafficManager {
   runResync(signal: AbortSignal): Promise<void>;
   /** §0 step 15: removes what the *other* mode installs (its chains and jumps, or its tables). */
   cleanupOtherMode(): Promise<void>;
-  stats(): TrafficStats;
+  stats(): RuleManagerStats;
 }
 
 export function createTrafficManager(opts: TrafficManagerOptions): TrafficManager {
@@ -193,7 +190,7 @@ class RuleManager implements TrafficManager {
     });
   }
 
-  stats(): TrafficStats {
+  stats(): RuleManagerStats {
     return {
       resyncs: this.resyncs,
       repairs: this.repairs,
