@@ -1,5 +1,6 @@
 import { openDrift } from '../reconcile/drift.ts';
-import { warnInvalidPeers, WarnOnce } from '../reconcile/warn-once.ts';
+import { WarnOnce } from '../../observe/warn-once.ts';
+import { warnInvalidPeers } from '../reconcile/warn-once.ts';
 import { formatCidr } from '../../ip/ipv4.ts';
 import type { NetlinkChange } from '../../netlink/types.ts';
 import { AF_INET, RT_TABLE_MAIN } from '../../netlink/types.ts';

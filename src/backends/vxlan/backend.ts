@@ -1,5 +1,6 @@
 import { openDrift } from '../reconcile/drift.ts';
-import { warnInvalidPeers, WarnOnce } from '../reconcile/warn-once.ts';
+import { WarnOnce } from '../../observe/warn-once.ts';
+import { warnInvalidPeers } from '../reconcile/warn-once.ts';
 import type { VxlanConfig } from '../../config/types.ts';
 import { formatCidr, parseIpv4 } from '../../ip/ipv4.ts';
 import type { Link, NetlinkChange, NetlinkHandle } from '../../netlink/types.ts';
