@@ -5,7 +5,7 @@ import { formatCidr, formatIpv4, networkOf, parseCidr, type Ipv4Cidr } from '../
 import { formatIpv6, normalizeIpv6Cidr, parseIpv6 } from '../config/ipv6-cidr.ts';
 
 /**
- * subnet.env (§3): the file flannel's CNI plugin and mk-docker-opts.sh read. Byte layout and line
+ * subnet.env (upstream's WriteSubnetFile, pkg/subnet/subnet.go): the file flannel's CNI plugin and mk-docker-opts.sh read. Byte layout and line
  * order are upstream's exactly; consumers parse it strictly (no quotes, no spaces).
  */
 

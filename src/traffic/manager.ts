@@ -46,18 +46,18 @@ export interface RuleManagerStats extends TrafficStats {
 export interface TrafficManager {
   readonly mode: TrafficMode;
   /**
-   * Installs the masquerade rules for `network` and this node's lease `podSubnet` (§0 step 16)
+   * Installs the masquerade rules for `network` and this node's lease `podSubnet` (main.go, --ip-masq)
    * and keeps them under resync. Rules of `prev` need no separate delete: our chain is rewritten
    * wholesale in the same transaction. Throws (naming the tool's output) when rules can't be set.
    */
   ensureMasq(network: Ipv4Cidr, podSubnet: Ipv4Cidr, prev?: PreviousLease): Promise<void>;
-  /** Installs FLANNEL-FWD / chain forward accepting traffic from and to `network` (§0 step 17). */
+  /** Installs FLANNEL-FWD / chain forward accepting traffic from and to `network` (main.go, --iptables-forward-rules). */
   ensureForward(network: Ipv4Cidr): Promise<void>;
   /** One check now: read each table once, repair if different. Never throws; errors go to stats. */
   resync(): Promise<void>;
   /** Checks every resyncSeconds until `signal` aborts. The first check runs one period after the call. */
   runResync(signal: AbortSignal): Promise<void>;
-  /** §0 step 15: removes what the *other* mode installs (its chains and jumps, or its tables). */
+  /** As main.go does before setting up rules: removes what the *other* mode installs (its chains and jumps, or its tables). */
   cleanupOtherMode(): Promise<void>;
   stats(): RuleManagerStats;
 }

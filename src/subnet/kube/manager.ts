@@ -1,5 +1,5 @@
 /**
- * The Kubernetes subnet manager (§4): the own lease is the node's podCIDR, published as node
+ * The Kubernetes subnet manager (upstream's pkg/subnet/kube/kube.go): the own lease is the node's podCIDR, published as node
  * annotations; the other nodes' leases come from a node list+watch.
  *
  * Where it deliberately differs from upstream: it waits for a missing podCIDR instead of exiting;
