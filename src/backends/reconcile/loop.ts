@@ -125,7 +125,7 @@ export class ReconcileLoop {
       do {
         this.again = false;
         const desired = this.opts.desired();
-        if (desired === undefined || this.stopped) break; // configure() has not happened yet
+        if (desired === undefined || this.stopped) break; // no own lease or no peer list yet
         if (this.startupGeneration < 0) {
           this.startupPeers = new Set(desired.peers.keys());
           this.startupGeneration = desired.generation;

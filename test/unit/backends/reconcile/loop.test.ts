@@ -129,6 +129,27 @@ describe('ReconcileLoop', () => {
     expect(settled).toBe(true);
   });
 
+  it('takes the peers to settle on from the first desired state, not from runs before it exists', async () => {
+    let d: Desired | undefined;
+    let failing: string[] = [];
+    const backend = { reconcile: vi.fn(async (x: Desired) => report(x, { failed: failing.map(failure) })) };
+    const loop = new ReconcileLoop({ backend, desired: () => d, retryBaseMs: 1_000 });
+    let settled = false;
+    void loop.settled.then(() => (settled = true));
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(settled).toBe(false);
+    d = desiredOf(1, ['a', 'b']);
+    failing = ['b'];
+    loop.kick('lease');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(backend.reconcile).toHaveBeenCalledTimes(1);
+    expect(settled).toBe(false);
+    failing = [];
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(settled).toBe(true);
+  });
+
   it('counts changes made while the desired state stood still as drift repairs, and reports entries', async () => {
     const d = desiredOf(1, ['a']);
     let n = 0;
