@@ -3,8 +3,8 @@ import { parseGoBool, parseGoInt } from './go-values.ts';
 import { errorText } from '../util/errors.ts';
 
 /**
- * flanneld's command line (§1) with Go `flag` semantics (§0 step 1) and the FLANNELD_* environment
- * fallback (§0 step 3), plus flannel-ts's own --metrics-*, --log-format. Pure: argv and env in,
+ * flanneld's command line (the flags of upstream's main.go init()) with Go `flag` semantics and
+ * the FLANNELD_* environment fallback (flagutil.SetFlagsFromEnv in main.go), plus flannel-ts's own --metrics-*, --log-format. Pure: argv and env in,
  * options or a UsageError out; the caller prints and exits.
  */
 

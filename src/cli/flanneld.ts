@@ -5,6 +5,7 @@
  */
 import { parseFlags, usage, UsageError, type Options } from './flags.ts';
 import { createLogger, type Logger } from '../observe/log.ts';
+import type { DaemonConfig } from '../daemon/config.ts';
 import { Daemon, FatalError } from '../daemon/daemon.ts';
 import type { NetConf } from '../config/types.ts';
 import { VERSION } from '../version.ts';
@@ -46,7 +47,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const daemon = new Daemon({ opts, log, env, createSubnetManager: (conf) => kubeSubnetManager(opts, conf, log, env) });
+  const daemon = new Daemon({ config: daemonConfig(opts), log, createSubnetManager: (conf) => kubeSubnetManager(opts, conf, log, env) });
   try {
     await daemon.run(stop.signal);
   } catch (e) {
@@ -59,6 +60,23 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
   }
   log.info('Exiting cleanly...');
   return 0;
+}
+
+/** The flags the daemon acts on, in its terms; a port of 0 turns its listener off, as upstream. */
+function daemonConfig(opts: Options): DaemonConfig {
+  return {
+    netConfigPath: opts.netConfigPath,
+    subnetFile: opts.subnetFile,
+    ...(opts.healthzPort > 0 ? { healthz: { host: opts.healthzIP, port: opts.healthzPort } } : {}),
+    ...(opts.metricsPort > 0 ? { metrics: { host: opts.metricsIP, port: opts.metricsPort } } : {}),
+    iface: { ifaces: opts.iface, ifaceRegexes: opts.ifaceRegex, ifaceCanReach: opts.ifaceCanReach },
+    publicIp: opts.publicIP,
+    ipMasq: opts.ipMasq,
+    masqFullyRandom: !opts.ipMasqFullyRandomDisable,
+    forwardRules: opts.iptablesForwardRules,
+    resyncSeconds: opts.iptablesResync,
+    blackholeRoute: opts.ipBlackholeRoute,
+  };
 }
 
 async function kubeSubnetManager(opts: Options, conf: NetConf, log: Logger, env: NodeJS.ProcessEnv) {

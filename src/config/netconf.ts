@@ -12,7 +12,7 @@ const EXAMPLE = '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}';
 const NETWORK_EXPECTED = 'an IPv4 CIDR such as "10.244.0.0/16"';
 
 /**
- * Parses net-conf.json (§2) into a validated, defaulted NetConf. Keys match case-insensitively at
+ * Parses net-conf.json (upstream's pkg/subnet/config.go) into a validated, defaulted NetConf. Keys match case-insensitively at
  * every level and unknown keys are ignored, as upstream's Go decoder does. Where upstream accepts
  * nonsense (wrong JSON types, out-of-range numbers, a SubnetLen that cannot work) we refuse with
  * a ConfigError naming `source`, the field, the value and what was expected.

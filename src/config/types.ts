@@ -1,6 +1,6 @@
 import type { Ipv4Cidr } from '../ip/ipv4.ts';
 
-/** The vxlan backend's settings (§2 "Backend objects"). */
+/** The vxlan backend's settings (pkg/backend/vxlan/vxlan.go reads them from the Backend object). */
 export interface VxlanConfig {
   readonly type: 'vxlan';
   /** Default 1; names the device flannel.<VNI>. */
@@ -26,7 +26,7 @@ export interface UdpConfig {
 
 export type BackendConfig = VxlanConfig | HostGwConfig | UdpConfig;
 
-/** net-conf.json, validated and defaulted (§2). */
+/** net-conf.json, validated and defaulted (upstream's pkg/subnet/config.go). */
 export interface NetConf {
   readonly enableIPv4: boolean;
   readonly enableIPv6: boolean;

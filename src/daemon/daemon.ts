@@ -1,14 +1,15 @@
 import { access } from 'node:fs/promises';
-import type { Options } from '../cli/flags.ts';
+import { keepBlackholeRoute } from '../backends/blackhole-route.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { parseNetConf, readNetConfText } from '../config/netconf.ts';
-import { restartOnlyChanges } from './config-diff.ts';
+import { BackendSwitch } from './backend-switch.ts';
+import type { DaemonConfig } from './config.ts';
 import { watchConfigFile } from './config-watcher.ts';
 import type { NetConf } from '../config/types.ts';
 import { InterfaceSelectionError, selectInterface } from '../ifaces/select.ts';
 import { formatCidr } from '../ip/ipv4.ts';
 import { openNetlink } from '../netlink/index.ts';
-import { AF_INET, RTN_BLACKHOLE, type NetlinkHandle } from '../netlink/types.ts';
+import type { NetlinkHandle } from '../netlink/types.ts';
 import { HealthState } from '../observe/health.ts';
 import { serveHealth, serveMetrics, type HttpListener } from '../observe/http.ts';
 import type { Logger } from '../observe/log.ts';
@@ -22,22 +23,19 @@ import { VERSION } from '../version.ts';
 import { NetworkRunner } from './network-runner.ts';
 import { PeerSet } from './peer-set.ts';
 import { errorText } from '../util/errors.ts';
+import { Readiness } from './readiness.ts';
 
 /** A startup failure upstream exits 1 for; the message is the one line the operator reads. */
 export class FatalError extends Error {
   override readonly name = 'FatalError';
 }
 
-/** Why the daemon is not ready yet (null: ready); a function when the reason changes while waiting. */
-type Phase = string | null | (() => string);
-
 /** Liveness: a loop silent longer than this is stuck (the resync period is 10 s, watch heartbeats on bookmarks). */
 const RECONCILE_STALL_MS = 60_000;
 
 export interface DaemonDeps {
-  readonly opts: Options;
+  readonly config: DaemonConfig;
   readonly log: Logger;
-  readonly env: NodeJS.ProcessEnv;
   /** Builds the subnet manager once the config is known (kube mode; etcd later). */
   readonly createSubnetManager: (conf: NetConf) => Promise<CreatedSubnetManager>;
 }
@@ -51,13 +49,14 @@ export interface CreatedSubnetManager {
 }
 
 /**
- * The daemon, in upstream's startup order (§0): config, subnet manager, health, interface,
- * backend + lease, traffic rules, subnet.env, then the reconcile loop and the lease watch.
- * Shutdown leaves every kernel object in place, so a restart drops no packet.
+ * The daemon, in the startup order of upstream's main.go: config, subnet manager, health,
+ * interface, backend + lease, traffic rules, subnet.env, then the reconcile loop and the lease
+ * watch. Shutdown leaves every kernel object in place, so a restart drops no packet.
  */
 export class Daemon {
   private readonly deps: DaemonDeps;
   private readonly health = new HealthState();
+  private readonly readiness = new Readiness(this.health);
   private readonly metrics: Metrics;
   private readonly peers = new PeerSet();
   private readonly listeners: HttpListener[] = [];
@@ -66,17 +65,9 @@ export class Daemon {
   private sm: SubnetManager | undefined;
   private ext: ExternalInterface | undefined;
   private stored: StoredNodeInfo = {};
-  /** The net-conf.json in effect, and the text it came from (the watcher compares against it). */
-  private conf: NetConf | undefined;
+  /** The text of the net-conf.json read at start (the watcher compares against it). */
   private confText = '';
-  /** The first list of other nodes has arrived (defines the peers readiness waits for). */
-  private listed = false;
   private trafficUp = false;
-  /** Config changes apply one after another. */
-  private switching: Promise<void> = Promise.resolve();
-  private phase: Phase = 'starting';
-  /** A rejected net-conf.json change; shown by /readyz until a good one arrives. */
-  private configProblem: string | undefined;
   private waitingFor: (() => string | undefined) | undefined;
   private removeUdpSource: (() => void) | undefined;
 
@@ -97,19 +88,18 @@ export class Daemon {
   }
 
   private async start(signal: AbortSignal): Promise<void> {
-    const { opts, log } = this.deps;
+    const { config, log } = this.deps;
 
-    // §0 step 8. Kube mode reads the file at start; a bad file is fatal then, and only then:
-    // later changes are validated and applied live (or rejected, keeping what runs).
+    // Upstream's getConfig (main.go). Kube mode reads the file at start; a bad file is fatal
+    // then, and only then: later changes are validated and applied live (or rejected, keeping what runs).
     const conf = await this.loadConfig();
     log.info(`Found network config - Backend type: ${conf.backend.type}`);
     if (conf.backendDefaulted) {
-      log.warn(`${opts.netConfigPath}: no "Backend" given, so the udp backend is used (upstream's default); set "Backend": {"Type": "vxlan"} for the usual kernel VXLAN`);
+      log.warn(`${config.netConfigPath}: no "Backend" given, so the udp backend is used (upstream's default); set "Backend": {"Type": "vxlan"} for the usual kernel VXLAN`);
     }
-    this.conf = conf;
     this.metrics.setConfig({ network: formatCidr(conf.network), backend: conf.backend.type, enableNFTables: conf.enableNFTables });
 
-    // §0 step 6.
+    // main.go: "Failed to create SubnetManager" exits 1.
     let sm: SubnetManager;
     let subnetStats: (() => Omit<SubnetStats, 'peersByBackend'>) | undefined;
     try {
@@ -124,38 +114,34 @@ export class Daemon {
       peersByBackend: Object.fromEntries(this.peers.countByBackend()),
     }));
 
-    // §0 step 7: health and metrics listen from here on.
-    if (opts.healthzPort > 0) {
-      this.listeners.push(await serveHealth(this.health, { host: opts.healthzIP, port: opts.healthzPort }, log));
+    // Health and metrics listen from here on, as upstream's healthz server does (main.go).
+    if (config.healthz !== undefined) {
+      this.listeners.push(await serveHealth(this.health, config.healthz, log));
     }
-    if (opts.metricsPort > 0) {
-      this.listeners.push(await serveMetrics(this.metrics, { host: opts.metricsIP, port: opts.metricsPort }, log));
+    if (config.metrics !== undefined) {
+      this.listeners.push(await serveMetrics(this.metrics, config.metrics, log));
     }
 
-    // §0 step 10.
+    // main.go checks br_netfilter unless nftables is used: the iptables rules depend on it.
     if (!conf.enableNFTables) await this.checkBrNetfilter();
 
-    // §0 step 11: node-public-ip overrides --public-ip.
-    this.setPhase('reading the node object from the API server');
+    // The node's node-public-ip annotation overrides --public-ip (main.go, GetStoredPublicIP).
+    this.readiness.setPhase('reading the node object from the API server');
     const stored = await sm.storedNodeInfo(signal);
     this.stored = stored;
-    const publicIp = stored.publicIp !== undefined && stored.publicIp !== '' ? stored.publicIp : opts.publicIP;
+    const publicIp = stored.publicIp !== undefined && stored.publicIp !== '' ? stored.publicIp : config.publicIp;
 
-    // §0 step 12.
+    // The external interface (main.go, pkg/ipmatch/match.go).
     const nl = openNetlink();
     this.nl = nl;
     try {
-      this.ext = await selectInterface(
-        nl,
-        { ifaces: opts.iface, ifaceRegexes: opts.ifaceRegex, ifaceCanReach: opts.ifaceCanReach, publicIp },
-        (msg) => log.info(msg),
-      );
+      this.ext = await selectInterface(nl, { ...config.iface, publicIp }, (msg) => log.info(msg));
     } catch (e) {
       if (e instanceof InterfaceSelectionError) throw new FatalError(`Failed to find any valid interface to use: ${e.message}`);
       throw e;
     }
 
-    // §0 steps 13–20.
+    // main.go from GetBackend to bn.Run: backend, lease, rules, subnet.env, reconcile loop.
     let lease: Lease;
     try {
       lease = await this.bringUp(conf, signal);
@@ -163,35 +149,39 @@ export class Daemon {
       if (signal.aborted) throw e;
       throw e instanceof FatalError ? e : new FatalError(`Error registering network: ${errorText(e)}`);
     }
-    if (opts.ipBlackholeRoute) this.keepBlackholeRoute(nl, lease, signal);
+    if (config.blackholeRoute) keepBlackholeRoute(nl, lease.subnet, config.resyncSeconds * 1000, log, signal);
 
-    // The lease watch outlives backend switches; the first list defines "peers known at startup".
+    // The lease watch outlives backend switches; its first batch is the complete list of peers.
     sm.watchLeases((events) => {
+      const first = !this.peers.listed;
       this.peers.apply(events);
-      const loop = this.runner?.reconcileLoop;
-      if (!this.listed) {
-        this.listed = true;
-        this.setPhase(`programming ${this.peers.size} peers known at startup`);
-        loop?.markStartupComplete();
-      } else {
-        loop?.kick('lease');
-      }
+      if (first) this.readiness.setPhase(`programming ${this.peers.size} peers known at startup`);
+      this.runner?.reconcileLoop?.kick(first ? 'startup-complete' : 'lease');
     }, signal);
-    watchConfigFile(opts.netConfigPath, this.confText, (text) => {
-      this.switching = this.switching.then(() => this.applyConfigText(text, signal));
-    }, signal);
+    const switcher = new BackendSwitch(
+      {
+        path: config.netConfigPath,
+        log,
+        metrics: this.metrics,
+        readiness: this.readiness,
+        tearDown: () => this.tearDownBackend(),
+        bringUp: (next, s) => this.bringUp(next, s),
+      },
+      conf,
+    );
+    watchConfigFile(config.netConfigPath, this.confText, (text) => switcher.offer(text, signal), signal);
 
-    // §0 step 22.
+    // Upstream's CompleteLease (main.go); kube mode sets NetworkUnavailable=False on the node.
     await sm.completeLease(signal);
   }
 
   /**
-   * §0 steps 13–20 for one backend: build it, publish its lease attributes, configure it,
-   * program the rules (once), write subnet.env and start its reconcile loop. Also the second
-   * half of a backend switch.
+   * main.go from GetBackend to bn.Run, for one backend: build it, publish its lease attributes,
+   * configure it, program the rules (once), write subnet.env and start its reconcile loop. Also
+   * the second half of a backend switch.
    */
   private async bringUp(conf: NetConf, signal: AbortSignal): Promise<Lease> {
-    const { opts, log } = this.deps;
+    const { config, log } = this.deps;
     const runner = new NetworkRunner({
       conf,
       nl: this.nl!,
@@ -199,7 +189,6 @@ export class Daemon {
       stored: this.stored,
       sm: this.sm!,
       peers: this.peers,
-      peersListed: () => this.listed,
       log,
       onReport: (loop) => {
         this.health.heartbeat('reconcile');
@@ -208,30 +197,32 @@ export class Daemon {
       },
     });
     this.runner = runner;
-    this.setPhase(() => this.waitingFor?.() ?? `acquiring the lease (waiting for the API server)`);
+    this.readiness.setPhase(() => this.waitingFor?.() ?? `acquiring the lease (waiting for the API server)`);
     const lease = await runner.register(signal);
     this.metrics.setLease({ subnet: formatCidr(lease.subnet), backend: conf.backend.type, publicIp: lease.attrs.publicIp, node: lease.node ?? '' });
 
-    // §0 steps 15–18, first start only: the Network cannot change live, so the rules stay.
+    // Masquerade and forward rules (main.go), first start only: the Network cannot change live,
+    // so the rules stay.
     if (!this.trafficUp) {
-      const prev = await readSubnetEnv(opts.subnetFile);
+      const prev = await readSubnetEnv(config.subnetFile);
       for (const w of prev?.warnings ?? []) log.error(w);
       await this.setUpTraffic(conf, lease, prev, signal);
       this.trafficUp = true;
     }
 
-    // §0 step 19.
-    const text = renderSubnetEnv({ ipv4: { network: conf.network, subnet: lease.subnet }, mtu: runner.backend.mtu, ipMasq: opts.ipMasq });
+    // subnet.env (main.go, HandleSubnetFile): a failure is only a warning, as upstream.
+    const text = renderSubnetEnv({ ipv4: { network: conf.network, subnet: lease.subnet }, mtu: runner.backend.mtu, ipMasq: config.ipMasq });
     try {
-      await writeSubnetEnv(opts.subnetFile, text);
-      log.info(`Wrote subnet file to ${opts.subnetFile}`);
+      await writeSubnetEnv(config.subnetFile, text);
+      log.info(`Wrote subnet file to ${config.subnetFile}`);
     } catch (e) {
       log.warn(`Failed to write subnet file: ${errorText(e)}`);
     }
 
-    // §0 step 20. Unlike upstream, ready only when every peer known at startup is programmed.
+    // main.go logs this and starts bn.Run. Unlike upstream, ready only when every peer known at
+    // startup is programmed.
     log.info('Running backend.');
-    this.setPhase(this.listed ? `programming ${this.peers.size} peers` : 'waiting for the list of other nodes');
+    this.readiness.setPhase(this.peers.listed ? `programming ${this.peers.size} peers` : 'waiting for the list of other nodes');
     const loop = runner.run();
     this.health.watchdog('reconcile', RECONCILE_STALL_MS);
     this.metrics.addSource('reconcile', () => loop.stats());
@@ -239,80 +230,23 @@ export class Daemon {
     const backend = runner.backend;
     const stats = backend.stats?.bind(backend);
     this.removeUdpSource = stats === undefined ? undefined : this.metrics.addSource('udp', stats);
-    if (this.listed) loop.markStartupComplete();
     void loop.settled.then(() => {
       if (signal.aborted || this.runner !== runner) return;
-      this.setPhase(null);
+      this.readiness.setPhase(null);
       log.info({ peers: this.peers.size, backend: conf.backend.type }, 'flannel is ready');
     });
     return lease;
   }
 
-  /**
-   * A changed net-conf.json (the kubelet swapped the ConfigMap volume): a valid backend change
-   * is applied live — old backend torn down, new one up, node re-annotated, subnet.env
-   * rewritten. Anything invalid, or a change that needs a restart, keeps the running config
-   * and says why in the log, the metrics and /readyz.
-   */
-  private async applyConfigText(text: string, signal: AbortSignal): Promise<void> {
-    const { opts, log } = this.deps;
-    if (signal.aborted) return;
-    const running = this.conf!;
-    let next: NetConf;
-    try {
-      next = parseNetConf(text, opts.netConfigPath);
-    } catch (e) {
-      const msg = e instanceof ConfigError ? e.message : `${opts.netConfigPath}: ${errorText(e)}`;
-      this.rejectConfig(`net-conf.json invalid: ${msg}`);
-      return;
-    }
-    const needsRestart = restartOnlyChanges(running, next);
-    if (needsRestart.length > 0) {
-      this.rejectConfig(`net-conf.json changed ${needsRestart.join(', ')}, which takes a restart of flanneld; still running the previous config`);
-      return;
-    }
-    this.configProblem = undefined;
-    if (JSON.stringify(running.backend) === JSON.stringify(next.backend)) {
-      this.setPhase(this.phase);
-      return;
-    }
-    log.info({ from: running.backend, to: next.backend }, `net-conf.json changed: switching backend ${running.backend.type} → ${next.backend.type}`);
-    this.setPhase(`switching backend ${running.backend.type} → ${next.backend.type}`);
+  /** Stops the running backend, if any, and removes its kernel state (a backend switch). */
+  private async tearDownBackend(): Promise<void> {
     const old = this.runner;
     this.runner = undefined;
-    await old?.close(true).catch((e: unknown) => log.warn(`tearing down the ${running.backend.type} backend: ${errorText(e)}`));
-    try {
-      await this.bringUp(next, signal);
-      this.conf = next;
-      this.metrics.setConfig({ network: formatCidr(next.network), backend: next.backend.type, enableNFTables: next.enableNFTables });
-    } catch (e) {
-      if (signal.aborted) return;
-      // bringUp may have created the new backend's device before failing: remove it.
-      await (this.runner as NetworkRunner | undefined)?.close(true).catch(() => undefined);
-      this.rejectConfig(`switching to the ${next.backend.type} backend failed: ${errorText(e)}; restoring ${running.backend.type}`);
-      try {
-        await this.bringUp(running, signal);
-      } catch (e2) {
-        this.rejectConfig(`restoring the ${running.backend.type} backend failed: ${errorText(e2)}`);
-      }
-    }
-  }
-
-  private rejectConfig(problem: string): void {
-    this.deps.log.error(problem);
-    this.metrics.configReloadFailed();
-    this.configProblem = problem;
-    this.setPhase(this.phase);
-  }
-
-  /** Readiness = the config problem if any, else the startup phase (null = ready). */
-  private setPhase(phase: Phase): void {
-    this.phase = phase;
-    this.health.setReady(() => this.configProblem ?? (typeof this.phase === 'function' ? this.phase() : this.phase));
+    await old?.close(true);
   }
 
   private async loadConfig(): Promise<NetConf> {
-    const path = this.deps.opts.netConfigPath;
+    const path = this.deps.config.netConfigPath;
     try {
       this.confText = await readNetConfText(path);
       return parseNetConf(this.confText, path);
@@ -332,46 +266,32 @@ export class Daemon {
   }
 
   private async setUpTraffic(conf: NetConf, lease: Lease, prev: Awaited<ReturnType<typeof readSubnetEnv>>, signal: AbortSignal): Promise<void> {
-    const { opts, log } = this.deps;
+    const { config, log } = this.deps;
     const traffic = createTrafficManager({
       mode: conf.enableNFTables ? 'nftables' : 'iptables',
       log,
-      resyncSeconds: opts.iptablesResync,
-      fullyRandom: !opts.ipMasqFullyRandomDisable,
+      resyncSeconds: config.resyncSeconds,
+      fullyRandom: config.masqFullyRandom,
     });
     await traffic.cleanupOtherMode();
-    if (opts.ipMasq) {
+    if (config.ipMasq) {
       try {
         await traffic.ensureMasq(conf.network, lease.subnet, { ...(prev?.network ? { network: prev.network } : {}), ...(prev?.subnet ? { subnet: prev.subnet } : {}) });
       } catch (e) {
         throw new FatalError(`Failed to setup masq rules, ${errorText(e)}`);
       }
     }
-    if (opts.iptablesForwardRules) {
+    if (config.forwardRules) {
       try {
         await traffic.ensureForward(conf.network);
       } catch (e) {
         throw new FatalError(`Failed to setup forward rules, ${errorText(e)}`);
       }
     }
-    if (opts.ipMasq || opts.iptablesForwardRules) {
+    if (config.ipMasq || config.forwardRules) {
       void traffic.runResync(signal);
-      this.metrics.addSource('traffic', () => {
-        const s = traffic.stats();
-        return { resyncs: s.resyncs, ruleRepairs: s.repairs };
-      });
+      this.metrics.addSource('traffic', () => traffic.stats());
     }
-  }
-
-  /** --ip-blackhole-route: keep `blackhole <own subnet>` (for Canal), first after one period as upstream. */
-  private keepBlackholeRoute(nl: NetlinkHandle, lease: Lease, signal: AbortSignal): void {
-    const { opts, log } = this.deps;
-    const timer = setInterval(() => {
-      nl.routeReplace({ family: AF_INET, dst: formatCidr(lease.subnet), type: RTN_BLACKHOLE }).catch((e: unknown) =>
-        log.error(`Failed to add blackhole route for ${formatCidr(lease.subnet)}: ${errorText(e)}`),
-      );
-    }, opts.iptablesResync * 1000);
-    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
 
   private async shutdown(): Promise<void> {

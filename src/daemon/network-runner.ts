@@ -15,19 +15,13 @@ export interface NetworkRunnerOptions {
   readonly ext: ExternalInterface;
   readonly stored: StoredNodeInfo;
   readonly sm: SubnetManager;
+  /** The desired peers; no desired state until their first complete list is in. */
   readonly peers: PeerSet;
-  /**
-   * Whether the first complete list of peers has arrived. Until then there is no desired state:
-   * a run against an empty peer set would delete every peer's entries on a restart.
-   */
-  readonly peersListed: () => boolean;
   readonly log: Logger;
   /** Full resync period of the reconcile loop. */
   readonly resyncMs?: number;
   /** Called once per run (metrics, health heartbeat). */
   readonly onReport?: (loop: ReconcileLoop) => void;
-  /** Readiness detail while the lease is being acquired. */
-  readonly onWaiting?: (reason: string) => void;
 }
 
 /**
@@ -52,7 +46,7 @@ export class NetworkRunner {
     return this.loop;
   }
 
-  /** §0 steps 13–14: create or adopt the device, acquire the lease, address the device. */
+  /** Upstream's RegisterNetwork (main.go): create or adopt the device, acquire the lease, address the device. */
   async register(signal: AbortSignal): Promise<Lease> {
     const both = AbortSignal.any([signal, this.stop.signal]);
     const attrs = await this.backend.prepare(both);
@@ -63,13 +57,13 @@ export class NetworkRunner {
     return this.own;
   }
 
-  /** §0 step 20: run the reconcile loop; kicks come from lease events, drift and the resync timer. */
+  /** Upstream's `bn.Run` (main.go): run the reconcile loop; kicks come from lease events, drift and the resync timer. */
   run(): ReconcileLoop {
     const own = this.own;
     if (own === undefined) throw new Error('NetworkRunner.run() before register()');
     const { conf, peers, log } = this.opts;
     const desired = (): Desired | undefined =>
-      this.opts.peersListed() ? { generation: peers.generation, network: conf.network, own, peers: peers.snapshot() } : undefined;
+      peers.listed ? { generation: peers.generation, network: conf.network, own, peers: peers.snapshot() } : undefined;
     const loop = new ReconcileLoop({
       backend: this.backend,
       desired,

@@ -8,6 +8,16 @@ import { sameLeaseAttrs, type Lease, type LeaseEvent } from '../subnet/lease.ts'
 export class PeerSet {
   private readonly leases = new Map<string, Lease>();
   private gen = 0;
+  private complete = false;
+
+  /**
+   * The first batch of events has been applied: SubnetManager.watchLeases delivers the complete
+   * list of other nodes first, so from here on the set is the desired state. Before it there is
+   * none: a run against an empty set would delete every peer's entries on a restart.
+   */
+  get listed(): boolean {
+    return this.complete;
+  }
 
   get generation(): number {
     return this.gen;
@@ -19,6 +29,7 @@ export class PeerSet {
 
   /** Applies events in order; returns true when anything changed. */
   apply(events: readonly LeaseEvent[]): boolean {
+    this.complete = true;
     let changed = false;
     for (const ev of events) {
       const key = formatCidr(ev.lease.subnet);

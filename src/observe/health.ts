@@ -1,12 +1,12 @@
 /*
- * What /healthz and /readyz report (§10). Upstream's /healthz always says 200 and its /readyz
- * turns 200 once subnet.env exists, before any route does. Here:
+ * What /healthz and /readyz report. Upstream's server (mustRunHealthz in main.go) answers 200 on
+ * /healthz always and on /readyz once subnet.env exists, before any route does. Here:
  *  - liveness fails when a loop the daemon watches (reconcile, API watch) has not reported
  *    progress for longer than its limit, and says which loop and for how long, so the
  *    kubelet restarts a wedged daemon instead of leaving a node without routes;
- *  - readiness is whatever the daemon last said: not ready with a reason until it calls
- *    setReady(null) (after subnet.env is written and every peer known at startup is
- *    programmed), and again whenever it has a new reason (an invalid net-conf.json).
+ *  - readiness is whatever the daemon last said: not ready with a reason until it reports
+ *    none (after subnet.env is written and every peer known at startup is programmed), and
+ *    again whenever it has a new reason (an invalid net-conf.json).
  */
 
 export const LIVE_BODY = 'flanneld is running';

@@ -42,12 +42,12 @@ export interface ReconcileStats {
   readonly lastSuccessMs: number;
 }
 
-/** Counts the masquerade/forward rule manager keeps. */
+/** Counts the masquerade/forward rule manager keeps (src/traffic/manager.ts adds details of its own). */
 export interface TrafficStats {
   /** Periodic checks of the rule tables (each reads the tables once). */
   readonly resyncs: number;
-  /** Rules found missing or changed and written back. */
-  readonly ruleRepairs: number;
+  /** Checks that found rules missing or changed and wrote them back. */
+  readonly repairs: number;
 }
 
 /** Counts the udp datapath keeps; 'in' is underlay → TUN, 'out' is TUN → underlay. */
@@ -153,44 +153,107 @@ export interface MetricsOptions {
 export function createMetrics(opts: MetricsOptions): Metrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const sources = new Sources();
+  const make = new MetricMaker(registry, sources);
+  // Registration order is the order of the exposition text (and of METRIC_DOCS).
+  const daemon = daemonMetrics(make, opts.version);
+  subnetMetrics(make);
+  const reconcileDuration = reconcileMetrics(make, sources);
+  trafficMetrics(make);
+  udpMetrics(make);
+  return {
+    registry,
+    contentType: registry.contentType,
+    addSource: (kind, read) => sources.add(kind, read),
+    setLease(lease) {
+      daemon.leaseInfo.reset();
+      if (lease !== null) daemon.leaseInfo.set({ subnet: lease.subnet, backend: lease.backend, public_ip: lease.publicIp, node: lease.node }, 1);
+    },
+    setConfig(config) {
+      daemon.configInfo.reset();
+      daemon.configInfo.set({ network: config.network, backend: config.backend, nftables: String(config.enableNFTables) }, 1);
+    },
+    configReloadFailed() {
+      daemon.configReloadErrors.inc();
+    },
+    observeReconcileDuration(seconds) {
+      reconcileDuration.observe(seconds);
+    },
+    scrape: () => registry.metrics(),
+  };
+}
 
-  const sources: { [K in SourceKind]?: () => StatsSources[K] } = {};
-  const read = <K extends SourceKind>(kind: K): StatsSources[K] | undefined => sources[kind]?.();
+/**
+ * The functions that return each subsystem's stats, one per kind. Counters that follow a source
+ * register a catch-up here, which runs just before their source is replaced or removed, so the
+ * counts a source made after the last scrape are not lost with it.
+ */
+class Sources {
+  private readonly reads: { [K in SourceKind]?: () => StatsSources[K] } = {};
+  private readonly catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], reconcile: [], traffic: [], udp: [] };
 
-  const doc = (name: MetricName): MetricDoc => {
-    const d = METRIC_DOCS.find((m) => m.name === name);
+  read<K extends SourceKind>(kind: K): StatsSources[K] | undefined {
+    return this.reads[kind]?.();
+  }
+
+  onChange(kind: SourceKind, catchUp: () => void): void {
+    this.catchUps[kind].push(catchUp);
+  }
+
+  add<K extends SourceKind>(kind: K, fn: () => StatsSources[K]): () => void {
+    this.settle(kind);
+    (this.reads as Record<K, () => StatsSources[K]>)[kind] = fn;
+    return () => {
+      if (this.reads[kind] !== fn) return;
+      this.settle(kind);
+      delete this.reads[kind];
+    };
+  }
+
+  private settle(kind: SourceKind): void {
+    for (const catchUp of this.catchUps[kind]) catchUp();
+  }
+}
+
+/** Builds metrics from METRIC_DOCS on one registry, plain or read from a source at scrape time. */
+class MetricMaker {
+  private readonly registry: Registry;
+  private readonly sources: Sources;
+
+  constructor(registry: Registry, sources: Sources) {
+    this.registry = registry;
+    this.sources = sources;
+  }
+
+  /** Name, help and labels from METRIC_DOCS. */
+  base(name: MetricName) {
+    const d: MetricDoc | undefined = METRIC_DOCS.find((m) => m.name === name);
     if (d === undefined) throw new Error(`metric ${name} is not in METRIC_DOCS`);
-    return d;
-  };
-  const base = (name: MetricName) => {
-    const d = doc(name);
-    return { name: d.name, help: d.help, labelNames: [...d.labels], registers: [registry] };
-  };
+    return { name: d.name, help: d.help, labelNames: [...d.labels], registers: [this.registry] };
+  }
 
   /** A gauge set from a source at scrape time; series vanish when the source does. */
-  const sourcedGauge = (name: MetricName, fill: (g: Gauge) => void): Gauge =>
+  sourcedGauge<K extends SourceKind>(name: MetricName, kind: K, fill: (g: Gauge, stats: StatsSources[K]) => void): void {
+    const sources = this.sources;
     new Gauge({
-      ...base(name),
+      ...this.base(name),
       collect() {
         this.reset();
-        fill(this);
+        const stats = sources.read(kind);
+        if (stats !== undefined) fill(this, stats);
       },
     });
+  }
 
-  /**
-   * A counter that follows a cumulative value from a source (see the note at the top). Its
-   * catch-up also runs just before its source is replaced or removed, so the counts a source
-   * made after the last scrape are not lost with it.
-   */
-  const catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], reconcile: [], traffic: [], udp: [] };
-  const sourcedCounter = <K extends SourceKind>(
+  /** A counter that follows a cumulative value from a source (see the note at the top). */
+  sourcedCounter<K extends SourceKind>(
     name: MetricName,
     kind: K,
     values: (stats: StatsSources[K]) => Iterable<readonly [Record<string, string>, number]>,
-  ): void => {
+  ): void {
     const last = new Map<string, number>();
     const catchUp = (): void => {
-      const stats = read(kind);
+      const stats = this.sources.read(kind);
       if (stats === undefined) return;
       for (const [labels, value] of values(stats)) {
         const key = JSON.stringify(labels);
@@ -202,86 +265,69 @@ export function createMetrics(opts: MetricsOptions): Metrics {
         counter.inc(labels, delta);
       }
     };
-    const counter = new Counter({ ...base(name), collect: catchUp });
-    catchUps[kind].push(() => {
+    const counter = new Counter({ ...this.base(name), collect: catchUp });
+    this.sources.onChange(kind, () => {
       catchUp();
       // The next source counts from zero.
       last.clear();
     });
+  }
+}
+
+const byLabel = (label: string, record: Readonly<Record<string, number>>) => Object.entries(record).map(([k, v]) => [{ [label]: k }, v] as const);
+const single = (value: number) => [[{}, value] as const];
+const direction = (inValue: number, outValue: number) => [[{ direction: 'in' }, inValue] as const, [{ direction: 'out' }, outValue] as const];
+
+/** Build, lease and config info, set by the daemon's method calls. */
+function daemonMetrics(make: MetricMaker, version: string) {
+  new Gauge({ ...make.base('flannel_build_info') }).set({ version, nodejs: process.versions.node }, 1);
+  return {
+    leaseInfo: new Gauge({ ...make.base('flannel_lease_info') }),
+    configInfo: new Gauge({ ...make.base('flannel_config_info') }),
+    configReloadErrors: new Counter({ ...make.base('flannel_config_reload_errors_total') }),
   };
+}
 
-  const byLabel = (label: string, record: Readonly<Record<string, number>>) => Object.entries(record).map(([k, v]) => [{ [label]: k }, v] as const);
-  const single = (value: number) => [[{}, value] as const];
-
-  new Gauge({ ...base('flannel_build_info') }).set({ version: opts.version, nodejs: process.versions.node }, 1);
-  const leaseInfo = new Gauge({ ...base('flannel_lease_info') });
-  const configInfo = new Gauge({ ...base('flannel_config_info') });
-  const configReloadErrors = new Counter({ ...base('flannel_config_reload_errors_total') });
-
-  sourcedGauge('flannel_peers', (g) => {
-    for (const [backend, n] of Object.entries(read('subnet')?.peersByBackend ?? {})) g.set({ backend }, n);
+function subnetMetrics(make: MetricMaker): void {
+  make.sourcedGauge('flannel_peers', 'subnet', (g, s) => {
+    for (const [backend, n] of Object.entries(s.peersByBackend)) g.set({ backend }, n);
   });
-  sourcedCounter('flannel_peers_skipped_total', 'subnet', (s) => byLabel('reason', s.peersSkipped));
-  sourcedCounter('flannel_kube_watch_restarts_total', 'subnet', (s) => single(s.watchRestarts));
-  sourcedCounter('flannel_kube_relists_total', 'subnet', (s) => single(s.relists));
+  make.sourcedCounter('flannel_peers_skipped_total', 'subnet', (s) => byLabel('reason', s.peersSkipped));
+  make.sourcedCounter('flannel_kube_watch_restarts_total', 'subnet', (s) => single(s.watchRestarts));
+  make.sourcedCounter('flannel_kube_relists_total', 'subnet', (s) => single(s.relists));
+}
 
-  sourcedGauge('flannel_kernel_entries', (g) => {
-    for (const [type, n] of Object.entries(read('reconcile')?.kernelEntries ?? {})) g.set({ type }, n);
+/** Returns the run-duration histogram, which the daemon feeds once per run. */
+function reconcileMetrics(make: MetricMaker, sources: Sources): Histogram {
+  make.sourcedGauge('flannel_kernel_entries', 'reconcile', (g, r) => {
+    for (const [type, n] of Object.entries(r.kernelEntries)) g.set({ type }, n);
   });
-  sourcedCounter('flannel_reconcile_runs_total', 'reconcile', (r) => single(r.runs));
-  const reconcileDuration = new Histogram({ ...base('flannel_reconcile_duration_seconds'), buckets: RECONCILE_BUCKETS });
-  sourcedCounter('flannel_reconcile_errors_total', 'reconcile', (r) => byLabel('reason', r.errors));
+  make.sourcedCounter('flannel_reconcile_runs_total', 'reconcile', (r) => single(r.runs));
+  const duration = new Histogram({ ...make.base('flannel_reconcile_duration_seconds'), buckets: RECONCILE_BUCKETS });
+  make.sourcedCounter('flannel_reconcile_errors_total', 'reconcile', (r) => byLabel('reason', r.errors));
   // Kept across a backend switch: the time of the last success does not reset with the source.
   let lastSuccessMs = 0;
   new Gauge({
-    ...base('flannel_last_reconcile_success_timestamp_seconds'),
+    ...make.base('flannel_last_reconcile_success_timestamp_seconds'),
     collect() {
-      lastSuccessMs = Math.max(lastSuccessMs, read('reconcile')?.lastSuccessMs ?? 0);
+      lastSuccessMs = Math.max(lastSuccessMs, sources.read('reconcile')?.lastSuccessMs ?? 0);
       this.set(lastSuccessMs / 1000);
     },
   });
-  sourcedCounter('flannel_drift_repairs_total', 'reconcile', (r) => byLabel('object', r.driftRepairs));
-  sourcedGauge('flannel_hostgw_peers_not_on_link', (g) => {
-    const r = read('reconcile');
-    if (r !== undefined) g.set(r.peersNotOnLink);
-  });
+  make.sourcedCounter('flannel_drift_repairs_total', 'reconcile', (r) => byLabel('object', r.driftRepairs));
+  make.sourcedGauge('flannel_hostgw_peers_not_on_link', 'reconcile', (g, r) => g.set(r.peersNotOnLink));
+  return duration;
+}
 
-  sourcedCounter('flannel_iptables_resyncs_total', 'traffic', (t) => single(t.resyncs));
-  sourcedCounter('flannel_iptables_rule_repairs_total', 'traffic', (t) => single(t.ruleRepairs));
+function trafficMetrics(make: MetricMaker): void {
+  make.sourcedCounter('flannel_iptables_resyncs_total', 'traffic', (t) => single(t.resyncs));
+  make.sourcedCounter('flannel_iptables_rule_repairs_total', 'traffic', (t) => single(t.repairs));
+}
 
-  const direction = (inValue: number, outValue: number) => [[{ direction: 'in' }, inValue] as const, [{ direction: 'out' }, outValue] as const];
-  sourcedCounter('flannel_udp_packets_total', 'udp', (u) => direction(u.packetsIn, u.packetsOut));
-  sourcedCounter('flannel_udp_bytes_total', 'udp', (u) => direction(u.bytesIn, u.bytesOut));
-  sourcedCounter('flannel_udp_dropped_packets_total', 'udp', (u) => byLabel('reason', u.drops));
-
-  return {
-    registry,
-    contentType: registry.contentType,
-    addSource<K extends SourceKind>(kind: K, fn: () => StatsSources[K]): () => void {
-      for (const settle of catchUps[kind]) settle();
-      (sources as Record<K, () => StatsSources[K]>)[kind] = fn;
-      return () => {
-        if (sources[kind] !== fn) return;
-        for (const settle of catchUps[kind]) settle();
-        delete sources[kind];
-      };
-    },
-    setLease(lease) {
-      leaseInfo.reset();
-      if (lease !== null) leaseInfo.set({ subnet: lease.subnet, backend: lease.backend, public_ip: lease.publicIp, node: lease.node }, 1);
-    },
-    setConfig(config) {
-      configInfo.reset();
-      configInfo.set({ network: config.network, backend: config.backend, nftables: String(config.enableNFTables) }, 1);
-    },
-    configReloadFailed() {
-      configReloadErrors.inc();
-    },
-    observeReconcileDuration(seconds) {
-      reconcileDuration.observe(seconds);
-    },
-    scrape: () => registry.metrics(),
-  };
+function udpMetrics(make: MetricMaker): void {
+  make.sourcedCounter('flannel_udp_packets_total', 'udp', (u) => direction(u.packetsIn, u.packetsOut));
+  make.sourcedCounter('flannel_udp_bytes_total', 'udp', (u) => direction(u.bytesIn, u.bytesOut));
+  make.sourcedCounter('flannel_udp_dropped_packets_total', 'udp', (u) => byLabel('reason', u.drops));
 }
 
 /** The metrics table in Markdown, as docs/metrics.md quotes it. */

@@ -2,7 +2,8 @@ import type { Ipv4Cidr } from '../ip/ipv4.ts';
 
 /**
  * What a node publishes about itself: flannel's LeaseAttrs. In kube mode these are the node
- * annotations `<prefix>public-ip`, `backend-type`, `backend-data` (§4); in etcd mode the lease value.
+ * annotations `<prefix>public-ip`, `backend-type`, `backend-data` (pkg/subnet/kube/annotations.go);
+ * in etcd mode the lease value.
  */
 export interface LeaseAttrs {
   /** Dotted IPv4 other nodes send encapsulated traffic to (or route via, for host-gw). */

@@ -1,6 +1,9 @@
 import type { Lease, LeaseAttrs, LeaseEvent } from './lease.ts';
 
-/** Hints a node stored about itself, read before the backend starts (§0 step 11, §6 "MAC"). */
+/**
+ * Hints a node stored about itself, read before the backend starts: main.go reads the stored
+ * public IP (GetStoredPublicIP), and pkg/backend/vxlan reuses the stored VtepMAC.
+ */
 export interface StoredNodeInfo {
   /** `<prefix>node-public-ip`: overrides --public-ip. */
   readonly publicIp?: string;
@@ -28,7 +31,7 @@ export interface SubnetManager {
    * then changes. The own subnet is never reported. Never ends on API errors; it retries.
    */
   watchLeases(onEvents: (events: readonly LeaseEvent[]) => void, signal: AbortSignal): void;
-  /** After the backend runs: kube mode sets NetworkUnavailable=False (§4). */
+  /** After the backend runs: kube mode sets NetworkUnavailable=False (CompleteLease in pkg/subnet/kube/kube.go). */
   completeLease(signal: AbortSignal): Promise<void>;
   /** Stops watches and timers (shutdown); publishes nothing. */
   close(): void;

@@ -6,7 +6,7 @@ import { formatIpv6, normalizeIpv6Cidr, parseIpv6 } from '../config/ipv6-cidr.ts
 import { errorText, isErrno } from '../util/errors.ts';
 
 /**
- * subnet.env (§3): the file flannel's CNI plugin and mk-docker-opts.sh read. Byte layout and line
+ * subnet.env (upstream's WriteSubnetFile, pkg/subnet/subnet.go): the file flannel's CNI plugin and mk-docker-opts.sh read. Byte layout and line
  * order are upstream's exactly; consumers parse it strictly (no quotes, no spaces).
  */
 

@@ -1,2 +1,2 @@
-export { createTrafficManager, type TrafficManager, type TrafficManagerOptions, type TrafficStats, type PreviousLease, type TrafficMode } from './manager.ts';
+export { createTrafficManager, type TrafficManager, type TrafficManagerOptions, type RuleManagerStats, type PreviousLease, type TrafficMode } from './manager.ts';
 export { runCommand, RuleCommandError, type CommandRunner, type CommandResult } from './exec.ts';

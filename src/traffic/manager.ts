@@ -1,5 +1,6 @@
 import { formatCidr, networkOf, cidrEquals, type Ipv4Cidr } from '../ip/ipv4.ts';
 import type { Logger } from '../observe/log.ts';
+import type { TrafficStats } from '../observe/metrics.ts';
 import { describeDiscrepancies, type DesiredRules, type RuleGroup } from './desired.ts';
 import type { ModeDriver, TrafficMode } from './driver.ts';
 import { runCommand, type CommandRunner } from './exec.ts';
@@ -30,12 +31,8 @@ export interface PreviousLease {
   readonly subnet?: Ipv4Cidr;
 }
 
-/** Plain numbers, read by the metrics layer at scrape time. */
-export interface TrafficStats {
-  /** Periodic checks run. */
-  readonly resyncs: number;
-  /** Checks that found a difference and rewrote rules. */
-  readonly repairs: number;
+/** The metrics layer's TrafficStats (read at scrape time), plus what tests and diagnostics read. */
+export interface RuleManagerStats extends TrafficStats {
   /** Differences found by checks, by kind (chain-missing, rules-differ, jump-missing, …). */
   readonly repairsByReason: Readonly<Record<string, number>>;
   /** ensureMasq/ensureForward calls that changed the kernel. */
@@ -50,20 +47,20 @@ export interface TrafficStats {
 export interface TrafficManager {
   readonly mode: TrafficMode;
   /**
-   * Installs the masquerade rules for `network` and this node's lease `podSubnet` (§0 step 16)
+   * Installs the masquerade rules for `network` and this node's lease `podSubnet` (main.go, --ip-masq)
    * and keeps them under resync. Rules of `prev` need no separate delete: our chain is rewritten
    * wholesale in the same transaction. Throws (naming the tool's output) when rules can't be set.
    */
   ensureMasq(network: Ipv4Cidr, podSubnet: Ipv4Cidr, prev?: PreviousLease): Promise<void>;
-  /** Installs FLANNEL-FWD / chain forward accepting traffic from and to `network` (§0 step 17). */
+  /** Installs FLANNEL-FWD / chain forward accepting traffic from and to `network` (main.go, --iptables-forward-rules). */
   ensureForward(network: Ipv4Cidr): Promise<void>;
   /** One check now: read each table once, repair if different. Never throws; errors go to stats. */
   resync(): Promise<void>;
   /** Checks every resyncSeconds until `signal` aborts. The first check runs one period after the call. */
   runResync(signal: AbortSignal): Promise<void>;
-  /** §0 step 15: removes what the *other* mode installs (its chains and jumps, or its tables). */
+  /** As main.go does before setting up rules: removes what the *other* mode installs (its chains and jumps, or its tables). */
   cleanupOtherMode(): Promise<void>;
-  stats(): TrafficStats;
+  stats(): RuleManagerStats;
 }
 
 export function createTrafficManager(opts: TrafficManagerOptions): TrafficManager {
@@ -190,7 +187,7 @@ class RuleManager implements TrafficManager {
     });
   }
 
-  stats(): TrafficStats {
+  stats(): RuleManagerStats {
     return {
       resyncs: this.resyncs,
       repairs: this.repairs,

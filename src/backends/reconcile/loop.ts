@@ -44,11 +44,11 @@ export class ReconcileLoop {
   private readonly idleWaiters: (() => void)[] = [];
   private lastWhy: string[] = [];
 
-  // Readiness: every peer known when the initial lease list was complete is programmed.
+  // Readiness: every peer of the first desired state (the complete lease list) is programmed.
   private startupPeers: ReadonlySet<string> | undefined;
-  private startupGeneration = 0;
+  private startupGeneration = -1;
   private resolveSettled: () => void = () => {};
-  /** Resolves once a run covered every peer known at startup without failing any of them. */
+  /** Resolves once a run covered every peer of the first desired state without failing any of them. */
   readonly settled: Promise<void>;
 
   private runs = 0;
@@ -92,14 +92,6 @@ export class ReconcileLoop {
     setImmediate(() => void this.drain());
   }
 
-  /** The initial lease list is in: `settled` resolves after a clean run that covers it. */
-  markStartupComplete(): void {
-    const d = this.opts.desired();
-    this.startupPeers = new Set(d?.peers.keys() ?? []);
-    this.startupGeneration = d?.generation ?? 0;
-    this.kick('startup-complete');
-  }
-
   /** Resolves when no run is in progress or queued (tests and benchmarks). */
   idle(): Promise<void> {
     if (!this.running) return Promise.resolve();
@@ -135,7 +127,11 @@ export class ReconcileLoop {
       do {
         this.again = false;
         const desired = this.opts.desired();
-        if (desired === undefined || this.stopped) break; // configure() has not happened yet
+        if (desired === undefined || this.stopped) break; // no own lease or no peer list yet
+        if (this.startupGeneration < 0) {
+          this.startupPeers = new Set(desired.peers.keys());
+          this.startupGeneration = desired.generation;
+        }
         const why = this.lastWhy.join(',');
         this.lastWhy = [];
         this.opts.log?.debug({ why, generation: desired.generation }, 'reconcile run');

@@ -1,22 +1,7 @@
 import { formatCidr } from '../../ip/ipv4.ts';
 import type { Logger } from '../../observe/log.ts';
+import { WarnOnce } from '../../observe/warn-once.ts';
 import type { Lease } from '../../subnet/lease.ts';
-
-/** Logs each distinct problem once (a peer that stays broken is not re-logged every resync). */
-export class WarnOnce {
-  private readonly seen = new Set<string>();
-  private readonly log: Logger;
-
-  constructor(log: Logger) {
-    this.log = log;
-  }
-
-  warn(key: string, message: string): void {
-    if (this.seen.has(key)) return;
-    this.seen.add(key);
-    this.log.warn(message);
-  }
-}
 
 /** The peers a backend's plan leaves out. */
 export interface SkippedPeers {

@@ -1,4 +1,4 @@
-/** The node annotation keys flannel reads and writes, under a configurable prefix (§4). */
+/** The node annotation keys flannel reads and writes, under a configurable prefix (pkg/subnet/kube/annotations.go). */
 export interface AnnotationKeys {
   /** The prefix after normalisation, e.g. `flannel.alpha.coreos.com/`. */
   readonly prefix: string;

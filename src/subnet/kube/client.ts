@@ -3,7 +3,7 @@
  * kubeconfig and in-cluster loading and every auth method (TLS, tokens, client certificates, exec
  * and auth-provider plugins, proxies) come from the library; transport.ts sends the requests with
  * the options KubeConfig applies. The generated CoreV1Api is not used: the package index loads
- * every model and API of Kubernetes (0.5 s and ~90 MB RSS, DESIGN.md) and deserializes a node list
+ * every model and API of Kubernetes (about 0.5 s and 90 MB of RSS) and deserializes a node list
  * into class instances, and the daemon makes five calls (list, watch and get nodes, patch node
  * status, get pod), built here. The node list is read as a stream (list-stream.ts), so the 20+ MB
  * response never exists whole. Everything else sees the narrow KubeApi below and plain NodeView
@@ -209,7 +209,8 @@ function timeoutError(): Error {
 
 function asError(e: unknown): Error {
   if (e instanceof Error) {
-    // undici hides the useful part (ECONNREFUSED …) in the cause.
+    // Some errors keep the useful part in their cause (Node's AbortError carries the abort's
+    // reason there); show both.
     const cause = (e as { cause?: unknown }).cause;
     if (cause instanceof Error && !e.message.includes(cause.message)) return new Error(`${e.message}: ${cause.message}`);
     return e;

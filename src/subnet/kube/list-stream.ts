@@ -18,6 +18,11 @@ const RBRACKET = 0x5d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+/** stringEnd's answers when the chunk ends inside the string. */
+const OPEN = -1;
+/** …and the chunk's last byte is a backslash that escapes the next chunk's first byte. */
+const OPEN_ESCAPED = -2;
+
 export class ListStreamParser {
   private readonly onItem: (item: unknown) => void;
   /** Nesting depth before the byte being read: 0 outside the list object, 1 directly inside it. */
@@ -33,6 +38,11 @@ export class ListStreamParser {
   /** Bytes of the item being read (depth ≥ 3 inside items), and of everything outside items. */
   private item: Uint8Array[] = [];
   private readonly skeleton: Uint8Array[] = [];
+  // Where, in the chunk being read, the current item's bytes, the current run of skeleton bytes
+  // and the current depth-1 string start; -1 when none does.
+  private itemStart = -1;
+  private skelStart = -1;
+  private keyStart = -1;
 
   constructor(onItem: (item: unknown) => void) {
     this.onItem = onItem;
@@ -40,92 +50,70 @@ export class ListStreamParser {
 
   /** Feeds the next chunk of the response body. */
   push(chunk: Uint8Array): void {
-    // The state lives in locals for the loop (V8 keeps them in registers) and is stored back at
-    // the end; strings are skipped with indexOf.
-    let depth = this.depth;
-    let inString = this.inString;
-    let escaped = this.escaped;
-    let inItems = this.inItems;
-    let itemStart = inItems && depth >= 3 ? 0 : -1; // where the current item's bytes start in this chunk
-    let skelStart = inItems ? -1 : 0; // where the current run of skeleton bytes starts; between items nothing is kept
-    let keyStart = this.keyBytes !== undefined ? 0 : -1;
+    this.itemStart = this.inItems && this.depth >= 3 ? 0 : -1;
+    this.skelStart = this.inItems ? -1 : 0; // between items nothing is kept
+    this.keyStart = this.keyBytes !== undefined ? 0 : -1;
     const n = chunk.length;
     let i = 0;
     while (i < n) {
-      if (inString) {
-        // Jump to the closing quote: strings are most of the bytes, indexOf is native.
-        if (escaped) {
-          escaped = false;
-          i++;
-        }
-        let end = -1;
-        for (;;) {
-          const q = chunk.indexOf(QUOTE, i);
-          const stop = q < 0 ? n : q;
-          let k = stop - 1;
-          while (k >= i && chunk[k] === BACKSLASH) k--;
-          const oddBackslashes = (stop - 1 - k) % 2 === 1;
-          if (q < 0) {
-            escaped = oddBackslashes; // the next chunk starts with the escaped byte
-            break;
-          }
-          if (!oddBackslashes) {
-            end = q;
-            break;
-          }
-          i = q + 1; // an escaped quote
-        }
-        if (end < 0) {
-          i = n;
-          break;
-        }
-        inString = false;
-        if (keyStart >= 0) {
-          this.keyBytes!.push(chunk.subarray(keyStart, end));
-          this.lastKey = Buffer.concat(this.keyBytes!).toString('utf8');
-          this.keyBytes = undefined;
-          keyStart = -1;
-        }
-        i = end + 1;
-        continue;
+      if (this.inString) {
+        i = this.readString(chunk, i);
+      } else {
+        this.readStructure(chunk, i);
+        i++;
       }
-      const c = chunk[i]!;
-      if (c === QUOTE) {
-        inString = true;
-        if (depth === 1) {
-          this.keyBytes = [];
-          keyStart = i + 1;
-        }
-      } else if (c === LBRACE || c === LBRACKET) {
-        if (inItems && depth === 2) {
-          itemStart = i; // an item begins
-        } else if (!inItems && depth === 1 && c === LBRACKET && this.lastKey === 'items') {
-          // keep the `[` in the skeleton, then stop copying until the closing `]`
-          inItems = true;
-          this.skeleton.push(chunk.subarray(skelStart, i + 1));
-          skelStart = -1;
-        }
-        depth++;
-      } else if (c === RBRACE || c === RBRACKET) {
-        depth--;
-        if (inItems && depth === 2) {
-          this.item.push(chunk.subarray(itemStart, i + 1));
-          itemStart = -1;
-          this.emitItem();
-        } else if (inItems && depth === 1) {
-          inItems = false; // the `]` of items starts the next skeleton run
-          skelStart = i;
-        }
-      }
-      i++;
     }
-    if (itemStart >= 0) this.item.push(chunk.subarray(itemStart));
-    if (skelStart >= 0) this.skeleton.push(chunk.subarray(skelStart));
-    if (keyStart >= 0) this.keyBytes!.push(chunk.subarray(keyStart));
-    this.depth = depth;
-    this.inString = inString;
-    this.escaped = escaped;
-    this.inItems = inItems;
+    // What continues into the next chunk.
+    if (this.itemStart >= 0) this.item.push(chunk.subarray(this.itemStart));
+    if (this.skelStart >= 0) this.skeleton.push(chunk.subarray(this.skelStart));
+    if (this.keyStart >= 0) this.keyBytes!.push(chunk.subarray(this.keyStart));
+  }
+
+  /** Inside a string from `i`: skips to its end (or the chunk's); returns where reading goes on. */
+  private readString(chunk: Uint8Array, i: number): number {
+    const end = stringEnd(chunk, this.escaped ? i + 1 : i);
+    this.escaped = end === OPEN_ESCAPED;
+    if (end < 0) return chunk.length;
+    this.inString = false;
+    if (this.keyStart >= 0) {
+      this.keyBytes!.push(chunk.subarray(this.keyStart, end));
+      this.lastKey = Buffer.concat(this.keyBytes!).toString('utf8');
+      this.keyBytes = undefined;
+      this.keyStart = -1;
+    }
+    return end + 1;
+  }
+
+  /** One byte outside strings: a string's start, or a bracket that opens or closes an item or `items`. */
+  private readStructure(chunk: Uint8Array, i: number): void {
+    const c = chunk[i]!;
+    if (c === QUOTE) {
+      this.inString = true;
+      if (this.depth === 1) {
+        this.keyBytes = [];
+        this.keyStart = i + 1;
+      }
+    } else if (c === LBRACE || c === LBRACKET) {
+      if (this.inItems && this.depth === 2) {
+        this.itemStart = i; // an item begins
+      } else if (!this.inItems && this.depth === 1 && c === LBRACKET && this.lastKey === 'items') {
+        // keep the `[` in the skeleton, then stop copying until the closing `]`
+        this.inItems = true;
+        this.skeleton.push(chunk.subarray(this.skelStart, i + 1));
+        this.skelStart = -1;
+      }
+      this.depth++;
+    } else if (c === RBRACE || c === RBRACKET) {
+      this.depth--;
+      if (this.inItems && this.depth === 2) {
+        this.item.push(chunk.subarray(this.itemStart, i + 1));
+        this.itemStart = -1;
+        this.emitItem();
+      } else if (this.inItems && this.depth === 1) {
+        this.inItems = false; // the `]` of items starts the next skeleton run
+        this.skelStart = i;
+      }
+    }
   }
 
   /** After the last chunk: the list object with an empty `items`. */
@@ -142,5 +130,24 @@ export class ListStreamParser {
     this.item = [];
     // Chunks are the caller's buffers and may be reused; the item is decoded before returning.
     this.onItem(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as unknown);
+  }
+}
+
+/**
+ * The index of the quote that closes the string being read from `from`, or OPEN / OPEN_ESCAPED
+ * when the chunk ends first. Strings are most of the bytes, so this jumps from quote to quote
+ * with indexOf (native) and only looks back over the backslashes before each one.
+ */
+function stringEnd(chunk: Uint8Array, from: number): number {
+  let i = from;
+  for (;;) {
+    const q = chunk.indexOf(QUOTE, i);
+    const stop = q < 0 ? chunk.length : q;
+    let k = stop - 1;
+    while (k >= i && chunk[k] === BACKSLASH) k--;
+    const oddBackslashes = (stop - 1 - k) % 2 === 1;
+    if (q < 0) return oddBackslashes ? OPEN_ESCAPED : OPEN;
+    if (!oddBackslashes) return q;
+    i = q + 1; // an escaped quote
   }
 }

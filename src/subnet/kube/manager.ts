@@ -1,5 +1,5 @@
 /**
- * The Kubernetes subnet manager (§4): the own lease is the node's podCIDR, published as node
+ * The Kubernetes subnet manager (upstream's pkg/subnet/kube/kube.go): the own lease is the node's podCIDR, published as node
  * annotations; the other nodes' leases come from a node list+watch.
  *
  * Where it deliberately differs from upstream: it waits for a missing podCIDR instead of exiting;
@@ -10,6 +10,7 @@
  */
 import { cidrEquals, containsCidr, formatCidr, type Ipv4Cidr } from '../../ip/ipv4.ts';
 import type { Logger } from '../../observe/log.ts';
+import { WarnOnce } from '../../observe/warn-once.ts';
 import { sameLeaseAttrs, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';
 import type { StoredNodeInfo, SubnetManager } from '../manager.ts';
 import { annotationKeys, type AnnotationKeys } from './annotations.ts';
@@ -138,50 +139,7 @@ export class KubeSubnetManager implements SubnetManager {
 
   async acquireLease(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
     this.ensureStarted();
-    // The own node read moments ago is as current as a list would be: when it already has its
-    // podCIDR, the lease (and subnet.env) need not wait for the whole node list. Otherwise wait
-    // for the list and the watch, which report the node and its podCIDR when they appear.
-    let early = this.reflector.hasSynced ? undefined : this.ownNodeRead;
-    this.ownNodeRead = undefined;
-    if (early !== undefined && ipv4PodCidr(early).kind !== 'ok') early = undefined;
-    if (early === undefined) await this.reflector.waitForSync(signal);
-    const logged = new Set<string>();
-    const once = (key: string, fn: () => void): void => {
-      if (!logged.has(key)) {
-        logged.add(key);
-        fn();
-      }
-    };
-    let node: NodeView;
-    let cidr: Ipv4Cidr;
-    for (;;) {
-      const current = early ?? this.reflector.nodes.get(this.nodeName);
-      early = undefined;
-      if (current === undefined) {
-        this.leaseState = 'waiting-for-node';
-        once('node', () => this.log.warn({ node: this.nodeName }, `node "${this.nodeName}" is not registered in the API server yet; waiting for it`));
-        await this.nextChange(signal);
-        continue;
-      }
-      const pod = ipv4PodCidr(current);
-      if (pod.kind === 'ok') {
-        node = current;
-        cidr = pod.cidr;
-        break;
-      }
-      this.leaseState = 'waiting-for-pod-cidr';
-      if (pod.kind === 'missing') {
-        once('missing', () =>
-          this.log.warn(
-            { node: this.nodeName },
-            `node "${this.nodeName}" pod cidr not assigned; waiting for spec.podCIDR. Fix: run kube-controller-manager with --allocate-node-cidrs=true --cluster-cidr=${formatCidr(this.network)}, or set it by hand: kubectl patch node ${this.nodeName} -p '{"spec":{"podCIDR":"<a /24 inside ${formatCidr(this.network)}>"}}'`,
-          ),
-        );
-      } else {
-        once(pod.reason, () => this.log.error({ node: this.nodeName, podCIDRs: current.podCIDRs }, `node "${this.nodeName}": ${pod.reason}; waiting for a usable spec.podCIDR`));
-      }
-      await this.nextChange(signal);
-    }
+    const { node, cidr } = await this.ownPodCidr(signal);
     if (!containsCidr(this.network, cidr)) {
       throw new Error(
         `subnet "${formatCidr(this.network)}" specified in the flannel net config doesn't contain "${formatCidr(cidr)}" PodCIDR of the "${this.nodeName}" node`,
@@ -196,7 +154,56 @@ export class KubeSubnetManager implements SubnetManager {
     const lease: Lease = { subnet: cidr, attrs: { ...attrs, publicIp: publishedPublicIp(node, this.keys, attrs) }, node: this.nodeName };
     this.ownLease = lease;
     this.leaseState = 'ready';
-    // A peer claiming our subnet is never reported (upstream compares by subnet too).
+    this.dropPeersClaiming(cidr);
+    return lease;
+  }
+
+  /**
+   * The own node and its IPv4 podCIDR. Waits, saying why once per reason, while the node is not
+   * registered or has no usable podCIDR; the list and the watch report it when it appears.
+   */
+  private async ownPodCidr(signal: AbortSignal): Promise<{ node: NodeView; cidr: Ipv4Cidr }> {
+    let early = this.takeOwnNodeRead();
+    if (early === undefined) await this.reflector.waitForSync(signal);
+    const warned = new WarnOnce(this.log);
+    for (;;) {
+      const current = early ?? this.reflector.nodes.get(this.nodeName);
+      early = undefined;
+      if (current === undefined) {
+        this.leaseState = 'waiting-for-node';
+        warned.warn('node', `node "${this.nodeName}" is not registered in the API server yet; waiting for it`, { node: this.nodeName });
+        await this.nextChange(signal);
+        continue;
+      }
+      const pod = ipv4PodCidr(current);
+      if (pod.kind === 'ok') return { node: current, cidr: pod.cidr };
+      this.leaseState = 'waiting-for-pod-cidr';
+      if (pod.kind === 'missing') {
+        warned.warn(
+          'missing',
+          `node "${this.nodeName}" pod cidr not assigned; waiting for spec.podCIDR. Fix: run kube-controller-manager with --allocate-node-cidrs=true --cluster-cidr=${formatCidr(this.network)}, or set it by hand: kubectl patch node ${this.nodeName} -p '{"spec":{"podCIDR":"<a /24 inside ${formatCidr(this.network)}>"}}'`,
+          { node: this.nodeName },
+        );
+      } else {
+        warned.error(pod.reason, `node "${this.nodeName}": ${pod.reason}; waiting for a usable spec.podCIDR`, { node: this.nodeName, podCIDRs: current.podCIDRs });
+      }
+      await this.nextChange(signal);
+    }
+  }
+
+  /**
+   * The own node as storedNodeInfo read it moments ago, when it already has its podCIDR and the
+   * first list is not in yet: it is as current as a list would be, so the lease (and subnet.env)
+   * need not wait for the whole node list. Used once.
+   */
+  private takeOwnNodeRead(): NodeView | undefined {
+    const early = this.reflector.hasSynced ? undefined : this.ownNodeRead;
+    this.ownNodeRead = undefined;
+    return early !== undefined && ipv4PodCidr(early).kind === 'ok' ? early : undefined;
+  }
+
+  /** A peer claiming our subnet is never reported (upstream compares by subnet too). */
+  private dropPeersClaiming(cidr: Ipv4Cidr): void {
     const dropped: LeaseEvent[] = [];
     for (const [name, peer] of this.peers) {
       if (cidrEquals(peer.subnet, cidr)) {
@@ -205,7 +212,6 @@ export class KubeSubnetManager implements SubnetManager {
       }
     }
     this.emit(dropped);
-    return lease;
   }
 
   watchLeases(onEvents: (events: readonly LeaseEvent[]) => void, signal: AbortSignal): void {

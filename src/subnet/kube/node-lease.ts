@@ -1,5 +1,5 @@
 /**
- * Pure translations between Node objects and flannel leases (§4): which podCIDR is the node's
+ * Pure translations between Node objects and flannel leases (pkg/subnet/kube/kube.go): which podCIDR is the node's
  * IPv4 subnet, what a peer published, what the own node must publish, and the two PATCH bodies.
  */
 import { formatIpv4, networkOf, parseCidr, parseIpv4, type Ipv4Cidr } from '../../ip/ipv4.ts';

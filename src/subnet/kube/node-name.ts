@@ -2,7 +2,7 @@ import type { KubeApi } from './api.ts';
 import { errorText } from '../../util/errors.ts';
 
 /**
- * The node this daemon runs for (§1): NODE_NAME, else the spec.nodeName of the pod named by
+ * The node this daemon runs for, as pkg/subnet/kube/kube.go finds it: NODE_NAME, else the spec.nodeName of the pod named by
  * POD_NAMESPACE/POD_NAME. Error texts are upstream's.
  */
 export async function resolveNodeName(env: NodeJS.ProcessEnv, api: Pick<KubeApi, 'getPodNodeName'>): Promise<string> {

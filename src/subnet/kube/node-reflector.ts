@@ -1,6 +1,6 @@
 /**
  * A list+watch loop over nodes that never gives up. client-node's informer stops on any watch
- * error other than 410 Gone; this loop instead re-watches from the last resourceVersion
+ * error other than 410 or a client-side timeout (ListWatch.doneHandler in its dist/cache.js); this loop instead re-watches from the last resourceVersion
  * after a dropped connection or timeout, relists after 410 Gone or an ERROR event, and backs off
  * exponentially (capped) while the API server is unreachable. After a relist it reports the
  * difference to the cache it had, so a node deleted while disconnected becomes a `delete`.

@@ -21,6 +21,12 @@ describe('PeerSet', () => {
     expect(s.apply([{ type: 'removed', lease: lease('10.244.9.0/24', '198.18.0.9') }])).toBe(false);
     expect(s.generation).toBe(3);
   });
+  it('is listed from the first batch on, even an empty one (the complete list of other nodes)', () => {
+    const s = new PeerSet();
+    expect(s.listed).toBe(false);
+    expect(s.apply([])).toBe(false);
+    expect(s.listed).toBe(true);
+  });
   it('counts peers by backend, udp for the empty type', () => {
     const s = new PeerSet();
     s.apply([

@@ -80,11 +80,11 @@ describe('createMetrics', () => {
 
   it('keeps what a source counted after the last scrape when it is replaced or removed', async () => {
     const m = quiet();
-    const old = { resyncs: 1, ruleRepairs: 0 };
+    const old = { resyncs: 1, repairs: 0 };
     const dispose = m.addSource('traffic', () => old);
     expect(sample(await m.scrape(), 'flannel_iptables_resyncs_total')).toBe(1);
     old.resyncs = 4; // counted, not yet scraped
-    m.addSource('traffic', () => ({ resyncs: 2, ruleRepairs: 0 }));
+    m.addSource('traffic', () => ({ resyncs: 2, repairs: 0 }));
     dispose(); // a late dispose of the replaced source changes nothing
     expect(sample(await m.scrape(), 'flannel_iptables_resyncs_total')).toBe(6);
     const udp = { packetsIn: 3, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: {} };
@@ -145,7 +145,7 @@ describe('createMetrics', () => {
     m.configReloadFailed();
     m.observeReconcileDuration(0.003);
     m.observeReconcileDuration(2);
-    m.addSource('traffic', () => ({ resyncs: 9, ruleRepairs: 1 }));
+    m.addSource('traffic', () => ({ resyncs: 9, repairs: 1 }));
     let text = await m.scrape();
     expect(sample(text, 'flannel_lease_info{subnet="10.244.1.0/24",backend="vxlan",public_ip="198.18.0.2",node="n1"}')).toBe(1);
     expect(sample(text, 'flannel_config_info{network="10.244.0.0/16",backend="vxlan",nftables="false"}')).toBe(1);

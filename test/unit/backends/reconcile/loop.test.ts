@@ -114,7 +114,7 @@ describe('ReconcileLoop', () => {
     expect(backend.reconcile).toHaveBeenCalledTimes(1);
   });
 
-  it('settles only after a run in which no startup peer failed', async () => {
+  it('settles only after a run in which no peer of the first desired state failed', async () => {
     const d = desiredOf(3, ['a', 'b']);
     let failing = ['b'];
     const backend = { reconcile: vi.fn(async () => report(d, { failed: failing.map(failure) })) };
@@ -122,8 +122,28 @@ describe('ReconcileLoop', () => {
     let settled = false;
     void loop.settled.then(() => (settled = true));
     loop.start(ac.signal);
-    loop.markStartupComplete();
     await vi.advanceTimersByTimeAsync(500);
+    expect(settled).toBe(false);
+    failing = [];
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(settled).toBe(true);
+  });
+
+  it('takes the peers to settle on from the first desired state, not from runs before it exists', async () => {
+    let d: Desired | undefined;
+    let failing: string[] = [];
+    const backend = { reconcile: vi.fn(async (x: Desired) => report(x, { failed: failing.map(failure) })) };
+    const loop = new ReconcileLoop({ backend, desired: () => d, retryBaseMs: 1_000 });
+    let settled = false;
+    void loop.settled.then(() => (settled = true));
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(settled).toBe(false);
+    d = desiredOf(1, ['a', 'b']);
+    failing = ['b'];
+    loop.kick('lease');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(backend.reconcile).toHaveBeenCalledTimes(1);
     expect(settled).toBe(false);
     failing = [];
     await vi.advanceTimersByTimeAsync(1_000);

@@ -1,0 +1,89 @@
+import { errorText } from '../util/errors.ts';
+import { ConfigError } from '../config/config-error.ts';
+import { parseNetConf } from '../config/netconf.ts';
+import type { NetConf } from '../config/types.ts';
+import { formatCidr } from '../ip/ipv4.ts';
+import type { Logger } from '../observe/log.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import { restartOnlyChanges } from './config-diff.ts';
+import type { Readiness } from './readiness.ts';
+
+export interface BackendSwitchDeps {
+  /** net-conf.json, for messages. */
+  readonly path: string;
+  readonly log: Logger;
+  readonly metrics: Pick<Metrics, 'setConfig' | 'configReloadFailed'>;
+  readonly readiness: Readiness;
+  /** Stops the current backend (if any) and removes its kernel state. */
+  readonly tearDown: () => Promise<void>;
+  /** Brings a backend up for `conf`: device, lease, subnet.env, reconcile loop. */
+  readonly bringUp: (conf: NetConf, signal: AbortSignal) => Promise<unknown>;
+}
+
+/**
+ * Applies changed net-conf.json texts (the kubelet swapped the ConfigMap volume), one after
+ * another. A valid backend change is applied live: old backend torn down, new one up, node
+ * re-annotated, subnet.env rewritten. Anything invalid, or a change that needs a restart, keeps
+ * the running config and says why in the log, the metrics and /readyz.
+ */
+export class BackendSwitch {
+  private readonly deps: BackendSwitchDeps;
+  /** The net-conf.json in effect. */
+  private running: NetConf;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(deps: BackendSwitchDeps, running: NetConf) {
+    this.deps = deps;
+    this.running = running;
+  }
+
+  /** Queues a changed file's text; it is applied after every change queued before it. */
+  offer(text: string, signal: AbortSignal): void {
+    this.queue = this.queue.then(() => this.apply(text, signal));
+  }
+
+  private async apply(text: string, signal: AbortSignal): Promise<void> {
+    const { path, log, readiness } = this.deps;
+    if (signal.aborted) return;
+    const running = this.running;
+    let next: NetConf;
+    try {
+      next = parseNetConf(text, path);
+    } catch (e) {
+      const msg = e instanceof ConfigError ? e.message : `${path}: ${errorText(e)}`;
+      this.reject(`net-conf.json invalid: ${msg}`);
+      return;
+    }
+    const needsRestart = restartOnlyChanges(running, next);
+    if (needsRestart.length > 0) {
+      this.reject(`net-conf.json changed ${needsRestart.join(', ')}, which takes a restart of flanneld; still running the previous config`);
+      return;
+    }
+    readiness.setConfigProblem(undefined);
+    if (JSON.stringify(running.backend) === JSON.stringify(next.backend)) return;
+    log.info({ from: running.backend, to: next.backend }, `net-conf.json changed: switching backend ${running.backend.type} → ${next.backend.type}`);
+    readiness.setPhase(`switching backend ${running.backend.type} → ${next.backend.type}`);
+    await this.deps.tearDown().catch((e: unknown) => log.warn(`tearing down the ${running.backend.type} backend: ${errorText(e)}`));
+    try {
+      await this.deps.bringUp(next, signal);
+      this.running = next;
+      this.deps.metrics.setConfig({ network: formatCidr(next.network), backend: next.backend.type, enableNFTables: next.enableNFTables });
+    } catch (e) {
+      if (signal.aborted) return;
+      // bringUp may have created the new backend's device before failing: remove it.
+      await this.deps.tearDown().catch(() => undefined);
+      this.reject(`switching to the ${next.backend.type} backend failed: ${errorText(e)}; restoring ${running.backend.type}`);
+      try {
+        await this.deps.bringUp(running, signal);
+      } catch (e2) {
+        this.reject(`restoring the ${running.backend.type} backend failed: ${errorText(e2)}`);
+      }
+    }
+  }
+
+  private reject(problem: string): void {
+    this.deps.log.error(problem);
+    this.deps.metrics.configReloadFailed();
+    this.deps.readiness.setConfigProblem(problem);
+  }
+}

@@ -1,0 +1,36 @@
+import type { IfaceOptions } from '../ifaces/select.ts';
+
+/** A TCP listen address. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * What the daemon needs from the command line, in the daemon's own terms. The CLI maps its
+ * flags onto this (src/cli/flanneld.ts); the daemon never sees the flag set.
+ */
+export interface DaemonConfig {
+  /** net-conf.json (--net-config-path): read at start, then watched and applied live. */
+  readonly netConfigPath: string;
+  /** subnet.env (--subnet-file), read for the previous lease and rewritten after each bring-up. */
+  readonly subnetFile: string;
+  /** Where /healthz and /readyz listen (--healthz-ip, --healthz-port); undefined: not served. */
+  readonly healthz?: ListenAddress;
+  /** Where /metrics listens (--metrics-ip, --metrics-port); undefined: not served. */
+  readonly metrics?: ListenAddress;
+  /** How the external interface is chosen (--iface, --iface-regex, --iface-can-reach). */
+  readonly iface: Omit<IfaceOptions, 'publicIp'>;
+  /** --public-ip; the node's node-public-ip annotation overrides it. */
+  readonly publicIp: string;
+  /** --ip-masq: masquerade traffic leaving the pod network. */
+  readonly ipMasq: boolean;
+  /** Masquerade with --random-fully (off with --ip-masq-fully-random-disable). */
+  readonly masqFullyRandom: boolean;
+  /** --iptables-forward-rules: accept forwarded traffic from and to the pod network. */
+  readonly forwardRules: boolean;
+  /** --iptables-resync: seconds between checks of the rules and of the blackhole route. */
+  readonly resyncSeconds: number;
+  /** --ip-blackhole-route: keep `blackhole <own subnet>` in the main table. */
+  readonly blackholeRoute: boolean;
+}
