@@ -21,7 +21,7 @@ export function isLinkLocal4(ip: number): boolean {
 }
 
 /**
- * The address upstream would pick on one interface (§1 "Choosing the address"): global or
+ * The address upstream would pick on one interface (LookupExtIface in upstream's pkg/ipmatch/match.go): global or
  * link-local unicast, not deprecated; global before link-local, then permanent first, then
  * non-temporary first; otherwise kernel order. Undefined when none qualifies.
  */

@@ -5,7 +5,7 @@ import { AF_INET, RT_TABLE_MAIN } from '../netlink/types.ts';
 import { isGlobalUnicast4, isLinkLocal4, IFA_F_DEPRECATED, pickAddress } from './address.ts';
 import { errorText } from '../util/errors.ts';
 
-/** The §1 flags that choose the external interface. */
+/** The flags that choose the external interface (--iface, --iface-regex, --iface-can-reach, --public-ip). */
 export interface IfaceOptions {
   /** --iface, repeatable: interface names or IPv4 addresses, tried in order. */
   readonly ifaces?: readonly string[];
@@ -31,7 +31,7 @@ interface Candidate {
 type Log = (msg: string) => void;
 
 /**
- * Picks the external interface as flanneld does (§1 "Interface selection"), then reads its
+ * Picks the external interface as flanneld does (LookupExtIface in upstream's pkg/ipmatch/match.go), then reads its
  * index, MTU and address. Throws InterfaceSelectionError naming every interface and address
  * seen when nothing fits.
  */

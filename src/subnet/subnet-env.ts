@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { formatCidr, formatIpv4, networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
 import { formatIpv6, normalizeIpv6Cidr, parseIpv6 } from '../config/ipv6-cidr.ts';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 import { errorText, isErrno } from '../util/errors.ts';
 
 /**
@@ -50,35 +50,12 @@ function firstIpv6Host(cidr: string): string {
 }
 
 /**
- * Replaces `path` atomically: missing parent directories are created 0755, the content goes to a
- * hidden temp file in the same directory, which is fsynced, given mode 0644 (umask ignored, as
- * upstream's renameio IgnoreUmask), renamed over `path`, and the directory fsynced so the rename
- * survives a crash. A reader sees the old file or the new one, never a part.
+ * Replaces `path` atomically (see writeFileAtomic): missing parent directories are created 0755,
+ * the file gets mode 0644 whatever the umask, as upstream's renameio IgnoreUmask does.
  */
 export async function writeSubnetEnv(path: string, text: string): Promise<void> {
-  const dir = dirname(path);
-  await makeDirs(dir);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o644);
-  try {
-    try {
-      await fh.chmod(0o644);
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
+  await makeDirs(dirname(path));
+  await writeFileAtomic(path, text, 0o644);
 }
 
 /** mkdir -p with mode 0755 on every directory it creates, whatever the umask. */

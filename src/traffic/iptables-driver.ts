@@ -29,7 +29,8 @@ function chainsFor(want: DesiredRules, groups: readonly RuleGroup[]): IptablesCh
 
 /**
  * iptables mode: reads each table with one `iptables-save -t <table>`, writes every change with
- * one `iptables-restore --noflush`. Never one fork per rule (user-problems rows 7, 8).
+ * one `iptables-restore --noflush`. Never one fork per rule: on a node with thousands of
+ * kube-proxy rules each fork waits for the xtables lock, and the resync would take seconds.
  */
 export class IptablesDriver implements ModeDriver {
   readonly mode = 'iptables' as const;
@@ -114,7 +115,7 @@ export class IptablesDriver implements ModeDriver {
         changes.push(planChainRemoval(tables.get(c.table)!, c));
       }
     } catch (e) {
-      // No iptables at all (nftables-only hosts, user-problems row 20): nothing of ours can exist.
+      // No iptables at all (nftables-only hosts): nothing of ours can exist.
       if (isNotInstalled(e)) return;
       throw e;
     }
@@ -126,7 +127,7 @@ export class IptablesDriver implements ModeDriver {
 
   supportsFullyRandom(): Promise<boolean> {
     // A --test run parses and validates a throwaway chain and commits nothing. Old iptables
-    // (1.4.21) rejects the option (user-problems row 22).
+    // (1.4.21) rejects the option; masquerading must then go on without it.
     this.fullyRandom ??= this.exec(this.restoreBin, ['--noflush', '--test', `--wait=${this.lockWaitSeconds}`], '*nat\n:FLANNEL-PROBE - [0:0]\n-A FLANNEL-PROBE -j MASQUERADE --random-fully\nCOMMIT\n').then(
       (r) => {
         if (r.code !== 0) this.log.warn({ stderr: r.stderr.trim() }, 'iptables does not support --random-fully; masquerading without it');

@@ -37,7 +37,7 @@ function hasComment(body: string, comment: string): boolean {
  *
  * `printed` is how iptables-save printed our rules right after we applied them, if that differed
  * from our text (another iptables version may normalise options); it is accepted as equal, so a
- * printing difference cannot make every resync "repair" forever (user-problems row 8).
+ * printing difference cannot make every resync "repair" (rewrite) the rules forever.
  */
 export function planChain(saved: SavedTable, spec: IptablesChainSpec, printed?: readonly string[]): ChainPlan {
   const discrepancies: Discrepancy[] = [];

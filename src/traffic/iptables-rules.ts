@@ -1,7 +1,7 @@
 import { MULTICAST, type ForwardSpec, type MasqSpec, type RuleFamily } from './desired.ts';
 
 /**
- * flanneld's iptables rules (§9), as rule bodies in iptables-save form: the text after
+ * flanneld's iptables rules (upstream's pkg/trafficmngr/iptables/iptables.go), as rule bodies in iptables-save form: the text after
  * `-A <chain> `. The order of options is upstream's, which is also the order iptables-save
  * prints them in, so a body compares equal to the saved line.
  */

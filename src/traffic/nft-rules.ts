@@ -1,6 +1,6 @@
 import { MULTICAST, type ForwardSpec, type MasqSpec, type RuleFamily } from './desired.ts';
 
-/** flanneld's nftables objects (§9, knftables in upstream), as nft script text. */
+/** flanneld's nftables objects (upstream's pkg/trafficmngr/nftables, written with knftables), as nft script text. */
 
 export const NFT_FAMILY: Record<RuleFamily, string> = { ipv4: 'ip' };
 export const NFT_TABLE: Record<RuleFamily, string> = { ipv4: 'flannel-ipv4' };

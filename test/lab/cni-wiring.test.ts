@@ -1,7 +1,7 @@
 /**
  * The lab's CNI wiring alone: no daemon; the lab writes each node's subnet.env and host-gw style
  * routes by hand, and pods are attached by the reference bridge + host-local plugins with the
- * delegate flannel's CNI plugin derives (§11). If pods do not reach each other here, no daemon
+ * delegate flannel's CNI plugin derives (flannel-io/cni-plugin's flannel.go). If pods do not reach each other here, no daemon
  * test in the lab can pass.
  */
 import { describe, expect, it } from 'vitest';

@@ -65,7 +65,7 @@ function baseRoutes(node: LabNode): JsonRecord[] {
 }
 
 /**
- * Exactly what a vxlan node must hold for these peers (§6): per peer an onlink route via the
+ * Exactly what a vxlan node must hold for these peers (upstream's pkg/backend/vxlan/vxlan_network.go): per peer an onlink route via the
  * peer subnet's network address on flannel.1, a permanent neighbour to the peer's VtepMAC and a
  * permanent self FDB entry to its underlay address; nothing else.
  */
@@ -80,7 +80,7 @@ export function expectedVxlan(node: LabNode, peers: readonly { node: LabNode; ma
   };
 }
 
-/** host-gw (§7): per peer `<subnet> via <peer underlay IP> dev eth0`, nothing else. */
+/** host-gw (upstream's pkg/backend/hostgw and route_network.go): per peer `<subnet> via <peer underlay IP> dev eth0`, nothing else. */
 export function expectedHostGwRoutes(node: LabNode, peers: readonly LabNode[]): JsonRecord[] {
   return [...baseRoutes(node), ...peers.map((p) => ({ dst: p.podCidr, gateway: p.underlayIp, dev: 'eth0', flags: [] }))].sort(byKey('dst'));
 }
