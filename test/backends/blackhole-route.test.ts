@@ -1,28 +1,29 @@
 /**
  * --ip-blackhole-route against the kernel, in a network namespace this file creates
- * (ftbh-<pid>) and always removes: the route appears after one period, comes back when deleted,
+ * (ftbh-<pid>-<hex>-a) and always removes: the route appears after one period, comes back when deleted,
  * and is left alone once the daemon stops. Needs root.
  */
-import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keepBlackholeRoute } from '../../src/backends/blackhole-route.ts';
 import { parseCidr } from '../../src/ip/ipv4.ts';
 import { openNetlink, type NetlinkHandle } from '../../src/netlink/index.ts';
 import { silentLogger } from '../../src/observe/log.ts';
+import { run } from '../../lab/harness/exec.ts';
+import { isRoot, NetnsSet } from '../../lab/harness/netns.ts';
 
-const ns = `ftbh-${process.pid}`;
-const isRoot = process.getuid?.() === 0;
+const nets = new NetnsSet('ftbh');
+const ns = nets.name('a');
 const PERIOD_MS = 100;
 
-function blackholes(): string[] {
-  const out = execFileSync('ip', ['-n', ns, '-j', 'route', 'show', 'type', 'blackhole'], { encoding: 'utf8' });
-  return (JSON.parse(out || '[]') as { dst: string }[]).map((r) => r.dst);
+async function blackholes(): Promise<string[]> {
+  const { stdout } = await run(['ip', '-n', ns, '-j', 'route', 'show', 'type', 'blackhole']);
+  return (JSON.parse(stdout || '[]') as { dst: string }[]).map((r) => r.dst);
 }
 
-async function until(what: string, ok: () => boolean): Promise<void> {
+async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    if (ok()) return;
+    if (await ok()) return;
     await sleep(PERIOD_MS);
   }
   throw new Error(`gave up waiting: ${what}`);
@@ -31,32 +32,28 @@ async function until(what: string, ok: () => boolean): Promise<void> {
 let h: NetlinkHandle;
 
 describe.skipIf(!isRoot)('keepBlackholeRoute', () => {
-  beforeAll(() => {
-    execFileSync('ip', ['netns', 'add', ns]);
+  beforeAll(async () => {
+    await nets.add('a');
     h = openNetlink({ netns: ns });
   });
-  afterAll(() => {
+  afterAll(async () => {
     h?.close();
-    try {
-      execFileSync('ip', ['netns', 'del', ns]);
-    } catch {
-      // already gone
-    }
+    await nets.removeAll();
   });
 
   it('writes blackhole <own subnet> one period after the start, puts it back when deleted, and stops with the signal', async () => {
     const stop = new AbortController();
     keepBlackholeRoute(h, parseCidr('10.244.1.0/24')!, PERIOD_MS, silentLogger(), stop.signal);
-    expect(blackholes()).toEqual([]);
-    await until('the blackhole route', () => blackholes().includes('10.244.1.0/24'));
-    expect(blackholes()).toEqual(['10.244.1.0/24']);
+    expect(await blackholes()).toEqual([]);
+    await until('the blackhole route', async () => (await blackholes()).includes('10.244.1.0/24'));
+    expect(await blackholes()).toEqual(['10.244.1.0/24']);
 
-    execFileSync('ip', ['-n', ns, 'route', 'del', 'blackhole', '10.244.1.0/24']);
-    await until('the blackhole route to come back', () => blackholes().includes('10.244.1.0/24'));
+    await run(['ip', '-n', ns, 'route', 'del', 'blackhole', '10.244.1.0/24']);
+    await until('the blackhole route to come back', async () => (await blackholes()).includes('10.244.1.0/24'));
 
     stop.abort();
-    execFileSync('ip', ['-n', ns, 'route', 'del', 'blackhole', '10.244.1.0/24']);
+    await run(['ip', '-n', ns, 'route', 'del', 'blackhole', '10.244.1.0/24']);
     await sleep(5 * PERIOD_MS);
-    expect(blackholes()).toEqual([]);
+    expect(await blackholes()).toEqual([]);
   });
 });
