@@ -23,6 +23,7 @@ import { NetworkRunner } from './network-runner.ts';
 import { UdpBackend } from '../backends/udp/backend.ts';
 import { udpStatsOf } from './udp-stats.ts';
 import { PeerSet } from './peer-set.ts';
+import { logLeaseChange } from '../observe/events.ts';
 
 /** A startup failure upstream exits 1 for; the message is the one line the operator reads. */
 export class FatalError extends Error {
@@ -168,7 +169,7 @@ export class Daemon {
 
     // The lease watch outlives backend switches; the first list defines "peers known at startup".
     sm.watchLeases((events) => {
-      this.peers.apply(events);
+      this.peers.apply(events, (type, lease) => logLeaseChange(log, type, lease));
       const loop = this.runner?.reconcileLoop;
       if (!this.listed) {
         this.listed = true;
@@ -338,8 +339,10 @@ export class Daemon {
       log,
       resyncSeconds: opts.iptablesResync,
       fullyRandom: !opts.ipMasqFullyRandomDisable,
+      iptablesMode: opts.iptablesMode,
     });
     await traffic.cleanupOtherMode();
+    this.metrics.setIptablesBackend(traffic.iptablesBackend ?? '');
     if (opts.ipMasq) {
       try {
         await traffic.ensureMasq(conf.network, lease.subnet, { ...(prev?.network ? { network: prev.network } : {}), ...(prev?.subnet ? { subnet: prev.subnet } : {}) });
