@@ -135,6 +135,7 @@ export const IFLA_ADDRESS = 1;
 export const IFLA_BROADCAST = 2;
 export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
+export const IFLA_TXQLEN = 13;
 export const IFLA_LINK = 5;
 export const IFLA_MASTER = 10;
 export const IFLA_OPERSTATE = 16;

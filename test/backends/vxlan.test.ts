@@ -41,6 +41,8 @@ describe.skipIf(!isRoot)('vxlan backend in namespaces', () => {
   it('creates flannel.1 exactly as upstream does, with the published MAC and one /32 address', () => {
     const [link] = topo.ipJson<{ ifname: string; mtu: number; address: string; flags: string[]; linkinfo: { info_kind: string; info_data: Record<string, unknown> } }[]>(ns1, '-d', 'link', 'show', 'flannel.1');
     expect(link).toMatchObject({ ifname: 'flannel.1', mtu: 1450, address: mac(n1), linkinfo: { info_kind: 'vxlan' } });
+    // Upstream's txqueuelen 0: `ip link` prints no qlen.
+    expect(topo.ip(ns1, 'link', 'show', 'flannel.1')).not.toMatch(/qlen/);
     expect(link!.flags).toContain('UP');
     const d = link!.linkinfo.info_data;
     expect({ id: d['id'], local: d['local'], link: d['link'], port: d['port'], learning: d['learning'], gbp: d['gbp'] ?? false }).toEqual({
