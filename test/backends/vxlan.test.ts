@@ -75,6 +75,35 @@ describe.skipIf(!isRoot)('vxlan backend in namespaces', () => {
     expect(topo.ping(n2.node.ns, a2, a1)).toBe(true);
   });
 
+  it("leaves what upstream flanneld adopts: its set-up, replayed with iproute2 after ours exits, changes nothing and traffic flows", async () => {
+    const before = state();
+    const link = () => topo.ipJson<{ ifindex: number; linkinfo: { info_data: Record<string, unknown> } }[]>(ns1, '-d', 'link', 'show', 'flannel.1')[0]!;
+    const index = link().ifindex;
+    await n1.backend.close(); // our exit: fds closed, kernel state kept
+    // pkg/backend/vxlan/device.go ensureLink: LinkAdd fails with EEXIST, then the existing
+    // device is compared on type, VNI, vtep device, local IP, group, l2miss, port and GBP, and
+    // adopted when none differs.
+    expect(() => topo.ip(ns1, 'link', 'add', 'flannel.1', 'mtu', '1450', 'type', 'vxlan', 'id', '1', 'local', '198.18.0.11', 'dev', 'eth0', 'nolearning')).toThrow(/File exists/);
+    const d = link().linkinfo.info_data;
+    expect({ id: d['id'], link: d['link'], local: d['local'], group: d['group'], l2miss: d['l2miss'] ?? false, port: d['port'], gbp: d['gbp'] ?? false })
+      .toEqual({ id: 1, link: 'eth0', local: '198.18.0.11', group: undefined, l2miss: false, port: 8472, gbp: false });
+    // EnsureV4AddressOnLink: the lease's /32 is there and nothing else of the Network.
+    expect(topo.ipJson<{ addr_info: { family: string; local: string; prefixlen: number }[] }[]>(ns1, 'addr', 'show', 'dev', 'flannel.1')[0]!.addr_info
+      .filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`)).toEqual(['10.244.1.0/32']);
+    topo.ip(ns1, 'link', 'set', 'flannel.1', 'up');
+    // vxlan_network.go, per peer: NeighSet ARP, NeighSet FDB, RouteReplace onlink.
+    for (const p of [n2, n3]) {
+      const i = p.node.i;
+      topo.ip(ns1, 'neigh', 'replace', `10.244.${i}.0`, 'dev', 'flannel.1', 'lladdr', mac(p), 'nud', 'permanent');
+      topo.bridge(ns1, 'fdb', 'replace', mac(p), 'dev', 'flannel.1', 'dst', `198.18.0.1${i}`, 'self', 'permanent');
+      topo.ip(ns1, 'route', 'replace', `10.244.${i}.0/24`, 'via', `10.244.${i}.0`, 'dev', 'flannel.1', 'onlink');
+    }
+    expect(link().ifindex).toBe(index);
+    expect(state()).toEqual(before);
+    expect(topo.ping(ns1, '10.244.1.1', '10.244.2.1')).toBe(true);
+    expect(topo.ping(n2.node.ns, '10.244.2.1', '10.244.1.1')).toBe(true);
+  });
+
   it('removes every entry of a removed peer', async () => {
     const r = await n1.backend.reconcile(desiredFor(n1, [n2]), signal);
     expect(r).toMatchObject({ created: 0, deleted: 3, unchanged: 3, failed: [] });
