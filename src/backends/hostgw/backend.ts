@@ -70,7 +70,7 @@ export class HostGwBackend implements Backend {
     for (const [w] of plan.route.replace) ops.push({ action: 'replace', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj) });
     this.expected.clear();
     for (const op of ops) if (op.deleteKey !== undefined) this.expected.expect(op.deleteKey);
-    const applied = await applyOps(this.ctx.nl, ops);
+    const applied = await applyOps(this.ctx.nl, ops, this.ctx.log);
 
     // Split "not on-link" (a topology fact) from transient failures (retried with backoff).
     const failed: PeerFailure[] = [];

@@ -1,6 +1,8 @@
 import type { KernelError } from '../../netlink/errors.ts';
 import type { NetlinkBatch, NetlinkHandle } from '../../netlink/types.ts';
 import type { PeerFailure } from '../backend.ts';
+import type { Logger } from '../../observe/log.ts';
+import { logAppliedOp } from './log-ops.ts';
 
 export type OpAction = 'create' | 'replace' | 'delete';
 
@@ -30,8 +32,9 @@ export interface AppliedOps {
 /**
  * Sends every op in one batch (the netlink layer splits it into as few sendmsg calls as the
  * socket buffers allow) and tallies the acks. Deleting what is already gone counts as done.
+ * With `log`, each change made is logged (log-ops.ts).
  */
-export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[]): Promise<AppliedOps> {
+export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[], log?: Logger): Promise<AppliedOps> {
   const out = { created: 0, replaced: 0, deleted: 0, changedByType: {} as Record<string, number>, failed: [] as PeerFailure[], results: [] as (KernelError | null)[] };
   if (ops.length === 0) return out;
   const b = nl.batch();
@@ -51,6 +54,7 @@ export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[]): Pr
       }
       continue;
     }
+    if (log !== undefined) logAppliedOp(log, op);
     if (op.action === 'create') out.created++;
     else if (op.action === 'replace') out.replaced++;
     else out.deleted++;

@@ -138,12 +138,12 @@ export class VxlanBackend implements Backend {
     const ops = this.opsOf(plan);
     this.expected.clear();
     for (const op of ops) if (op.deleteKey !== undefined) this.expected.expect(op.deleteKey);
-    const applied = await applyOps(this.nl, ops);
+    const applied = await applyOps(this.nl, ops, this.ctx.log);
     // Never leave a route without its neighbour and fdb entry: traffic would vanish into a
     // gateway that no one answers for. Remove the route of any peer whose neigh/fdb failed.
     const broken = new Set(applied.failed.map((f) => f.subnet));
     const orphanRoutes = ops.length === 0 || broken.size === 0 ? [] : this.orphanRouteOps(plan, broken);
-    if (orphanRoutes.length > 0) await applyOps(this.nl, orphanRoutes);
+    if (orphanRoutes.length > 0) await applyOps(this.nl, orphanRoutes, this.ctx.log);
     for (const [k, v] of Object.entries(applied.changedByType)) changedByType[k] = (changedByType[k] ?? 0) + v;
 
     const owned = {
