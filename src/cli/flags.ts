@@ -4,7 +4,8 @@ import { IPTABLES_MODE_SETTINGS, type IptablesModeSetting } from '../traffic/ipt
 
 /**
  * flanneld's command line (§1) with Go `flag` semantics (§0 step 1) and the FLANNELD_* environment
- * fallback (§0 step 3), plus flannel-ts's own --metrics-*, --log-format. Pure: argv and env in,
+ * fallback (§0 step 3), plus flannel-ts's own --metrics-*, --logging-format (alias --log-format) and
+ * --iptables-mode. Pure: argv and env in,
  * options or a UsageError out; the caller prints and exits.
  */
 
