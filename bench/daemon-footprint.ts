@@ -210,7 +210,7 @@ async function main(): Promise<void> {
     writeFileSync(netConf, JSON.stringify({ Network: '10.244.0.0/16', SubnetLen: 29, Backend: { Type: 'vxlan' } }) + '\n');
     const subnetFile = join(dir, 'run/subnet.env');
     const flags = [
-      '--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081',
+      '--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081', '--logging-format=json',
       '--kubeconfig-file', kubeconfig, '--iface', 'eth0', '--net-config-path', netConf, '--subnet-file', subnetFile,
     ];
     // The reference rewrites the file with its own content, so the daemon's next run reads a valid previous subnet.env.

@@ -37,6 +37,8 @@ export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProces
     '--net-config-path', node.netConfFile,
     '--subnet-file', node.subnetFile,
     '--healthz-port', '8081',
+    // The lab and its tests read the log as JSON (klog text is the default).
+    '--logging-format=json',
     ...(opts.ipMasq ? ['--ip-masq'] : []),
   ];
   return startDetached(argv, node.logFile, { ...process.env, NODE_NAME: node.name });

@@ -11,6 +11,8 @@
 #   opt/flannel-ts/install-conf.mjs  esbuild bundle of src/deploy/install-conf-main.ts
 #   opt/flannel-ts/flannel_native.node  the N-API addon, beside the bundle where
 #                                    src/native/load.ts looks for it
+#   opt/flannel-ts/LICENSE, THIRD-PARTY-LICENSES  ours, and every bundled package's licence text
+#   debug/                           source maps and esbuild metafiles (not in the image)
 # Needs node_modules (npm ci); builds the addon when it is missing.
 set -euo pipefail
 
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
     --entry) entry="${2:?--entry needs a file}"; shift 2 ;;
     --entry=*) entry="${1#--entry=}"; shift ;;
     --rebuild-native) rebuild_native=true; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "build-image.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -48,12 +50,23 @@ rm -rf "$lib" "$bin"
 mkdir -p "$lib" "$bin"
 
 # ESM bundle for Node 24, every dependency inside; the options and why are in scripts/bundle.mjs.
+# Source maps and metafiles go to <out>/debug, which the Dockerfile does not copy: the runtime
+# image carries no source maps (copy them beside the bundle to debug with --enable-source-maps).
+debug="$out/debug"
+rm -rf "$debug"
+mkdir -p "$debug"
 bundle() {
-  "$node" "$root/scripts/bundle.mjs" "$1" "$2"
+  "$node" "$root/scripts/bundle.mjs" "$1" "$2" "$debug/$(basename "$2").meta.json"
+  (cd "$lib" && find . -name '*.map' -print0 | while IFS= read -r -d '' m; do
+    mkdir -p "$debug/$(dirname "$m")" && mv "$m" "$debug/$m"
+  done)
 }
 bundle "$entry" "$lib/flanneld.mjs"
 bundle src/deploy/install-conf-main.ts "$lib/install-conf.mjs"
 cp "$addon" "$lib/flannel_native.node"
+# Our licence, and the licence text of every npm package inside the bundles (from the metafiles).
+cp "$root/LICENSE" "$lib/LICENSE"
+"$node" "$root/scripts/third-party-licenses.mjs" "$lib/THIRD-PARTY-LICENSES" "$debug"/*.meta.json
 
 # The launchers find the bundle relative to themselves, so the tree works wherever it is
 # unpacked; FLANNEL_NODE picks another node binary (tests use the project's Node 24).

@@ -1,5 +1,8 @@
 // Bundles one entry point for the image (called by scripts/build-image.sh):
-//   node scripts/bundle.mjs <entry.ts> <out.mjs>
+//   node scripts/bundle.mjs <entry.ts> <out.mjs> [<metafile.json>]
+// The source map goes beside the bundle as <out>.map with no sourceMappingURL comment, so the
+// build script can keep it out of the runtime image; the metafile lists every bundled input
+// (scripts/third-party-licenses.mjs reads it).
 // An ESM bundle for Node 24 with every dependency inside. Measured choices
 // (bench/daemon-footprint.ts):
 // - code splitting: a dynamic import (the Kubernetes client, loaded once the config is read)
@@ -13,11 +16,12 @@
 //   replaced by a stub that throws: see scripts/bundle-stubs/undici.mjs;
 // - some CommonJS dependencies call require() for Node built-ins, which an ES module lacks, so
 //   the banner provides one.
+import { writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
-const [entry, outfile] = process.argv.slice(2);
+const [entry, outfile, metafileOut] = process.argv.slice(2);
 if (!entry || !outfile) {
   process.stderr.write('usage: node scripts/bundle.mjs <entry> <outfile>\n');
   process.exit(2);
@@ -51,7 +55,7 @@ const undiciStub = {
   },
 };
 
-await build({
+const result = await build({
   entryPoints: { [basename(outfile, extname(outfile))]: entry },
   outdir: dirname(outfile),
   outExtension: { '.js': extname(outfile) },
@@ -61,9 +65,11 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node24',
-  sourcemap: true,
+  sourcemap: 'external',
+  metafile: metafileOut !== undefined,
   legalComments: 'linked',
   logLevel: 'warning',
   banner: { js: "import { createRequire as __flannelRequire } from 'node:module'; const require = __flannelRequire(import.meta.url);" },
   plugins: [undiciStub, clientNodeGenPure],
 });
+if (metafileOut !== undefined) writeFileSync(metafileOut, JSON.stringify(result.metafile));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what flannel-ts needs to build and test on a Debian machine, from nothing:
 # kernel tools for the lab and tests, the CNI reference plugins, Node headers for the addon,
+# kubectl (for kustomize),
 # and a Node new enough to run npm (Node 24 itself then comes from the npm registry).
 # Idempotent: installs only what is missing. Needs root.
 set -euo pipefail
@@ -14,6 +15,9 @@ command -v curl >/dev/null || need+=(curl)
 # The lab's connectivity matrix and tests ping between pod namespaces.
 command -v ping >/dev/null || need+=(iputils-ping)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+# `kubectl kustomize` renders deploy/kustomize in the tests (Debian's package: kustomize v2
+# syntax, which newer kubectl still reads).
+command -v kubectl >/dev/null || need+=(kubernetes-client)
 command -v g++ >/dev/null || need+=(g++ make)
 command -v python3 >/dev/null || need+=(python3)
 command -v node >/dev/null || need+=(nodejs npm)

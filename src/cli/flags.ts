@@ -1,10 +1,12 @@
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { parseGoBool, parseGoInt } from './go-values.ts';
 import { errorText } from '../util/errors.ts';
+import { IPTABLES_MODE_SETTINGS, type IptablesModeSetting } from '../traffic/iptables-mode.ts';
 
 /**
  * flanneld's command line (the flags of upstream's main.go init()) with Go `flag` semantics and
- * the FLANNELD_* environment fallback (flagutil.SetFlagsFromEnv in main.go), plus flannel-ts's own --metrics-*, --log-format. Pure: argv and env in,
+ * the FLANNELD_* environment fallback (flagutil.SetFlagsFromEnv in main.go), plus flannel-ts's
+ * own --metrics-*, --logging-format (alias --log-format) and --iptables-mode. Pure: argv and env in,
  * options or a UsageError out; the caller prints and exits.
  */
 
@@ -49,6 +51,8 @@ export interface Options {
   /** 0 disables the metrics listener. */
   readonly metricsPort: number;
   readonly logFormat: 'json' | 'text';
+  /** Which iptables backend the rules go to: detect (auto), or force legacy / nft. */
+  readonly iptablesMode: IptablesModeSetting;
   /** pino level from -v: 0 info, 1–3 debug, 4+ trace. */
   readonly logLevel: 'info' | 'debug' | 'trace';
   /** Names of the flags given on the command line or through FLANNELD_* (e.g. 'ip-masq'). */
@@ -139,10 +143,21 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'log_backtrace_at', kind: 'string', default: '', help: 'when logging hits line file:N, emit a stack trace (accepted, not applied)', checkText: backtraceSyntax, unsupported: 'log backtraces are not supported by flannel-ts' },
   { name: 'metrics-ip', kind: 'string', default: '0.0.0.0', help: 'the IP address for the Prometheus metrics listener (flannel-ts)', checkText: ipLiteral },
   { name: 'metrics-port', kind: 'int', default: 9862, help: 'the port for the Prometheus metrics listener (0 to disable) (flannel-ts)', checkInt: range(0, 65535) },
-  { name: 'log-format', kind: 'string', default: 'json', help: 'log format: json or text (flannel-ts)', checkText: (v: string) => (v === 'json' || v === 'text' ? undefined : 'expected json or text') },
+  {
+    name: 'iptables-mode', kind: 'string', default: 'auto',
+    help: 'iptables backend for the masquerade and forward rules: auto (the one the kubelet and kube-proxy use, as iptables-wrapper), legacy or nft (flannel-ts)',
+    checkText: (v: string) => ((IPTABLES_MODE_SETTINGS as readonly string[]).includes(v) ? undefined : `expected ${IPTABLES_MODE_SETTINGS.join(', ')}`),
+  },
+  // Kubernetes components' flag: klog text lines unless json is asked for.
+  { name: 'logging-format', kind: 'string', default: 'text', help: 'log format: text (klog lines, as upstream) or json (one object per line) (flannel-ts)', checkText: logFormat },
+  { name: 'log-format', kind: 'string', default: '', help: 'the same as --logging-format (flannel-ts)', checkText: logFormat },
 ];
 
 const BY_NAME = new Map(FLAGS.map((f) => [f.name, f]));
+
+function logFormat(v: string): string | undefined {
+  return v === 'json' || v === 'text' ? undefined : 'expected text or json';
+}
 
 function regexSyntax(v: string): string | undefined {
   try {
@@ -230,6 +245,11 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv, argv
   if (values.get('version') === true) return { kind: 'version' };
 
   const warnings = applyEnv(values, env);
+  const lf = values.get('logging-format');
+  const alias = values.get('log-format');
+  if (lf !== undefined && alias !== undefined && lf !== alias) {
+    throw new UsageError(`--logging-format=${String(lf)} and --log-format=${String(alias)} disagree; --log-format is an alias, give one of them`);
+  }
   const options = buildOptions(values);
   if (options.subnetLeaseRenewMargin < 1 || options.subnetLeaseRenewMargin > 1439) {
     throw new UsageError(
@@ -319,7 +339,8 @@ function buildOptions(values: ReadonlyMap<string, Value>): Options {
     logBacktraceAt: str('log_backtrace_at'),
     metricsIP: str('metrics-ip'),
     metricsPort: int('metrics-port'),
-    logFormat: str('log-format') as 'json' | 'text',
+    logFormat: (values.get('logging-format') ?? values.get('log-format') ?? 'text') as 'json' | 'text',
+    iptablesMode: str('iptables-mode') as IptablesModeSetting,
     logLevel: v === 0 ? 'info' : v <= 3 ? 'debug' : 'trace',
     set: new Set(values.keys()),
     unsupported: FLAGS.filter((f) => f.unsupported !== undefined && values.has(f.name)).map((f) => ({ flag: f.name, reason: f.unsupported! })),

@@ -74,6 +74,7 @@ function daemonConfig(opts: Options): DaemonConfig {
     ipMasq: opts.ipMasq,
     masqFullyRandom: !opts.ipMasqFullyRandomDisable,
     forwardRules: opts.iptablesForwardRules,
+    iptablesMode: opts.iptablesMode,
     resyncSeconds: opts.iptablesResync,
     blackholeRoute: opts.ipBlackholeRoute,
   };

@@ -1,4 +1,5 @@
 import type { IfaceOptions } from '../ifaces/select.ts';
+import type { IptablesModeSetting } from '../traffic/iptables-mode.ts';
 
 /** A TCP listen address. */
 export interface ListenAddress {
@@ -29,6 +30,8 @@ export interface DaemonConfig {
   readonly masqFullyRandom: boolean;
   /** --iptables-forward-rules: accept forwarded traffic from and to the pod network. */
   readonly forwardRules: boolean;
+  /** --iptables-mode: which iptables backend holds our rules (auto: the one the host uses). */
+  readonly iptablesMode: IptablesModeSetting;
   /** --iptables-resync: seconds between checks of the rules and of the blackhole route. */
   readonly resyncSeconds: number;
   /** --ip-blackhole-route: keep `blackhole <own subnet>` in the main table. */

@@ -24,6 +24,7 @@ import { NetworkRunner } from './network-runner.ts';
 import { PeerSet } from './peer-set.ts';
 import { errorText } from '../util/errors.ts';
 import { Readiness } from './readiness.ts';
+import { logLeaseChange } from '../observe/events.ts';
 
 /** A startup failure upstream exits 1 for; the message is the one line the operator reads. */
 export class FatalError extends Error {
@@ -154,7 +155,7 @@ export class Daemon {
     // The lease watch outlives backend switches; its first batch is the complete list of peers.
     sm.watchLeases((events) => {
       const first = !this.peers.listed;
-      this.peers.apply(events);
+      this.peers.apply(events, (type, lease) => logLeaseChange(log, type, lease));
       if (first) this.readiness.setPhase(`programming ${this.peers.size} peers known at startup`);
       this.runner?.reconcileLoop?.kick(first ? 'startup-complete' : 'lease');
     }, signal);
@@ -272,8 +273,10 @@ export class Daemon {
       log,
       resyncSeconds: config.resyncSeconds,
       fullyRandom: config.masqFullyRandom,
+      iptablesMode: config.iptablesMode,
     });
     await traffic.cleanupOtherMode();
+    this.metrics.setIptablesBackend(traffic.iptablesBackend ?? '');
     if (config.ipMasq) {
       try {
         await traffic.ensureMasq(conf.network, lease.subnet, { ...(prev?.network ? { network: prev.network } : {}), ...(prev?.subnet ? { subnet: prev.subnet } : {}) });

@@ -2,12 +2,12 @@ import type { Backend, Desired, ExternalInterface } from '../backends/backend.ts
 import { createBackend, driftMonitorFor } from '../backends/registry.ts';
 import { ReconcileLoop } from '../backends/reconcile/loop.ts';
 import type { NetConf } from '../config/types.ts';
-import { formatCidr } from '../ip/ipv4.ts';
 import type { NetlinkHandle } from '../netlink/types.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Lease } from '../subnet/lease.ts';
 import type { StoredNodeInfo, SubnetManager } from '../subnet/manager.ts';
 import type { PeerSet } from './peer-set.ts';
+import { logLeaseAcquired } from '../observe/events.ts';
 
 export interface NetworkRunnerOptions {
   readonly conf: NetConf;
@@ -52,7 +52,7 @@ export class NetworkRunner {
     const attrs = await this.backend.prepare(both);
     this.opts.log.info({ backend: this.backend.type, publicIp: attrs.publicIp, backendData: attrs.backendData }, 'backend prepared');
     this.own = await this.opts.sm.acquireLease(attrs, both);
-    this.opts.log.info({ subnet: formatCidr(this.own.subnet) }, 'lease acquired');
+    logLeaseAcquired(this.opts.log, this.own);
     await this.backend.configure(this.own, both);
     return this.own;
   }

@@ -27,8 +27,11 @@ export class PeerSet {
     return this.leases.size;
   }
 
-  /** Applies events in order; returns true when anything changed. */
-  apply(events: readonly LeaseEvent[]): boolean {
+  /**
+   * Applies events in order; returns true when anything changed. `onChange` hears each
+   * effective change (not repeats of a known lease), e.g. to log it.
+   */
+  apply(events: readonly LeaseEvent[], onChange?: (type: LeaseEvent['type'], lease: Lease) => void): boolean {
     this.complete = true;
     let changed = false;
     for (const ev of events) {
@@ -38,9 +41,14 @@ export class PeerSet {
         if (prev === undefined || !sameLease(prev, ev.lease)) {
           this.leases.set(key, ev.lease);
           changed = true;
+          onChange?.('added', ev.lease);
         }
-      } else if (this.leases.delete(key)) {
-        changed = true;
+      } else {
+        const prev = this.leases.get(key);
+        if (prev !== undefined && this.leases.delete(key)) {
+          changed = true;
+          onChange?.('removed', prev);
+        }
       }
     }
     if (changed) this.gen++;

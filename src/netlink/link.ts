@@ -5,7 +5,7 @@
  */
 import {
   AF_UNSPEC, IFF_LOWER_UP, IFF_UP, IFINFOMSG_LEN, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND,
-  IFLA_LINKINFO, IFLA_MASTER, IFLA_MAX_USED, IFLA_MTU, IFLA_NET_NS_FD, IFLA_VXLAN_GBP, IFLA_VXLAN_ID,
+  IFLA_LINKINFO, IFLA_MASTER, IFLA_MAX_USED, IFLA_MTU, IFLA_TXQLEN, IFLA_NET_NS_FD, IFLA_VXLAN_GBP, IFLA_VXLAN_ID,
   IFLA_VXLAN_LEARNING, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL, IFLA_VXLAN_MAX_USED, IFLA_VXLAN_PORT, NLM_F_ACK,
   NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, RTM_DELLINK, RTM_NEWLINK, RTM_SETLINK, VETH_INFO_PEER,
 } from './constants.ts';
@@ -33,6 +33,7 @@ export function encodeLinkAdd(w: NlWriter, seq: number, s: LinkSpec, peerNetnsFd
   w.setU8(hdr, AF_UNSPEC);
   w.str(IFLA_IFNAME, s.name);
   if (s.mtu !== undefined) w.u32(IFLA_MTU, s.mtu);
+  if (s.txQueueLen !== undefined) w.u32(IFLA_TXQLEN, s.txQueueLen);
   if (s.mac !== undefined) w.mac(IFLA_ADDRESS, s.mac, 'link mac');
   w.nest(IFLA_LINKINFO).str(IFLA_INFO_KIND, s.kind);
   if (s.kind === 'vxlan') {

@@ -49,6 +49,8 @@ export interface LinkSpec {
   readonly kind: 'vxlan' | 'dummy' | 'veth' | 'bridge';
   readonly mtu?: number;
   readonly mac?: string;
+  /** `txqueuelen N`; absent: the kernel's default (1000). */
+  readonly txQueueLen?: number;
   readonly vxlan?: VxlanInfo;
   /** veth only: the peer's name, and optionally a netns fd/path for the peer end. */
   readonly peerName?: string;

@@ -94,6 +94,8 @@ export interface Metrics {
   setLease(lease: LeaseInfo | null): void;
   /** The net-conf.json in effect. */
   setConfig(config: ConfigInfo): void;
+  /** The iptables backend the rules use: 'legacy', 'nft', or 'none' (nftables mode). */
+  setIptablesBackend(backend: string): void;
   /** A changed net-conf.json was rejected; the previous one stays in effect. */
   configReloadFailed(): void;
   /** One reconcile run took this long (called once per run by the loop, not per peer). */
@@ -119,7 +121,7 @@ interface MetricDoc {
 export const METRIC_DOCS = [
   { name: 'flannel_build_info', type: 'gauge', labels: ['version', 'nodejs'], help: 'Always 1; the labels name the flanneld version and the Node.js runtime.' },
   { name: 'flannel_lease_info', type: 'gauge', labels: ['subnet', 'backend', 'public_ip', 'node'], help: "Always 1 while this node holds a lease; the labels describe it." },
-  { name: 'flannel_config_info', type: 'gauge', labels: ['network', 'backend', 'nftables'], help: 'Always 1; the labels describe the net-conf.json in effect.' },
+  { name: 'flannel_config_info', type: 'gauge', labels: ['network', 'backend', 'nftables', 'iptables'], help: "Always 1; the labels describe the net-conf.json in effect and the iptables backend the rules use ('legacy' or 'nft', detected or set by --iptables-mode; 'none' with EnableNFTables; empty until the rules are set up)." },
   { name: 'flannel_config_reload_errors_total', type: 'counter', labels: [], help: 'Changed net-conf.json files that were rejected (the previous config stays in effect).' },
   { name: 'flannel_peers', type: 'gauge', labels: ['backend'], help: 'Other nodes with a lease, by the backend type they announce.' },
   { name: 'flannel_peers_skipped_total', type: 'counter', labels: ['reason'], help: 'Peer updates ignored because the node annotations were malformed, by reason.' },
@@ -161,6 +163,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   const reconcileDuration = reconcileMetrics(make, sources);
   trafficMetrics(make);
   udpMetrics(make);
+  // flannel_config_info joins two facts that arrive at different times (net-conf.json, then the
+  // iptables backend once the rules are set up); each update re-renders it from both.
+  let lastConfig: ConfigInfo | undefined;
+  let iptablesBackend = '';
   return {
     registry,
     contentType: registry.contentType,
@@ -170,8 +176,13 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       if (lease !== null) daemon.leaseInfo.set({ subnet: lease.subnet, backend: lease.backend, public_ip: lease.publicIp, node: lease.node }, 1);
     },
     setConfig(config) {
+      lastConfig = config;
       daemon.configInfo.reset();
-      daemon.configInfo.set({ network: config.network, backend: config.backend, nftables: String(config.enableNFTables) }, 1);
+      daemon.configInfo.set({ network: config.network, backend: config.backend, nftables: String(config.enableNFTables), iptables: iptablesBackend }, 1);
+    },
+    setIptablesBackend(backend) {
+      iptablesBackend = backend;
+      if (lastConfig !== undefined) this.setConfig(lastConfig);
     },
     configReloadFailed() {
       daemon.configReloadErrors.inc();

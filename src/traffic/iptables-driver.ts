@@ -121,7 +121,7 @@ export class IptablesDriver implements ModeDriver {
     }
     const payload = renderRestorePayload(changes);
     if (payload === '') return;
-    this.log.info({ payload }, 'removing iptables rules of iptables mode');
+    this.log.info({ tool: this.restoreBin, payload }, 'removing flanneld iptables rules');
     await this.restore(payload);
   }
 

@@ -5,6 +5,7 @@ import { describeDiscrepancies, type DesiredRules, type RuleGroup } from './desi
 import type { ModeDriver, TrafficMode } from './driver.ts';
 import { runCommand, type CommandRunner } from './exec.ts';
 import { IptablesDriver } from './iptables-driver.ts';
+import { bins, detectIptablesMode, type IptablesBackend, type IptablesModeSetting } from './iptables-mode.ts';
 import { NftDriver } from './nft-driver.ts';
 import { errorText } from '../util/errors.ts';
 import { sleep } from '../util/retry.ts';
@@ -23,6 +24,13 @@ export interface TrafficManagerOptions {
   readonly fullyRandom: boolean;
   /** Seconds iptables-restore waits for the xtables lock; default 10. */
   readonly lockWaitSeconds?: number;
+  /**
+   * --iptables-mode. Given (the daemon always gives it), the first operation detects which
+   * iptables backend the host uses (iptables-mode.ts), logs the choice and uses that backend's
+   * iptables-legacy-* or iptables-nft-* tools. Absent: the plain iptables-restore/iptables-save
+   * as installed, without detection (tests of the rules themselves).
+   */
+  readonly iptablesMode?: IptablesModeSetting;
 }
 
 /** The Network and lease of the previous run, from the old subnet.env (FLANNEL_NETWORK, FLANNEL_SUBNET). */
@@ -58,8 +66,16 @@ export interface TrafficManager {
   resync(): Promise<void>;
   /** Checks every resyncSeconds until `signal` aborts. The first check runs one period after the call. */
   runResync(signal: AbortSignal): Promise<void>;
-  /** As main.go does before setting up rules: removes what the *other* mode installs (its chains and jumps, or its tables). */
+  /**
+   * As main.go does before setting up rules: removes what the *other* mode installs (its chains and jumps, or its tables),
+   * and our chains from the iptables backend not in use.
+   */
   cleanupOtherMode(): Promise<void>;
+  /**
+   * The iptables backend in use once the first operation has run: 'legacy' or 'nft', 'none' in
+   * nftables mode, undefined before (or without iptablesMode).
+   */
+  readonly iptablesBackend: IptablesBackend | 'none' | undefined;
   stats(): RuleManagerStats;
 }
 
@@ -67,15 +83,21 @@ export function createTrafficManager(opts: TrafficManagerOptions): TrafficManage
   return new RuleManager(opts);
 }
 
-function makeDriver(mode: TrafficMode, exec: CommandRunner, log: Logger, lockWaitSeconds: number): ModeDriver {
-  return mode === 'iptables' ? new IptablesDriver({ exec, log, lockWaitSeconds }) : new NftDriver({ exec, log });
+function makeDriver(mode: TrafficMode, exec: CommandRunner, log: Logger, lockWaitSeconds: number, backend?: IptablesBackend): ModeDriver {
+  return mode === 'iptables' ? new IptablesDriver({ exec, log, lockWaitSeconds, ...(backend !== undefined ? bins(backend) : {}) }) : new NftDriver({ exec, log });
 }
 
 class RuleManager implements TrafficManager {
   readonly mode: TrafficMode;
   private readonly log: Logger;
-  private readonly driver: ModeDriver;
-  private readonly other: ModeDriver;
+  private readonly exec: CommandRunner;
+  private readonly lockWait: number;
+  private readonly iptablesMode: IptablesModeSetting | undefined;
+  private driver: ModeDriver;
+  /** What cleanupOtherMode removes: the other mode, and our chains in the iptables backend not in use. */
+  private others: ModeDriver[];
+  private detected: Promise<void> | undefined;
+  iptablesBackend: IptablesBackend | 'none' | undefined;
   private readonly resyncMs: number;
   private readonly fullyRandom: boolean;
   private want: DesiredRules = {};
@@ -94,17 +116,46 @@ class RuleManager implements TrafficManager {
     const lockWait = opts.lockWaitSeconds ?? 10;
     this.mode = opts.mode;
     this.log = opts.log;
+    this.exec = exec;
+    this.lockWait = lockWait;
+    this.iptablesMode = opts.iptablesMode;
     this.driver = makeDriver(opts.mode, exec, opts.log, lockWait);
-    this.other = makeDriver(opts.mode === 'iptables' ? 'nftables' : 'iptables', exec, opts.log, lockWait);
+    this.others = [makeDriver(opts.mode === 'iptables' ? 'nftables' : 'iptables', exec, opts.log, lockWait)];
     // --iptables-resync=0 would spin; treat it as one second.
     this.resyncMs = opts.resyncSeconds > 0 ? opts.resyncSeconds * 1000 : 1000;
     this.fullyRandom = opts.fullyRandom;
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
+    const go = async (): Promise<T> => {
+      await this.detect();
+      return fn();
+    };
+    const run = this.tail.then(go, go);
     this.tail = run.catch(() => {});
     return run;
+  }
+
+  /** Once, before the first operation: which iptables backend, and what to clean elsewhere. */
+  private detect(): Promise<void> {
+    const setting = this.iptablesMode;
+    if (setting === undefined) return Promise.resolve();
+    this.detected ??= (async () => {
+      const choice = await detectIptablesMode(this.exec, setting);
+      const stray = choice.flannelChainsIn.filter((b) => this.mode === 'nftables' || b !== choice.backend);
+      const strayDrivers = stray.map((b) => makeDriver('iptables', this.exec, this.log, this.lockWait, b));
+      if (this.mode === 'nftables') {
+        this.iptablesBackend = 'none';
+        this.others = [...strayDrivers];
+        this.log.info({ strayChainsIn: stray }, 'Using nftables mode (EnableNFTables), so iptables is not used');
+        return;
+      }
+      this.iptablesBackend = choice.backend;
+      this.driver = makeDriver('iptables', this.exec, this.log, this.lockWait, choice.backend);
+      this.others = [makeDriver('nftables', this.exec, this.log, this.lockWait), ...strayDrivers];
+      this.log.info({ backend: choice.backend, restore: choice.restoreBin, save: choice.saveBin, strayChainsIn: stray }, `Using iptables ${choice.backend} mode: ${choice.reason}`);
+    })();
+    return this.detected;
   }
 
   ensureMasq(network: Ipv4Cidr, podSubnet: Ipv4Cidr, prev?: PreviousLease): Promise<void> {
@@ -157,7 +208,9 @@ class RuleManager implements TrafficManager {
       try {
         const plan = await this.driver.plan(this.want, groups);
         if (plan.discrepancies.length === 0) return;
-        this.log.warn({ mode: this.mode, found: describeDiscrepancies(plan.discrepancies) }, 'Some rules are missing or changed; repairing');
+        // pkg/trafficmngr/iptables/iptables.go's words, which runbooks grep for; `found` says what.
+        const what = this.mode === 'iptables' ? 'Some iptables rules are missing; deleting and recreating rules' : 'Some nftables rules are missing; recreating rules';
+        this.log.warn({ mode: this.mode, found: describeDiscrepancies(plan.discrepancies) }, what);
         await this.driver.apply(plan, this.want);
         this.repairs++;
         for (const d of plan.discrepancies) this.repairsByReason[d.kind] = (this.repairsByReason[d.kind] ?? 0) + 1;
@@ -177,12 +230,14 @@ class RuleManager implements TrafficManager {
 
   cleanupOtherMode(): Promise<void> {
     return this.serial(async () => {
-      try {
-        await this.other.removeAll();
-      } catch (e) {
-        // Leftovers of the other mode are untidy but do not stop this mode from working.
-        const err = this.recordError(e);
-        this.log.warn({ other: this.other.mode, err: err.message }, 'could not clean up rules of the other mode');
+      for (const other of this.others) {
+        try {
+          await other.removeAll();
+        } catch (e) {
+          // Leftovers of the other mode are untidy but do not stop this mode from working.
+          const err = this.recordError(e);
+          this.log.warn({ other: other.mode, err: err.message }, 'could not clean up rules of the other mode');
+        }
       }
     });
   }

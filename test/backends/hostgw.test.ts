@@ -57,6 +57,16 @@ describe.skipIf(!isRoot)('host-gw backend in namespaces', () => {
     expect(await topo.ping(ns1, a1, a2)).toBe(true);
   });
 
+  it("leaves what upstream flanneld adopts: its route set-up, replayed with iproute2 after ours exits, changes nothing and traffic flows", async () => {
+    const before = await peerRoutes();
+    await n1.backend.close(); // our exit: the routes stay
+    // pkg/backend/route_network.go addToRouteList/ensure: an identical route is skipped
+    // ("Route to … already exists, skipping."), a different one replaced; replace does both.
+    for (const p of [n2, n3]) await topo.ip(ns1, 'route', 'replace', `10.244.${p.node.i}.0/24`, 'via', `198.18.0.1${p.node.i}`, 'dev', 'eth0');
+    expect(await peerRoutes()).toEqual(before);
+    expect(await topo.ping(ns1, '10.244.1.1', '10.244.2.1')).toBe(true);
+  });
+
   it('deletes the route of a removed peer and stale routes to Network subnets, leaves other routes', async () => {
     await topo.ip(ns1, 'route', 'add', '10.244.8.0/24', 'via', '198.18.0.18', 'dev', 'eth0');
     await topo.ip(ns1, 'route', 'add', '10.250.0.0/24', 'via', '198.18.0.18', 'dev', 'eth0');

@@ -42,6 +42,8 @@ describe.skipIf(!isRoot)('vxlan backend in namespaces', () => {
   it('creates flannel.1 exactly as upstream does, with the published MAC and one /32 address', async () => {
     const [link] = await topo.ipJson<{ ifname: string; mtu: number; address: string; flags: string[]; linkinfo: { info_kind: string; info_data: Record<string, unknown> } }[]>(ns1, '-d', 'link', 'show', 'flannel.1');
     expect(link).toMatchObject({ ifname: 'flannel.1', mtu: 1450, address: mac(n1), linkinfo: { info_kind: 'vxlan' } });
+    // Upstream's txqueuelen 0: `ip link` prints no qlen.
+    expect(await topo.ip(ns1, 'link', 'show', 'flannel.1')).not.toMatch(/qlen/);
     expect(link!.flags).toContain('UP');
     const d = link!.linkinfo.info_data;
     expect({ id: d['id'], local: d['local'], link: d['link'], port: d['port'], learning: d['learning'], gbp: d['gbp'] ?? false }).toEqual({
@@ -72,6 +74,35 @@ describe.skipIf(!isRoot)('vxlan backend in namespaces', () => {
     await n2.backend.reconcile(desiredFor(n2, [n1, n3]), signal);
     expect(await topo.ping(ns1, a1, a2)).toBe(true);
     expect(await topo.ping(n2.node.ns, a2, a1)).toBe(true);
+  });
+
+  it("leaves what upstream flanneld adopts: its set-up, replayed with iproute2 after ours exits, changes nothing and traffic flows", async () => {
+    const before = await state();
+    const link = async () => (await topo.ipJson<{ ifindex: number; linkinfo: { info_data: Record<string, unknown> } }[]>(ns1, '-d', 'link', 'show', 'flannel.1'))[0]!;
+    const index = (await link()).ifindex;
+    await n1.backend.close(); // our exit: fds closed, kernel state kept
+    // pkg/backend/vxlan/device.go ensureLink: LinkAdd fails with EEXIST, then the existing
+    // device is compared on type, VNI, vtep device, local IP, group, l2miss, port and GBP, and
+    // adopted when none differs.
+    await expect(await topo.ip(ns1, 'link', 'add', 'flannel.1', 'mtu', '1450', 'type', 'vxlan', 'id', '1', 'local', '198.18.0.11', 'dev', 'eth0', 'nolearning')).rejects.toThrow(/File exists/);
+    const d = (await link()).linkinfo.info_data;
+    expect({ id: d['id'], link: d['link'], local: d['local'], group: d['group'], l2miss: d['l2miss'] ?? false, port: d['port'], gbp: d['gbp'] ?? false })
+      .toEqual({ id: 1, link: 'eth0', local: '198.18.0.11', group: undefined, l2miss: false, port: 8472, gbp: false });
+    // EnsureV4AddressOnLink: the lease's /32 is there and nothing else of the Network.
+    expect((await topo.ipJson<{ addr_info: { family: string; local: string; prefixlen: number }[] }[]>(ns1, 'addr', 'show', 'dev', 'flannel.1'))[0]!.addr_info
+      .filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`)).toEqual(['10.244.1.0/32']);
+    await topo.ip(ns1, 'link', 'set', 'flannel.1', 'up');
+    // vxlan_network.go, per peer: NeighSet ARP, NeighSet FDB, RouteReplace onlink.
+    for (const p of [n2, n3]) {
+      const i = p.node.i;
+      await topo.ip(ns1, 'neigh', 'replace', `10.244.${i}.0`, 'dev', 'flannel.1', 'lladdr', mac(p), 'nud', 'permanent');
+      await topo.bridge(ns1, 'fdb', 'replace', mac(p), 'dev', 'flannel.1', 'dst', `198.18.0.1${i}`, 'self', 'permanent');
+      await topo.ip(ns1, 'route', 'replace', `10.244.${i}.0/24`, 'via', `10.244.${i}.0`, 'dev', 'flannel.1', 'onlink');
+    }
+    expect((await link()).ifindex).toBe(index);
+    expect(await state()).toEqual(before);
+    expect(await topo.ping(ns1, '10.244.1.1', '10.244.2.1')).toBe(true);
+    expect(await topo.ping(n2.node.ns, '10.244.2.1', '10.244.1.1')).toBe(true);
   });
 
   it('removes every entry of a removed peer', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,30 @@ describe('scripts/build-image.sh', () => {
     for (const f of ['flanneld.mjs', 'install-conf.mjs', 'flannel_native.node']) {
       expect((await stat(join(out, 'opt/flannel-ts', f))).isFile()).toBe(true);
     }
+  });
+
+  it('ships no source maps; they go to debug/, outside the image tree', async () => {
+    const files = (await readdir(join(out, 'opt'), { recursive: true })).map(String);
+    expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+    for (const f of files.filter((f) => f.endsWith('.mjs'))) expect(await readFile(join(out, 'opt', f), 'utf8')).not.toContain('sourceMappingURL');
+    expect((await readdir(join(out, 'debug'))).filter((f) => f.endsWith('.map')).sort()).toEqual(['flanneld.mjs.map', 'install-conf.mjs.map']);
+  });
+
+  it('ships our LICENSE and the licence text of every package the bundles contain', async () => {
+    expect(await readFile(join(out, 'opt/flannel-ts/LICENSE'), 'utf8')).toBe(await readFile(join(root, 'LICENSE'), 'utf8'));
+    expect(await readFile(join(root, 'LICENSE'), 'utf8')).toContain('Apache License\n                           Version 2.0, January 2004');
+    const notice = await readFile(join(out, 'opt/flannel-ts/THIRD-PARTY-LICENSES'), 'utf8');
+    // Every package with a file in either bundle, from esbuild's own record of the inputs.
+    const metas = await Promise.all(['flanneld.mjs', 'install-conf.mjs'].map(async (b) => JSON.parse(await readFile(join(out, 'debug', `${b}.meta.json`), 'utf8')) as { inputs: Record<string, unknown> }));
+    const bundled = new Set(metas.flatMap((m) => Object.keys(m.inputs)).flatMap((i) => {
+      const m = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(i.replace(/.*node_modules\/(?=.*node_modules\/)/, 'node_modules/'));
+      return m === null ? [] : [m[1]!];
+    }));
+    for (const dep of ['@kubernetes/client-node', 'pino', 'prom-client']) expect(bundled).toContain(dep);
+    const sections = new Map([...notice.matchAll(/^={78}\n((?:@[^/@]+\/)?[^@\n]+)@(\S+) \(([^)\n]*)\)\n={78}\n\n([\s\S]*?)(?=\n={78}\n|(?![\s\S]))/gm)].map((m) => [m[1]!, m[4]!]));
+    expect([...bundled].filter((p) => !sections.has(p))).toEqual([]);
+    expect([...sections.keys()].filter((p) => !bundled.has(p))).toEqual([]);
+    for (const [name, text] of sections) expect(text, name).toMatch(/licen[cs]e|permission is hereby granted/i);
   });
 
   it('bundles every dependency: nothing is loaded from node_modules at run time', async () => {
@@ -68,15 +92,19 @@ describe('scripts/build-image.sh', () => {
 });
 
 describe('Dockerfile', () => {
-  it('builds with the script in a Node 24 stage and runs the launcher on a slim Node 24 base', async () => {
+  it('builds with the script and runs the launcher on a slim Node 24 base pinned by digest', async () => {
     const df = await readFile(join(root, 'Dockerfile'), 'utf8');
     const froms = [...df.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
-    expect(froms).toEqual(['${NODE_IMAGE}', 'node:24-bookworm-slim']);
-    expect(df).toMatch(/^ARG NODE_IMAGE=node:24-bookworm$/m);
+    expect(froms).toEqual(['${NODE_IMAGE}', '${NODE_IMAGE}']);
+    expect(df).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim@sha256:[0-9a-f]{64}$/m);
     expect(df).toMatch(/^RUN npm ci\b/m);
     expect(df).toMatch(/^RUN scripts\/build-image\.sh --out \/out$/m);
-    expect(df).toMatch(/^COPY --from=build \/out\/opt\/ \/opt\/$/m);
-    expect(df).toContain('apt-get install -y --no-install-recommends iptables nftables \\');
+    // Only opt/: the source maps and metafiles in /out/debug stay in the build stage.
+    expect([...df.matchAll(/^COPY --from=build (.*)$/gm)].map((m) => m[1])).toEqual(['/out/opt/ /opt/']);
+    // iproute2 for operators; Debian's iptables ships both backends (iptables-legacy-*, iptables-nft-*).
+    expect(df).toContain('apt-get install -y --no-install-recommends iproute2 iptables nftables \\');
     expect(df).toMatch(/^ENTRYPOINT \["\/opt\/bin\/flanneld"\]$/m);
+    // Everything the build script reads is copied in.
+    for (const f of ['scripts/third-party-licenses.mjs', 'LICENSE']) expect(df).toContain(f.split('/').at(-1));
   });
 });

@@ -9,7 +9,12 @@ interface Panel {
   gridPos: { x: number; y: number; w: number; h: number };
   targets?: Array<{ expr: string }>;
 }
-const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana/flannel-ts.json', import.meta.url), 'utf8')) as { uid: string; panels: Panel[] };
+interface Variable {
+  name: string;
+  query?: { query: string };
+  allValue?: string;
+}
+const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana/flannel-ts.json', import.meta.url), 'utf8')) as { uid: string; panels: Panel[]; templating: { list: Variable[] } };
 const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
 // Metric names in PromQL: identifiers followed by { or [ or ) … that look like our exports.
 const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\b((?:flannel|process|nodejs)_[a-z0-9_]+)/g)].map((m) => m[1]!)));
@@ -24,6 +29,16 @@ describe('deploy/grafana/flannel-ts.json', () => {
     const text = await createMetrics({ version: 'x' }).scrape();
     const exported = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)/gm)].flatMap(([, name, type]) => (type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name!])));
     expect([...used].filter((u) => !exported.has(u))).toEqual([]);
+  });
+
+  it("filters every query on the flannel job and instances, so process_* and nodejs_* show flanneld's process only", () => {
+    for (const e of exprs) expect(e, e).toMatch(/\{job=~"\$job", instance=~"\$instance"[,}]/);
+    const vars = new Map(dashboard.templating.list.map((v) => [v.name, v]));
+    // Both variables list only what exports flannel_build_info; "All" is the list of those, not ".*".
+    expect(vars.get('job')!.query!.query).toBe('label_values(flannel_build_info, job)');
+    expect(vars.get('instance')!.query!.query).toBe('label_values(flannel_build_info{job=~"$job"}, instance)');
+    expect(vars.get('job')!.allValue).toBeUndefined();
+    expect(vars.get('instance')!.allValue).toBeUndefined();
   });
 
   it('has unique panel ids and no overlapping panels', () => {

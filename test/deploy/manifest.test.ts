@@ -147,13 +147,13 @@ describe('deploy/kube-flannel.yml', () => {
     ]);
   });
 
-  it('probes /healthz and /readyz on the port the --healthz-port arg names', () => {
+  it('probes /healthz and /readyz on the named port healthz (upstream\'s form), which the --healthz-port arg opens', () => {
     const arg = flannel.args!.find((a) => a.startsWith('--healthz-port='));
     const port = Number(arg!.split('=')[1]);
     expect(port).toBeGreaterThan(0);
     expect(flannel.ports!.find((p) => p.name === 'healthz')).toEqual({ name: 'healthz', containerPort: port, protocol: 'TCP' });
-    expect(flannel.livenessProbe!.httpGet).toEqual({ path: '/healthz', port });
-    expect(flannel.readinessProbe!.httpGet).toEqual({ path: '/readyz', port });
+    expect(flannel.livenessProbe!.httpGet).toEqual({ path: '/healthz', port: 'healthz' });
+    expect(flannel.readinessProbe!.httpGet).toEqual({ path: '/readyz', port: 'healthz' });
     expect([flannel.livenessProbe!.initialDelaySeconds, flannel.livenessProbe!.periodSeconds]).toEqual([10, 30]);
     expect([flannel.readinessProbe!.initialDelaySeconds, flannel.readinessProbe!.periodSeconds]).toEqual([5, 10]);
   });

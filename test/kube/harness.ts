@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCidr } from '../../src/ip/ipv4.ts';
 import { FakeApiServer, type FakeApiServerOptions } from '../../lab/apiserver/server.ts';
-import { silentLogger } from '../../src/observe/log.ts';
+import { silentLogger, type Logger } from '../../src/observe/log.ts';
 import type { LeaseEvent } from '../../src/subnet/lease.ts';
 import { createKubeSubnetManager, type KubeSubnetManager } from '../../src/subnet/kube/manager.ts';
 
@@ -24,7 +24,7 @@ export function flannelAnnotations(publicIp: string, mac: string): Record<string
 export interface Harness {
   readonly api: FakeApiServer;
   readonly kubeconfig: string;
-  manager(opts?: { nodeName?: string; env?: NodeJS.ProcessEnv; setNodeNetworkUnavailable?: boolean; prefix?: string; network?: string }): Promise<KubeSubnetManager>;
+  manager(opts?: { nodeName?: string; env?: NodeJS.ProcessEnv; setNodeNetworkUnavailable?: boolean; prefix?: string; network?: string; log?: Logger; syncTimeoutMs?: number }): Promise<KubeSubnetManager>;
   close(): Promise<void>;
 }
 
@@ -43,9 +43,10 @@ export async function startHarness(opts: FakeApiServerOptions = {}): Promise<Har
         annotationPrefix: m.prefix ?? 'flannel.alpha.coreos.com',
         network: parseCidr(m.network ?? '10.244.0.0/16')!,
         setNodeNetworkUnavailable: m.setNodeNetworkUnavailable ?? true,
-        log: silentLogger(),
+        log: m.log ?? silentLogger(),
         env: m.env ?? { NODE_NAME: m.nodeName ?? 'node1' },
         backoff: { initialMs: 10, maxMs: 100 },
+        ...(m.syncTimeoutMs !== undefined ? { syncTimeoutMs: m.syncTimeoutMs } : {}),
       });
       managers.push(mgr);
       return mgr;

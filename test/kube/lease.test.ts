@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LeaseAttrs } from '../../src/subnet/lease.ts';
+import { createLogger } from '../../src/observe/log.ts';
 import { flannelAnnotations, MAC1, PREFIX, startHarness, vxlanData, waitFor, type Harness } from './harness.ts';
 
 const attrs: LeaseAttrs = { publicIp: '198.18.0.1', backendType: 'vxlan', backendData: vxlanData(MAC1) };
@@ -107,6 +108,27 @@ describe('kube subnet manager: own lease (through client-node over HTTP)', () =>
     expect(lease.subnet).toEqual({ ip: 0x0af40300, prefixLen: 24 });
     expect(mgr.state).toBe('ready');
     expect(h.api.patches()).toHaveLength(1);
+  });
+
+  it('gives up when the first node list does not complete within the deadline (upstream exits 1 after 10 min)', async () => {
+    h.api.createNode('node1', { podCIDR: '10.244.5.0/24' });
+    h.api.failNext({ method: 'GET', path: '/api/v1/nodes' }, 500, 40);
+    const mgr = await h.manager({ syncTimeoutMs: 150 });
+    await expect(mgr.acquireLease(attrs, ac.signal)).rejects.toThrow(
+      'error waiting for nodeController to sync state: no complete list of nodes from the API server within 150 ms (set CONT_WHEN_CACHE_NOT_READY=true to keep waiting)',
+    );
+  });
+
+  it('CONT_WHEN_CACHE_NOT_READY=true: logs upstream\'s line once at the deadline and keeps waiting for the list', async () => {
+    h.api.createNode('node1', { podCIDR: '10.244.5.0/24' });
+    h.api.failNext({ method: 'GET', path: '/api/v1/nodes' }, 500, 40);
+    const lines: string[] = [];
+    const log = createLogger({ format: 'json', destination: { write: (l: string) => (lines.push(l), true) } as unknown as NodeJS.WritableStream });
+    const mgr = await h.manager({ syncTimeoutMs: 150, log, env: { NODE_NAME: 'node1', CONT_WHEN_CACHE_NOT_READY: 'true' } });
+    const lease = await mgr.acquireLease(attrs, ac.signal);
+    expect(lease.subnet).toEqual({ ip: 0x0af40500, prefixLen: 24 });
+    const timedOut = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((r) => r.msg === 'Timed out waiting for node controller sync. Continuing anyway.');
+    expect(timedOut.map((r) => r.level)).toEqual([50]);
   });
 
   it('waits for its node to be registered', async () => {

@@ -28,6 +28,8 @@ describe.skipIf(!labReady.ok)(`lab ↔ daemon contract, stand-in daemon${labRead
         '--net-config-path', `${lab().state.runDir}/${node.name}/net-conf.json`,
         '--subnet-file', node.subnetFile,
         '--healthz-port', '8081',
+        // The lab reads the daemon's log as JSON; the DaemonSet keeps the klog default.
+        '--logging-format=json',
         '--ip-masq',
       ]);
       expect(JSON.parse(readFileSync(`${lab().state.runDir}/${node.name}/net-conf.json`, 'utf8'))).toEqual({

@@ -144,6 +144,11 @@ describe.skipIf(skip)(`the daemon tracks peers, vxlan${skip ? ` (skipped: ${why}
     await expectMetrics(lab(), 1, 1);
     expect(sample((await scrape(lab().node(0))).samples, 'flannel_reconcile_runs_total')).toBeGreaterThan(runsBefore);
     expect((await connectivityAmong(lab(), [0, 1])).failures).toEqual([]);
+    // Upstream's lines (pkg/backend/route_network.go), which runbooks grep for.
+    const gone = lab().node(2);
+    const msgs = logRecords(lab().node(0)).map((r) => String(r['msg']));
+    expect(msgs).toContain(`Subnet added: ${gone.podCidr} via ${gone.underlayIp}`);
+    expect(msgs.filter((m) => m === `Subnet removed: ${gone.podCidr}`)).toHaveLength(1);
   }, 60_000);
 
   it('programs a node added later on every peer, and its pods are reachable', async () => {

@@ -9,6 +9,7 @@ import { isRoot } from '../../lab/harness/netns.ts';
 import { NODE_BIN, UdpLab, type Fixture } from '../../lab/harness/udp-lab.ts';
 
 const INJECT = new URL('./inject.ts', import.meta.url).pathname;
+const TUN_READER = new URL('./tun-reader.ts', import.meta.url).pathname;
 
 describe.skipIf(!isRoot)('udp backend between two nodes', () => {
   const lab = new UdpLab('ftudp');
@@ -208,13 +209,37 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     });
   });
 
-  it('closes on SIGTERM, keeps flannel0 for the restart, which adopts it and forwards again', async () => {
+  it("leaves nothing behind on SIGTERM, so upstream flanneld's udp set-up works on the node (replayed with iproute2), and a restart of ours takes over again", async () => {
     fa.proc.kill('SIGTERM');
     expect(await fa.exited()).toBe(0);
-    // No process holds the TUN now, so the kernel marks the route linkdown until the restart.
-    expect((await outputIn(lab.a.ns, ['ip', 'route', 'show', '10.244.0.0/16'])).trim()).toMatch(/^10\.244\.0\.0\/16 dev flannel0( linkdown)?$/);
+    // The TUN was never persistent: it went with our fd, and its /32 and Network route with it.
+    expect(await outputIn(lab.a.ns, ['ip', '-o', 'link', 'show'])).not.toMatch(/flannel/);
+    expect((await outputIn(lab.a.ns, ['ip', 'route', 'show', '10.244.0.0/16'])).trim()).toBe('');
+    expect(await outputIn(lab.a.ns, ['ip', '-4', '-o', 'addr', 'show'])).not.toMatch(/10\.244\.1\.0\/32/);
+
+    // Upstream's set-up (pkg/backend/udp): TUNSETIFF "flannel%d", AddrAdd <lease>/32, MTU
+    // iface−28, up, RouteAdd <Network> dev <tun> (an EEXIST there would leave traffic on a dead device).
+    await runIn(lab.a.ns, ['ip', 'tuntap', 'add', 'dev', 'flannel%d', 'mode', 'tun']);
+    expect((await outputIn(lab.a.ns, ['ip', '-o', 'link', 'show'])).match(/flannel\d+/g)).toEqual(['flannel0']);
+    await runIn(lab.a.ns, ['ip', 'addr', 'add', '10.244.1.0/32', 'dev', 'flannel0']);
+    await runIn(lab.a.ns, ['ip', 'link', 'set', 'flannel0', 'mtu', '1472', 'up']);
+    await runIn(lab.a.ns, ['ip', 'route', 'add', '10.244.0.0/16', 'dev', 'flannel0']);
+    // A pod's traffic to the other node now enters upstream's device, where its proxy reads it.
+    const { spawn } = await import('node:child_process');
+    const reader = spawn('ip', ['netns', 'exec', lab.a.ns, NODE_BIN, TUN_READER, 'flannel0', lab.b.pod]);
+    let got = '';
+    reader.stdout.on('data', (d: Buffer) => { got += d.toString(); });
+    while (!got.includes('attached')) await new Promise((r) => setTimeout(r, 20));
+    await ping(3);
+    const code = await new Promise((r) => (reader.exitCode !== null ? r(reader.exitCode) : reader.once('exit', r)));
+    expect(code).toBe(0);
+    expect(got).toContain(`${lab.a.pod} > ${lab.b.pod} proto 1\n`);
+
+    // Rolling forward again: upstream's device goes (its process exits), ours comes back and forwards.
+    await runIn(lab.a.ns, ['ip', 'link', 'del', 'flannel0']);
     fa = await lab.startForwarder(lab.a);
     expect((await outputIn(lab.a.ns, ['ip', '-o', 'link', 'show'])).match(/flannel\d+/g)).toEqual(['flannel0']);
+    expect((await outputIn(lab.a.ns, ['ip', 'route', 'show', '10.244.0.0/16'])).trim()).toBe('10.244.0.0/16 dev flannel0');
     expect(await ping()).toMatch(/3 received/);
   });
 

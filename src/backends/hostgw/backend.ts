@@ -64,7 +64,7 @@ export class HostGwBackend implements Backend {
     const routes = await this.ctx.nl.routeList({ family: AF_INET, table: RT_TABLE_MAIN });
     const plan = planHostGw({ network: desired.network, own: desired.own.subnet, peers: desired.peers, extIndex: this.ext.index, routes });
     this.skipped.log(plan);
-    const applied = await applyOps(this.ctx.nl, [...routeDeleteOps(plan.route.remove), ...routeSetOps(plan.route)], this.drift.expected);
+    const applied = await applyOps(this.ctx.nl, [...routeDeleteOps(plan.route.remove), ...routeSetOps(plan.route)], { expected: this.drift.expected, log: this.ctx.log });
 
     // Split "not on-link" (a topology fact) from transient failures (retried with backoff).
     const failed: PeerFailure[] = [];

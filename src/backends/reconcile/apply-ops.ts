@@ -1,7 +1,9 @@
 import type { KernelError } from '../../netlink/errors.ts';
 import type { NetlinkBatch, NetlinkHandle } from '../../netlink/types.ts';
 import type { PeerFailure } from '../backend.ts';
+import type { Logger } from '../../observe/log.ts';
 import type { ExpectedDeletes } from './expected-deletes.ts';
+import { logAppliedOp } from './log-ops.ts';
 
 export type OpAction = 'create' | 'replace' | 'delete';
 
@@ -32,9 +34,10 @@ export interface AppliedOps {
  * Sends every op in one batch (the netlink layer splits it into as few sendmsg calls as the
  * socket buffers allow) and tallies the acks. Deleting what is already gone counts as done.
  * With `expected`, the run's deletes replace what it expected before, so the drift monitor
- * does not answer them with another run.
+ * does not answer them with another run. With `log`, each change made is logged (log-ops.ts).
  */
-export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[], expected?: ExpectedDeletes): Promise<AppliedOps> {
+export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[], opts: { readonly expected?: ExpectedDeletes; readonly log?: Logger } = {}): Promise<AppliedOps> {
+  const { expected, log } = opts;
   if (expected !== undefined) {
     expected.clear();
     for (const op of ops) if (op.deleteKey !== undefined) expected.expect(op.deleteKey);
@@ -58,6 +61,7 @@ export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[], exp
       }
       continue;
     }
+    if (log !== undefined) logAppliedOp(log, op);
     if (op.action === 'create') out.created++;
     else if (op.action === 'replace') out.replaced++;
     else out.deleted++;

@@ -3,8 +3,12 @@
  * flanneld's (pkg/backend/udp: udp_network_amd64.go and the C proxy in proxy_amd64.c), with
  * TSO/GSO/GRO offloads where the kernel has them.
  *
- * Kernel state it owns: the TUN device (persistent, so a restart keeps the device, its
- * address and the route), its /32 address, and the route for the whole Network via it.
+ * Kernel state it owns: the TUN device, its /32 address, and the route for the whole Network
+ * via it. The device is not persistent, as upstream's: it vanishes with its address and route
+ * when our process exits, so a node rolled back to upstream flanneld gets flannel0 and its
+ * route, instead of flannel1 behind our dead flannel0's route (pkg/backend/udp/udp_network_amd64.go
+ * ignores EEXIST on that route). A restart loses nothing by it: a TUN nobody reads drops
+ * every packet anyway, persistent or not.
  * Every reconcile re-asserts all three (level-triggered); the drift monitor only makes that
  * happen sooner. A flannel0 deleted by hand while we hold it leaves our fd detached (reads
  * fail with EBADFD), so the reconcile opens the device afresh and keeps forwarding with the
@@ -117,8 +121,8 @@ export class UdpBackend implements Backend {
     this.tunFd = tun.fd;
     this.tunName = tun.name;
     this.tunVnet = tun.vnet;
-    // Persistent: close() on restart leaves flannel0, its address and route in place.
-    this.nat.tunSetPersist(tun.fd, 1);
+    // Not persistent (see the top): also clears the flag on a flannel0 an older flannel-ts left.
+    this.nat.tunSetPersist(tun.fd, 0);
     this.tunIndex = (await this.ctx.nl.linkByName(tun.name))?.index ?? 0;
     let sock;
     try {
@@ -140,7 +144,7 @@ export class UdpBackend implements Backend {
     return { publicIp: ext.extAddr, backendType: '', backendData: 'null' };
   }
 
-  /** Adopt a TUN left by our previous run; otherwise let the kernel pick from the template. */
+  /** Adopt a TUN left by an earlier run (one that set it persistent); otherwise let the kernel pick from the template. */
   private async deviceToOpen(): Promise<string> {
     const want = this.opts.tunName ?? TUN_TEMPLATE;
     if (!want.includes('%d')) return want;

@@ -171,10 +171,10 @@ export class VxlanBackend implements Backend {
    * whose neigh/fdb failed is removed again.
    */
   private async apply(plan: VxlanPlan, ops: readonly PlannedOp[]): Promise<AppliedOps> {
-    const applied = await applyOps(this.nl, ops, this.drift.expected);
+    const applied = await applyOps(this.nl, ops, { expected: this.drift.expected, log: this.ctx.log });
     const broken = new Set(applied.failed.map((f) => f.subnet));
     const orphanRoutes = ops.length === 0 || broken.size === 0 ? [] : this.orphanRouteOps(plan, broken);
-    if (orphanRoutes.length > 0) await applyOps(this.nl, orphanRoutes);
+    if (orphanRoutes.length > 0) await applyOps(this.nl, orphanRoutes, { log: this.ctx.log });
     return applied;
   }
 

@@ -72,6 +72,10 @@ export async function ensureDevice(nl: NetlinkHandle, want: VxlanDeviceSpec): Pr
       kind: 'vxlan',
       mtu: want.mtu,
       mac: want.mac,
+      // Upstream's device: pkg/backend/vxlan/device.go builds netlink.LinkAttrs as a literal,
+      // so TxQLen is 0, and vishvananda/netlink sends IFLA_TXQLEN whenever it is >= 0. A VXLAN
+      // device has no qdisc of its own to fill; the kernel default (1000) only differs.
+      txQueueLen: 0,
       vxlan: { vni: want.vni, local: want.local, underlayIndex: want.underlayIndex, port: want.port, learning: want.learning, gbp: want.gbp },
     });
     link = await nl.linkByName(want.name);

@@ -30,6 +30,7 @@ import {
   storedInfoOf,
 } from './node-lease.ts';
 import { eventQueueDepth, resolveNodeName } from './node-name.ts';
+import { continueWhenCacheNotReady, NODE_SYNC_TIMEOUT_MS, waitForNodeSync } from './sync-deadline.ts';
 
 /** Plain integers for the metrics layer, read at scrape time. */
 export interface KubeSubnetStats {
@@ -60,6 +61,9 @@ export interface KubeSubnetManagerOptions {
   readonly log: Logger;
   readonly backoff?: BackoffOptions;
   readonly now?: () => Date;
+  /** The first node list's deadline and CONT_WHEN_CACHE_NOT_READY (sync-deadline.ts); default 10 min, off. */
+  readonly syncTimeoutMs?: number;
+  readonly continueWhenCacheNotReady?: boolean;
 }
 
 export class KubeSubnetManager implements SubnetManager {
@@ -85,6 +89,7 @@ export class KubeSubnetManager implements SubnetManager {
   private leaseState: KubeLeaseState = 'starting';
   /** The own node as storedNodeInfo read it, for acquireLease until the first list is in. */
   private ownNodeRead: NodeView | undefined;
+  private readonly syncDeadline: { readonly timeoutMs: number; readonly continueWhenNotReady: boolean };
 
   constructor(opts: KubeSubnetManagerOptions) {
     this.api = opts.api;
@@ -96,6 +101,7 @@ export class KubeSubnetManager implements SubnetManager {
     this.log = opts.log;
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.now = opts.now ?? (() => new Date());
+    this.syncDeadline = { timeoutMs: opts.syncTimeoutMs ?? NODE_SYNC_TIMEOUT_MS, continueWhenNotReady: opts.continueWhenCacheNotReady ?? false };
     this.reflector = new NodeReflector(this.api, this.log, (d) => this.onDeltas(d), this.backoff);
   }
 
@@ -164,7 +170,9 @@ export class KubeSubnetManager implements SubnetManager {
    */
   private async ownPodCidr(signal: AbortSignal): Promise<{ node: NodeView; cidr: Ipv4Cidr }> {
     let early = this.takeOwnNodeRead();
-    if (early === undefined) await this.reflector.waitForSync(signal);
+    if (early === undefined) {
+      await waitForNodeSync((sig) => this.reflector.waitForSync(sig), { ...this.syncDeadline, log: this.log }, signal);
+    }
     const warned = new WarnOnce(this.log);
     for (;;) {
       const current = early ?? this.reflector.nodes.get(this.nodeName);
@@ -336,6 +344,7 @@ export interface KubeSubnetManagerConfig {
   readonly log: Logger;
   readonly env?: NodeJS.ProcessEnv;
   readonly backoff?: BackoffOptions;
+  readonly syncTimeoutMs?: number;
 }
 
 /**
@@ -360,5 +369,7 @@ export async function createKubeSubnetManager(cfg: KubeSubnetManagerConfig): Pro
     setNodeNetworkUnavailable: cfg.setNodeNetworkUnavailable,
     log: cfg.log,
     ...(cfg.backoff !== undefined ? { backoff: cfg.backoff } : {}),
+    ...(cfg.syncTimeoutMs !== undefined ? { syncTimeoutMs: cfg.syncTimeoutMs } : {}),
+    continueWhenCacheNotReady: continueWhenCacheNotReady(env),
   });
 }

@@ -55,7 +55,8 @@ describe('parseFlags defaults', () => {
       logBacktraceAt: '',
       metricsIP: '0.0.0.0',
       metricsPort: 9862,
-      logFormat: 'json',
+      logFormat: 'text',
+      iptablesMode: 'auto',
       logLevel: 'info',
     });
     expect([...set]).toEqual([]);
@@ -163,7 +164,10 @@ describe('parseFlags errors', () => {
     [['--public-ipv6=10.0.0.1'], 'invalid value "10.0.0.1" for flag -public-ipv6: expected an IPv6 address'],
     [['--healthz-ip=localhost'], 'invalid value "localhost" for flag -healthz-ip: expected an IP address'],
     [['--iface-can-reach=8.8.8'], 'invalid value "8.8.8" for flag -iface-can-reach: expected an IP address'],
-    [['--log-format=yaml'], 'invalid value "yaml" for flag -log-format: expected json or text'],
+    [['--log-format=yaml'], 'invalid value "yaml" for flag -log-format: expected text or json'],
+    [['--logging-format=klog'], 'invalid value "klog" for flag -logging-format: expected text or json'],
+    [['--logging-format=json', '--log-format=text'], '--logging-format=json and --log-format=text disagree; --log-format is an alias, give one of them'],
+    [['--iptables-mode=iptables'], 'invalid value "iptables" for flag -iptables-mode: expected auto, legacy, nft'],
     [['--vmodule=foo'], 'invalid value "foo" for flag -vmodule: expected pattern=N[,pattern=N...]'],
     [['--log_backtrace_at=main:12'], 'invalid value "main:12" for flag -log_backtrace_at: expected file.go:N'],
   ])('%j → %s', (argv, message) => {
@@ -263,6 +267,25 @@ describe('verbosity and unsupported flags', () => {
   });
 });
 
+describe('--logging-format and its alias --log-format', () => {
+  it('defaults to klog text; json is opt-in by either name, also through FLANNELD_*', () => {
+    expect(run([]).options.logFormat).toBe('text');
+    expect(run(['--logging-format=json']).options.logFormat).toBe('json');
+    expect(run(['--log-format', 'json']).options.logFormat).toBe('json');
+    expect(run(['--log-format=json', '--logging-format=json']).options.logFormat).toBe('json');
+    expect(run([], { FLANNELD_LOGGING_FORMAT: 'json' }).options.logFormat).toBe('json');
+    expect(run([], { FLANNELD_LOG_FORMAT: 'json' }).options.logFormat).toBe('json');
+  });
+});
+
+describe('--iptables-mode', () => {
+  it('detects by default and takes legacy or nft, also as FLANNELD_IPTABLES_MODE', () => {
+    expect(run([]).options.iptablesMode).toBe('auto');
+    expect(run(['--iptables-mode=legacy']).options.iptablesMode).toBe('legacy');
+    expect(run([], { FLANNELD_IPTABLES_MODE: 'nft' }).options.iptablesMode).toBe('nft');
+  });
+});
+
 describe('usage', () => {
   const text = usage('/usr/bin/flanneld');
 
@@ -275,8 +298,9 @@ describe('usage', () => {
     expect(text).toContain('  -iface value\n');
     const names = [...text.matchAll(/^ {2}-(\S+)/gm)].map((m) => m[1]);
     expect(names).toEqual([...names].sort());
-    expect(names).toHaveLength(34);
-    for (const n of ['etcd-prefix', 'etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username', 'etcd-password', 'iface-regex', 'iface-can-reach', 'subnet-file', 'public-ip', 'public-ipv6', 'subnet-lease-renew-margin', 'ip-masq', 'ip-masq-fully-random-disable', 'kube-subnet-mgr', 'kube-api-url', 'kube-annotation-prefix', 'kubeconfig-file', 'version', 'healthz-ip', 'iptables-resync', 'ip-blackhole-route', 'net-config-path', 'set-node-network-unavailable', 'v', 'vmodule', 'log_backtrace_at', 'metrics-ip', 'log-format']) {
+    expect(names).toHaveLength(36);
+    expect(text).toContain('  -logging-format string\n    \tlog format: text (klog lines, as upstream) or json (one object per line) (flannel-ts) (default "text")\n');
+    for (const n of ['etcd-prefix', 'etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username', 'etcd-password', 'iface-regex', 'iface-can-reach', 'subnet-file', 'public-ip', 'public-ipv6', 'subnet-lease-renew-margin', 'ip-masq', 'ip-masq-fully-random-disable', 'kube-subnet-mgr', 'kube-api-url', 'kube-annotation-prefix', 'kubeconfig-file', 'version', 'healthz-ip', 'iptables-resync', 'ip-blackhole-route', 'net-config-path', 'set-node-network-unavailable', 'v', 'vmodule', 'log_backtrace_at', 'metrics-ip', 'log-format', 'logging-format', 'iptables-mode']) {
       expect(names).toContain(n);
     }
   });

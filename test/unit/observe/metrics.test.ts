@@ -148,7 +148,12 @@ describe('createMetrics', () => {
     m.addSource('traffic', () => ({ resyncs: 9, repairs: 1 }));
     let text = await m.scrape();
     expect(sample(text, 'flannel_lease_info{subnet="10.244.1.0/24",backend="vxlan",public_ip="198.18.0.2",node="n1"}')).toBe(1);
-    expect(sample(text, 'flannel_config_info{network="10.244.0.0/16",backend="vxlan",nftables="false"}')).toBe(1);
+    // The iptables backend is known only once the rules are set up, after the config.
+    expect(sample(text, 'flannel_config_info{network="10.244.0.0/16",backend="vxlan",nftables="false",iptables=""}')).toBe(1);
+    m.setIptablesBackend('legacy');
+    text = await m.scrape();
+    expect(text.match(/^flannel_config_info\{/gm)).toHaveLength(1);
+    expect(sample(text, 'flannel_config_info{network="10.244.0.0/16",backend="vxlan",nftables="false",iptables="legacy"}')).toBe(1);
     expect(sample(text, 'flannel_config_reload_errors_total')).toBe(1);
     expect(sample(text, 'flannel_reconcile_duration_seconds_count')).toBe(2);
     expect(sample(text, 'flannel_reconcile_duration_seconds_bucket{le="0.005"}')).toBe(1);

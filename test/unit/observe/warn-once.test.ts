@@ -11,7 +11,7 @@ function capture(): { lines: Record<string, unknown>[]; w: WarnOnce } {
       done();
     },
   });
-  return { lines, w: new WarnOnce(createLogger({ destination })) };
+  return { lines, w: new WarnOnce(createLogger({ destination, format: 'json' })) };
 }
 
 describe('WarnOnce', () => {
