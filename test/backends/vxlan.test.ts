@@ -84,7 +84,7 @@ describe.skipIf(!isRoot)('vxlan backend in namespaces', () => {
     // pkg/backend/vxlan/device.go ensureLink: LinkAdd fails with EEXIST, then the existing
     // device is compared on type, VNI, vtep device, local IP, group, l2miss, port and GBP, and
     // adopted when none differs.
-    await expect(await topo.ip(ns1, 'link', 'add', 'flannel.1', 'mtu', '1450', 'type', 'vxlan', 'id', '1', 'local', '198.18.0.11', 'dev', 'eth0', 'nolearning')).rejects.toThrow(/File exists/);
+    await expect(topo.ip(ns1, 'link', 'add', 'flannel.1', 'mtu', '1450', 'type', 'vxlan', 'id', '1', 'local', '198.18.0.11', 'dev', 'eth0', 'nolearning')).rejects.toThrow(/File exists/);
     const d = (await link()).linkinfo.info_data;
     expect({ id: d['id'], link: d['link'], local: d['local'], group: d['group'], l2miss: d['l2miss'] ?? false, port: d['port'], gbp: d['gbp'] ?? false })
       .toEqual({ id: 1, link: 'eth0', local: '198.18.0.11', group: undefined, l2miss: false, port: 8472, gbp: false });

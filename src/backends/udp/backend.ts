@@ -231,7 +231,6 @@ export class UdpBackend implements Backend {
     const t = this.nat.tunOpen(this.tunName, this.tunVnet);
     try {
       if (this.tunVnet) this.nat.tunSetOffload(t.fd, TUN_F_CSUM | TUN_F_TSO4);
-      this.nat.tunSetPersist(t.fd, 1);
     } catch (e) {
       this.nat.closeFd(t.fd);
       throw new Error(`udp backend: setting up the re-created ${t.name} failed: ${errorText(e)}`, { cause: e });
