@@ -39,8 +39,14 @@ export interface DaemonDeps {
   readonly opts: Options;
   readonly log: Logger;
   readonly env: NodeJS.ProcessEnv;
-  /** Builds the subnet manager once the config is known (kube mode; etcd later). */
+  /** Builds the subnet manager once the config is known. */
   readonly createSubnetManager: (conf: NetConf) => Promise<CreatedSubnetManager>;
+  /**
+   * Where the network config comes from when it is not the --net-config-path file (etcd mode:
+   * `<prefix>/config`, retried until valid). `source` names it in messages. Such a config is
+   * read once: only the file is watched for live changes.
+   */
+  readonly loadNetConf?: (signal: AbortSignal) => Promise<{ conf: NetConf; source: string }>;
 }
 
 export interface CreatedSubnetManager {
@@ -102,10 +108,10 @@ export class Daemon {
 
     // §0 step 8. Kube mode reads the file at start; a bad file is fatal then, and only then:
     // later changes are validated and applied live (or rejected, keeping what runs).
-    const conf = await this.loadConfig();
+    const { conf, source } = this.deps.loadNetConf ? await this.deps.loadNetConf(signal) : { conf: await this.loadConfig(), source: opts.netConfigPath };
     log.info(`Found network config - Backend type: ${conf.backend.type}`);
     if (conf.backendDefaulted) {
-      log.warn(`${opts.netConfigPath}: no "Backend" given, so the udp backend is used (upstream's default); set "Backend": {"Type": "vxlan"} for the usual kernel VXLAN`);
+      log.warn(`${source}: no "Backend" given, so the udp backend is used (upstream's default); set "Backend": {"Type": "vxlan"} for the usual kernel VXLAN`);
     }
     this.conf = conf;
     this.metrics.setConfig({ network: formatCidr(conf.network), backend: conf.backend.type, enableNFTables: conf.enableNFTables });
@@ -178,9 +184,11 @@ export class Daemon {
         loop?.kick('lease');
       }
     }, signal);
-    watchConfigFile(opts.netConfigPath, this.confText, (text) => {
-      this.switching = this.switching.then(() => this.applyConfigText(text, signal));
-    }, signal);
+    if (this.deps.loadNetConf === undefined) {
+      watchConfigFile(opts.netConfigPath, this.confText, (text) => {
+        this.switching = this.switching.then(() => this.applyConfigText(text, signal));
+      }, signal);
+    }
 
     // §0 step 22.
     await sm.completeLease(signal);
