@@ -193,7 +193,10 @@ export class EtcdClient {
             return;
           }
           if (msg.error !== undefined) {
-            fail(gatewayError(msg.error, this.endpoint));
+            const err = gatewayError(msg.error, this.endpoint);
+            // An expired token: authenticate again before the next watch.
+            if (err.code === UNAUTHENTICATED) delete this.endpoints[this.current]!.token;
+            fail(err);
             return;
           }
           if (msg.result !== undefined) onResponse(toWatchResponse(msg.result));

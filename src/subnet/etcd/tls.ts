@@ -74,11 +74,12 @@ const UNTRUSTED = new Set([
  */
 export function describeTlsError(e: Error, endpoint: string, tls: EtcdTlsMaterial | undefined): string | undefined {
   const code = (e as NodeJS.ErrnoException).code ?? '';
+  // Node's own text for these suggests --use-system-ca, which is not what an operator should do here.
   if (UNTRUSTED.has(code)) {
     const ca = tls?.files.caFile;
     return ca
-      ? `TLS: the certificate of ${endpoint} is not signed by the CA in --etcd-cafile ${ca} (${code}: ${e.message})`
-      : `TLS: the certificate of ${endpoint} is not signed by a CA this system trusts; give etcd's CA with --etcd-cafile (${code}: ${e.message})`;
+      ? `TLS: the certificate of ${endpoint} is not signed by the CA in --etcd-cafile ${ca} (${code})`
+      : `TLS: the certificate of ${endpoint} is not signed by a CA this system trusts; give etcd's CA with --etcd-cafile (${code})`;
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS: the certificate of ${endpoint} is not valid for that address (${e.message})`;
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return `TLS: the certificate of ${endpoint} is not valid now (${code})`;
