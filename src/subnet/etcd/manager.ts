@@ -119,6 +119,7 @@ export class EtcdSubnetManager implements SubnetManager {
   private readonly subscribers = new Set<(events: readonly LeaseEvent[]) => void>();
   private renewTimer: NodeJS.Timeout | undefined;
   private acquireProblem: string | undefined;
+  private acquiring = false;
   private counters = { watchRestarts: 0, relists: 0, malformedSkipped: 0, renewals: 0 };
 
   constructor(opts: EtcdSubnetManagerOptions) {
@@ -140,9 +141,9 @@ export class EtcdSubnetManager implements SubnetManager {
     return { ...this.counters, knownPeers: this.peers.size };
   }
 
-  /** While acquireLease retries: why (for /readyz). */
+  /** While acquireLease runs: what it waits for (for /readyz). */
   get waitingFor(): string | undefined {
-    return this.acquireProblem;
+    return this.acquireProblem ?? (this.acquiring ? `acquiring a subnet lease in etcd at ${this.client.endpoint}` : undefined);
   }
 
   /** The own lease's key, e.g. `/coreos.com/network/subnets/10.5.52.0-24`, once acquired. */
@@ -164,15 +165,20 @@ export class EtcdSubnetManager implements SubnetManager {
     const both = AbortSignal.any([signal, this.stop.signal]);
     let delay = this.acquireBackoff.initialMs;
     let last: string | undefined;
+    this.acquiring = true;
     for (;;) {
       try {
         const lease = await this.tryAcquire(attrs, both);
         this.acquireProblem = undefined;
+        this.acquiring = false;
         // A peer claiming our subnet is never reported (upstream compares by subnet too).
         this.emit(this.dropPeersWithSubnet(lease.subnet));
         return lease;
       } catch (e) {
-        if (both.aborted) throw e;
+        if (both.aborted) {
+          this.acquiring = false;
+          throw e;
+        }
         const msg = (e as Error).message;
         this.acquireProblem = `acquiring a subnet lease in etcd: ${msg}`;
         if (msg !== last) this.log.error(`failed to acquire lease: ${msg}; trying again (backoff up to ${this.acquireBackoff.maxMs / 1000} s)`);
