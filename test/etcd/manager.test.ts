@@ -146,7 +146,8 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
 
     const c = f.make(p, { range });
     const acquiring = c.manager.acquireLease(vxlanAttrs('198.18.0.12'), never);
-    await until(() => c.manager.waitingFor !== undefined, 'the third node to report why it waits');
+    expect(c.manager.waitingFor).toBe(`acquiring a subnet lease in etcd at ${etcd.endpoint}`);
+    await until(() => c.manager.waitingFor?.includes('out of subnets') === true, 'the third node to report why it waits');
     expect(c.manager.waitingFor).toBe(
       `acquiring a subnet lease in etcd: out of subnets: all 2 /24 subnets from 10.5.1.0 to 10.5.2.0 are taken; 2 leases under ${p}/subnets/; ` +
         `oldest holders: ${formatCidr(la.subnet)} held by 198.18.0.10 (created at revision ${stored.get(ka)!.createRevision}), ` +

@@ -112,7 +112,7 @@ describe.skipIf(etcdSkip.skip)(`etcd with user/password auth${etcdSkip.why ? ` (
     await etcd?.destroy();
   });
 
-  it('with --etcd-username and --etcd-password: keeps a lease and watches', async () => {
+  it('with --etcd-username and --etcd-password: keeps a lease and watches, also after etcd restarted and forgot the token', async () => {
     const f = managerFactory(() => etcd.endpoint, { username: 'root', password: 's3cret' });
     try {
       const t = f.make('/coreos.com/network');
@@ -124,6 +124,14 @@ describe.skipIf(etcdSkip.skip)(`etcd with user/password auth${etcdSkip.why ? ` (
         throw new Error(`${e.message}; log:\n${t.lines.join('\n')}`);
       });
       expect(formatCidr(lease.subnet)).not.toBe('10.5.99.0/24');
+
+      // A restarted etcd has forgotten every token: the watch authenticates again and goes on.
+      await etcd.stop();
+      await etcd.start();
+      await etcd.etcdctl(['put', '/coreos.com/network/subnets/10.5.98.0-24', '{"PublicIP":"198.18.0.98","PublicIPv6":null}']);
+      await until(() => seen.includes('10.5.98.0/24'), 'the peer after etcd restarted').catch((e: Error) => {
+        throw new Error(`${e.message}; log:\n${t.lines.join('\n')}`);
+      });
     } finally {
       f.closeAll();
     }

@@ -199,7 +199,12 @@ export class EtcdClient {
             fail(err);
             return;
           }
-          if (msg.result !== undefined) onResponse(toWatchResponse(msg.result));
+          if (msg.result !== undefined) {
+            const r = toWatchResponse(msg.result);
+            // etcd refuses a watch with a stale token by cancelling it (HTTP 200): authenticate again next time.
+            if (r.canceled && /Unauthenticated|invalid auth token/.test(r.cancelReason)) delete this.endpoints[this.current]!.token;
+            onResponse(r);
+          }
         }
       });
       res.on('end', () => resolve());
