@@ -166,26 +166,26 @@ export class EtcdSubnetManager implements SubnetManager {
     let delay = this.acquireBackoff.initialMs;
     let last: string | undefined;
     this.acquiring = true;
-    for (;;) {
-      try {
-        const lease = await this.tryAcquire(attrs, both);
-        this.acquireProblem = undefined;
-        this.acquiring = false;
-        // A peer claiming our subnet is never reported (upstream compares by subnet too).
-        this.emit(this.dropPeersWithSubnet(lease.subnet));
-        return lease;
-      } catch (e) {
-        if (both.aborted) {
-          this.acquiring = false;
-          throw e;
+    try {
+      for (;;) {
+        try {
+          const lease = await this.tryAcquire(attrs, both);
+          this.acquireProblem = undefined;
+          // A peer claiming our subnet is never reported (upstream compares by subnet too).
+          this.emit(this.dropPeersWithSubnet(lease.subnet));
+          return lease;
+        } catch (e) {
+          if (both.aborted) throw e;
+          const msg = (e as Error).message;
+          this.acquireProblem = `acquiring a subnet lease in etcd: ${msg}`;
+          if (msg !== last) this.log.error(`failed to acquire lease: ${msg}; trying again (backoff up to ${this.acquireBackoff.maxMs / 1000} s)`);
+          last = msg;
+          await sleep(delay, undefined, { signal: both });
+          delay = Math.min(delay * 2, this.acquireBackoff.maxMs);
         }
-        const msg = (e as Error).message;
-        this.acquireProblem = `acquiring a subnet lease in etcd: ${msg}`;
-        if (msg !== last) this.log.error(`failed to acquire lease: ${msg}; trying again (backoff up to ${this.acquireBackoff.maxMs / 1000} s)`);
-        last = msg;
-        await sleep(delay, undefined, { signal: both });
-        delay = Math.min(delay * 2, this.acquireBackoff.maxMs);
       }
+    } finally {
+      this.acquiring = false;
     }
   }
 
@@ -194,7 +194,8 @@ export class EtcdSubnetManager implements SubnetManager {
       const { leases } = await this.list(signal);
       const mine = leases.find((l) => l.attrs?.publicIp === attrs.publicIp);
       if (mine !== undefined) {
-        if (isSubnetCompatible(this.range, mine.subnet)) {
+        // A dual-stack key (`…&<v6>-<len>`) does not fit an IPv4-only config, as upstream's isIPv6SubnetConfigCompat.
+        if (isSubnetCompatible(this.range, mine.subnet) && !mine.key.includes('&')) {
           this.log.info(`Found lease (ip: ${formatCidr(mine.subnet)} ipv6: <nil>) for current IP (${attrs.publicIp}), reusing`);
           return await this.write(mine.subnet, attrs, mine.lease === '0' ? 'reservation' : 'lease', signal);
         }
