@@ -21,7 +21,7 @@ export function captureLog(): { log: Logger; lines: string[] } {
       cb();
     },
   });
-  return { log: createLogger({ level: 'debug', destination: sink }), lines };
+  return { log: createLogger({ level: 'debug', format: 'json', destination: sink }), lines };
 }
 
 /** The allocation range of a net-conf document, as the daemon derives it. */

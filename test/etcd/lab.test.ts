@@ -127,7 +127,7 @@ describe.skipIf(skip)(`etcd mode in the lab, vxlan${skip ? ` (skipped: ${why})` 
     const logFile = join(dir, 'bad-config.log');
     const subnetFile = join(dir, 'bad-subnet.env');
     const d = startDetached(
-      ['ip', 'netns', 'exec', n.netns, FLANNELD_BIN, '--etcd-endpoints', ETCD_ENDPOINT, '--etcd-prefix', '/bad/network', '--iface', NODE_UPLINK, '--subnet-file', subnetFile, '--metrics-port', '0'],
+      ['ip', 'netns', 'exec', n.netns, FLANNELD_BIN, '--etcd-endpoints', ETCD_ENDPOINT, '--etcd-prefix', '/bad/network', '--iface', NODE_UPLINK, '--subnet-file', subnetFile, '--metrics-port', '0', '--log-format=json'],
       logFile,
     );
     try {
