@@ -13,7 +13,10 @@ export interface DaemonOptions {
   readonly backend: BackendType;
   readonly directRouting: boolean;
   readonly ipMasq: boolean;
-  readonly kubeconfig: string;
+  /** Kube mode: the API server's kubeconfig. */
+  readonly kubeconfig?: string;
+  /** Etcd mode (no --kube-subnet-mgr): the endpoint; the config is `<prefix>/config` there. */
+  readonly etcdEndpoint?: string;
   /** The daemon's command before its flags; default bin/flanneld (an upstream flanneld binary also fits). */
   readonly command?: readonly string[];
 }
@@ -29,12 +32,13 @@ export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProces
   const command = opts.command ?? [FLANNELD_BIN];
   if (opts.command === undefined && !existsSync(FLANNELD_ENTRY)) throw new Error(`the daemon is missing: ${FLANNELD_ENTRY} (bin/flanneld runs it)`);
   writeFileSync(node.netConfFile, netConfJson(opts.backend, opts.directRouting));
+  const mode = opts.etcdEndpoint !== undefined
+    ? ['--etcd-endpoints', opts.etcdEndpoint]
+    : ['--kube-subnet-mgr', '--kubeconfig-file', opts.kubeconfig!, '--net-config-path', node.netConfFile];
   const argv = [
     'ip', 'netns', 'exec', node.netns, ...command,
-    '--kube-subnet-mgr',
-    '--kubeconfig-file', opts.kubeconfig,
+    ...mode,
     '--iface', NODE_UPLINK,
-    '--net-config-path', node.netConfFile,
     '--subnet-file', node.subnetFile,
     '--healthz-port', '8081',
     // The lab and its tests read the log as JSON (klog text is the default).

@@ -16,7 +16,7 @@ import { apiRequest, fetchIn, startApiServerDouble, type ApiResponse } from './a
 import { cniAdd } from './cni.ts';
 import { manifestFlannelNetConf } from './cni-delegate.ts';
 import { formatMatrix, ping, pingMatrix, pingStream, waitForFullConnectivity, type Endpoint, type Matrix, type PingStats } from './connectivity.ts';
-import { startDaemon, waitForSubnetFile } from './daemon.ts';
+import { netConfJson, startDaemon, waitForSubnetFile } from './daemon.ts';
 import { runIn, type RunOptions, type RunResult } from './harness/exec.ts';
 import { createNetns } from './harness/netns.ts';
 import { assertPreflight } from './preflight.ts';
@@ -26,6 +26,7 @@ import { saveState, type BackendType, type LabState, type NodeState, type PodSta
 import { parseFlannelSubnetEnv, type FlannelSubnetEnv } from './subnet-env.ts';
 import { teardown } from './teardown.ts';
 import { createNode, createUnderlay, nodePodCidr, nodeUnderlayIp, NODE_UPLINK, POD_NETWORK } from './topology.ts';
+import { ETCD_ENDPOINT, etcdProblem, labEtcdctl, putLabNetConf, startLabEtcd } from './etcd.ts';
 
 export interface LabOptions {
   readonly nodes: number;
@@ -52,6 +53,12 @@ export interface LabOptions {
   readonly ipMasq?: boolean;
   /** A real API server's kubeconfig instead of the double (best effort; see real-apiserver.ts). */
   readonly kubeconfig?: string;
+  /**
+   * 'kube' (default): the daemons use the Kubernetes API. 'etcd': a real etcd in the underlay
+   * namespace holds the config and the leases; subnets are allocated by the daemons, so a node's
+   * podCidr is known once its subnet.env is written.
+   */
+  readonly subnetMgr?: 'kube' | 'etcd';
   /**
    * True (default) when this process removes the lab itself, as tests do; a lab whose owner died
    * without removing it is swept by the next test run. `flannel-lab up` passes false.
@@ -145,8 +152,31 @@ export class Lab {
 
   /** A request to the API server double (for example DELETE /api/v1/nodes/<name>). */
   api(method: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse> {
-    if (this.state.daemon === 'none' || this.state.realApiServer) throw new Error(`lab ${this.prefix} runs no API server double`);
+    if (this.state.daemon === 'none' || this.state.realApiServer || this.state.subnetMgr === 'etcd') throw new Error(`lab ${this.prefix} runs no API server double`);
     return apiRequest(this.state.underlayNetns, method, path, body, contentType);
+  }
+
+  /** etcdctl against the lab's etcd (`--subnet-mgr etcd`), e.g. `['get', '--prefix', '/coreos.com/network/subnets/']`. */
+  etcdctl(args: readonly string[], opts?: RunOptions): Promise<RunResult> {
+    if (this.state.subnetMgr !== 'etcd') throw new Error(`lab ${this.prefix} runs no etcd`);
+    return labEtcdctl(this.state.underlayNetns, args, opts);
+  }
+
+  /** Stops the lab's etcd (SIGTERM); its data directory stays for startEtcd. */
+  async stopEtcd(): Promise<void> {
+    const pid = this.state.etcdPid;
+    if (pid === undefined) return;
+    await stopProcess(pid);
+    delete this.state.etcdPid;
+    saveState(this.state);
+  }
+
+  /** Starts the lab's etcd again with the data it had. */
+  async startEtcd(): Promise<void> {
+    if (this.state.subnetMgr !== 'etcd') throw new Error(`lab ${this.prefix} runs no etcd`);
+    if (this.state.etcdPid !== undefined) throw new Error(`lab ${this.prefix}: etcd is already running (pid ${this.state.etcdPid})`);
+    this.state.etcdPid = (await startLabEtcd(this.state.underlayNetns, this.state.runDir)).pid;
+    saveState(this.state);
   }
 
   /** Stops a node's daemon (SIGTERM, then SIGKILL); its kernel state stays, as on a real node. */
@@ -164,7 +194,7 @@ export class Lab {
    */
   async startDaemon(i: number, opts: { wait?: boolean } = {}): Promise<void> {
     const n = this.state.nodes[i];
-    if (n === undefined || this.state.kubeconfig === undefined) throw new Error(`lab ${this.prefix}: node ${i} runs no daemon`);
+    if (n === undefined || (this.state.kubeconfig === undefined && this.state.subnetMgr !== 'etcd')) throw new Error(`lab ${this.prefix}: node ${i} runs no daemon`);
     const d = startDaemon(n, daemonOptions(this.state));
     n.daemonPid = d.pid;
     saveState(this.state);
@@ -186,7 +216,7 @@ export class Lab {
    */
   async addNode(opts: { podCidr?: boolean; pods?: number } = {}): Promise<number> {
     const s = this.state;
-    if (s.daemon === 'none' || s.realApiServer) throw new Error(`lab ${this.prefix}: addNode needs the API server double`);
+    if (s.daemon === 'none' || s.realApiServer || s.subnetMgr === 'etcd') throw new Error(`lab ${this.prefix}: addNode needs the API server double`);
     const i = s.nodes.length;
     const n = nodeState(s.prefix, s.runDir, i);
     s.nodes.push(n);
@@ -228,7 +258,7 @@ export class Lab {
   describe(): string {
     const s = this.state;
     const lines = [
-      `lab ${s.prefix}: ${s.nodes.length} nodes, backend ${s.daemon === 'none' ? 'none (static routes)' : s.backend}${s.directRouting ? ' +DirectRouting' : ''}, run dir ${s.runDir}`,
+      `lab ${s.prefix}: ${s.nodes.length} nodes, backend ${s.daemon === 'none' ? 'none (static routes)' : s.backend}${s.directRouting ? ' +DirectRouting' : ''}${s.subnetMgr === 'etcd' ? `, subnets in etcd at ${ETCD_ENDPOINT} (etcdctl: ip netns exec ${s.underlayNetns} etcdctl --endpoints ${ETCD_ENDPOINT} …)` : ''}, run dir ${s.runDir}`,
       'nodes:',
       ...s.nodes.map((n) => `  ${n.name}  ${n.underlayIp}  podCIDR ${n.podCidr}  netns ${n.netns}${n.daemonPid ? `  daemon pid ${n.daemonPid}` : ''}${s.daemon === 'flanneld' ? `  log ${n.logFile}` : ''}`),
       'pods:',
@@ -255,7 +285,7 @@ function daemonOptions(s: LabState) {
     backend: s.backend,
     directRouting: s.directRouting,
     ipMasq: s.ipMasq,
-    kubeconfig: s.kubeconfig!,
+    ...(s.subnetMgr === 'etcd' ? { etcdEndpoint: ETCD_ENDPOINT } : { kubeconfig: s.kubeconfig! }),
     ...(s.daemonCommand !== undefined ? { command: s.daemonCommand } : {}),
   };
 }
@@ -274,6 +304,11 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   if (!/^[a-z][a-z0-9]{0,11}$/.test(prefix)) throw new Error(`prefix must be 1-12 lowercase letters/digits starting with a letter, got ${JSON.stringify(prefix)}`);
   const runDir = mkdtempSync(join(tmpdir(), `flannel-lab-${prefix}-`));
   const backend = opts.backend ?? 'vxlan';
+  if (opts.subnetMgr === 'etcd') {
+    const problem = etcdProblem();
+    if (problem !== undefined) throw new Error(`flannel-lab cannot run etcd mode here: ${problem}`);
+    if (opts.kubeconfig !== undefined || opts.daemon === 'none') throw new Error('subnetMgr etcd runs our daemons against the lab\'s etcd: no kubeconfig, no daemon: none');
+  }
   const state: LabState = {
     prefix,
     ...(opts.owned === false ? {} : { ownerPid: process.pid }),
@@ -285,6 +320,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     ...(opts.daemonCommand !== undefined ? { daemonCommand: opts.daemonCommand } : {}),
     underlayNetns: `${prefix}-underlay`,
     realApiServer: opts.kubeconfig !== undefined,
+    ...(opts.subnetMgr === 'etcd' ? { subnetMgr: 'etcd' as const } : {}),
     nodes: Array.from({ length: opts.nodes }, (_, i) => nodeState(prefix, runDir, i)),
     pods: [],
   };
@@ -321,7 +357,8 @@ async function build(state: LabState, opts: LabOptions, podsPerNode: number): Pr
   if (state.daemon === 'none') {
     await playFlannelByHand(state);
   } else {
-    await startApi(state, opts);
+    if (state.subnetMgr === 'etcd') await startEtcd(state);
+    else await startApi(state, opts);
     const daemons = state.nodes.map((n) => {
       const d = startDaemon(n, daemonOptions(state));
       n.daemonPid = d.pid;
@@ -329,6 +366,11 @@ async function build(state: LabState, opts: LabOptions, podsPerNode: number): Pr
     });
     saveState(state);
     await Promise.all(state.nodes.map((n, i) => waitForSubnetFile(n, daemons[i], opts.subnetTimeoutMs)));
+    // In etcd mode the daemons chose their subnets.
+    if (state.subnetMgr === 'etcd') {
+      for (const n of state.nodes) n.podCidr = parseFlannelSubnetEnv(readFileSync(n.subnetFile, 'utf8'), n.subnetFile).subnet ?? n.podCidr;
+      saveState(state);
+    }
   }
 
   for (const n of state.nodes) await attachPods(state, n, podsPerNode);
@@ -347,6 +389,12 @@ async function attachPods(state: LabState, n: NodeState, count: number): Promise
     state.pods.push({ name, node: n.index, index: j, netns: name, ip: attached.ip });
     saveState(state);
   }
+}
+
+async function startEtcd(state: LabState): Promise<void> {
+  state.etcdPid = (await startLabEtcd(state.underlayNetns, state.runDir)).pid;
+  saveState(state);
+  await putLabNetConf(state.underlayNetns, netConfJson(state.backend, state.directRouting));
 }
 
 async function startApi(state: LabState, opts: LabOptions): Promise<void> {

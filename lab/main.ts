@@ -1,7 +1,7 @@
 /**
  * flannel-lab: builds the multi-node lab on this machine and leaves it running.
  *   flannel-lab up [--nodes 3] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node 1]
- *                  [--kubeconfig FILE] [--prefix flab] [--no-daemon]
+ *                  [--kubeconfig FILE] [--subnet-mgr kube|etcd] [--prefix flab] [--no-daemon]
  *   flannel-lab status
  *   flannel-lab down [--prefix flab]
  * Test tooling: drives `ip netns` and the CNI reference plugins on purpose.
@@ -17,7 +17,7 @@ import { errorText } from '../src/util/errors.ts';
 
 const USAGE = `usage:
   flannel-lab up [--nodes N] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node N]
-                 [--kubeconfig FILE] [--prefix NAME] [--no-daemon]
+                 [--kubeconfig FILE] [--subnet-mgr kube|etcd] [--prefix NAME] [--no-daemon]
   flannel-lab status
   flannel-lab down [--prefix NAME]
 
@@ -28,7 +28,10 @@ prints them and a ping matrix, and leaves everything running until 'down'. Needs
 itself (checks the lab and the CNI wiring alone).
 With --kubeconfig the lab creates its Node objects on that server and routes the server's address
 from the underlay through the root namespace (a veth <prefix>-up with 198.18.0.1/24, ip_forward on,
-one MASQUERADE rule); best effort, one such lab at a time.`;
+one MASQUERADE rule); best effort, one such lab at a time.
+--subnet-mgr etcd runs a real etcd (etcd-server) in the underlay namespace at 198.18.0.254:2379
+holding /coreos.com/network/config, and the daemons without --kube-subnet-mgr against it: they
+pick their subnets and keep their leases there.`;
 
 const DEFAULT_PREFIX = 'flab';
 const BACKENDS: readonly BackendType[] = ['vxlan', 'host-gw', 'udp'];
@@ -44,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
       'no-daemon': { type: 'boolean', default: false },
       'pods-per-node': { type: 'string', default: '1' },
       kubeconfig: { type: 'string' },
+      'subnet-mgr': { type: 'string', default: 'kube' },
       prefix: { type: 'string', default: DEFAULT_PREFIX },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -65,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function up(values: { nodes: string; backend: string; 'direct-routing': boolean; 'no-daemon': boolean; 'pods-per-node': string; kubeconfig?: string | undefined; prefix: string }): Promise<number> {
+async function up(values: { nodes: string; backend: string; 'direct-routing': boolean; 'no-daemon': boolean; 'pods-per-node': string; kubeconfig?: string | undefined; 'subnet-mgr': string; prefix: string }): Promise<number> {
   const problems = preflightProblems();
   if (problems.length > 0) throw new Error(`cannot build the lab:\n  ${problems.join('\n  ')}`);
   const prefix = values.prefix;
@@ -76,6 +80,9 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
   if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(values.backend)}`);
   if (values['direct-routing'] && backend !== 'vxlan') throw new Error('--direct-routing applies to the vxlan backend only');
   if (values['no-daemon'] && values.kubeconfig !== undefined) throw new Error('--no-daemon runs no daemon, so --kubeconfig has no use');
+  const subnetMgr = values['subnet-mgr'];
+  if (subnetMgr !== 'kube' && subnetMgr !== 'etcd') throw new Error(`--subnet-mgr must be kube or etcd, got ${JSON.stringify(subnetMgr)}`);
+  if (subnetMgr === 'etcd' && (values['no-daemon'] || values.kubeconfig !== undefined)) throw new Error('--subnet-mgr etcd runs the daemons against the lab\'s etcd: not with --no-daemon or --kubeconfig');
   const nodes = positiveInt('--nodes', values.nodes);
   const podsPerNode = positiveInt('--pods-per-node', values['pods-per-node']);
 
@@ -95,6 +102,7 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
     owned: false,
     ...(values['no-daemon'] ? { daemon: 'none' as const } : {}),
     ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
+    ...(subnetMgr === 'etcd' ? { subnetMgr } : {}),
   });
   process.stdout.write(lab.describe() + '\n\nconnectivity (each pod pings each other pod):\n');
   const matrix = await lab.waitForFullConnectivity(30_000);
@@ -132,6 +140,7 @@ async function status(): Promise<number> {
       if (n.daemonPid !== undefined && !isAlive(n.daemonPid)) process.stdout.write(`  WARNING: the daemon on ${n.name} (pid ${n.daemonPid}) is not running; see ${n.logFile}\n`);
     }
     if (state.apiServerPid !== undefined && !isAlive(state.apiServerPid)) process.stdout.write(`  WARNING: the API server double (pid ${state.apiServerPid}) is not running\n`);
+    if (state.etcdPid !== undefined && !isAlive(state.etcdPid)) process.stdout.write(`  WARNING: etcd (pid ${state.etcdPid}) is not running\n`);
     process.stdout.write(formatConnectivity(await lab.pingMatrix()) + '\n\n');
   }
   return 0;

@@ -15,7 +15,8 @@ export interface NodeState {
   readonly name: string;
   readonly netns: string;
   readonly underlayIp: string;
-  readonly podCidr: string;
+  /** In etcd mode the daemon picks it: set from subnet.env once written. */
+  podCidr: string;
   readonly subnetFile: string;
   readonly netConfFile: string;
   readonly logFile: string;
@@ -53,6 +54,9 @@ export interface LabState {
   /** True when the Kubernetes API is a real server given by --kubeconfig. */
   readonly realApiServer: boolean;
   apiServerPid?: number;
+  /** 'etcd': the daemons use the lab's etcd (lab/etcd.ts) instead of a Kubernetes API. */
+  readonly subnetMgr?: 'etcd';
+  etcdPid?: number;
   /** Root-namespace plumbing made for a real API server (see real-apiserver.ts), to undo on down. */
   uplink?: { readonly rootLink: string; readonly serverIp: string; readonly masqRule: readonly string[] };
   readonly nodes: NodeState[];

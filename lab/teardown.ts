@@ -23,7 +23,7 @@ export async function teardown(prefix: string): Promise<void> {
   };
 
   if (state !== undefined) {
-    const pids = [...state.nodes.map((n) => n.daemonPid), state.apiServerPid].filter((p): p is number => p !== undefined);
+    const pids = [...state.nodes.map((n) => n.daemonPid), state.apiServerPid, state.etcdPid].filter((p): p is number => p !== undefined);
     await Promise.all(pids.map((pid) => attempt(`stopping pid ${pid}`, () => stopProcess(pid))));
   }
   // Whatever else runs in our namespaces was started by the lab too (pings, plugins, a daemon

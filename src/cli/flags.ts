@@ -98,8 +98,6 @@ interface FlagSpec {
   readonly decimalOnly?: boolean;
 }
 
-const ETCD = 'the etcd subnet manager is not supported by flannel-ts yet; use --kube-subnet-mgr';
-
 function range(min: number, max: number): (v: number) => string | undefined {
   return (v) => (v >= min && v <= max ? undefined : `expected an integer ${min}..${max}`);
 }
@@ -109,13 +107,13 @@ const ipv6Literal = (v: string): string | undefined => (v === '' || isIPv6(v) ? 
 
 /** Every flag, upstream's first in main.go's order, then klog's three, then ours. */
 const FLAGS: readonly FlagSpec[] = [
-  { name: 'etcd-endpoints', kind: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints', unsupported: ETCD },
-  { name: 'etcd-prefix', kind: 'string', default: '/coreos.com/network', help: 'etcd prefix', unsupported: ETCD },
-  { name: 'etcd-keyfile', kind: 'string', default: '', help: 'SSL key file used to secure etcd communication', unsupported: ETCD },
-  { name: 'etcd-certfile', kind: 'string', default: '', help: 'SSL certification file used to secure etcd communication', unsupported: ETCD },
-  { name: 'etcd-cafile', kind: 'string', default: '', help: 'SSL Certificate Authority file used to secure etcd communication', unsupported: ETCD },
-  { name: 'etcd-username', kind: 'string', default: '', help: 'username for BasicAuth to etcd', unsupported: ETCD },
-  { name: 'etcd-password', kind: 'string', default: '', help: 'password for BasicAuth to etcd', unsupported: ETCD },
+  { name: 'etcd-endpoints', kind: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'a comma-delimited list of etcd endpoints' },
+  { name: 'etcd-prefix', kind: 'string', default: '/coreos.com/network', help: 'etcd prefix' },
+  { name: 'etcd-keyfile', kind: 'string', default: '', help: 'SSL key file used to secure etcd communication' },
+  { name: 'etcd-certfile', kind: 'string', default: '', help: 'SSL certification file used to secure etcd communication' },
+  { name: 'etcd-cafile', kind: 'string', default: '', help: 'SSL Certificate Authority file used to secure etcd communication' },
+  { name: 'etcd-username', kind: 'string', default: '', help: 'username for BasicAuth to etcd' },
+  { name: 'etcd-password', kind: 'string', default: '', help: 'password for BasicAuth to etcd' },
   { name: 'iface', kind: 'list', default: '', help: 'interface to use (IP or name) for inter-host communication; tried in order, first match wins' },
   { name: 'iface-regex', kind: 'list', default: '', help: 'regex matching the interface (IP or name) for inter-host communication; tried in order after every --iface', checkText: regexSyntax },
   { name: 'iface-can-reach', kind: 'string', default: '', help: "use the interface (and source IP) 'ip route get <ip>' picks for this IP", checkText: ipLiteral },

@@ -8,6 +8,8 @@ import { createLogger, type Logger } from '../observe/log.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
 import { Daemon, FatalError } from '../daemon/daemon.ts';
 import type { NetConf } from '../config/types.ts';
+import type { EtcdMode } from '../subnet/etcd/mode.ts';
+import { errorText } from '../util/errors.ts';
 import { VERSION } from '../version.ts';
 
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -33,11 +35,6 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
   for (const w of parsed.warnings) log.warn(w);
   log.info({ version: VERSION, flags: redact(opts) }, 'CLI flags config');
   for (const u of opts.unsupported) log.warn(`--${u.flag}: ${u.reason}`);
-  if (!opts.kubeSubnetMgr) {
-    log.fatal('Failed to create SubnetManager: etcd mode is not supported by flannel-ts yet; run with --kube-subnet-mgr');
-    return 1;
-  }
-
   const stop = new AbortController();
   const onSignal = (sig: string): void => {
     if (stop.signal.aborted) return;
@@ -47,7 +44,23 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const daemon = new Daemon({ config: daemonConfig(opts), log, createSubnetManager: (conf) => kubeSubnetManager(opts, conf, log, env) });
+  let etcd: EtcdMode | undefined;
+  if (!opts.kubeSubnetMgr) {
+    try {
+      // A deleted own lease stops the daemon (exit 0), as upstream's CompleteLease "interrupted".
+      etcd = await etcdMode(opts, log, () => stop.abort());
+    } catch (e) {
+      log.fatal(`Failed to create SubnetManager: ${errorText(e)}`);
+      return 1;
+    }
+  }
+
+  const config = daemonConfig(opts);
+  const daemon = new Daemon(
+    etcd !== undefined
+      ? { config, log, loadNetConf: etcd.loadNetConf, createSubnetManager: etcd.createSubnetManager }
+      : { config, log, createSubnetManager: (conf) => kubeSubnetManager(opts, conf, log, env) },
+  );
   try {
     await daemon.run(stop.signal);
   } catch (e) {
@@ -111,6 +124,26 @@ async function kubeSubnetManager(opts: Options, conf: NetConf, log: Logger, env:
       return { watchRestarts: s.watchRestarts, relists: s.relists, peersSkipped: { malformed: s.malformedPeersSkipped } };
     },
   };
+}
+
+/** Without --kube-subnet-mgr: config and leases in etcd. Throws one line for an unusable flag. */
+async function etcdMode(opts: Options, log: Logger, onLeaseRevoked: () => void): Promise<EtcdMode> {
+  const { createEtcdMode } = await import('../subnet/etcd/mode.ts');
+  return createEtcdMode(
+    {
+      endpoints: opts.etcdEndpoints,
+      prefix: opts.etcdPrefix,
+      keyfile: opts.etcdKeyfile,
+      certfile: opts.etcdCertfile,
+      cafile: opts.etcdCAFile,
+      username: opts.etcdUsername,
+      password: opts.etcdPassword,
+      renewMarginMinutes: opts.subnetLeaseRenewMargin,
+      subnetFile: opts.subnetFile,
+    },
+    log,
+    onLeaseRevoked,
+  );
 }
 
 /** Upstream logs the etcd password here; we do not. */

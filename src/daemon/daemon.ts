@@ -37,8 +37,14 @@ const RECONCILE_STALL_MS = 60_000;
 export interface DaemonDeps {
   readonly config: DaemonConfig;
   readonly log: Logger;
-  /** Builds the subnet manager once the config is known (kube mode; etcd later). */
+  /** Builds the subnet manager once the config is known (kube or etcd mode). */
   readonly createSubnetManager: (conf: NetConf) => Promise<CreatedSubnetManager>;
+  /**
+   * Where the network config comes from when it is not the --net-config-path file (etcd mode:
+   * `<prefix>/config`, retried until valid). `source` names it in messages. Such a config is
+   * read once: only the file is watched for live changes.
+   */
+  readonly loadNetConf?: (signal: AbortSignal) => Promise<{ conf: NetConf; source: string }>;
 }
 
 export interface CreatedSubnetManager {
@@ -93,10 +99,10 @@ export class Daemon {
 
     // Upstream's getConfig (main.go). Kube mode reads the file at start; a bad file is fatal
     // then, and only then: later changes are validated and applied live (or rejected, keeping what runs).
-    const conf = await this.loadConfig();
+    const { conf, source } = this.deps.loadNetConf ? await this.deps.loadNetConf(signal) : { conf: await this.loadConfig(), source: config.netConfigPath };
     log.info(`Found network config - Backend type: ${conf.backend.type}`);
     if (conf.backendDefaulted) {
-      log.warn(`${config.netConfigPath}: no "Backend" given, so the udp backend is used (upstream's default); set "Backend": {"Type": "vxlan"} for the usual kernel VXLAN`);
+      log.warn(`${source}: no "Backend" given, so the udp backend is used (upstream's default); set "Backend": {"Type": "vxlan"} for the usual kernel VXLAN`);
     }
     this.metrics.setConfig({ network: formatCidr(conf.network), backend: conf.backend.type, enableNFTables: conf.enableNFTables });
 
@@ -159,6 +165,16 @@ export class Daemon {
       if (first) this.readiness.setPhase(`programming ${this.peers.size} peers known at startup`);
       this.runner?.reconcileLoop?.kick(first ? 'startup-complete' : 'lease');
     }, signal);
+    // etcd mode reads its config once, as upstream: only the file is watched for live changes.
+    if (this.deps.loadNetConf === undefined) this.watchNetConf(conf, signal);
+
+    // Upstream's CompleteLease (main.go); kube mode sets NetworkUnavailable=False on the node.
+    await sm.completeLease(signal);
+  }
+
+  /** Applies changes of the net-conf.json file live (BackendSwitch). */
+  private watchNetConf(conf: NetConf, signal: AbortSignal): void {
+    const { config, log } = this.deps;
     const switcher = new BackendSwitch(
       {
         path: config.netConfigPath,
@@ -171,9 +187,6 @@ export class Daemon {
       conf,
     );
     watchConfigFile(config.netConfigPath, this.confText, (text) => switcher.offer(text, signal), signal);
-
-    // Upstream's CompleteLease (main.go); kube mode sets NetworkUnavailable=False on the node.
-    await sm.completeLease(signal);
   }
 
   /**

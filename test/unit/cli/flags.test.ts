@@ -255,15 +255,14 @@ describe('verbosity and unsupported flags', () => {
     expect(run(['-v', v]).options.logLevel).toBe(level);
   });
 
-  it('reports etcd-*, public-ipv6, vmodule, log_backtrace_at when set', () => {
+  it('reports public-ipv6, vmodule, log_backtrace_at when set; the etcd flags are supported', () => {
     const { options } = run(['--etcd-endpoints=http://e:2379', '--public-ipv6=fc00::2', '--vmodule=kube=4'], { FLANNELD_ETCD_PREFIX: '/x' });
     expect(options.unsupported).toEqual([
-      { flag: 'etcd-endpoints', reason: 'the etcd subnet manager is not supported by flannel-ts yet; use --kube-subnet-mgr' },
-      { flag: 'etcd-prefix', reason: 'the etcd subnet manager is not supported by flannel-ts yet; use --kube-subnet-mgr' },
       { flag: 'public-ipv6', reason: 'IPv6 is not supported by flannel-ts yet' },
       { flag: 'vmodule', reason: 'per-file verbosity is not supported by flannel-ts; -v applies to everything' },
     ]);
     expect(options.etcdEndpoints).toBe('http://e:2379');
+    expect(options.etcdPrefix).toBe('/x');
   });
 });
 

@@ -1,0 +1,83 @@
+/**
+ * flanneld without --kube-subnet-mgr: one etcd client for the config (`<prefix>/config`) and the
+ * subnet manager. Built before the daemon starts, so an unusable flag (a TLS file that cannot be
+ * read, an endpoint that is no URL) is one fatal line, as upstream's `Failed to create SubnetManager`.
+ */
+import type { NetConf } from '../../config/types.ts';
+import type { Logger } from '../../observe/log.ts';
+import type { SubnetStats } from '../../observe/metrics.ts';
+import { readSubnetEnv } from '../subnet-env.ts';
+import type { SubnetManager } from '../manager.ts';
+import { EtcdClient } from './client.ts';
+import { loadEtcdNetConf } from './config.ts';
+import { EtcdSubnetManager } from './manager.ts';
+import { loadTls } from './tls.ts';
+
+export interface EtcdModeFlags {
+  /** --etcd-endpoints, comma-separated. */
+  readonly endpoints: string;
+  readonly prefix: string;
+  readonly keyfile: string;
+  readonly certfile: string;
+  readonly cafile: string;
+  readonly username: string;
+  readonly password: string;
+  /** --subnet-lease-renew-margin, minutes. */
+  readonly renewMarginMinutes: number;
+  /** --subnet-file: its FLANNEL_SUBNET is the previous subnet, tried first after a same-IP lease. */
+  readonly subnetFile: string;
+}
+
+export interface EtcdMode {
+  readonly client: EtcdClient;
+  /** For DaemonDeps.loadNetConf: `<prefix>/config`, retried until valid. */
+  loadNetConf(signal: AbortSignal): Promise<{ conf: NetConf; source: string }>;
+  /** For DaemonDeps.createSubnetManager. */
+  createSubnetManager(conf: NetConf): Promise<{
+    manager: SubnetManager;
+    stats: () => Omit<SubnetStats, 'peersByBackend'>;
+    waitingFor: () => string | undefined;
+  }>;
+}
+
+/** Throws (one line) when a flag cannot be used. `onLeaseRevoked` should stop the daemon. */
+export function createEtcdMode(flags: EtcdModeFlags, log: Logger, onLeaseRevoked: () => void): EtcdMode {
+  const tls = loadTls({ certFile: flags.certfile, keyFile: flags.keyfile, caFile: flags.cafile });
+  const endpoints = flags.endpoints.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (endpoints.some((e) => e.startsWith('http://'))) {
+    if (tls.cert === undefined) log.warn('no certificate provided: connecting to etcd with http. This is insecure');
+    else log.warn(`--etcd-certfile is set but --etcd-endpoints has http:// endpoints (${flags.endpoints}); those are used without TLS`);
+  }
+  if (flags.username === '' && flags.password !== '') {
+    log.warn('--etcd-password is set without --etcd-username; not authenticating');
+  }
+  const client = new EtcdClient({
+    endpoints,
+    tls,
+    ...(flags.username !== '' ? { username: flags.username, password: flags.password } : {}),
+  });
+  return {
+    client,
+    loadNetConf: (signal) => loadEtcdNetConf(client, flags.prefix, log, signal),
+    async createSubnetManager(conf) {
+      const prev = await readSubnetEnv(flags.subnetFile);
+      const manager = new EtcdSubnetManager({
+        client,
+        prefix: flags.prefix,
+        range: { subnetLen: conf.subnetLen, subnetMin: conf.subnetMin!, subnetMax: conf.subnetMax! },
+        ...(prev?.subnet !== undefined ? { previousSubnet: prev.subnet } : {}),
+        renewMarginMs: flags.renewMarginMinutes * 60_000,
+        onLeaseRevoked,
+        log,
+      });
+      return {
+        manager,
+        stats: () => {
+          const s = manager.stats;
+          return { watchRestarts: s.watchRestarts, relists: s.relists, peersSkipped: { malformed: s.malformedSkipped } };
+        },
+        waitingFor: () => manager.waitingFor,
+      };
+    },
+  };
+}
