@@ -133,7 +133,7 @@ export class Daemon {
     if (!conf.enableNFTables) await this.checkBrNetfilter();
 
     // The node's node-public-ip annotation overrides --public-ip (main.go, GetStoredPublicIP).
-    this.readiness.setPhase('reading the node object from the API server');
+    this.readiness.setPhase("reading this node's stored public IP and VtepMAC (kube: the node object; etcd: its lease)");
     const stored = await sm.storedNodeInfo(signal);
     this.stored = stored;
     const publicIp = stored.publicIp !== undefined && stored.publicIp !== '' ? stored.publicIp : config.publicIp;

@@ -24,8 +24,8 @@ describe.skipIf(!labReady.ok)(`lab ↔ daemon contract, stand-in daemon${labRead
       expect(seen.argv).toEqual([
         '--kube-subnet-mgr',
         '--kubeconfig-file', lab().state.kubeconfig,
-        '--iface', 'eth0',
         '--net-config-path', `${lab().state.runDir}/${node.name}/net-conf.json`,
+        '--iface', 'eth0',
         '--subnet-file', node.subnetFile,
         '--healthz-port', '8081',
         // The lab reads the daemon's log as JSON; the DaemonSet keeps the klog default.

@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createLab } from '../../lab/lab.ts';
-import { listNetns } from '../../lab/harness/netns.ts';
-import { isAlive, startDetached } from '../../lab/processes.ts';
+import { listNetns, netnsPids } from '../../lab/harness/netns.ts';
+import { isAlive, startDetached, waitFor } from '../../lab/processes.ts';
 import { stateFile } from '../../lab/state.ts';
 import { sweepStaleLabs } from '../../lab/teardown.ts';
 import { nodeBinary, REPO_ROOT } from '../../lab/paths.ts';
@@ -25,6 +25,11 @@ describe.skipIf(!labReady.ok)(`lab teardown${labReady.ok ? '' : ` (skipped: ${la
         startDetached(['ip', 'netns', 'exec', lab.pod(1, 1).netns, 'sleep', '600'], `${lab.state.runDir}/sleep1.log`).pid,
       ];
       expect(pids.every(isAlive)).toBe(true);
+      // `ip netns exec` enters the namespace only once it runs: on a loaded machine that can be
+      // after destroy() has looked, so wait until both are inside.
+      const inside = async (): Promise<boolean> =>
+        (await netnsPids(lab.node(0).netns)).includes(pids[0]!) && (await netnsPids(lab.pod(1, 1).netns)).includes(pids[1]!);
+      await waitFor(async () => ((await inside()) ? true : undefined), 10_000, () => 'the stand-in processes to enter their namespaces');
     } finally {
       await lab.destroy();
     }
