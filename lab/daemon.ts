@@ -16,6 +16,8 @@ export interface DaemonOptions {
   readonly kubeconfig: string;
   /** The daemon's command before its flags; default bin/flanneld (an upstream flanneld binary also fits). */
   readonly command?: readonly string[];
+  /** More flags after the usual ones (a test's one-off setting, e.g. --vxlan-csum-offload=off). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** net-conf.json as the manifest's ConfigMap holds it. */
@@ -38,6 +40,7 @@ export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProces
     '--subnet-file', node.subnetFile,
     '--healthz-port', '8081',
     ...(opts.ipMasq ? ['--ip-masq'] : []),
+    ...(opts.extraArgs ?? []),
   ];
   return startDetached(argv, node.logFile, { ...process.env, NODE_NAME: node.name });
 }

@@ -3,10 +3,13 @@
  *   flannel-lab up [--nodes 3] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node 1]
  *                  [--kubeconfig FILE] [--prefix flab] [--no-daemon]
  *   flannel-lab status
+ *   flannel-lab doctor NODE [--prefix flab] [flanneld doctor flags]
  *   flannel-lab down [--prefix flab]
  * Test tooling: drives `ip netns` and the CNI reference plugins on purpose.
  */
+import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { doctorArgv } from './doctor.ts';
 import { createLab, formatConnectivity, Lab } from './lab.ts';
 import { listNetns } from './harness/netns.ts';
 import { preflightProblems } from './preflight.ts';
@@ -18,6 +21,7 @@ const USAGE = `usage:
   flannel-lab up [--nodes N] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node N]
                  [--kubeconfig FILE] [--prefix NAME] [--no-daemon]
   flannel-lab status
+  flannel-lab doctor NODE [--prefix NAME] [--json] [--bundle FILE] [--no-probe] ...
   flannel-lab down [--prefix NAME]
 
 up builds an underlay, N node namespaces each running flanneld (flannel-ts) against a Kubernetes
@@ -27,12 +31,15 @@ prints them and a ping matrix, and leaves everything running until 'down'. Needs
 itself (checks the lab and the CNI wiring alone).
 With --kubeconfig the lab creates its Node objects on that server and routes the server's address
 from the underlay through the root namespace (a veth <prefix>-up with 198.18.0.1/24, ip_forward on,
-one MASQUERADE rule); best effort, one such lab at a time.`;
+one MASQUERADE rule); best effort, one such lab at a time.
+doctor runs 'flanneld doctor' on NODE (a node name or index) with that node's files; the other
+flags go to the doctor (flanneld doctor --help); its exit code is the doctor's.`;
 
 const DEFAULT_PREFIX = 'flab';
 const BACKENDS: readonly BackendType[] = ['vxlan', 'host-gw', 'udp'];
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'doctor') return doctor(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -134,6 +141,27 @@ async function status(): Promise<number> {
     process.stdout.write(formatConnectivity(await lab.pingMatrix()) + '\n\n');
   }
   return 0;
+}
+
+/** `flannel-lab doctor NODE [--prefix P] [doctor flags]`: the doctor's output and exit code, as is. */
+async function doctor(argv: string[]): Promise<number> {
+  let prefix = DEFAULT_PREFIX;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--prefix') prefix = argv[++i] ?? prefix;
+    else if (a.startsWith('--prefix=')) prefix = a.slice('--prefix='.length);
+    else rest.push(a);
+  }
+  const which = rest.shift();
+  const state = loadState(prefix);
+  if (state === undefined) throw new Error(`no lab with prefix ${prefix} is up (flannel-lab up first)`);
+  if (which === undefined) throw new Error(`name a node: ${state.nodes.map((n) => n.name).join(', ')}\n${USAGE}`);
+  const i = /^\d+$/.test(which) ? Number(which) : state.nodes.findIndex((n) => n.name === which);
+  if (state.nodes[i] === undefined) throw new Error(`lab ${prefix} has no node ${JSON.stringify(which)} (nodes: ${state.nodes.map((n) => n.name).join(', ')})`);
+  const [file, ...args] = doctorArgv(state, state.nodes[i]!, rest);
+  const r = spawnSync(file!, args, { stdio: 'inherit' });
+  return r.status ?? 1;
 }
 
 function positiveInt(flag: string, text: string): number {

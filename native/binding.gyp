@@ -5,7 +5,8 @@
       "sources": [
         "src/addon.c",
         "src/netlink.c",
-        "src/datapath.c"
+        "src/datapath.c",
+        "src/nodecheck.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["NAPI_VERSION=9"]

@@ -13,6 +13,8 @@ command -v iperf3 >/dev/null || need+=(iperf3)
 command -v curl >/dev/null || need+=(curl)
 # The lab's connectivity matrix and tests ping between pod namespaces.
 command -v ping >/dev/null || need+=(iputils-ping)
+# Tests read flannel.1's checksum offload the way operators do (ethtool -k).
+command -v ethtool >/dev/null || need+=(ethtool)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 command -v g++ >/dev/null || need+=(g++ make)
 command -v python3 >/dev/null || need+=(python3)

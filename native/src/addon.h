@@ -6,5 +6,6 @@
 
 napi_value flannel_register_netlink(napi_env env, napi_value exports);
 napi_value flannel_register_datapath(napi_env env, napi_value exports);
+napi_value flannel_register_nodecheck(napi_env env, napi_value exports);
 
 #endif

@@ -48,6 +48,10 @@ export interface Options {
   /** 0 disables the metrics listener. */
   readonly metricsPort: number;
   readonly logFormat: 'json' | 'text';
+  /** vxlan: tx checksum offload of flannel.N; auto = off on kernels < 5.7 (see src/kernel/tx-csum.ts). */
+  readonly vxlanCsumOffload: 'auto' | 'off' | 'on';
+  /** Seconds between rounds of overlay probes to every peer; 0 turns peer health off. */
+  readonly peerHealthInterval: number;
   /** pino level from -v: 0 info, 1–3 debug, 4+ trace. */
   readonly logLevel: 'info' | 'debug' | 'trace';
   /** Names of the flags given on the command line or through FLANNELD_* (e.g. 'ip-masq'). */
@@ -139,6 +143,8 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'metrics-ip', kind: 'string', default: '0.0.0.0', help: 'the IP address for the Prometheus metrics listener (flannel-ts)', checkText: ipLiteral },
   { name: 'metrics-port', kind: 'int', default: 9862, help: 'the port for the Prometheus metrics listener (0 to disable) (flannel-ts)', checkInt: range(0, 65535) },
   { name: 'log-format', kind: 'string', default: 'json', help: 'log format: json or text (flannel-ts)', checkText: (v: string) => (v === 'json' || v === 'text' ? undefined : 'expected json or text') },
+  { name: 'vxlan-csum-offload', kind: 'string', default: 'auto', help: 'tx checksum offload on the vxlan device: auto (off on kernels older than 5.7, whose VXLAN checksums break with MASQUERADE --random-fully), off or on (flannel-ts)', checkText: (v: string) => (v === 'auto' || v === 'off' || v === 'on' ? undefined : 'expected auto, off or on') },
+  { name: 'peer-health-interval', kind: 'int', default: 60, help: 'seconds between ICMP probes of every peer through the overlay, at most 100 per second; 0 turns peer health off (flannel-ts)', checkInt: range(0, 86400) },
 ];
 
 const BY_NAME = new Map(FLAGS.map((f) => [f.name, f]));
@@ -319,6 +325,8 @@ function buildOptions(values: ReadonlyMap<string, Value>): Options {
     metricsIP: str('metrics-ip'),
     metricsPort: int('metrics-port'),
     logFormat: str('log-format') as 'json' | 'text',
+    vxlanCsumOffload: str('vxlan-csum-offload') as 'auto' | 'off' | 'on',
+    peerHealthInterval: int('peer-health-interval'),
     logLevel: v === 0 ? 'info' : v <= 3 ? 'debug' : 'trace',
     set: new Set(values.keys()),
     unsupported: FLAGS.filter((f) => f.unsupported !== undefined && values.has(f.name)).map((f) => ({ flag: f.name, reason: f.unsupported! })),

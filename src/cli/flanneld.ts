@@ -8,8 +8,11 @@ import { createLogger, type Logger } from '../observe/log.ts';
 import { Daemon, FatalError } from '../daemon/daemon.ts';
 import type { NetConf } from '../config/types.ts';
 import { VERSION } from '../version.ts';
+import { LogRing } from '../observe/log-ring.ts';
 
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // `flanneld doctor …`: diagnose this node (src/doctor/main.ts), loaded only when asked for.
+  if (argv[0] === 'doctor') return (await import('../doctor/main.ts')).doctorMain(argv.slice(1), env);
   let parsed;
   try {
     parsed = parseFlags(argv, env);
@@ -28,7 +31,8 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
     return 0;
   }
   const opts = parsed.options;
-  const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
+  const ring = new LogRing();
+  const log = createLogger({ level: opts.logLevel, format: opts.logFormat, destination: ring.tee(2) });
   for (const w of parsed.warnings) log.warn(w);
   log.info({ version: VERSION, flags: redact(opts) }, 'CLI flags config');
   for (const u of opts.unsupported) log.warn(`--${u.flag}: ${u.reason}`);
@@ -46,7 +50,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const daemon = new Daemon({ opts, log, env, createSubnetManager: (conf) => kubeSubnetManager(opts, conf, log, env) });
+  const daemon = new Daemon({ opts, log, env, createSubnetManager: (conf) => kubeSubnetManager(opts, conf, log, env), logTail: () => ring.tail() });
   try {
     await daemon.run(stop.signal);
   } catch (e) {

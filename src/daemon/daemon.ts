@@ -23,6 +23,11 @@ import { NetworkRunner } from './network-runner.ts';
 import { UdpBackend } from '../backends/udp/backend.ts';
 import { udpStatsOf } from './udp-stats.ts';
 import { PeerSet } from './peer-set.ts';
+import { csumLabel, csumPolicy, type CsumPolicy } from '../kernel/tx-csum.ts';
+import { runningKernel } from '../kernel/release.ts';
+import { startPeerHealth, type PeerHealthHandle } from './peer-health.ts';
+import { buildDebugState } from './debug-state.ts';
+import type { DaemonDebugState } from '../doctor/daemon-state.ts';
 
 /** A startup failure upstream exits 1 for; the message is the one line the operator reads. */
 export class FatalError extends Error {
@@ -41,6 +46,8 @@ export interface DaemonDeps {
   readonly env: NodeJS.ProcessEnv;
   /** Builds the subnet manager once the config is known (kube mode; etcd later). */
   readonly createSubnetManager: (conf: NetConf) => Promise<CreatedSubnetManager>;
+  /** The last log lines, for /debug/state. */
+  readonly logTail?: () => readonly string[];
 }
 
 export interface CreatedSubnetManager {
@@ -80,10 +87,15 @@ export class Daemon {
   private configProblem: string | undefined;
   private waitingFor: (() => string | undefined) | undefined;
   private removeUdpSource: (() => void) | undefined;
+  /** --vxlan-csum-offload resolved against the running kernel. */
+  private readonly csum: CsumPolicy;
+  private peerHealth: PeerHealthHandle | undefined;
+  private readonly startedAt = new Date();
 
   constructor(deps: DaemonDeps) {
     this.deps = deps;
     this.metrics = createMetrics({ version: VERSION });
+    this.csum = csumPolicy(deps.opts.vxlanCsumOffload, runningKernel());
   }
 
   /** Runs until `signal` aborts; throws FatalError for a startup failure (exit 1). */
@@ -108,7 +120,8 @@ export class Daemon {
       log.warn(`${opts.netConfigPath}: no "Backend" given, so the udp backend is used (upstream's default); set "Backend": {"Type": "vxlan"} for the usual kernel VXLAN`);
     }
     this.conf = conf;
-    this.metrics.setConfig({ network: formatCidr(conf.network), backend: conf.backend.type, enableNFTables: conf.enableNFTables });
+    this.metrics.setConfig(this.configInfo(conf));
+    if (conf.backend.type === 'vxlan') log.info(`vxlan tx checksum offload: ${this.csum.want ?? 'left as the kernel set it'} (${this.csum.reason})`);
 
     // §0 step 6.
     let sm: SubnetManager;
@@ -127,7 +140,7 @@ export class Daemon {
 
     // §0 step 7: health and metrics listen from here on.
     if (opts.healthzPort > 0) {
-      this.listeners.push(await serveHealth(this.health, { host: opts.healthzIP, port: opts.healthzPort }, log));
+      this.listeners.push(await serveHealth(this.health, { host: opts.healthzIP, port: opts.healthzPort }, log, { debugState: () => this.debugState() }));
     }
     if (opts.metricsPort > 0) {
       this.listeners.push(await serveMetrics(this.metrics, { host: opts.metricsIP, port: opts.metricsPort }, log));
@@ -178,6 +191,14 @@ export class Daemon {
         loop?.kick('lease');
       }
     }, signal);
+    this.peerHealth = startPeerHealth({
+      intervalSeconds: opts.peerHealthInterval,
+      peers: () => this.peers.snapshot().values(),
+      backendType: () => this.runner?.backend.type,
+      log,
+      metrics: this.metrics,
+      signal,
+    });
     watchConfigFile(opts.netConfigPath, this.confText, (text) => {
       this.switching = this.switching.then(() => this.applyConfigText(text, signal));
     }, signal);
@@ -202,6 +223,7 @@ export class Daemon {
       peers: this.peers,
       peersListed: () => this.listed,
       log,
+      ...(conf.backend.type === 'vxlan' && this.csum.want !== undefined ? { txChecksum: this.csum.want } : {}),
       onReport: (loop) => {
         this.health.heartbeat('reconcile');
         const r = loop.report;
@@ -284,7 +306,7 @@ export class Daemon {
     try {
       await this.bringUp(next, signal);
       this.conf = next;
-      this.metrics.setConfig({ network: formatCidr(next.network), backend: next.backend.type, enableNFTables: next.enableNFTables });
+      this.metrics.setConfig(this.configInfo(next));
     } catch (e) {
       if (signal.aborted) return;
       // bringUp may have created the new backend's device before failing: remove it.
@@ -296,6 +318,29 @@ export class Daemon {
         this.rejectConfig(`restoring the ${running.backend.type} backend failed: ${(e2 as Error).message}`);
       }
     }
+  }
+
+  private configInfo(conf: NetConf) {
+    const csum = csumLabel(conf.backend.type === 'vxlan' ? this.csum : undefined);
+    return { network: formatCidr(conf.network), backend: conf.backend.type, enableNFTables: conf.enableNFTables, vxlanCsumOffload: csum };
+  }
+
+  /** GET /debug/state (loopback only): what `flanneld doctor` compares the node against. */
+  private debugState(): DaemonDebugState {
+    return buildDebugState({
+      opts: this.deps.opts,
+      startedAt: this.startedAt,
+      ready: this.health.readiness(),
+      live: this.health.liveness(),
+      conf: this.conf,
+      ext: this.ext,
+      lease: this.runner?.lease,
+      backend: this.runner?.backend,
+      csum: this.csum,
+      peers: this.peers.snapshot().values(),
+      peerHealth: this.peerHealth?.view(),
+      logTail: this.deps.logTail?.() ?? [],
+    });
   }
 
   private rejectConfig(problem: string): void {

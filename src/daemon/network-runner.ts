@@ -28,6 +28,8 @@ export interface NetworkRunnerOptions {
   readonly onReport?: (loop: ReconcileLoop) => void;
   /** Readiness detail while the lease is being acquired. */
   readonly onWaiting?: (reason: string) => void;
+  /** vxlan: tx checksum offload to keep on flannel.N (--vxlan-csum-offload resolved); absent = leave it. */
+  readonly txChecksum?: 'on' | 'off';
 }
 
 /**
@@ -45,11 +47,17 @@ export class NetworkRunner {
   constructor(opts: NetworkRunnerOptions) {
     this.opts = opts;
     const { conf, nl, ext, stored, log } = opts;
-    this.backend = createBackend(conf.backend, { nl, ext, network: conf.network, stored, log, openMonitor: driftMonitorFor(undefined) });
+    const txChecksum = opts.txChecksum === undefined ? {} : { txChecksum: opts.txChecksum };
+    this.backend = createBackend(conf.backend, { nl, ext, network: conf.network, stored, log, openMonitor: driftMonitorFor(undefined), ...txChecksum });
   }
 
   get reconcileLoop(): ReconcileLoop | undefined {
     return this.loop;
+  }
+
+  /** The own lease once registered (for /debug/state). */
+  get lease(): Lease | undefined {
+    return this.own;
   }
 
   /** §0 steps 13–14: create or adopt the device, acquire the lease, address the device. */

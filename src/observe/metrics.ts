@@ -60,11 +60,23 @@ export interface UdpStats {
   readonly drops: Readonly<Record<string, number>>;
 }
 
+/** Counts the peer health prober keeps (src/probe/peer-health.ts); never per peer. */
+export interface PeerHealthMetricStats {
+  /** Peers in the last complete round. */
+  readonly peersProbed: number;
+  readonly unreachable: number;
+  readonly probesAnswered: number;
+  readonly probesUnanswered: number;
+  readonly toUnreachable: number;
+  readonly toReachable: number;
+}
+
 export interface StatsSources {
   readonly subnet: SubnetStats;
   readonly reconcile: ReconcileStats;
   readonly traffic: TrafficStats;
   readonly udp: UdpStats;
+  readonly peerHealth: PeerHealthMetricStats;
 }
 
 export type SourceKind = keyof StatsSources;
@@ -80,6 +92,8 @@ export interface ConfigInfo {
   readonly network: string;
   readonly backend: string;
   readonly enableNFTables: boolean;
+  /** vxlan: 'off' when the daemon turns tx checksum offload off on flannel.N, 'on' otherwise; '' for other backends. */
+  readonly vxlanCsumOffload?: string;
 }
 
 export interface Metrics {
@@ -98,6 +112,8 @@ export interface Metrics {
   configReloadFailed(): void;
   /** One reconcile run took this long (called once per run by the loop, not per peer). */
   observeReconcileDuration(seconds: number): void;
+  /** One answered peer health probe's round trip (at most 100 a second, see src/probe/peer-health.ts). */
+  observePeerProbeRtt(seconds: number): void;
   /** The text exposition of every metric. */
   scrape(): Promise<string>;
   readonly contentType: string;
@@ -119,7 +135,7 @@ interface MetricDoc {
 export const METRIC_DOCS = [
   { name: 'flannel_build_info', type: 'gauge', labels: ['version', 'nodejs'], help: 'Always 1; the labels name the flanneld version and the Node.js runtime.' },
   { name: 'flannel_lease_info', type: 'gauge', labels: ['subnet', 'backend', 'public_ip', 'node'], help: "Always 1 while this node holds a lease; the labels describe it." },
-  { name: 'flannel_config_info', type: 'gauge', labels: ['network', 'backend', 'nftables'], help: 'Always 1; the labels describe the net-conf.json in effect.' },
+  { name: 'flannel_config_info', type: 'gauge', labels: ['network', 'backend', 'nftables', 'vxlan_csum_offload'], help: "Always 1; the labels describe the net-conf.json in effect, and vxlan_csum_offload whether flannel.N keeps tx checksum offload ('on', 'off'; '' for other backends)." },
   { name: 'flannel_config_reload_errors_total', type: 'counter', labels: [], help: 'Changed net-conf.json files that were rejected (the previous config stays in effect).' },
   { name: 'flannel_peers', type: 'gauge', labels: ['backend'], help: 'Other nodes with a lease, by the backend type they announce.' },
   { name: 'flannel_peers_skipped_total', type: 'counter', labels: ['reason'], help: 'Peer updates ignored because the node annotations were malformed, by reason.' },
@@ -137,12 +153,19 @@ export const METRIC_DOCS = [
   { name: 'flannel_udp_packets_total', type: 'counter', labels: ['direction'], help: "Packets through the udp backend: direction 'in' is underlay to TUN, 'out' is TUN to underlay." },
   { name: 'flannel_udp_bytes_total', type: 'counter', labels: ['direction'], help: 'Bytes of inner IP packets through the udp backend, by direction.' },
   { name: 'flannel_udp_dropped_packets_total', type: 'counter', labels: ['reason'], help: 'Packets the udp backend dropped, by reason.' },
+  { name: 'flannel_peer_health_peers_probed', type: 'gauge', labels: [], help: 'Peers probed through the overlay in the last complete round of peer health.' },
+  { name: 'flannel_peer_health_unreachable_peers', type: 'gauge', labels: [], help: 'Peers whose overlay address answered none of the last probes; /debug/state and the log name them.' },
+  { name: 'flannel_peer_health_probes_total', type: 'counter', labels: ['result'], help: "Peer health probes sent, by result ('answered', 'unanswered')." },
+  { name: 'flannel_peer_health_rtt_seconds', type: 'histogram', labels: [], help: 'Round-trip time of answered peer health probes.' },
+  { name: 'flannel_peer_health_transitions_total', type: 'counter', labels: ['to'], help: "Peers that became 'unreachable', or 'reachable' again." },
 ] as const satisfies readonly MetricDoc[];
 
 type MetricName = (typeof METRIC_DOCS)[number]['name'];
 
 /** The reconcile duration buckets: a few ms for a no-op run up to tens of seconds for thousands of peers. */
 const RECONCILE_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Overlay round trips: 0.1 ms within a rack up to the 1 s probe timeout. */
+const RTT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 export interface MetricsOptions {
   readonly version: string;
@@ -182,7 +205,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
    * catch-up also runs just before its source is replaced or removed, so the counts a source
    * made after the last scrape are not lost with it.
    */
-  const catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], reconcile: [], traffic: [], udp: [] };
+  const catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], reconcile: [], traffic: [], udp: [], peerHealth: [] };
   const sourcedCounter = <K extends SourceKind>(
     name: MetricName,
     kind: K,
@@ -254,6 +277,18 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   sourcedCounter('flannel_udp_bytes_total', 'udp', (u) => direction(u.bytesIn, u.bytesOut));
   sourcedCounter('flannel_udp_dropped_packets_total', 'udp', (u) => byLabel('reason', u.drops));
 
+  sourcedGauge('flannel_peer_health_peers_probed', (g) => {
+    const p = read('peerHealth');
+    if (p !== undefined) g.set(p.peersProbed);
+  });
+  sourcedGauge('flannel_peer_health_unreachable_peers', (g) => {
+    const p = read('peerHealth');
+    if (p !== undefined) g.set(p.unreachable);
+  });
+  sourcedCounter('flannel_peer_health_probes_total', 'peerHealth', (p) => [[{ result: 'answered' }, p.probesAnswered] as const, [{ result: 'unanswered' }, p.probesUnanswered] as const]);
+  const peerRtt = new Histogram({ ...base('flannel_peer_health_rtt_seconds'), buckets: RTT_BUCKETS });
+  sourcedCounter('flannel_peer_health_transitions_total', 'peerHealth', (p) => [[{ to: 'unreachable' }, p.toUnreachable] as const, [{ to: 'reachable' }, p.toReachable] as const]);
+
   return {
     registry,
     contentType: registry.contentType,
@@ -272,13 +307,16 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
     setConfig(config) {
       configInfo.reset();
-      configInfo.set({ network: config.network, backend: config.backend, nftables: String(config.enableNFTables) }, 1);
+      configInfo.set({ network: config.network, backend: config.backend, nftables: String(config.enableNFTables), vxlan_csum_offload: config.vxlanCsumOffload ?? '' }, 1);
     },
     configReloadFailed() {
       configReloadErrors.inc();
     },
     observeReconcileDuration(seconds) {
       reconcileDuration.observe(seconds);
+    },
+    observePeerProbeRtt(seconds) {
+      peerRtt.observe(seconds);
     },
     scrape: () => registry.metrics(),
   };

@@ -13,6 +13,7 @@ import { isPeerRouteOn } from '../reconcile/peer-routes.ts';
 import { ensureAddress, ensureDevice, VXLAN_DEFAULT_PORT, type VxlanDeviceSpec } from './device.ts';
 import { formatVxlanBackendData, normalizeMac, randomMac } from './mac.ts';
 import { planVxlan, type VxlanPlan } from './plan.ts';
+import { keepTxCsum } from '../../kernel/tx-csum.ts';
 
 /** VXLAN adds 50 bytes: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
 const VXLAN_OVERHEAD = 50;
@@ -90,6 +91,7 @@ export class VxlanBackend implements Backend {
       log.warn(`${this.name} already exists with incompatible configuration (${d.reason}); recreating device`);
     }
     for (const f of d.fixed) log.warn(`${this.name}: corrected ${f}`);
+    if (this.ctx.txChecksum !== undefined) keepTxCsum(this.name, this.ctx.txChecksum, log, this.warnOnce);
     this.device = d.link;
     return d.link;
   }

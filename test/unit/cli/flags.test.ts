@@ -56,6 +56,8 @@ describe('parseFlags defaults', () => {
       metricsIP: '0.0.0.0',
       metricsPort: 9862,
       logFormat: 'json',
+      vxlanCsumOffload: 'auto',
+      peerHealthInterval: 60,
       logLevel: 'info',
     });
     expect([...set]).toEqual([]);
@@ -164,6 +166,8 @@ describe('parseFlags errors', () => {
     [['--healthz-ip=localhost'], 'invalid value "localhost" for flag -healthz-ip: expected an IP address'],
     [['--iface-can-reach=8.8.8'], 'invalid value "8.8.8" for flag -iface-can-reach: expected an IP address'],
     [['--log-format=yaml'], 'invalid value "yaml" for flag -log-format: expected json or text'],
+    [['--vxlan-csum-offload=false'], 'invalid value "false" for flag -vxlan-csum-offload: expected auto, off or on'],
+    [['--peer-health-interval=-1'], 'invalid value "-1" for flag -peer-health-interval: expected an integer 0..86400'],
     [['--vmodule=foo'], 'invalid value "foo" for flag -vmodule: expected pattern=N[,pattern=N...]'],
     [['--log_backtrace_at=main:12'], 'invalid value "main:12" for flag -log_backtrace_at: expected file.go:N'],
   ])('%j → %s', (argv, message) => {
