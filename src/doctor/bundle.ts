@@ -40,7 +40,7 @@ export interface BundleInput {
 /** The files of the bundle, under one directory named after the node and the time. */
 export function bundleEntries(i: BundleInput): TarEntry[] {
   const { g, m, report } = i;
-  const stamp = report.at.replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = report.at.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const dir = `flannel-doctor-${(m.nodeName ?? 'node').replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp}`;
   const files: [string, string][] = [];
   const add = (name: string, text: string): void => {

@@ -135,10 +135,18 @@ export async function gather(opts: Options, doctor: DoctorFlags, env: NodeJS.Pro
     readRules(),
     readCni(doctor.cniConfDir, doctor.cniBinDir),
   ]);
-  const api = await listNodes(settings);
+  const inferred = inferFromFiles(settings, opts, daemon.ok, subnetEnv);
+  const api = await listNodes(inferred);
   const nodeName = await resolveNode(doctor, daemon, env, settings);
   const ext = await externalInterface(daemon, settings, api, nodeName);
-  return { at, doctor, daemonUrl, daemon, settings, nodeName, netConf, subnetEnv, api, kernel, ext, sysctl, rules, cni };
+  return { at, doctor, daemonUrl, daemon, settings: inferred, nodeName, netConf, subnetEnv, api, kernel, ext, sysctl, rules, cni };
+}
+
+/** Without the daemon, --ip-masq is what it last wrote to subnet.env (FLANNEL_IPMASQ), unless given to the doctor. */
+function inferFromFiles(s: Settings, opts: Options, daemonAnswered: boolean, env: Gathered['subnetEnv']): Settings {
+  if (daemonAnswered || opts.set.has('ip-masq') || !env.ok) return s;
+  const v = env.value.vars.get('FLANNEL_IPMASQ');
+  return v === undefined ? s : { ...s, ipMasq: v === 'true' };
 }
 
 function resolveSettings(opts: Options, d: DaemonDebugState | undefined, healthzPort: number): Settings {

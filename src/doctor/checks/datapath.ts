@@ -5,7 +5,7 @@ import { formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
 import { CSUM_FIXED_IN, kernelHasCsumBug } from '../../kernel/tx-csum.ts';
 import { AF_INET, RT_TABLE_MAIN, type Link, type Neigh, type Route } from '../../netlink/types.ts';
 import type { Lease } from '../../subnet/lease.ts';
-import { fail, listNames, ok, skip, warn, type Check } from '../check.ts';
+import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered, KernelFacts } from '../facts.ts';
 import type { Model } from '../model.ts';
 
@@ -144,18 +144,18 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
     out.push(
       fail(
         id,
-        `${problems.length} of the entries for ${programmable} peers are wrong: ${listNames(problems, 4)}`,
+        `${count(problems.length, 'entry', 'entries')} for ${count(programmable, 'peer')} ${problems.length === 1 ? 'is' : 'are'} wrong: ${listNames(problems, 4)}`,
         'flanneld puts them back within a second while it runs; if they stay wrong, it is not running or cannot program the kernel (see its log)',
         { missing, differ },
       ),
     );
   } else if (notes.length > 0) {
-    out.push(warn(id, `${programmable} peers programmed; ${listNames(notes, 3)}`, 'peers running another backend or with broken annotations are unreachable from this node: fix their net-conf.json or annotations'));
+    out.push(warn(id, `${count(programmable, 'peer')} programmed; ${listNames(notes, 3)}`, 'peers running another backend or with broken annotations are unreachable from this node: fix their net-conf.json or annotations'));
   } else {
-    out.push(ok(id, `${programmable} peers, each with its ${entriesPerPeer}, as their annotations say (from the ${m.peersSource})`));
+    out.push(ok(id, `${count(programmable, 'peer')}, each with its ${entriesPerPeer}, as their annotations say (from the ${m.peersSource})`));
   }
   if (stale.length > 0) {
-    const text = `${stale.length} entries belong to no peer: ${listNames(stale, 4)}`;
+    const text = `${count(stale.length, 'entry', 'entries')} ${stale.length === 1 ? 'belongs' : 'belong'} to no peer: ${listNames(stale, 4)}`;
     const fix = 'flanneld removes them on its next reconcile; entries that stay mean it is not running (delete them by hand: ip route del / ip neigh del / bridge fdb del)';
     // A stale route steers traffic for a subnet somewhere it does not live; a stale neighbour or FDB entry only wastes a slot.
     out.push(staleRoutes > 0 ? fail(staleId, text, fix, stale) : warn(staleId, text, fix, stale));
@@ -247,7 +247,7 @@ function neighThresholds(k: KernelFacts, m: Model): Check {
   // cni0: those entries are garbage-collectable and count against gc_thresh; flannel's own
   // permanent entries on flannel.N do not (kernels since 4.20).
   const need = m.peers.length + pods;
-  const text = `${m.peers.length} peers + ${pods} pods ≈ ${need} ARP entries; gc_thresh2 ${t2}, gc_thresh3 ${t3}`;
+  const text = `${count(m.peers.length, 'peer')} + ${count(pods, 'pod')} ≈ ${count(need, 'ARP entry', 'ARP entries')}; gc_thresh2 ${t2}, gc_thresh3 ${t3}`;
   const fix = `raise net.ipv4.neigh.default.gc_thresh1/2/3 (for example ${pow2(need)}, ${pow2(need * 2)}, ${pow2(need * 4)}): a full table drops packets with "neighbour table overflow"`;
   if (need >= t3) return fail(id, text, fix);
   if (need >= t2) return warn(id, text, fix);

@@ -104,5 +104,5 @@ function peerView(g: Gathered, m: Model): Check {
   if (problems.length > 0) {
     return warn(id, problems.join('; '), 'malformed nodes are skipped by every flanneld (fix their annotations); a view that stays different means the daemon\'s watch is stuck: restart it');
   }
-  return ok(id, `${m.peers.length} peers with valid annotations${g.daemon.ok ? ', as flanneld sees them' : ''}`);
+  return ok(id, `${m.peers.length === 1 ? '1 peer' : `${m.peers.length} peers`} with valid annotations${g.daemon.ok ? ', as flanneld sees them' : ''}`);
 }

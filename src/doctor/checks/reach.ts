@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import type { ProbeFn } from '../../probe/icmp.ts';
 import { checkPath, mapLimit, type PathCheck } from '../../probe/path-mtu.ts';
 import { overlayTargets, type PeerTarget } from '../../probe/targets.ts';
-import { fail, listNames, ok, skip, warn, type Check } from '../check.ts';
+import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered } from '../facts.ts';
 import type { Model } from '../model.ts';
 
@@ -35,6 +35,12 @@ const CONCURRENCY = 32;
  * through the overlay when the health listener binds every address (the manifest's default).
  */
 export async function checkReach(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs: number; attempts: number }): Promise<ReachResult> {
+  const r = await probePeers(g, m, io, opts);
+  const health = peerHealth(g);
+  return health === undefined ? r : { checks: [...r.checks, health], probes: r.probes };
+}
+
+async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs: number; attempts: number }): Promise<ReachResult> {
   const ids = ['reach.overlay', 'reach.mtu', 'reach.peer-daemons'] as const;
   const none = (why: string): ReachResult => ({ checks: ids.map((id) => skip(id, why)), probes: [] });
   if (!g.doctor.probe) return none('probes off (--no-probe)');
@@ -63,7 +69,7 @@ export async function checkReach(g: Gathered, m: Model, io: ReachIo, opts: { tim
     checks.push(
       fail(
         ids[0],
-        `${down.length} of ${probes.length} peers do not answer through the overlay: ${listNames(down.map((p) => `${label(p)}: ${p.path.detail ?? 'no answer'}`), 4)}`,
+        `${down.length} of ${count(probes.length, 'peer')} ${down.length === 1 ? 'does' : 'do'} not answer through the overlay: ${listNames(down.map((p) => `${label(p)}: ${p.path.detail ?? 'no answer'}`), 4)}`,
         m.backend.type === 'vxlan'
           ? 'check on both nodes: flanneld running, UDP 8472 allowed between the public IPs, the peer\'s flannel.1 up (run flanneld doctor there too)'
           : 'check on both nodes that flanneld runs and the path between their public IPs (run flanneld doctor there too)',
@@ -71,7 +77,7 @@ export async function checkReach(g: Gathered, m: Model, io: ReachIo, opts: { tim
       ),
     );
   } else {
-    checks.push(ok(ids[0], `all ${probes.length} peers answer an ICMP echo through the overlay${rttText}`));
+    checks.push(ok(ids[0], `${probes.length === 1 ? 'the 1 peer answers' : `all ${probes.length} peers answer`} an ICMP echo through the overlay${rttText}`));
   }
 
   const up = probes.filter((p) => p.path.reachable);
@@ -87,7 +93,7 @@ export async function checkReach(g: Gathered, m: Model, io: ReachIo, opts: { tim
       ),
     );
   } else {
-    checks.push(ok(ids[1], `a ${podMtu}-byte packet with DF (the pod MTU) reaches all ${up.length} answering peers`));
+    checks.push(ok(ids[1], `a ${podMtu}-byte packet with DF (the pod MTU) reaches ${up.length === 1 ? 'the 1 answering peer' : `all ${up.length} answering peers`}`));
   }
 
   if (!listensEverywhere) checks.push(skip(ids[2], `this node's health listener is ${healthPort > 0 ? `on ${g.settings.healthzIP} only` : 'off'}, so peers' are not assumed reachable`));
@@ -107,27 +113,30 @@ export async function checkReach(g: Gathered, m: Model, io: ReachIo, opts: { tim
     } else if (asked.length === 0) {
       checks.push(skip(ids[2], 'no peer answers'));
     } else {
-      checks.push(ok(ids[2], `flanneld answers /healthz through the overlay on all ${asked.length} answering peers`));
+      checks.push(ok(ids[2], `flanneld answers /healthz through the overlay on ${asked.length === 1 ? 'the 1 answering peer' : `all ${asked.length} answering peers`}`));
     }
   }
 
+  return { checks, probes };
+}
+
+/** What the daemon's continuous probes found (no probe of the doctor's own). */
+function peerHealth(g: Gathered): Check | undefined {
   const d = g.daemon.ok ? g.daemon.value.peerHealth : undefined;
-  if (d !== undefined && d.enabled && d.unreachable.length > 0) {
-    checks.push(
+  if (d === undefined) return undefined;
+  if (d.enabled && d.unreachable.length > 0) {
+    return (
       warn(
         'reach.peer-health',
         `flanneld's own probes (every ${d.intervalSeconds} s) find unreachable: ${listNames(d.unreachable.map((u) => `"${u.node}" since ${u.since}`), 4)}`,
         'see reach.overlay for what the doctor saw now; flanneld logs each change by node name',
-      ),
-    );
-  } else if (d !== undefined) {
-    checks.push(
-      d.enabled
-        ? ok('reach.peer-health', d.rounds === 0 ? `flanneld probes every peer every ${d.intervalSeconds} s; its first round is still to come` : `flanneld probes ${d.peersProbed} peers every ${d.intervalSeconds} s: none unreachable`)
-        : skip('reach.peer-health', d.error ?? 'flanneld runs with --peer-health-interval=0'),
+        d.unreachable,
+      )
     );
   }
-  return { checks, probes };
+  return d.enabled
+    ? ok('reach.peer-health', d.rounds === 0 ? `flanneld probes every peer every ${d.intervalSeconds} s; its first round is still to come` : `flanneld probes ${count(d.peersProbed, 'peer')} every ${d.intervalSeconds} s: none unreachable`)
+    : skip('reach.peer-health', d.error ?? 'flanneld runs with --peer-health-interval=0');
 }
 
 /** A small GET for /healthz of peers; never rejects. */
