@@ -30,8 +30,8 @@ export async function probeSize(probe: ProbeFn, dst: string, size: number, opts:
   let last: ProbeResult | undefined;
   for (let i = 0; i < Math.max(1, opts.attempts); i++) {
     last = await probe(dst, size, opts.timeoutMs);
-    // The local kernel refusing (EMSGSIZE) will refuse again.
-    if (last.ok || last.reason === 'send-error') return last;
+    // Only silence is worth another try: a refusal (EMSGSIZE here, frag needed on the path) is an answer.
+    if (last.ok || last.reason !== 'timeout') return last;
   }
   return last!;
 }

@@ -27,9 +27,10 @@ export interface PeerHealthOptions {
   readonly log: Logger;
   /** Each answered probe's round-trip time, in seconds. */
   readonly onRtt?: (seconds: number) => void;
-  /** Injectable for tests. */
+  /** Injectable for tests: waiting, the wall clock (ms since the epoch) and a monotonic clock (ms). */
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly now?: () => number;
+  readonly clock?: () => number;
 }
 
 export interface PeerHealthStats {
@@ -67,6 +68,7 @@ export class PeerHealth {
   private readonly minGapMs: number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly now: () => number;
+  private readonly clock: () => number;
   /** Serialises every send (first probes and retries) through the rate limit. */
   private gate: Promise<void> = Promise.resolve();
   private lastSend = -Infinity;
@@ -80,6 +82,7 @@ export class PeerHealth {
     this.minGapMs = 1000 / opts.maxPerSecond;
     this.sleep = opts.sleep ?? ((ms, signal) => sleep(ms, undefined, { signal, ref: false }).catch(() => undefined));
     this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? (() => performance.now());
   }
 
   /**
@@ -100,11 +103,11 @@ export class PeerHealth {
   async round(signal: AbortSignal): Promise<void> {
     const targets = this.opts.targets();
     const spread = targets.length === 0 ? 0 : (this.opts.intervalMs * 0.8) / targets.length;
-    const start = performance.now();
+    const start = this.clock();
     const checks: Promise<void>[] = [];
     for (let i = 0; i < targets.length && !signal.aborted; i++) {
       // The spread is waited outside the rate gate, so retries of earlier peers go in between.
-      const due = start + i * spread - performance.now();
+      const due = start + i * spread - this.clock();
       if (due > 0) await this.sleep(due, signal);
       await this.slot(this.minGapMs, signal);
       checks.push(this.check(targets[i]!, signal));
@@ -179,9 +182,9 @@ export class PeerHealth {
   /** Waits until `gap` ms after the previous send; callers queue in order. */
   private slot(gap: number, signal: AbortSignal): Promise<void> {
     const next = this.gate.then(async () => {
-      const wait = this.lastSend + gap - performance.now();
+      const wait = this.lastSend + gap - this.clock();
       if (wait > 0) await this.sleep(wait, signal);
-      this.lastSend = performance.now();
+      this.lastSend = this.clock();
     });
     this.gate = next;
     return next;

@@ -87,7 +87,7 @@ function forward(g: Gathered, m: Model): Check {
     }
   }
   if (fwdMissing && g.settings.iptablesForwardRules && !m.enableNFTables) {
-    return warn(id, `${seen.join('; ')}; FLANNEL-FWD is missing (harmless while the policy is ACCEPT)`, 'flanneld installs it within --iptables-resync seconds; if it stays missing, flanneld is not running');
+    return warn(id, `${seen.join('; ')}; FLANNEL-FWD is missing (traffic passes meanwhile)`, 'flanneld installs it within --iptables-resync seconds; if it stays missing, flanneld is not running');
   }
   return ok(id, seen.join('; '));
 }

@@ -74,6 +74,13 @@ describe('parseFlags Go flag syntax', () => {
     expect([...options.set].sort()).toEqual(['ip-masq', 'kube-subnet-mgr']);
   });
 
+  it('flannel-ts’s --vxlan-csum-offload and --peer-health-interval', () => {
+    const { options } = run(['--vxlan-csum-offload=off', '--peer-health-interval', '0']);
+    expect(options.vxlanCsumOffload).toBe('off');
+    expect(options.peerHealthInterval).toBe(0);
+    expect(run([], { FLANNELD_VXLAN_CSUM_OFFLOAD: 'on' }).options.vxlanCsumOffload).toBe('on');
+  });
+
   it('-flag and --flag, =value and separate value', () => {
     const { options } = run(['-healthz-port=8080', '--healthz-ip', '127.0.0.1', '-subnet-file', '/tmp/s.env', '--kube-api-url=https://a:6443']);
     expect(options.healthzPort).toBe(8080);
@@ -279,8 +286,8 @@ describe('usage', () => {
     expect(text).toContain('  -iface value\n');
     const names = [...text.matchAll(/^ {2}-(\S+)/gm)].map((m) => m[1]);
     expect(names).toEqual([...names].sort());
-    expect(names).toHaveLength(34);
-    for (const n of ['etcd-prefix', 'etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username', 'etcd-password', 'iface-regex', 'iface-can-reach', 'subnet-file', 'public-ip', 'public-ipv6', 'subnet-lease-renew-margin', 'ip-masq', 'ip-masq-fully-random-disable', 'kube-subnet-mgr', 'kube-api-url', 'kube-annotation-prefix', 'kubeconfig-file', 'version', 'healthz-ip', 'iptables-resync', 'ip-blackhole-route', 'net-config-path', 'set-node-network-unavailable', 'v', 'vmodule', 'log_backtrace_at', 'metrics-ip', 'log-format']) {
+    expect(names).toHaveLength(36);
+    for (const n of ['etcd-prefix', 'etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username', 'etcd-password', 'iface-regex', 'iface-can-reach', 'subnet-file', 'public-ip', 'public-ipv6', 'subnet-lease-renew-margin', 'ip-masq', 'ip-masq-fully-random-disable', 'kube-subnet-mgr', 'kube-api-url', 'kube-annotation-prefix', 'kubeconfig-file', 'version', 'healthz-ip', 'iptables-resync', 'ip-blackhole-route', 'net-config-path', 'set-node-network-unavailable', 'v', 'vmodule', 'log_backtrace_at', 'metrics-ip', 'log-format', 'vxlan-csum-offload', 'peer-health-interval']) {
       expect(names).toContain(n);
     }
   });
