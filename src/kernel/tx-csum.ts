@@ -64,9 +64,14 @@ export class TxCsumError extends Error {
   }
 }
 
-/** Reads tx checksum offload (true = on) of `ifname`, in `netns` when given. */
+/** A netns name under /run/netns, or a path; null for this process's namespace. */
+function nsPath(netns: string | undefined): string | null {
+  return netns === undefined ? null : netns.includes('/') ? netns : `/run/netns/${netns}`;
+}
+
+/** Reads tx checksum offload (true = on) of `ifname`, in `netns` (a name or path) when given. */
 export function readTxCsum(ifname: string, netns?: string): boolean {
-  const r = loadNodecheck().ethtoolTxCsum(netns ?? null, ifname, -1);
+  const r = loadNodecheck().ethtoolTxCsum(nsPath(netns), ifname, -1);
   if (r < 0) throw new TxCsumError('get', ifname, -r);
   return r === 1;
 }
@@ -74,10 +79,11 @@ export function readTxCsum(ifname: string, netns?: string): boolean {
 /** Sets tx checksum offload of `ifname` when it differs; returns true when it changed something. */
 export function ensureTxCsum(ifname: string, on: boolean, netns?: string): boolean {
   const nat = loadNodecheck();
-  const before = nat.ethtoolTxCsum(netns ?? null, ifname, -1);
+  const path = nsPath(netns);
+  const before = nat.ethtoolTxCsum(path, ifname, -1);
   if (before < 0) throw new TxCsumError('get', ifname, -before);
   if ((before === 1) === on) return false;
-  const after = nat.ethtoolTxCsum(netns ?? null, ifname, on ? 1 : 0);
+  const after = nat.ethtoolTxCsum(path, ifname, on ? 1 : 0);
   if (after < 0) throw new TxCsumError('set', ifname, -after);
   if ((after === 1) !== on) throw new Error(`ethtool set tx-checksum ${ifname} ${on ? 'on' : 'off'}: the kernel kept it ${after === 1 ? 'on' : 'off'}`);
   return true;
