@@ -10,10 +10,11 @@ import { FLANNELD_BIN } from './paths.ts';
 import type { LabState, NodeState } from './state.ts';
 import { NODE_UPLINK } from './topology.ts';
 
-export function doctorArgv(state: LabState, n: NodeState, extra: readonly string[] = []): string[] {
+/** `flanneld` is bin/flanneld by default; the image's launcher also fits. */
+export function doctorArgv(state: LabState, n: NodeState, extra: readonly string[] = [], flanneld = FLANNELD_BIN): string[] {
   const dirs = nodeCniDirs(join(state.runDir, n.name));
   return [
-    'ip', 'netns', 'exec', n.netns, FLANNELD_BIN, 'doctor',
+    'ip', 'netns', 'exec', n.netns, flanneld, 'doctor',
     '--node-name', n.name,
     '--cni-conf-dir', dirs.confDir,
     '--cni-bin-dir', dirs.binDir,
@@ -27,8 +28,8 @@ export function doctorArgv(state: LabState, n: NodeState, extra: readonly string
 }
 
 /** Runs the doctor on node `i`; its exit code is the verdict (0 ok, 1 warn, 2 fail), so never throws for one. */
-export function runDoctor(state: LabState, i: number, extra: readonly string[] = []): Promise<RunResult> {
+export function runDoctor(state: LabState, i: number, extra: readonly string[] = [], flanneld?: string): Promise<RunResult> {
   const n = state.nodes[i];
   if (n === undefined) throw new Error(`lab ${state.prefix} has no node ${i}`);
-  return run(doctorArgv(state, n, extra), { allowFailure: true });
+  return run(doctorArgv(state, n, extra, flanneld), { allowFailure: true });
 }
