@@ -107,7 +107,8 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.stdout.write(formatConnectivity(matrix) + '\n\n');
-  process.stdout.write(`the lab stays up; run a shell in a pod with: ip netns exec ${lab.pod(0, 0).netns} sh\nremove it with: flannel-lab down${prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`}\n`);
+  const p = prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`;
+  process.stdout.write(`the lab stays up; run a shell in a pod with: ip netns exec ${lab.pod(0, 0).netns} sh\ncheck a node with: flannel-lab doctor ${lab.node(0).name}${p}\nremove it with: flannel-lab down${p}\n`);
   return matrix.failures.length === 0 ? 0 : 1;
 }
 
