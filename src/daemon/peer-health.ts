@@ -68,7 +68,10 @@ export function startPeerHealth(opts: {
     };
   });
   log.info({ intervalSeconds, maxPerSecond: PEER_HEALTH_MAX_PER_SECOND }, 'peer health: probing every peer through the overlay');
-  void health.run(signal).finally(() => prober.close());
+  void health
+    .run(signal)
+    .catch((e: unknown) => log.error({ err: e }, `peer health stopped: ${(e as Error).message}`))
+    .finally(() => prober.close());
   return {
     view: () => {
       const s = health.stats();

@@ -100,16 +100,16 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
   else {
     const asked = up.filter((p) => p.daemon !== undefined);
     const silent = asked.filter((p) => !('status' in p.daemon!) || p.daemon.status !== 200);
-    if (silent.length > 0) {
-      const why = (p: PeerProbe): string => ('status' in p.daemon! ? `HTTP ${p.daemon.status}` : p.daemon!.error);
-      checks.push(
-        fail(
-          ids[2],
-          `the overlay reaches them, but flanneld does not answer :${healthPort}/healthz on ${listNames(silent.map((p) => `${label(p)}: ${why(p)}`), 4)}`,
-          'a node whose flanneld is down keeps its old routes but follows no change (new nodes, moved leases): kubectl -n kube-flannel get pods -o wide, then its logs',
-          silent.map((p) => ({ node: p.node, addr: p.addr, answer: p.daemon })),
-        ),
-      );
+    // The peer's kernel refusing the connection, or flanneld answering unhealthy, says flanneld is
+    // not serving there; silence may as well be a firewall on the port.
+    const down = silent.filter((p) => 'status' in p.daemon! || p.daemon!.error === 'ECONNREFUSED');
+    const why = (p: PeerProbe): string => ('status' in p.daemon! ? `HTTP ${p.daemon.status}` : p.daemon!.error);
+    const data = silent.map((p) => ({ node: p.node, addr: p.addr, answer: p.daemon }));
+    const text = `the overlay reaches them, but flanneld does not answer :${healthPort}/healthz on ${listNames(silent.map((p) => `${label(p)}: ${why(p)}`), 4)}`;
+    if (down.length > 0) {
+      checks.push(fail(ids[2], text, 'a node whose flanneld is down keeps its old routes but follows no change (new nodes, moved leases): kubectl -n kube-flannel get pods -o wide, then its logs', data));
+    } else if (silent.length > 0) {
+      checks.push(warn(ids[2], text, `no answer at all: flanneld may be down there, or a firewall filters TCP ${healthPort} on the overlay addresses`, data));
     } else if (asked.length === 0) {
       checks.push(skip(ids[2], 'no peer answers'));
     } else {

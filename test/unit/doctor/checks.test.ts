@@ -238,6 +238,16 @@ describe('doctor checks find one fault each', () => {
     expect(r.probes.map((p) => [p.node, p.path.reachable, p.path.largest])).toEqual([['b', true, 1400], ['c', false, undefined]]);
   });
 
+  it('reach: a peer’s health port that only stays silent may be a firewall: a warning, not a failure', async () => {
+    const g = gathered();
+    const r = await checkReach(g, deriveModel(g), { probe: async (_d, size) => ({ ok: true, size, rttMs: 0.4 }), httpGet: async (url) => (url.includes('10.244.3.0') ? { error: 'no answer within 2000 ms' } : { status: 200 }) }, { timeoutMs: 10, attempts: 1 });
+    expect(r.checks.find((c) => c.id === 'reach.peer-daemons')).toMatchObject({
+      status: 'warn',
+      evidence: 'the overlay reaches them, but flanneld does not answer :8081/healthz on "c" (10.244.3.0): no answer within 2000 ms',
+      fix: 'no answer at all: flanneld may be down there, or a firewall filters TCP 8081 on the overlay addresses',
+    });
+  });
+
   it('reach: the daemon’s own probes list unreachable peers; --no-probe skips the doctor’s', async () => {
     const d = { ...daemonState(), peerHealth: { enabled: true, intervalSeconds: 60, peersProbed: 2, rounds: 9, unreachable: [{ node: 'c', subnet: '10.244.3.0/24', addr: '10.244.3.0', since: '2026-11-30T00:05:00.000Z', reason: 'no answer' }] } };
     const g = gathered({ daemon: { ok: true, value: d }, doctor: { ...gathered().doctor, probe: false } });
