@@ -13,7 +13,6 @@ import { parseNetConf } from '../config/netconf.ts';
 import type { NetConf } from '../config/types.ts';
 import { selectInterface } from '../ifaces/select.ts';
 import { runningKernel, type KernelVersion } from '../kernel/release.ts';
-import { readTxCsum } from '../kernel/tx-csum.ts';
 import { openNetlink } from '../netlink/index.ts';
 import { ipv4NeighThresholds, type NeighTableThresholds } from '../netlink/neigh-table.ts';
 import { AF_BRIDGE, AF_INET, type Addr, type Link, type Neigh, type Route } from '../netlink/types.ts';

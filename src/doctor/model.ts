@@ -71,8 +71,9 @@ export function deriveModel(g: Gathered): Model {
   let own: Model['own'];
   const fromDaemon = d?.lease === undefined ? undefined : parseCidr(d.lease.subnet);
   if (fromDaemon !== undefined) own = { subnet: fromDaemon, source: 'daemon' };
-  else if (ownNode !== undefined && ipv4PodCidr(ownNode).kind === 'ok') own = { subnet: (ipv4PodCidr(ownNode) as { cidr: Ipv4Cidr }).cidr, source: 'API' };
-  else if (g.subnetEnv.ok) {
+  const fromApi = ownNode === undefined ? undefined : ipv4PodCidr(ownNode);
+  if (own === undefined && fromApi?.kind === 'ok') own = { subnet: fromApi.cidr, source: 'API' };
+  else if (own === undefined && g.subnetEnv.ok) {
     const c = parseCidr(g.subnetEnv.value.vars.get('FLANNEL_SUBNET') ?? '');
     if (c !== undefined) own = { subnet: networkOf(c), source: 'subnet.env' };
   }

@@ -1,4 +1,4 @@
-import { containsIp, formatCidr, formatIpv4, parseCidr, parseIpv4 } from '../../ip/ipv4.ts';
+import { containsIp, formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
 import { AF_INET } from '../../netlink/types.ts';
 import { fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered } from '../facts.ts';
@@ -100,6 +100,5 @@ function cni0(g: Gathered, m: Model): Check {
     if (addrs.length === 0) return warn(id, `cni0 has no IPv4 address (want ${gw})`, 'the bridge plugin adds it with the next pod; if pods run, ip link delete cni0 and restart them');
     return fail(id, `cni0 lacks ${gw}`, 'ip link delete cni0 and restart the pods on this node');
   }
-  const parsed = parseCidr(gw);
-  return ok(id, `cni0 has ${gw}${parsed !== undefined ? ', the gateway of ' + formatCidr(m.own.subnet) : ''}, nothing else`);
+  return ok(id, `cni0 has ${gw}, the gateway of ${formatCidr(m.own.subnet)}, nothing else`);
 }

@@ -1,5 +1,5 @@
 import { formatCidr } from '../../ip/ipv4.ts';
-import { forwardChain, masqChain } from '../../traffic/iptables-rules.ts';
+import { masqChain } from '../../traffic/iptables-rules.ts';
 import { parseSavedTable } from '../../traffic/iptables-save.ts';
 import { NFT_FAMILY, NFT_TABLE, parseNftChains } from '../../traffic/nft-rules.ts';
 import { fail, ok, skip, warn, type Check } from '../check.ts';
