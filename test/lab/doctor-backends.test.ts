@@ -17,7 +17,7 @@ for (const backend of ['host-gw', 'udp'] as const) {
     const lab = useLab({ nodes: 2, backend });
 
     it('a healthy node: every check ok, exit 0', async () => {
-      await eventually(async () => expect((await lab().node(0).http('/readyz', HEALTH_PORT)).status).toBe(200), 30_000);
+      for (const i of [0, 1]) await eventually(async () => expect((await lab().node(i).http('/readyz', HEALTH_PORT)).status).toBe(200), 30_000);
       const r = await runDoctor(lab().state, 0, ['--json']);
       const report = JSON.parse(r.stdout) as Report;
       expect(report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.id} ${c.status}: ${c.evidence}`)).toEqual([]);
