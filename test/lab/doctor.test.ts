@@ -289,6 +289,8 @@ describe.skipIf(skip)(`flanneld doctor and peer health, vxlan${skip ? ` (skipped
       evidence: `1 entry for 2 peers is wrong: "${peer.name}": route ${peer.podCidr} via 10.244.2.0 dev flannel.1 onlink missing`,
     });
     expect(check(report, 'datapath.stale')).toMatchObject({ status: 'warn', evidence: '1 entry belongs to no peer: fdb 02:00:de:ad:be:ef dst 198.18.0.99' });
+    // What `ip route get` says for that peer: no way there (the lab has no default route).
+    expect(check(report, 'datapath.path')).toMatchObject({ status: 'fail', evidence: expect.stringMatching(new RegExp(`^ip route get: "${peer.name}" \\(10\\.244\\.2\\.0\\): .*ENETUNREACH`)) });
     expect(check(report, 'datapath.forward')).toMatchObject({
       status: 'fail',
       evidence: 'iptables-nft FORWARD policy DROP and no rule accepts 10.244.0.0/16: pod traffic between nodes is dropped',

@@ -5,6 +5,7 @@ import { formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
 import { CSUM_FIXED_IN, kernelHasCsumBug } from '../../kernel/tx-csum.ts';
 import { AF_INET, RT_TABLE_MAIN, type Link, type Neigh, type Route } from '../../netlink/types.ts';
 import type { Lease } from '../../subnet/lease.ts';
+import { overlayTargets } from '../../probe/targets.ts';
 import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered, KernelFacts } from '../facts.ts';
 import type { Model } from '../model.ts';
@@ -24,6 +25,7 @@ export async function checkDatapath(g: Gathered, m: Model, io: DatapathIo): Prom
   return [
     device(k, m),
     ...(await peers(k, m, io)),
+    await paths(k, m, io),
     mtu(k, m),
     ipForward(g),
     brNetfilter(g),
@@ -163,6 +165,42 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
     out.push(ok(staleId, `no entries for peers that are gone`));
   }
   return out;
+}
+
+/**
+ * `ip route get` for every peer's overlay address: the kernel's actual choice, after every table
+ * and policy rule, must be the backend's device (or, host-gw and DirectRouting, the external
+ * interface via the peer's public IP). A more specific route or a rule elsewhere shows here
+ * even when flannel's own route is in place.
+ */
+async function paths(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check> {
+  const id = 'datapath.path';
+  const b = m.backend;
+  if (b === undefined || m.ext === undefined || m.own === undefined || m.peersSource === 'none') return skip(id, 'nothing to compare with');
+  const dev = m.device === undefined ? undefined : k.links.find((l) => l.name === m.device);
+  const targets = overlayTargets(m.peers, b.type);
+  const onLink = b.type === 'vxlan' && b.directRouting ? await onLinkPeers(m, io) : new Set<string>();
+  const wrong: string[] = [];
+  await Promise.all(
+    targets.map(async (t) => {
+      const lease = m.peers.find((p) => formatCidr(p.subnet) === t.subnet)!;
+      const direct = b.type === 'host-gw' || onLink.has(lease.attrs.publicIp);
+      const wantOif = direct ? m.ext!.index : dev?.index;
+      let got: Route | undefined;
+      try {
+        got = (await io.routeGet(t.addr))[0];
+      } catch (e) {
+        wrong.push(`"${t.node}" (${t.addr}): ${(e as Error).message}`);
+        return;
+      }
+      const ok = got !== undefined && got.oif === wantOif && (!direct || got.gateway === lease.attrs.publicIp);
+      if (!ok) wrong.push(`"${t.node}" (${t.addr}) goes ${got === undefined ? 'nowhere' : describeRoute({ ...got, dst: undefined }, k.links).replace(/^default ?/, '') || 'nowhere'}, not ${direct ? `via ${lease.attrs.publicIp} dev ${m.ext!.name}` : `dev ${m.device}`}`);
+    }),
+  );
+  if (wrong.length > 0) {
+    return fail(id, `ip route get: ${listNames(wrong.sort(), 4)}`, 'a more specific route or a policy rule (ip rule) takes the traffic elsewhere: find it with ip route get <address> and remove it', wrong);
+  }
+  return ok(id, `ip route get picks ${b.type === 'host-gw' ? `${m.ext.name} via each peer's public IP` : `${m.device}${onLink.size > 0 ? ` (or ${m.ext.name} for ${count(onLink.size, 'direct peer')})` : ''}`} for all ${count(targets.length, 'peer')}`);
 }
 
 async function onLinkPeers(m: Model, io: DatapathIo): Promise<Set<string>> {

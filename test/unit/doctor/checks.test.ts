@@ -12,7 +12,8 @@ import { parseKernelRelease } from '../../../src/kernel/release.ts';
 import { AF_BRIDGE, NTF_SELF, NUD_PERMANENT } from '../../../src/netlink/types.ts';
 import { CONFLIST, daemonState, gathered, IPTABLES_SAVE, MAC, node, P, rules, withKernel } from './fixtures.ts';
 
-const io = (over: Partial<DatapathIo> = {}): DatapathIo => ({ routeGet: async () => [], txCsum: () => true, ...over });
+/** `ip route get` as the fixture's kernel answers it: peers' overlay addresses via flannel.1. */
+const io = (over: Partial<DatapathIo> = {}): DatapathIo => ({ routeGet: async (ip) => [{ family: 2, dst: `${ip}/32`, gateway: ip, oif: 5 }], txCsum: () => true, ...over });
 
 async function all(g: Gathered, dio: DatapathIo = io()): Promise<Check[]> {
   const m = deriveModel(g);
@@ -33,7 +34,7 @@ describe('doctor checks on a healthy vxlan node', () => {
     expect(cs.map((c) => c.id)).toEqual([
       'daemon.running', 'lease.api', 'lease.pod-cidr', 'lease.annotations', 'lease.public-ip', 'lease.peers',
       'files.subnet-env', 'files.cni-conf', 'files.cni-bin', 'files.cni0',
-      'datapath.device', 'datapath.peers', 'datapath.stale', 'datapath.mtu', 'datapath.ip-forward', 'datapath.br-netfilter', 'datapath.neigh-table', 'datapath.csum-offload',
+      'datapath.device', 'datapath.peers', 'datapath.stale', 'datapath.path', 'datapath.mtu', 'datapath.ip-forward', 'datapath.br-netfilter', 'datapath.neigh-table', 'datapath.csum-offload',
       'datapath.forward', 'datapath.masquerade',
       'reach.overlay', 'reach.mtu', 'reach.peer-daemons', 'reach.peer-health',
     ]);
@@ -142,6 +143,15 @@ describe('doctor checks find one fault each', () => {
       k.routes = [...k.routes, { family: 2, dst: '10.244.9.0/24', gateway: '10.244.9.0', oif: 5, onlink: true }];
     });
     expect(find(await all(gathered({ kernel: stale })), 'datapath.stale')).toMatchObject({ status: 'fail', evidence: '1 entry belongs to no peer: route 10.244.9.0/24 via 10.244.9.0 dev flannel.1 onlink' });
+  });
+
+  it('datapath: ip route get that does not take the overlay names the peer', async () => {
+    const shadowed = io({ routeGet: async (ip) => (ip === '10.244.3.0' ? [{ family: 2, dst: `${ip}/32`, gateway: '198.18.0.1', oif: 2 }] : [{ family: 2, gateway: ip, oif: 5 }]) });
+    expect(find(await all(gathered(), shadowed), 'datapath.path')).toMatchObject({
+      status: 'fail',
+      evidence: 'ip route get: "c" (10.244.3.0) goes via 198.18.0.1 dev eth0, not dev flannel.1',
+    });
+    expect(find(await all(gathered()), 'datapath.path').evidence).toBe('ip route get picks flannel.1 for all 2 peers');
   });
 
   it('datapath: a pod with a larger MTU, named by its address', async () => {
