@@ -19,6 +19,8 @@ export interface DaemonOptions {
   readonly etcdEndpoint?: string;
   /** The daemon's command before its flags; default bin/flanneld (an upstream flanneld binary also fits). */
   readonly command?: readonly string[];
+  /** More flags after the usual ones (a test's one-off setting, e.g. --vxlan-csum-offload=off). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** net-conf.json as the manifest's ConfigMap holds it. */
@@ -44,6 +46,7 @@ export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProces
     // The lab and its tests read the log as JSON (klog text is the default).
     '--logging-format=json',
     ...(opts.ipMasq ? ['--ip-masq'] : []),
+    ...(opts.extraArgs ?? []),
   ];
   return startDetached(argv, node.logFile, { ...process.env, NODE_NAME: node.name });
 }

@@ -25,6 +25,7 @@ import { apiServerAddress, createRealNodes, createUplink } from './real-apiserve
 import { saveState, type BackendType, type LabState, type NodeState, type PodState } from './state.ts';
 import { parseFlannelSubnetEnv, type FlannelSubnetEnv } from './subnet-env.ts';
 import { teardown } from './teardown.ts';
+import { installCni } from './cni-install.ts';
 import { createNode, createUnderlay, nodePodCidr, nodeUnderlayIp, NODE_UPLINK, POD_NETWORK } from './topology.ts';
 import { ETCD_ENDPOINT, etcdProblem, labEtcdctl, putLabNetConf, startLabEtcd } from './etcd.ts';
 
@@ -192,10 +193,10 @@ export class Lab {
    * Starts a node's daemon again with the same flags and files; resolves once subnet.env is
    * written (or at once with `wait: false`, for a daemon that is expected to wait, e.g. for a podCIDR).
    */
-  async startDaemon(i: number, opts: { wait?: boolean } = {}): Promise<void> {
+  async startDaemon(i: number, opts: { wait?: boolean; extraArgs?: readonly string[] } = {}): Promise<void> {
     const n = this.state.nodes[i];
     if (n === undefined || (this.state.kubeconfig === undefined && this.state.subnetMgr !== 'etcd')) throw new Error(`lab ${this.prefix}: node ${i} runs no daemon`);
-    const d = startDaemon(n, daemonOptions(this.state));
+    const d = startDaemon(n, { ...daemonOptions(this.state), ...(opts.extraArgs !== undefined ? { extraArgs: opts.extraArgs } : {}) });
     n.daemonPid = d.pid;
     saveState(this.state);
     if (opts.wait !== false) await waitForSubnetFile(n, d);
@@ -338,6 +339,7 @@ function nodeState(prefix: string, runDir: string, i: number): NodeState {
   const name = `${prefix}-node${i}`;
   const dir = join(runDir, name);
   mkdirSync(dir, { recursive: true });
+  installCni(dir);
   return {
     index: i,
     name,

@@ -3,10 +3,13 @@
  *   flannel-lab up [--nodes 3] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node 1]
  *                  [--kubeconfig FILE] [--subnet-mgr kube|etcd] [--prefix flab] [--no-daemon]
  *   flannel-lab status
+ *   flannel-lab doctor NODE [--prefix flab] [flanneld doctor flags]
  *   flannel-lab down [--prefix flab]
  * Test tooling: drives `ip netns` and the CNI reference plugins on purpose.
  */
+import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { doctorArgv } from './doctor.ts';
 import { createLab, formatConnectivity, Lab } from './lab.ts';
 import { listNetns } from './harness/netns.ts';
 import { preflightProblems } from './preflight.ts';
@@ -19,6 +22,7 @@ const USAGE = `usage:
   flannel-lab up [--nodes N] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node N]
                  [--kubeconfig FILE] [--subnet-mgr kube|etcd] [--prefix NAME] [--no-daemon]
   flannel-lab status
+  flannel-lab doctor NODE [--prefix NAME] [--json] [--bundle FILE] [--no-probe] ...
   flannel-lab down [--prefix NAME]
 
 up builds an underlay, N node namespaces each running flanneld (flannel-ts) against a Kubernetes
@@ -31,12 +35,16 @@ from the underlay through the root namespace (a veth <prefix>-up with 198.18.0.1
 one MASQUERADE rule); best effort, one such lab at a time.
 --subnet-mgr etcd runs a real etcd (etcd-server) in the underlay namespace at 198.18.0.254:2379
 holding /coreos.com/network/config, and the daemons without --kube-subnet-mgr against it: they
-pick their subnets and keep their leases there.`;
+pick their subnets and keep their leases there.
+
+doctor runs 'flanneld doctor' on NODE (a node name or index) with that node's files; the other
+flags go to the doctor (flanneld doctor --help); its exit code is the doctor's.`;
 
 const DEFAULT_PREFIX = 'flab';
 const BACKENDS: readonly BackendType[] = ['vxlan', 'host-gw', 'udp'];
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'doctor') return doctor(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -109,7 +117,8 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.stdout.write(formatConnectivity(matrix) + '\n\n');
-  process.stdout.write(`the lab stays up; run a shell in a pod with: ip netns exec ${lab.pod(0, 0).netns} sh\nremove it with: flannel-lab down${prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`}\n`);
+  const p = prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`;
+  process.stdout.write(`the lab stays up; run a shell in a pod with: ip netns exec ${lab.pod(0, 0).netns} sh\ncheck a node with: flannel-lab doctor ${lab.node(0).name}${p}\nremove it with: flannel-lab down${p}\n`);
   return matrix.failures.length === 0 ? 0 : 1;
 }
 
@@ -144,6 +153,27 @@ async function status(): Promise<number> {
     process.stdout.write(formatConnectivity(await lab.pingMatrix()) + '\n\n');
   }
   return 0;
+}
+
+/** `flannel-lab doctor NODE [--prefix P] [doctor flags]`: the doctor's output and exit code, as is. */
+async function doctor(argv: string[]): Promise<number> {
+  let prefix = DEFAULT_PREFIX;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--prefix') prefix = argv[++i] ?? prefix;
+    else if (a.startsWith('--prefix=')) prefix = a.slice('--prefix='.length);
+    else rest.push(a);
+  }
+  const which = rest.shift();
+  const state = loadState(prefix);
+  if (state === undefined) throw new Error(`no lab with prefix ${prefix} is up (flannel-lab up first)`);
+  if (which === undefined) throw new Error(`name a node: ${state.nodes.map((n) => n.name).join(', ')}\n${USAGE}`);
+  const i = /^\d+$/.test(which) ? Number(which) : state.nodes.findIndex((n) => n.name === which);
+  if (state.nodes[i] === undefined) throw new Error(`lab ${prefix} has no node ${JSON.stringify(which)} (nodes: ${state.nodes.map((n) => n.name).join(', ')})`);
+  const [file, ...args] = doctorArgv(state, state.nodes[i]!, rest);
+  const r = spawnSync(file!, args, { stdio: 'inherit' });
+  return r.status ?? 1;
 }
 
 function positiveInt(flag: string, text: string): number {

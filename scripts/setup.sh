@@ -14,6 +14,8 @@ command -v iperf3 >/dev/null || need+=(iperf3)
 command -v curl >/dev/null || need+=(curl)
 # The lab's connectivity matrix and tests ping between pod namespaces.
 command -v ping >/dev/null || need+=(iputils-ping)
+# Tests read flannel.1's checksum offload the way operators do (ethtool -k).
+command -v ethtool >/dev/null || need+=(ethtool)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 # `kubectl kustomize` renders deploy/kustomize in the tests (Debian's package: kustomize v2
 # syntax, which newer kubectl still reads).

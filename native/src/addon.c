@@ -28,6 +28,10 @@ static const struct {
     {"schedYield", sched_yield_},
     {"pollStart", poll_start},
     {"pollStop", poll_stop},
+    {"ethtoolTxCsum", ethtool_tx_csum},
+    {"icmpOpen", icmp_open},
+    {"icmpSend", icmp_send},
+    {"icmpRecv", icmp_recv},
 };
 
 NAPI_MODULE_INIT() {

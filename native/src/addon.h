@@ -47,6 +47,17 @@ FLANNEL_BINDING(nl_poll_stop);
 FLANNEL_BINDING(nl_poll_close);
 FLANNEL_BINDING(poll_start);
 FLANNEL_BINDING(poll_stop);
+/* nodecheck.c: the ethtool checksum switch and ICMP probes (doctor, peer health) */
+FLANNEL_BINDING(ethtool_tx_csum);
+FLANNEL_BINDING(icmp_open);
+FLANNEL_BINDING(icmp_send);
+FLANNEL_BINDING(icmp_recv);
+
+/* ---- namespaces (netns.c) ---- */
+
+/* socket(domain, type, proto) inside the network namespace at `netns_path` (NULL or "": this
+ * thread's own). Returns the fd or -errno. */
+int socket_in_netns(const char *netns_path, int domain, int type, int proto);
 
 /* ---- arguments (args.c) ---- */
 

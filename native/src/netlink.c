@@ -48,37 +48,9 @@ napi_value nl_open(napi_env env, napi_callback_info info) {
   if (!args_get(&a, env, info, "nlOpen", 2) || !arg_string(&a, 0, "netnsPath", true, path, sizeof(path), &path_len) ||
       !arg_i32(&a, 1, "protocol", &protocol))
     return NULL;
-  bool has_path = path_len > 0;
-
-  int orig_ns = -1, target_ns = -1, fd = -1, err = 0;
-  if (has_path) {
-    orig_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (orig_ns < 0) return flannel_int(env, -errno);
-    target_ns = open(path, O_RDONLY | O_CLOEXEC);
-    if (target_ns < 0) {
-      err = errno;
-      close(orig_ns);
-      return flannel_int(env, -err);
-    }
-    if (setns(target_ns, CLONE_NEWNET) != 0) {
-      err = errno;
-      close(target_ns);
-      close(orig_ns);
-      return flannel_int(env, -err);
-    }
-  }
-
-  fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-  if (fd < 0) err = errno;
-
-  if (has_path) {
-    /* If we cannot get back, every later socket, file and connection of this thread would
-     * live in the wrong namespace: that is not recoverable. */
-    if (setns(orig_ns, CLONE_NEWNET) != 0) napi_fatal_error("nlOpen", NAPI_AUTO_LENGTH, "setns back to the original netns failed", NAPI_AUTO_LENGTH);
-    close(target_ns);
-    close(orig_ns);
-  }
-  if (fd < 0) return flannel_int(env, -err);
+  int fd = socket_in_netns(path_len > 0 ? path : NULL, AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return flannel_int(env, fd);
+  int err = 0;
 
   struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
   if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {

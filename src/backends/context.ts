@@ -26,4 +26,6 @@ export interface BackendContext {
   readonly log: Logger;
   /** Drift notifications; absent = no monitor (the periodic resync still repairs). */
   readonly openMonitor?: OpenDriftMonitor;
+  /** vxlan: tx checksum offload to keep on flannel.N (--vxlan-csum-offload); absent = as the kernel made it. */
+  readonly txChecksum?: 'on' | 'off';
 }

@@ -53,6 +53,10 @@ export interface Options {
   readonly logFormat: 'json' | 'text';
   /** Which iptables backend the rules go to: detect (auto), or force legacy / nft. */
   readonly iptablesMode: IptablesModeSetting;
+  /** vxlan: tx checksum offload of flannel.N; auto = off on kernels < 5.7 (see src/kernel/tx-csum.ts). */
+  readonly vxlanCsumOffload: 'auto' | 'off' | 'on';
+  /** Seconds between rounds of overlay probes to every peer; 0 turns peer health off. */
+  readonly peerHealthInterval: number;
   /** pino level from -v: 0 info, 1–3 debug, 4+ trace. */
   readonly logLevel: 'info' | 'debug' | 'trace';
   /** Names of the flags given on the command line or through FLANNELD_* (e.g. 'ip-masq'). */
@@ -149,6 +153,8 @@ const FLAGS: readonly FlagSpec[] = [
   // Kubernetes components' flag: klog text lines unless json is asked for.
   { name: 'logging-format', kind: 'string', default: 'text', help: 'log format: text (klog lines, as upstream) or json (one object per line) (flannel-ts)', checkText: logFormat },
   { name: 'log-format', kind: 'string', default: '', help: 'the same as --logging-format (flannel-ts)', checkText: logFormat },
+  { name: 'vxlan-csum-offload', kind: 'string', default: 'auto', help: 'tx checksum offload on the vxlan device: auto (off on kernels older than 5.7, whose VXLAN checksums break with MASQUERADE --random-fully), off or on (flannel-ts)', checkText: (v: string) => (v === 'auto' || v === 'off' || v === 'on' ? undefined : 'expected auto, off or on') },
+  { name: 'peer-health-interval', kind: 'int', default: 60, help: 'seconds between ICMP probes of every peer through the overlay, at most 100 per second; 0 turns peer health off (flannel-ts)', checkInt: range(0, 86400) },
 ];
 
 const BY_NAME = new Map(FLAGS.map((f) => [f.name, f]));
@@ -339,6 +345,8 @@ function buildOptions(values: ReadonlyMap<string, Value>): Options {
     metricsPort: int('metrics-port'),
     logFormat: (values.get('logging-format') ?? values.get('log-format') ?? 'text') as 'json' | 'text',
     iptablesMode: str('iptables-mode') as IptablesModeSetting,
+    vxlanCsumOffload: str('vxlan-csum-offload') as 'auto' | 'off' | 'on',
+    peerHealthInterval: int('peer-health-interval'),
     logLevel: v === 0 ? 'info' : v <= 3 ? 'debug' : 'trace',
     set: new Set(values.keys()),
     unsupported: FLAGS.filter((f) => f.unsupported !== undefined && values.has(f.name)).map((f) => ({ flag: f.name, reason: f.unsupported! })),

@@ -11,8 +11,11 @@ import type { NetConf } from '../config/types.ts';
 import type { EtcdMode } from '../subnet/etcd/mode.ts';
 import { errorText } from '../util/errors.ts';
 import { VERSION } from '../version.ts';
+import { LogRing } from '../observe/log-ring.ts';
 
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // `flanneld doctor …`: diagnose this node (src/doctor/main.ts), loaded only when asked for.
+  if (argv[0] === 'doctor') return (await import('../doctor/main.ts')).doctorMain(argv.slice(1), env);
   let parsed;
   try {
     parsed = parseFlags(argv, env);
@@ -31,7 +34,8 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
     return 0;
   }
   const opts = parsed.options;
-  const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
+  const ring = new LogRing();
+  const log = createLogger({ level: opts.logLevel, format: opts.logFormat, destination: ring.tee(2) });
   for (const w of parsed.warnings) log.warn(w);
   log.info({ version: VERSION, flags: redact(opts) }, 'CLI flags config');
   for (const u of opts.unsupported) log.warn(`--${u.flag}: ${u.reason}`);
@@ -58,8 +62,8 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
   const config = daemonConfig(opts);
   const daemon = new Daemon(
     etcd !== undefined
-      ? { config, log, loadNetConf: etcd.loadNetConf, createSubnetManager: etcd.createSubnetManager }
-      : { config, log, createSubnetManager: (conf) => kubeSubnetManager(opts, conf, log, env) },
+      ? { config, log, loadNetConf: etcd.loadNetConf, createSubnetManager: etcd.createSubnetManager, logTail: () => ring.tail() }
+      : { config, log, createSubnetManager: (conf) => kubeSubnetManager(opts, conf, log, env), logTail: () => ring.tail() },
   );
   try {
     await daemon.run(stop.signal);
@@ -89,6 +93,25 @@ function daemonConfig(opts: Options): DaemonConfig {
     forwardRules: opts.iptablesForwardRules,
     iptablesMode: opts.iptablesMode,
     resyncSeconds: opts.iptablesResync,
+    vxlanCsumOffload: opts.vxlanCsumOffload,
+    peerHealthIntervalSeconds: opts.peerHealthInterval,
+    settings: {
+      subnetFile: opts.subnetFile,
+      netConfigPath: opts.netConfigPath,
+      kubeconfigFile: opts.kubeconfigFile,
+      kubeApiUrl: opts.kubeApiUrl,
+      kubeAnnotationPrefix: opts.kubeAnnotationPrefix,
+      iface: opts.iface,
+      ifaceRegex: opts.ifaceRegex,
+      publicIP: opts.publicIP,
+      ipMasq: opts.ipMasq,
+      ipMasqFullyRandomDisable: opts.ipMasqFullyRandomDisable,
+      iptablesForwardRules: opts.iptablesForwardRules,
+      healthzIP: opts.healthzIP,
+      healthzPort: opts.healthzPort,
+      vxlanCsumOffload: opts.vxlanCsumOffload,
+      peerHealthInterval: opts.peerHealthInterval,
+    },
     blackholeRoute: opts.ipBlackholeRoute,
   };
 }

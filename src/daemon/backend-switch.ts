@@ -2,7 +2,6 @@ import { errorText } from '../util/errors.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { parseNetConf } from '../config/netconf.ts';
 import type { NetConf } from '../config/types.ts';
-import { formatCidr } from '../ip/ipv4.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { restartOnlyChanges } from './config-diff.ts';
@@ -12,7 +11,9 @@ export interface BackendSwitchDeps {
   /** net-conf.json, for messages. */
   readonly path: string;
   readonly log: Logger;
-  readonly metrics: Pick<Metrics, 'setConfig' | 'configReloadFailed'>;
+  readonly metrics: Pick<Metrics, 'configReloadFailed'>;
+  /** A new config is in effect (metrics, /debug/state). */
+  readonly applied: (conf: NetConf) => void;
   readonly readiness: Readiness;
   /** Stops the current backend (if any) and removes its kernel state. */
   readonly tearDown: () => Promise<void>;
@@ -67,7 +68,7 @@ export class BackendSwitch {
     try {
       await this.deps.bringUp(next, signal);
       this.running = next;
-      this.deps.metrics.setConfig({ network: formatCidr(next.network), backend: next.backend.type, enableNFTables: next.enableNFTables });
+      this.deps.applied(next);
     } catch (e) {
       if (signal.aborted) return;
       // bringUp may have created the new backend's device before failing: remove it.

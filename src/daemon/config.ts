@@ -1,3 +1,4 @@
+import type { DaemonSettings } from '../doctor/daemon-state.ts';
 import type { IfaceOptions } from '../ifaces/select.ts';
 import type { IptablesModeSetting } from '../traffic/iptables-mode.ts';
 
@@ -36,4 +37,10 @@ export interface DaemonConfig {
   readonly resyncSeconds: number;
   /** --ip-blackhole-route: keep `blackhole <own subnet>` in the main table. */
   readonly blackholeRoute: boolean;
+  /** --vxlan-csum-offload: tx checksum offload of flannel.N (auto: off on kernels < 5.7). */
+  readonly vxlanCsumOffload: 'auto' | 'off' | 'on';
+  /** --peer-health-interval: seconds between overlay probes of every peer; 0 = off. */
+  readonly peerHealthIntervalSeconds: number;
+  /** The command line as given, for /debug/state (paths and settings, never credentials). */
+  readonly settings: DaemonSettings;
 }

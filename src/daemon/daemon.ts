@@ -25,6 +25,11 @@ import { PeerSet } from './peer-set.ts';
 import { errorText } from '../util/errors.ts';
 import { Readiness } from './readiness.ts';
 import { logLeaseChange } from '../observe/events.ts';
+import { csumLabel, csumPolicy, type CsumPolicy } from '../kernel/tx-csum.ts';
+import { runningKernel } from '../kernel/release.ts';
+import { startPeerHealth, type PeerHealthHandle } from './peer-health.ts';
+import { buildDebugState } from './debug-state.ts';
+import type { DaemonDebugState } from '../doctor/daemon-state.ts';
 
 /** A startup failure upstream exits 1 for; the message is the one line the operator reads. */
 export class FatalError extends Error {
@@ -45,6 +50,8 @@ export interface DaemonDeps {
    * read once: only the file is watched for live changes.
    */
   readonly loadNetConf?: (signal: AbortSignal) => Promise<{ conf: NetConf; source: string }>;
+  /** The last log lines, for /debug/state. */
+  readonly logTail?: () => readonly string[];
 }
 
 export interface CreatedSubnetManager {
@@ -77,10 +84,17 @@ export class Daemon {
   private trafficUp = false;
   private waitingFor: (() => string | undefined) | undefined;
   private removeUdpSource: (() => void) | undefined;
+  /** --vxlan-csum-offload resolved against the running kernel. */
+  private readonly csum: CsumPolicy;
+  private peerHealth: PeerHealthHandle | undefined;
+  private readonly startedAt = new Date();
+  /** The network config in effect (for /debug/state). */
+  private conf: NetConf | undefined;
 
   constructor(deps: DaemonDeps) {
     this.deps = deps;
     this.metrics = createMetrics({ version: VERSION });
+    this.csum = csumPolicy(deps.config.vxlanCsumOffload, runningKernel());
   }
 
   /** Runs until `signal` aborts; throws FatalError for a startup failure (exit 1). */
@@ -104,7 +118,8 @@ export class Daemon {
     if (conf.backendDefaulted) {
       log.warn(`${source}: no "Backend" given, so the udp backend is used (upstream's default); set "Backend": {"Type": "vxlan"} for the usual kernel VXLAN`);
     }
-    this.metrics.setConfig({ network: formatCidr(conf.network), backend: conf.backend.type, enableNFTables: conf.enableNFTables });
+    this.configApplied(conf);
+    if (conf.backend.type === 'vxlan') log.info(`vxlan tx checksum offload: ${this.csum.want ?? 'left as the kernel set it'} (${this.csum.reason})`);
 
     // main.go: "Failed to create SubnetManager" exits 1.
     let sm: SubnetManager;
@@ -123,7 +138,7 @@ export class Daemon {
 
     // Health and metrics listen from here on, as upstream's healthz server does (main.go).
     if (config.healthz !== undefined) {
-      this.listeners.push(await serveHealth(this.health, config.healthz, log));
+      this.listeners.push(await serveHealth(this.health, config.healthz, log, { debugState: () => this.debugState() }));
     }
     if (config.metrics !== undefined) {
       this.listeners.push(await serveMetrics(this.metrics, config.metrics, log));
@@ -165,11 +180,44 @@ export class Daemon {
       if (first) this.readiness.setPhase(`programming ${this.peers.size} peers known at startup`);
       this.runner?.reconcileLoop?.kick(first ? 'startup-complete' : 'lease');
     }, signal);
+    this.peerHealth = startPeerHealth({
+      intervalSeconds: config.peerHealthIntervalSeconds,
+      peers: () => this.peers.snapshot().values(),
+      backendType: () => this.runner?.backend.type,
+      log,
+      metrics: this.metrics,
+      signal,
+    });
     // etcd mode reads its config once, as upstream: only the file is watched for live changes.
     if (this.deps.loadNetConf === undefined) this.watchNetConf(conf, signal);
 
     // Upstream's CompleteLease (main.go); kube mode sets NetworkUnavailable=False on the node.
     await sm.completeLease(signal);
+  }
+
+  /** The network config now in effect: for the metrics' config_info and /debug/state. */
+  private configApplied(conf: NetConf): void {
+    this.conf = conf;
+    const csum = csumLabel(conf.backend.type === 'vxlan' ? this.csum : undefined);
+    this.metrics.setConfig({ network: formatCidr(conf.network), backend: conf.backend.type, enableNFTables: conf.enableNFTables, vxlanCsumOffload: csum });
+  }
+
+  /** GET /debug/state (from the node itself only): what `flanneld doctor` compares the node against. */
+  private debugState(): DaemonDebugState {
+    return buildDebugState({
+      config: this.deps.config,
+      startedAt: this.startedAt,
+      ready: this.health.readiness(),
+      live: this.health.liveness(),
+      conf: this.conf,
+      ext: this.ext,
+      lease: this.runner?.lease,
+      backend: this.runner?.backend,
+      csum: this.csum,
+      peers: this.peers.snapshot().values(),
+      peerHealth: this.peerHealth?.view(),
+      logTail: this.deps.logTail?.() ?? [],
+    });
   }
 
   /** Applies changes of the net-conf.json file live (BackendSwitch). */
@@ -180,6 +228,7 @@ export class Daemon {
         path: config.netConfigPath,
         log,
         metrics: this.metrics,
+        applied: (next) => this.configApplied(next),
         readiness: this.readiness,
         tearDown: () => this.tearDownBackend(),
         bringUp: (next, s) => this.bringUp(next, s),
@@ -204,6 +253,7 @@ export class Daemon {
       sm: this.sm!,
       peers: this.peers,
       log,
+      ...(conf.backend.type === 'vxlan' && this.csum.want !== undefined ? { txChecksum: this.csum.want } : {}),
       onReport: (loop) => {
         this.health.heartbeat('reconcile');
         const r = loop.report;

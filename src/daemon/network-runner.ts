@@ -20,6 +20,8 @@ export interface NetworkRunnerOptions {
   readonly log: Logger;
   /** Full resync period of the reconcile loop. */
   readonly resyncMs?: number;
+  /** vxlan: tx checksum offload to keep on flannel.N (--vxlan-csum-offload resolved); absent = leave it. */
+  readonly txChecksum?: 'on' | 'off';
   /** Called once per run (metrics, health heartbeat). */
   readonly onReport?: (loop: ReconcileLoop) => void;
 }
@@ -39,11 +41,17 @@ export class NetworkRunner {
   constructor(opts: NetworkRunnerOptions) {
     this.opts = opts;
     const { conf, nl, ext, stored, log } = opts;
-    this.backend = createBackend(conf.backend, { nl, ext, network: conf.network, stored, log, openMonitor: driftMonitorFor(undefined) });
+    const txChecksum = opts.txChecksum === undefined ? {} : { txChecksum: opts.txChecksum };
+    this.backend = createBackend(conf.backend, { nl, ext, network: conf.network, stored, log, openMonitor: driftMonitorFor(undefined), ...txChecksum });
   }
 
   get reconcileLoop(): ReconcileLoop | undefined {
     return this.loop;
+  }
+
+  /** The own lease once registered (for /debug/state). */
+  get lease(): Lease | undefined {
+    return this.own;
   }
 
   /** Upstream's RegisterNetwork (main.go): create or adopt the device, acquire the lease, address the device. */

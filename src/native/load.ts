@@ -15,6 +15,8 @@ export function loadNative(): unknown {
   const candidates = [
     process.env.FLANNEL_NATIVE_ADDON,
     join(here, 'flannel_native.node'),
+    // A bundle chunk (chunks/*.mjs) that holds this module: the addon sits beside the entry.
+    join(here, '..', 'flannel_native.node'),
     join(here, '../../native/build/Release/flannel_native.node'),
   ].filter((p): p is string => p !== undefined && p !== '');
   const found = candidates.find((p) => existsSync(p));

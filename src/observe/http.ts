@@ -36,21 +36,42 @@ interface Reply {
 }
 
 /** Answers one path; the map from path to Responder is the whole router. */
-type Responder = () => Promise<Reply>;
+type Responder = (req: IncomingMessage) => Promise<Reply>;
 
 const TEXT = 'text/plain; charset=utf-8';
 
-export function serveHealth(health: HealthState, listen: { host: string; port: number }, log?: Logger): Promise<HttpListener> {
+export interface HealthExtras {
+  /**
+   * GET /debug/state: the daemon's own view as JSON, for `flanneld doctor` on the same node.
+   * Answered only to clients on this node (403 otherwise): over loopback, or from the very
+   * address the listener was reached on (--healthz-ip set to the node's IP). The listener binds
+   * 0.0.0.0 by default so that kubelet probes reach it; the state is for the node itself.
+   */
+  readonly debugState?: () => unknown;
+}
+
+export function serveHealth(health: HealthState, listen: { host: string; port: number }, log?: Logger, extras: HealthExtras = {}): Promise<HttpListener> {
   const verdict = (v: { ok: boolean; body: string }): Reply => ({ status: v.ok ? 200 : 503, contentType: TEXT, body: v.body });
-  return serve(
-    'health',
-    new Map<string, Responder>([
-      ['/healthz', async () => verdict(health.liveness())],
-      ['/readyz', async () => verdict(health.readiness())],
-    ]),
-    listen,
-    log,
-  );
+  const routes = new Map<string, Responder>([
+    ['/healthz', async () => verdict(health.liveness())],
+    ['/readyz', async () => verdict(health.readiness())],
+  ]);
+  const state = extras.debugState;
+  if (state !== undefined) {
+    routes.set('/debug/state', async (req) =>
+      isLoopbackAddress(req.socket.remoteAddress) || req.socket.remoteAddress === req.socket.localAddress
+        ? { status: 200, contentType: 'application/json', body: JSON.stringify(state()) + '\n' }
+        : { status: 403, contentType: TEXT, body: '/debug/state answers only to clients on this node (run flanneld doctor there)\n' },
+    );
+  }
+  return serve('health', routes, listen, log);
+}
+
+/** 127.0.0.0/8, ::1, and IPv4 loopback mapped into IPv6 (a dual-stack listener reports those). */
+export function isLoopbackAddress(addr: string | undefined): boolean {
+  if (addr === undefined) return false;
+  const v4 = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+  return v4.startsWith('127.') || addr === '::1';
 }
 
 export function serveMetrics(metrics: Metrics, listen: { host: string; port: number }, log?: Logger): Promise<HttpListener> {
@@ -99,7 +120,7 @@ async function handle(routes: ReadonlyMap<string, Responder>, req: IncomingMessa
     reply(res, 405, TEXT, 'method not allowed\n');
     return;
   }
-  const r = await respond();
+  const r = await respond(req);
   reply(res, r.status, r.contentType, req.method === 'HEAD' ? undefined : r.body, Buffer.byteLength(r.body));
 }
 

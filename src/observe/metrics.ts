@@ -60,11 +60,23 @@ export interface UdpStats {
   readonly drops: Readonly<Record<string, number>>;
 }
 
+/** Counts the peer health prober keeps (src/probe/peer-health.ts); never per peer. */
+export interface PeerHealthMetricStats {
+  /** Peers in the last complete round. */
+  readonly peersProbed: number;
+  readonly unreachable: number;
+  readonly probesAnswered: number;
+  readonly probesUnanswered: number;
+  readonly toUnreachable: number;
+  readonly toReachable: number;
+}
+
 export interface StatsSources {
   readonly subnet: SubnetStats;
   readonly reconcile: ReconcileStats;
   readonly traffic: TrafficStats;
   readonly udp: UdpStats;
+  readonly peerHealth: PeerHealthMetricStats;
 }
 
 export type SourceKind = keyof StatsSources;
@@ -80,6 +92,8 @@ export interface ConfigInfo {
   readonly network: string;
   readonly backend: string;
   readonly enableNFTables: boolean;
+  /** vxlan: 'off' when the daemon turns tx checksum offload off on flannel.N, 'on' otherwise; '' for other backends. */
+  readonly vxlanCsumOffload?: string;
 }
 
 export interface Metrics {
@@ -100,6 +114,8 @@ export interface Metrics {
   configReloadFailed(): void;
   /** One reconcile run took this long (called once per run by the loop, not per peer). */
   observeReconcileDuration(seconds: number): void;
+  /** One answered peer health probe's round trip (at most 100 a second, see src/probe/peer-health.ts). */
+  observePeerProbeRtt(seconds: number): void;
   /** The text exposition of every metric. */
   scrape(): Promise<string>;
   readonly contentType: string;
@@ -121,7 +137,7 @@ interface MetricDoc {
 export const METRIC_DOCS = [
   { name: 'flannel_build_info', type: 'gauge', labels: ['version', 'nodejs'], help: 'Always 1; the labels name the flanneld version and the Node.js runtime.' },
   { name: 'flannel_lease_info', type: 'gauge', labels: ['subnet', 'backend', 'public_ip', 'node'], help: "Always 1 while this node holds a lease; the labels describe it." },
-  { name: 'flannel_config_info', type: 'gauge', labels: ['network', 'backend', 'nftables', 'iptables'], help: "Always 1; the labels describe the net-conf.json in effect and the iptables backend the rules use ('legacy' or 'nft', detected or set by --iptables-mode; 'none' with EnableNFTables; empty until the rules are set up)." },
+  { name: 'flannel_config_info', type: 'gauge', labels: ['network', 'backend', 'nftables', 'iptables', 'vxlan_csum_offload'], help: "Always 1; the labels describe the net-conf.json in effect, the iptables backend the rules use ('legacy' or 'nft', detected or set by --iptables-mode; 'none' with EnableNFTables; empty until the rules are set up), and vxlan_csum_offload whether flannel.N keeps tx checksum offload ('on', 'off'; '' for other backends)." },
   { name: 'flannel_config_reload_errors_total', type: 'counter', labels: [], help: 'Changed net-conf.json files that were rejected (the previous config stays in effect).' },
   { name: 'flannel_peers', type: 'gauge', labels: ['backend'], help: 'Other nodes with a lease, by the backend type they announce.' },
   { name: 'flannel_peers_skipped_total', type: 'counter', labels: ['reason'], help: 'Peer updates ignored because the node annotations were malformed, by reason.' },
@@ -139,12 +155,19 @@ export const METRIC_DOCS = [
   { name: 'flannel_udp_packets_total', type: 'counter', labels: ['direction'], help: "Packets through the udp backend: direction 'in' is underlay to TUN, 'out' is TUN to underlay." },
   { name: 'flannel_udp_bytes_total', type: 'counter', labels: ['direction'], help: 'Bytes of inner IP packets through the udp backend, by direction.' },
   { name: 'flannel_udp_dropped_packets_total', type: 'counter', labels: ['reason'], help: 'Packets the udp backend dropped, by reason.' },
+  { name: 'flannel_peer_health_peers_probed', type: 'gauge', labels: [], help: 'Peers probed through the overlay in the last complete round of peer health.' },
+  { name: 'flannel_peer_health_unreachable_peers', type: 'gauge', labels: [], help: 'Peers whose overlay address answered none of the last probes; /debug/state and the log name them.' },
+  { name: 'flannel_peer_health_probes_total', type: 'counter', labels: ['result'], help: "Peer health probes sent, by result ('answered', 'unanswered')." },
+  { name: 'flannel_peer_health_rtt_seconds', type: 'histogram', labels: [], help: 'Round-trip time of answered peer health probes.' },
+  { name: 'flannel_peer_health_transitions_total', type: 'counter', labels: ['to'], help: "Peers that became 'unreachable', or 'reachable' again." },
 ] as const satisfies readonly MetricDoc[];
 
 type MetricName = (typeof METRIC_DOCS)[number]['name'];
 
 /** The reconcile duration buckets: a few ms for a no-op run up to tens of seconds for thousands of peers. */
 const RECONCILE_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Overlay round trips: 0.1 ms within a rack up to the 1 s probe timeout. */
+const RTT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 export interface MetricsOptions {
   readonly version: string;
@@ -163,6 +186,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   const reconcileDuration = reconcileMetrics(make, sources);
   trafficMetrics(make);
   udpMetrics(make);
+  const peerRtt = peerHealthMetrics(make);
   // flannel_config_info joins two facts that arrive at different times (net-conf.json, then the
   // iptables backend once the rules are set up); each update re-renders it from both.
   let lastConfig: ConfigInfo | undefined;
@@ -178,7 +202,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     setConfig(config) {
       lastConfig = config;
       daemon.configInfo.reset();
-      daemon.configInfo.set({ network: config.network, backend: config.backend, nftables: String(config.enableNFTables), iptables: iptablesBackend }, 1);
+      daemon.configInfo.set({ network: config.network, backend: config.backend, nftables: String(config.enableNFTables), iptables: iptablesBackend, vxlan_csum_offload: config.vxlanCsumOffload ?? '' }, 1);
     },
     setIptablesBackend(backend) {
       iptablesBackend = backend;
@@ -186,6 +210,9 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
     configReloadFailed() {
       daemon.configReloadErrors.inc();
+    },
+    observePeerProbeRtt(seconds) {
+      peerRtt.observe(seconds);
     },
     observeReconcileDuration(seconds) {
       reconcileDuration.observe(seconds);
@@ -201,7 +228,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
  */
 class Sources {
   private readonly reads: { [K in SourceKind]?: () => StatsSources[K] } = {};
-  private readonly catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], reconcile: [], traffic: [], udp: [] };
+  private readonly catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], reconcile: [], traffic: [], udp: [], peerHealth: [] };
 
   read<K extends SourceKind>(kind: K): StatsSources[K] | undefined {
     return this.reads[kind]?.();
@@ -345,4 +372,14 @@ function udpMetrics(make: MetricMaker): void {
 export function metricsTableMarkdown(): string {
   const rows = METRIC_DOCS.map((m) => `| \`${m.name}\` | ${m.type} | ${m.labels.map((l) => `\`${l}\``).join(', ') || '—'} | ${m.help} |`);
   return ['| metric | type | labels | meaning |', '|---|---|---|---|', ...rows].join('\n') + '\n';
+}
+
+/** Peer health (src/probe/peer-health.ts): counts without per-peer labels; returns the RTT histogram the prober feeds. */
+function peerHealthMetrics(make: MetricMaker): Histogram {
+  make.sourcedGauge('flannel_peer_health_peers_probed', 'peerHealth', (g, p) => g.set(p.peersProbed));
+  make.sourcedGauge('flannel_peer_health_unreachable_peers', 'peerHealth', (g, p) => g.set(p.unreachable));
+  make.sourcedCounter('flannel_peer_health_probes_total', 'peerHealth', (p) => [[{ result: 'answered' }, p.probesAnswered] as const, [{ result: 'unanswered' }, p.probesUnanswered] as const]);
+  const rtt = new Histogram({ ...make.base('flannel_peer_health_rtt_seconds'), buckets: RTT_BUCKETS });
+  make.sourcedCounter('flannel_peer_health_transitions_total', 'peerHealth', (p) => [[{ to: 'unreachable' }, p.toUnreachable] as const, [{ to: 'reachable' }, p.toReachable] as const]);
+  return rtt;
 }

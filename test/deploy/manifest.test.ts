@@ -182,6 +182,9 @@ describe('deploy/kube-flannel.yml', () => {
       { name: 'run', mountPath: '/run/flannel' },
       { name: 'flannel-cfg', mountPath: '/etc/kube-flannel/' },
       { name: 'xtables-lock', mountPath: '/run/xtables.lock' },
+      // flanneld doctor reads the CNI config and plugins.
+      { name: 'cni', mountPath: '/etc/cni/net.d', readOnly: true },
+      { name: 'cni-plugin', mountPath: '/opt/cni/bin', readOnly: true },
     ]);
     const volumes = new Set(pod.volumes!.map((v) => v.name));
     for (const c of [...pod.containers, ...pod.initContainers!]) {

@@ -72,7 +72,7 @@ describe.skipIf(skip)(`live backend switch${skip ? ` (skipped: ${why})` : ''}`, 
     expect(annotations.metadata.annotations['flannel.alpha.coreos.com/backend-type']).toBe('host-gw');
     expect(annotations.metadata.annotations['flannel.alpha.coreos.com/backend-data']).toBe('null');
     await eventually(async () => expect(await curl(l, 0, '/readyz')).toBe('flanneld is ready'));
-    expect(await curl(l, 0, '/metrics')).toContain('flannel_config_info{network="10.244.0.0/16",backend="host-gw",nftables="false",iptables="nft"} 1');
+    expect(await curl(l, 0, '/metrics')).toContain('flannel_config_info{network="10.244.0.0/16",backend="host-gw",nftables="false",iptables="nft",vxlan_csum_offload=""} 1');
     await sleep(3000);
 
     writeNetConf(l, NET_CONF({ Type: 'vxlan' }));

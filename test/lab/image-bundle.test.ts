@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { daemonLabSkip, useLab } from './harness.ts';
+import { runDoctor } from '../../lab/doctor.ts';
 
 const { skip, why } = daemonLabSkip;
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -31,5 +32,12 @@ describe.skipIf(skip)(`the image's flanneld in the lab${skip ? ` (skipped: ${why
     }
     expect((await lab().waitForFullConnectivity(30_000)).failures).toEqual([]);
     expect((await lab().node(0).http('/readyz', 8081)).body).toBe('flanneld is ready');
+  }, 60_000);
+
+  it('runs flanneld doctor from the image (its addon, its client chunk): every check ok', async () => {
+    const r = await runDoctor(lab().state, 0, ['--json'], join(out, 'opt/bin/flanneld'));
+    const report = JSON.parse(r.stdout) as { exitCode: number; checks: { id: string; status: string; evidence: string }[] };
+    expect(report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.id}: ${c.evidence}`)).toEqual([]);
+    expect(r.code).toBe(0);
   }, 60_000);
 });

@@ -82,6 +82,17 @@ describe('health server', () => {
     agent.destroy();
   });
 
+  it('serves /debug/state as JSON to clients on loopback, read at each request; absent without a provider', async () => {
+    let n = 0;
+    const l = await serveHealth(new HealthState(), { host: '127.0.0.1', port: 0 }, undefined, { debugState: () => ({ schema: 1, calls: ++n }) });
+    open.push(l);
+    const r = await get(l.address.port, '/debug/state');
+    expect(r).toMatchObject({ status: 200, body: '{"schema":1,"calls":1}\n' });
+    expect(r.headers['content-type']).toBe('application/json');
+    expect((await get(l.address.port, '/debug/state')).body).toBe('{"schema":1,"calls":2}\n');
+    expect((await get(await health(new HealthState()), '/debug/state')).status).toBe(404);
+  });
+
   it('names the address when it cannot listen', async () => {
     const port = await health(new HealthState());
     await expect(serveHealth(new HealthState(), { host: '127.0.0.1', port })).rejects.toThrow(

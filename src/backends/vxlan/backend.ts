@@ -14,6 +14,8 @@ import { ensureAddress, ensureDevice, VXLAN_DEFAULT_PORT, type VxlanDeviceSpec }
 import { normalizeMac } from '../../ip/mac.ts';
 import { formatVxlanBackendData, randomMac } from './mac.ts';
 import { planVxlan, type VxlanPlan } from './plan.ts';
+import { keepTxCsum } from '../../kernel/tx-csum.ts';
+import { WarnOnce } from '../../observe/warn-once.ts';
 
 /** VXLAN adds 50 bytes: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
 const VXLAN_OVERHEAD = 50;
@@ -37,6 +39,8 @@ export class VxlanBackend implements Backend {
   private own: Lease | undefined;
   private readonly drift: DriftWatch;
   private readonly skipped: SkippedPeerLog;
+  /** Problems of the device itself that persist across runs (tx checksum offload), logged once. */
+  private readonly warnOnce: WarnOnce;
 
   constructor(ctx: BackendContext, cfg: VxlanConfig) {
     this.ctx = ctx;
@@ -45,6 +49,7 @@ export class VxlanBackend implements Backend {
     this.name = `flannel.${cfg.vni}`;
     this.mtu = (cfg.mtu > 0 ? cfg.mtu : ctx.ext.mtu) - VXLAN_OVERHEAD;
     this.drift = new DriftWatch(ctx.openMonitor);
+    this.warnOnce = new WarnOnce(ctx.log);
     this.skipped = new SkippedPeerLog(ctx.log, (l) => `ignoring non-vxlan v4Subnet(${formatCidr(l.subnet)}) of node ${l.node ?? '?'}: type=${l.attrs.backendType || 'udp'}`);
   }
 
@@ -91,6 +96,7 @@ export class VxlanBackend implements Backend {
       log.warn(`${this.name} already exists with incompatible configuration (${d.reason}); recreating device`);
     }
     for (const f of d.fixed) log.warn(`${this.name}: corrected ${f}`);
+    if (this.ctx.txChecksum !== undefined) keepTxCsum(this.name, this.ctx.txChecksum, log, this.warnOnce);
     this.device = d.link;
     return d.link;
   }

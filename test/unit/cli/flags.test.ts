@@ -57,6 +57,8 @@ describe('parseFlags defaults', () => {
       metricsPort: 9862,
       logFormat: 'text',
       iptablesMode: 'auto',
+      vxlanCsumOffload: 'auto',
+      peerHealthInterval: 60,
       logLevel: 'info',
     });
     expect([...set]).toEqual([]);
@@ -71,6 +73,13 @@ describe('parseFlags Go flag syntax', () => {
     expect(options.ipMasq).toBe(true);
     expect(options.kubeSubnetMgr).toBe(true);
     expect([...options.set].sort()).toEqual(['ip-masq', 'kube-subnet-mgr']);
+  });
+
+  it('flannel-ts’s --vxlan-csum-offload and --peer-health-interval', () => {
+    const { options } = run(['--vxlan-csum-offload=off', '--peer-health-interval', '0']);
+    expect(options.vxlanCsumOffload).toBe('off');
+    expect(options.peerHealthInterval).toBe(0);
+    expect(run([], { FLANNELD_VXLAN_CSUM_OFFLOAD: 'on' }).options.vxlanCsumOffload).toBe('on');
   });
 
   it('-flag and --flag, =value and separate value', () => {
@@ -168,6 +177,8 @@ describe('parseFlags errors', () => {
     [['--logging-format=klog'], 'invalid value "klog" for flag -logging-format: expected text or json'],
     [['--logging-format=json', '--log-format=text'], '--logging-format=json and --log-format=text disagree; --log-format is an alias, give one of them'],
     [['--iptables-mode=iptables'], 'invalid value "iptables" for flag -iptables-mode: expected auto, legacy, nft'],
+    [['--vxlan-csum-offload=false'], 'invalid value "false" for flag -vxlan-csum-offload: expected auto, off or on'],
+    [['--peer-health-interval=-1'], 'invalid value "-1" for flag -peer-health-interval: expected an integer 0..86400'],
     [['--vmodule=foo'], 'invalid value "foo" for flag -vmodule: expected pattern=N[,pattern=N...]'],
     [['--log_backtrace_at=main:12'], 'invalid value "main:12" for flag -log_backtrace_at: expected file.go:N'],
   ])('%j → %s', (argv, message) => {
@@ -297,9 +308,9 @@ describe('usage', () => {
     expect(text).toContain('  -iface value\n');
     const names = [...text.matchAll(/^ {2}-(\S+)/gm)].map((m) => m[1]);
     expect(names).toEqual([...names].sort());
-    expect(names).toHaveLength(36);
+    expect(names).toHaveLength(38);
     expect(text).toContain('  -logging-format string\n    \tlog format: text (klog lines, as upstream) or json (one object per line) (flannel-ts) (default "text")\n');
-    for (const n of ['etcd-prefix', 'etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username', 'etcd-password', 'iface-regex', 'iface-can-reach', 'subnet-file', 'public-ip', 'public-ipv6', 'subnet-lease-renew-margin', 'ip-masq', 'ip-masq-fully-random-disable', 'kube-subnet-mgr', 'kube-api-url', 'kube-annotation-prefix', 'kubeconfig-file', 'version', 'healthz-ip', 'iptables-resync', 'ip-blackhole-route', 'net-config-path', 'set-node-network-unavailable', 'v', 'vmodule', 'log_backtrace_at', 'metrics-ip', 'log-format', 'logging-format', 'iptables-mode']) {
+    for (const n of ['etcd-prefix', 'etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username', 'etcd-password', 'iface-regex', 'iface-can-reach', 'subnet-file', 'public-ip', 'public-ipv6', 'subnet-lease-renew-margin', 'ip-masq', 'ip-masq-fully-random-disable', 'kube-subnet-mgr', 'kube-api-url', 'kube-annotation-prefix', 'kubeconfig-file', 'version', 'healthz-ip', 'iptables-resync', 'ip-blackhole-route', 'net-config-path', 'set-node-network-unavailable', 'v', 'vmodule', 'log_backtrace_at', 'metrics-ip', 'log-format', 'logging-format', 'iptables-mode', 'vxlan-csum-offload', 'peer-health-interval']) {
       expect(names).toContain(n);
     }
   });

@@ -141,7 +141,7 @@ describe('createMetrics', () => {
   it('sets lease and config info, counts reload errors, observes reconcile durations', async () => {
     const m = quiet();
     m.setLease({ subnet: '10.244.1.0/24', backend: 'vxlan', publicIp: '198.18.0.2', node: 'n1' });
-    m.setConfig({ network: '10.244.0.0/16', backend: 'vxlan', enableNFTables: false });
+    m.setConfig({ network: '10.244.0.0/16', backend: 'vxlan', enableNFTables: false, vxlanCsumOffload: 'off' });
     m.configReloadFailed();
     m.observeReconcileDuration(0.003);
     m.observeReconcileDuration(2);
@@ -149,11 +149,11 @@ describe('createMetrics', () => {
     let text = await m.scrape();
     expect(sample(text, 'flannel_lease_info{subnet="10.244.1.0/24",backend="vxlan",public_ip="198.18.0.2",node="n1"}')).toBe(1);
     // The iptables backend is known only once the rules are set up, after the config.
-    expect(sample(text, 'flannel_config_info{network="10.244.0.0/16",backend="vxlan",nftables="false",iptables=""}')).toBe(1);
+    expect(sample(text, 'flannel_config_info{network="10.244.0.0/16",backend="vxlan",nftables="false",iptables="",vxlan_csum_offload="off"}')).toBe(1);
     m.setIptablesBackend('legacy');
     text = await m.scrape();
     expect(text.match(/^flannel_config_info\{/gm)).toHaveLength(1);
-    expect(sample(text, 'flannel_config_info{network="10.244.0.0/16",backend="vxlan",nftables="false",iptables="legacy"}')).toBe(1);
+    expect(sample(text, 'flannel_config_info{network="10.244.0.0/16",backend="vxlan",nftables="false",iptables="legacy",vxlan_csum_offload="off"}')).toBe(1);
     expect(sample(text, 'flannel_config_reload_errors_total')).toBe(1);
     expect(sample(text, 'flannel_reconcile_duration_seconds_count')).toBe(2);
     expect(sample(text, 'flannel_reconcile_duration_seconds_bucket{le="0.005"}')).toBe(1);
@@ -166,6 +166,38 @@ describe('createMetrics', () => {
     expect(text).toContain('backend="host-gw"');
     m.setLease(null);
     expect((await m.scrape()).match(/^flannel_lease_info\{/gm)).toBeNull();
+  });
+});
+
+describe('peer health metrics', () => {
+  it('counts without per-peer labels, and observes round trips', async () => {
+    const m = quiet();
+    const p = { peersProbed: 5000, unreachable: 2, probesAnswered: 10, probesUnanswered: 6, toUnreachable: 2, toReachable: 0 };
+    m.addSource('peerHealth', () => p);
+    m.observePeerProbeRtt(0.0003);
+    m.observePeerProbeRtt(0.02);
+    let text = await m.scrape();
+    expect(sample(text, 'flannel_peer_health_peers_probed')).toBe(5000);
+    expect(sample(text, 'flannel_peer_health_unreachable_peers')).toBe(2);
+    expect(sample(text, 'flannel_peer_health_probes_total{result="answered"}')).toBe(10);
+    expect(sample(text, 'flannel_peer_health_probes_total{result="unanswered"}')).toBe(6);
+    expect(sample(text, 'flannel_peer_health_transitions_total{to="unreachable"}')).toBe(2);
+    expect(sample(text, 'flannel_peer_health_transitions_total{to="reachable"}')).toBe(0);
+    expect(sample(text, 'flannel_peer_health_rtt_seconds_count')).toBe(2);
+    expect(sample(text, 'flannel_peer_health_rtt_seconds_bucket{le="0.0005"}')).toBe(1);
+    // 5000 peers, and still one series per metric and label value: nothing names a peer.
+    expect(text.split('\n').filter((l) => l.startsWith('flannel_peer_health_') && !l.startsWith('flannel_peer_health_rtt_seconds_bucket'))).toHaveLength(8);
+    p.unreachable = 0;
+    p.toReachable = 2;
+    text = await m.scrape();
+    expect(sample(text, 'flannel_peer_health_unreachable_peers')).toBe(0);
+    expect(sample(text, 'flannel_peer_health_transitions_total{to="reachable"}')).toBe(2);
+  });
+
+  it('labels the config with vxlan_csum_offload, empty when not given', async () => {
+    const m = quiet();
+    m.setConfig({ network: '10.244.0.0/16', backend: 'host-gw', enableNFTables: true });
+    expect(sample(await m.scrape(), 'flannel_config_info{network="10.244.0.0/16",backend="host-gw",nftables="true",iptables="",vxlan_csum_offload=""}')).toBe(1);
   });
 });
 

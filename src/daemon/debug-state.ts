@@ -1,0 +1,60 @@
+import { release } from 'node:os';
+import type { Backend, ExternalInterface } from '../backends/backend.ts';
+import type { NetConf } from '../config/types.ts';
+import type { DaemonConfig } from './config.ts';
+import type { DaemonDebugState, LeaseView, PeerHealthView, Verdict } from '../doctor/daemon-state.ts';
+import { formatCidr } from '../ip/ipv4.ts';
+import type { CsumPolicy } from '../kernel/tx-csum.ts';
+import type { Lease } from '../subnet/lease.ts';
+import { VERSION } from '../version.ts';
+
+export interface DebugStateInput {
+  readonly config: DaemonConfig;
+  readonly startedAt: Date;
+  readonly ready: Verdict;
+  readonly live: Verdict;
+  readonly conf: NetConf | undefined;
+  readonly ext: ExternalInterface | undefined;
+  readonly lease: Lease | undefined;
+  readonly backend: Backend | undefined;
+  readonly csum: CsumPolicy;
+  readonly peers: Iterable<Lease>;
+  readonly peerHealth: PeerHealthView | undefined;
+  readonly logTail: readonly string[];
+}
+
+/** The daemon's view for /debug/state; paths and settings only, never credentials. */
+export function buildDebugState(i: DebugStateInput): DaemonDebugState {
+  const o = i.config;
+  const peers = [...i.peers].map(leaseView).sort((a, b) => (a.subnet < b.subnet ? -1 : a.subnet > b.subnet ? 1 : 0));
+  return {
+    schema: 1,
+    version: VERSION,
+    pid: process.pid,
+    startedAt: i.startedAt.toISOString(),
+    kernel: release(),
+    ready: i.ready,
+    live: i.live,
+    settings: i.config.settings,
+    ...(i.conf !== undefined
+      ? { config: { network: formatCidr(i.conf.network), backend: { ...i.conf.backend }, enableNFTables: i.conf.enableNFTables } }
+      : {}),
+    ...(i.ext !== undefined ? { external: { name: i.ext.name, index: i.ext.index, mtu: i.ext.mtu, ifaceAddr: i.ext.ifaceAddr, extAddr: i.ext.extAddr } } : {}),
+    ...(i.lease !== undefined ? { lease: leaseView(i.lease) } : {}),
+    ...(i.backend !== undefined ? { backend: { type: i.backend.type, mtu: i.backend.mtu } } : {}),
+    csumOffload: { mode: o.vxlanCsumOffload, want: i.csum.want ?? null, reason: i.csum.reason },
+    peers,
+    peerHealth: i.peerHealth ?? { enabled: false, intervalSeconds: o.peerHealthIntervalSeconds, peersProbed: 0, rounds: 0, unreachable: [] },
+    logTail: i.logTail,
+  };
+}
+
+function leaseView(l: Lease): LeaseView {
+  return {
+    ...(l.node !== undefined ? { node: l.node } : {}),
+    subnet: formatCidr(l.subnet),
+    publicIp: l.attrs.publicIp,
+    backendType: l.attrs.backendType,
+    backendData: l.attrs.backendData,
+  };
+}

@@ -1,0 +1,335 @@
+import { errorText } from '../../util/errors.ts';
+import { planHostGw } from '../../backends/hostgw/plan.ts';
+import type { KeyedDiff } from '../../backends/reconcile/keyed-diff.ts';
+import { planVxlan } from '../../backends/vxlan/plan.ts';
+import type { ForPeer } from '../../backends/reconcile/keyed-diff.ts';
+import { formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
+import { CSUM_FIXED_IN, kernelHasCsumBug } from '../../kernel/tx-csum.ts';
+import { AF_INET, RT_TABLE_MAIN, type Link, type Neigh, type Route } from '../../netlink/types.ts';
+import type { Lease } from '../../subnet/lease.ts';
+import { overlayTargets } from '../../probe/targets.ts';
+import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
+import type { Gathered, KernelFacts } from '../facts.ts';
+import type { Model } from '../model.ts';
+
+/** What the datapath checks ask the kernel beyond the gathered lists (injectable for tests). */
+export interface DatapathIo {
+  /** `ip route get IP`: for DirectRouting, which peers are on-link. */
+  routeGet(ip: string): Promise<Route[]>;
+  /** Tx checksum offload of a device (ETHTOOL_GTXCSUM); throws when it cannot be read. */
+  txCsum(dev: string): boolean;
+}
+
+/** The kernel state of the overlay: the device, every peer's entries, MTUs, sysctls, the neighbour table. */
+export async function checkDatapath(g: Gathered, m: Model, io: DatapathIo): Promise<Check[]> {
+  if (!g.kernel.ok) return [skip('datapath.device', g.kernel.error)];
+  const k = g.kernel.value;
+  return [
+    device(k, m),
+    ...(await peers(k, m, io)),
+    await paths(k, m, io),
+    mtu(k, m),
+    ipForward(g),
+    brNetfilter(g),
+    neighThresholds(k, m),
+    csumOffload(g, k, m, io),
+  ];
+}
+
+function device(k: KernelFacts, m: Model): Check {
+  const id = 'datapath.device';
+  const b = m.backend;
+  if (b === undefined) return skip(id, 'backend unknown (no daemon answer and no readable net-conf.json)');
+  if (m.ext === undefined) return fail(id, 'no external interface (as flanneld would choose it)', 'check --iface / --iface-regex / --public-ip against the interfaces on this node');
+  const ext = k.links.find((l) => l.index === m.ext!.index);
+  if (b.type === 'host-gw') {
+    if (ext === undefined || !ext.up) return fail(id, `external interface ${m.ext.name} is ${ext === undefined ? 'gone' : 'down'}`, `ip link set ${m.ext.name} up`);
+    return ok(id, `host-gw over ${m.ext.name} (${m.ext.extAddr}, mtu ${m.ext.mtu})`);
+  }
+  const name = m.device!;
+  const link = k.links.find((l) => l.name === name);
+  if (link === undefined) return fail(id, `${name} does not exist`, 'flanneld creates it at start and re-creates it within a second when it is deleted: is flanneld running?');
+  const problems: string[] = [];
+  if (b.type === 'vxlan') {
+    const v = link.vxlan;
+    if (link.kind !== 'vxlan' || v === undefined) problems.push(`kind ${link.kind || 'none'}, want vxlan`);
+    else {
+      const port = b.port === 0 ? 8472 : b.port;
+      if (v.vni !== b.vni) problems.push(`vni ${v.vni}, want ${b.vni}`);
+      if ((v.port ?? 8472) !== port) problems.push(`dstport ${v.port ?? 8472}, want ${port}`);
+      if ((v.local ?? '') !== m.ext.extAddr) problems.push(`local ${v.local ?? 'none'}, want ${m.ext.extAddr}`);
+      if ((v.underlayIndex ?? 0) !== m.ext.index) problems.push(`dev index ${v.underlayIndex ?? 'none'}, want ${m.ext.index} (${m.ext.name})`);
+      if ((v.learning ?? true) !== b.learning) problems.push(`${v.learning ?? true ? 'learning' : 'nolearning'}, want ${b.learning ? 'learning' : 'nolearning'}`);
+    }
+  } else if (link.kind !== 'tun') {
+    problems.push(`kind ${link.kind || 'none'}, want tun`);
+  }
+  if (m.backendMtu !== undefined && link.mtu !== m.backendMtu) problems.push(`mtu ${link.mtu}, want ${m.backendMtu}`);
+  if (!link.up) problems.push('down');
+  if (m.own !== undefined) {
+    const want = formatIpv4(m.own.subnet.ip);
+    const addrs = k.addrs.filter((a) => a.index === link.index && a.family === AF_INET);
+    if (!addrs.some((a) => a.address === want && a.prefixLen === 32)) problems.push(`no address ${want}/32`);
+    const others = addrs.filter((a) => !(a.address === want && a.prefixLen === 32)).map((a) => `${a.address}/${a.prefixLen}`);
+    if (others.length > 0) problems.push(`also has ${others.join(', ')}`);
+  }
+  if (problems.length > 0) return fail(id, `${name}: ${problems.join('; ')}`, 'flanneld corrects or re-creates the device on its next reconcile (10 s); if it stays wrong, read its log', { device: name, problems });
+  const v = link.vxlan;
+  const detail = v !== undefined ? `vni ${v.vni} dstport ${v.port ?? 8472} local ${v.local} dev ${m.ext.name} ${v.learning ? 'learning' : 'nolearning'} ` : '';
+  return ok(id, `${name}: ${detail}mtu ${link.mtu}, up${m.own !== undefined ? `, ${formatIpv4(m.own.subnet.ip)}/32` : ''}`);
+}
+
+type Entry = ForPeer<Route> | ForPeer<Neigh>;
+
+async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]> {
+  const id = 'datapath.peers';
+  const staleId = 'datapath.stale';
+  const b = m.backend;
+  if (b === undefined || m.network === undefined || m.own === undefined || m.ext === undefined) {
+    return [skip(id, 'no backend, Network, lease or external interface to compare with'), skip(staleId, 'nothing to compare with')];
+  }
+  if (b.type === 'udp') {
+    return [ok(id, 'udp keeps its peers in the daemon, not in kernel tables (the reachability probes test them)'), ok(staleId, 'nothing per peer in the kernel')];
+  }
+  if (m.peersSource === 'none') return [skip(id, 'no peer list (the API and the daemon did not answer)'), skip(staleId, 'no peer list')];
+  const want = new Map<string, Lease>(m.peers.map((p) => [formatCidr(p.subnet), p]));
+  const mainRoutes = k.routes.filter((r) => r.family === AF_INET && (r.table ?? RT_TABLE_MAIN) === RT_TABLE_MAIN);
+  const missing: string[] = [];
+  const differ: string[] = [];
+  const stale: string[] = [];
+  let staleRoutes = 0;
+  let invalid: readonly { lease: Lease; reason: string }[] = [];
+  let otherBackend: readonly Lease[] = [];
+  const name = (w: Entry): string => `"${w.node ?? w.subnet}"`;
+  const collect = <H>(diff: KeyedDiff<Entry, H>, what: string, show: (o: Entry['obj'] | H) => string): void => {
+    for (const w of diff.create) missing.push(`${name(w)}: ${what} ${show(w.obj)} missing`);
+    for (const [w, h] of diff.replace) differ.push(`${name(w)}: ${what} is ${show(h)}, annotations want ${show(w.obj)}`);
+  };
+  let entriesPerPeer: string;
+  if (b.type === 'vxlan') {
+    const dev = k.links.find((l) => l.name === m.device);
+    if (dev === undefined) return [fail(id, `${m.device} does not exist, so no peer has its entries`, 'see datapath.device'), skip(staleId, `no ${m.device}`)];
+    const onLink = b.directRouting ? await onLinkPeers(m, io) : undefined;
+    const plan = planVxlan({
+      network: m.network,
+      own: m.own.subnet,
+      peers: want,
+      deviceIndex: dev.index,
+      extIndex: m.ext.index,
+      onLink,
+      have: { neighs: k.neighs.filter((n) => n.index === dev.index), fdbs: k.fdb.filter((n) => n.index === dev.index), routes: mainRoutes },
+    });
+    collect(plan.route, 'route', (r) => describeRoute(r as Route, k.links));
+    collect(plan.neigh, 'neighbour', (n) => `${(n as Neigh).ip} lladdr ${(n as Neigh).mac}`);
+    collect(plan.fdb, 'fdb', (n) => `${(n as Neigh).mac} dst ${(n as Neigh).ip}`);
+    for (const r of plan.route.remove) stale.push(`route ${describeRoute(r, k.links)}`);
+    for (const n of plan.neigh.remove) stale.push(`neighbour ${n.ip} lladdr ${n.mac}`);
+    for (const n of plan.fdb.remove) stale.push(`fdb ${n.mac} dst ${n.ip}`);
+    staleRoutes = plan.route.remove.length;
+    invalid = plan.invalid;
+    otherBackend = plan.otherBackend;
+    entriesPerPeer = onLink !== undefined && onLink.size > 0 ? 'route (direct or via flannel), neighbour and FDB entry' : 'route, neighbour and FDB entry';
+  } else {
+    const plan = planHostGw({ network: m.network, own: m.own.subnet, peers: want, extIndex: m.ext.index, routes: mainRoutes });
+    collect(plan.route, 'route', (r) => describeRoute(r as Route, k.links));
+    for (const r of plan.route.remove) stale.push(`route ${describeRoute(r, k.links)}`);
+    staleRoutes = plan.route.remove.length;
+    invalid = plan.invalid;
+    otherBackend = plan.otherBackend;
+    entriesPerPeer = 'route via its public IP';
+  }
+  const out: Check[] = [];
+  const notes: string[] = [];
+  for (const x of invalid) notes.push(`"${x.lease.node ?? formatCidr(x.lease.subnet)}" cannot be programmed: ${x.reason}`);
+  for (const l of otherBackend) notes.push(`"${l.node ?? formatCidr(l.subnet)}" runs ${l.attrs.backendType || 'udp'}, not ${b.type}`);
+  const programmable = want.size - invalid.length - otherBackend.length;
+  if (missing.length + differ.length > 0) {
+    const problems = [...missing, ...differ];
+    out.push(
+      fail(
+        id,
+        `${count(problems.length, 'entry', 'entries')} for ${count(programmable, 'peer')} ${problems.length === 1 ? 'is' : 'are'} wrong: ${listNames(problems, 4)}`,
+        'flanneld puts them back within a second while it runs; if they stay wrong, it is not running or cannot program the kernel (see its log)',
+        { missing, differ },
+      ),
+    );
+  } else if (notes.length > 0) {
+    out.push(warn(id, `${count(programmable, 'peer')} programmed; ${listNames(notes, 3)}`, 'peers running another backend or with broken annotations are unreachable from this node: fix their net-conf.json or annotations'));
+  } else {
+    out.push(ok(id, `${count(programmable, 'peer')}, each with its ${entriesPerPeer}, as their annotations say (from the ${m.peersSource})`));
+  }
+  if (stale.length > 0) {
+    const text = `${count(stale.length, 'entry', 'entries')} ${stale.length === 1 ? 'belongs' : 'belong'} to no peer: ${listNames(stale, 4)}`;
+    const fix = 'flanneld removes them on its next reconcile; entries that stay mean it is not running (delete them by hand: ip route del / ip neigh del / bridge fdb del)';
+    // A stale route steers traffic for a subnet somewhere it does not live; a stale neighbour or FDB entry only wastes a slot.
+    out.push(staleRoutes > 0 ? fail(staleId, text, fix, stale) : warn(staleId, text, fix, stale));
+  } else {
+    out.push(ok(staleId, `no entries for peers that are gone`));
+  }
+  return out;
+}
+
+/**
+ * `ip route get` for every peer's overlay address: the kernel's actual choice, after every table
+ * and policy rule, must be the backend's device (or, host-gw and DirectRouting, the external
+ * interface via the peer's public IP). A more specific route or a rule elsewhere shows here
+ * even when flannel's own route is in place.
+ */
+async function paths(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check> {
+  const id = 'datapath.path';
+  const b = m.backend;
+  if (b === undefined || m.ext === undefined || m.own === undefined || m.peersSource === 'none') return skip(id, 'nothing to compare with');
+  const dev = m.device === undefined ? undefined : k.links.find((l) => l.name === m.device);
+  const targets = overlayTargets(m.peers, b.type);
+  const onLink = b.type === 'vxlan' && b.directRouting ? await onLinkPeers(m, io) : new Set<string>();
+  const wrong: string[] = [];
+  await Promise.all(
+    targets.map(async (t) => {
+      const lease = m.peers.find((p) => formatCidr(p.subnet) === t.subnet)!;
+      const direct = b.type === 'host-gw' || onLink.has(lease.attrs.publicIp);
+      const wantOif = direct ? m.ext!.index : dev?.index;
+      let got: Route | undefined;
+      try {
+        got = (await io.routeGet(t.addr))[0];
+      } catch (e) {
+        wrong.push(`"${t.node}" (${t.addr}): ${errorText(e)}`);
+        return;
+      }
+      const ok = got !== undefined && got.oif === wantOif && (!direct || got.gateway === lease.attrs.publicIp);
+      if (!ok) wrong.push(`"${t.node}" (${t.addr}) goes ${got === undefined ? 'nowhere' : describeRoute({ ...got, dst: undefined }, k.links).replace(/^default ?/, '') || 'nowhere'}, not ${direct ? `via ${lease.attrs.publicIp} dev ${m.ext!.name}` : `dev ${m.device}`}`);
+    }),
+  );
+  if (wrong.length > 0) {
+    return fail(id, `ip route get: ${listNames(wrong.sort(), 4)}`, 'a more specific route or a policy rule (ip rule) takes the traffic elsewhere: find it with ip route get <address> and remove it', wrong);
+  }
+  return ok(id, `ip route get picks ${b.type === 'host-gw' ? `${m.ext.name} via each peer's public IP` : `${m.device}${onLink.size > 0 ? ` (or ${m.ext.name} for ${count(onLink.size, 'direct peer')})` : ''}`} for all ${count(targets.length, 'peer')}`);
+}
+
+async function onLinkPeers(m: Model, io: DatapathIo): Promise<Set<string>> {
+  const onLink = new Set<string>();
+  await Promise.all(
+    m.peers.map(async (p) => {
+      if (p.attrs.backendType !== 'vxlan' || parseIpv4(p.attrs.publicIp) === undefined) return;
+      try {
+        const rs = await io.routeGet(p.attrs.publicIp);
+        if (rs.length === 1 && rs[0]!.gateway === undefined && rs[0]!.oif === m.ext!.index) onLink.add(p.attrs.publicIp);
+      } catch {
+        // Not reachable directly: the vxlan path applies.
+      }
+    }),
+  );
+  return onLink;
+}
+
+function describeRoute(r: Route, links: readonly Link[]): string {
+  const dev = r.oif === undefined ? '' : ` dev ${links.find((l) => l.index === r.oif)?.name ?? `#${r.oif}`}`;
+  return `${r.dst ?? 'default'}${r.gateway !== undefined ? ` via ${r.gateway}` : ''}${dev}${r.onlink ? ' onlink' : ''}`;
+}
+
+function mtu(k: KernelFacts, m: Model): Check {
+  const id = 'datapath.mtu';
+  if (m.backend === undefined || m.ext === undefined || m.backendMtu === undefined) return skip(id, 'backend or external interface unknown');
+  const podMtu = m.backendMtu;
+  const overhead = m.ext.mtu - podMtu;
+  const math = `${m.ext.name} ${m.ext.mtu}${overhead > 0 ? ` − ${overhead} (${m.backend.type})` : ''} = ${podMtu}`;
+  const cni0 = k.links.find((l) => l.name === 'cni0');
+  const problems: string[] = [];
+  if (m.backend.type === 'vxlan' && m.backend.mtu > m.ext.mtu) problems.push(`net-conf.json MTU ${m.backend.mtu} is above ${m.ext.name}'s ${m.ext.mtu}`);
+  if (cni0 !== undefined && cni0.mtu > podMtu) problems.push(`cni0 mtu ${cni0.mtu}`);
+  const ports = cni0 === undefined ? [] : k.links.filter((l) => l.masterIndex === cni0.index);
+  const tooBig = ports.filter((l) => l.mtu > podMtu);
+  for (const p of tooBig) problems.push(`pod interface ${p.name}${podIpOf(k, p, cni0!)} mtu ${p.mtu}`);
+  if (problems.length > 0) {
+    return fail(
+      id,
+      `pod MTU must be ≤ ${math}: ${problems.join(', ')}`,
+      'packets above the pod MTU are dropped once encapsulated: recreate those pods (the CNI plugin takes FLANNEL_MTU from subnet.env), or lower the MTU in net-conf.json',
+      { podMtu, extMtu: m.ext.mtu, problems },
+    );
+  }
+  return ok(id, `${math}; ${cni0 === undefined ? 'no cni0 yet' : `cni0 ${cni0.mtu} and ${ports.length} pod interface${ports.length === 1 ? '' : 's'} within it`}`);
+}
+
+/** The pod address behind a cni0 port: the port's learned MAC, matched to cni0's ARP entries. */
+function podIpOf(k: KernelFacts, port: Link, cni0: Link): string {
+  const macs = new Set(k.fdb.filter((f) => f.index === port.index && f.mac !== undefined && f.mac !== port.mac).map((f) => f.mac));
+  const ip = k.neighs.find((n) => n.index === cni0.index && n.mac !== undefined && macs.has(n.mac))?.ip;
+  return ip === undefined ? '' : ` (pod ${ip})`;
+}
+
+function ipForward(g: Gathered): Check {
+  const id = 'datapath.ip-forward';
+  const v = g.sysctl['net/ipv4/ip_forward'];
+  if (v === '1') return ok(id, 'net.ipv4.ip_forward = 1');
+  return fail(id, `net.ipv4.ip_forward = ${v ?? '(unreadable)'}: the node does not route between pods and the overlay`, 'sysctl -w net.ipv4.ip_forward=1 (and persist it in /etc/sysctl.d)');
+}
+
+function brNetfilter(g: Gathered): Check {
+  const id = 'datapath.br-netfilter';
+  const v = g.sysctl['net/bridge/bridge-nf-call-iptables'];
+  if (v === undefined) {
+    return fail(id, 'br_netfilter is not loaded (no net.bridge.bridge-nf-call-iptables): Service traffic between pods on this node skips kube-proxy', 'modprobe br_netfilter, and list it in /etc/modules-load.d');
+  }
+  if (v !== '1') {
+    return fail(id, `net.bridge.bridge-nf-call-iptables = ${v}: traffic between pods on cni0 skips iptables, so Services whose backend is on this node break`, 'sysctl -w net.bridge.bridge-nf-call-iptables=1 (and persist it in /etc/sysctl.d)');
+  }
+  return ok(id, 'br_netfilter loaded, net.bridge.bridge-nf-call-iptables = 1');
+}
+
+function neighThresholds(k: KernelFacts, m: Model): Check {
+  const id = 'datapath.neigh-table';
+  if (k.neighTable === undefined) return skip(id, 'the kernel listed no arp_cache neighbour table (RTM_GETNEIGHTBL)');
+  const t2 = k.neighTable.thresh2;
+  const t3 = k.neighTable.thresh3;
+  const cni0 = k.links.find((l) => l.name === 'cni0');
+  const pods = cni0 === undefined ? 0 : k.links.filter((l) => l.masterIndex === cni0.index).length;
+  // Each peer's public IP is resolved on the underlay (vxlan and host-gw alike) and each pod on
+  // cni0: those entries are garbage-collectable and count against gc_thresh; flannel's own
+  // permanent entries on flannel.N do not (kernels since 4.20).
+  const need = m.peers.length + pods;
+  const text = `${count(m.peers.length, 'peer')} + ${count(pods, 'pod')} ≈ ${count(need, 'ARP entry', 'ARP entries')}; gc_thresh2 ${t2}, gc_thresh3 ${t3}`;
+  const fix = `raise net.ipv4.neigh.default.gc_thresh1/2/3 (for example ${pow2(need)}, ${pow2(need * 2)}, ${pow2(need * 4)}): a full table drops packets with "neighbour table overflow"`;
+  if (need >= t3) return fail(id, text, fix);
+  if (need >= t2) return warn(id, text, fix);
+  return ok(id, text);
+}
+
+function pow2(n: number): number {
+  let p = 1024;
+  while (p < n) p *= 2;
+  return p;
+}
+
+function csumOffload(g: Gathered, k: KernelFacts, m: Model, io: DatapathIo): Check {
+  const id = 'datapath.csum-offload';
+  if (m.backend === undefined) return skip(id, 'backend unknown');
+  if (m.backend.type !== 'vxlan' || m.device === undefined) return ok(id, `not affected: the bug is in the kernel's VXLAN device, and this node runs ${m.backend.type}`);
+  const kernel = k.version;
+  let on: boolean;
+  try {
+    on = io.txCsum(m.device);
+  } catch (e) {
+    return skip(id, `cannot read tx checksum offload of ${m.device}: ${errorText(e)}`);
+  }
+  const d = g.daemon.ok ? g.daemon.value.csumOffload : undefined;
+  const daemonText = d === undefined ? '' : `; flanneld --vxlan-csum-offload=${d.mode}${d.want === null ? ' leaves it' : ` keeps it ${d.want}`}`;
+  const state = `${m.device} tx-checksum-ip-generic ${on ? 'on' : 'off'}`;
+  const kernelText = `kernel ${kernel?.text ?? 'unknown'}`;
+  if (d?.want !== undefined && d.want !== null && (d.want === 'on') !== on) {
+    return fail(id, `${state}, but flanneld wants it ${d.want}${daemonText}`, 'flanneld sets it on each reconcile; see its log for why the ethtool call fails');
+  }
+  if (!kernelHasCsumBug(kernel)) return ok(id, `${kernelText} has the VXLAN checksum fix (${CSUM_FIXED_IN.major}.${CSUM_FIXED_IN.minor}+); ${state}${daemonText}`);
+  if (!on) return ok(id, `${kernelText} has the VXLAN checksum bug, worked around: ${state}${daemonText}`);
+  const randomFully = usesRandomFully(g);
+  const fix = `run flanneld with --vxlan-csum-offload=auto (the default) or off, or: ethtool -K ${m.device} tx-checksum-ip-generic off`;
+  if (randomFully) {
+    return fail(id, `${kernelText} (< 5.7) with ${state} while masquerade rules use --random-fully: cross-node Service traffic loses packets to bad UDP checksums (~63 s stalls)`, fix);
+  }
+  return warn(id, `${kernelText} (< 5.7) with ${state}; no --random-fully rule yet, but kube-proxy 1.17+ adds one`, fix);
+}
+
+function usesRandomFully(g: Gathered): boolean {
+  const texts = [g.rules.iptablesSave, g.rules.legacySave, g.rules.nftSave, g.rules.nftRuleset];
+  return texts.some((t) => t.ok && (t.value.includes('--random-fully') || t.value.includes('fully-random')));
+}
+

@@ -1,0 +1,73 @@
+/**
+ * What the daemon serves on GET /debug/state (loopback only, on the health listener) and
+ * `flanneld doctor` reads: the daemon's own view of its settings, lease, peers and health.
+ * Plain JSON; no secrets (paths, never file contents or tokens).
+ */
+export interface DaemonDebugState {
+  readonly schema: 1;
+  readonly version: string;
+  readonly pid: number;
+  /** ISO 8601. */
+  readonly startedAt: string;
+  /** os.release() of the node. */
+  readonly kernel: string;
+  readonly ready: Verdict;
+  readonly live: Verdict;
+  readonly settings: DaemonSettings;
+  /** Absent until net-conf.json was read. */
+  readonly config?: { readonly network: string; readonly backend: Readonly<Record<string, unknown>>; readonly enableNFTables: boolean };
+  /** The interface selected for inter-host traffic; absent until selected. */
+  readonly external?: { readonly name: string; readonly index: number; readonly mtu: number; readonly ifaceAddr: string; readonly extAddr: string };
+  /** The own lease and what the daemon publishes in the node's annotations; absent until acquired. */
+  readonly lease?: LeaseView;
+  /** The running backend: its type and the MTU it writes to subnet.env. */
+  readonly backend?: { readonly type: string; readonly mtu: number };
+  /** --vxlan-csum-offload resolved for this kernel. */
+  readonly csumOffload: { readonly mode: string; readonly want: 'on' | 'off' | null; readonly reason: string };
+  /** The other nodes' leases the daemon programs from, sorted by subnet. */
+  readonly peers: readonly LeaseView[];
+  readonly peerHealth: PeerHealthView;
+  /** The daemon's last log lines, oldest first. */
+  readonly logTail: readonly string[];
+}
+
+export interface Verdict {
+  readonly ok: boolean;
+  readonly body: string;
+}
+
+export interface DaemonSettings {
+  readonly subnetFile: string;
+  readonly netConfigPath: string;
+  readonly kubeconfigFile: string;
+  readonly kubeApiUrl: string;
+  readonly kubeAnnotationPrefix: string;
+  readonly iface: readonly string[];
+  readonly ifaceRegex: readonly string[];
+  readonly publicIP: string;
+  readonly ipMasq: boolean;
+  readonly ipMasqFullyRandomDisable: boolean;
+  readonly iptablesForwardRules: boolean;
+  readonly healthzIP: string;
+  readonly healthzPort: number;
+  readonly vxlanCsumOffload: string;
+  readonly peerHealthInterval: number;
+}
+
+export interface LeaseView {
+  readonly node?: string;
+  readonly subnet: string;
+  readonly publicIp: string;
+  readonly backendType: string;
+  readonly backendData: string;
+}
+
+export interface PeerHealthView {
+  readonly enabled: boolean;
+  readonly intervalSeconds: number;
+  /** Why it is off although asked for (no CAP_NET_RAW). */
+  readonly error?: string;
+  readonly peersProbed: number;
+  readonly rounds: number;
+  readonly unreachable: readonly { readonly node: string; readonly subnet: string; readonly addr: string; readonly since: string; readonly reason: string }[];
+}
