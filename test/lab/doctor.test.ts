@@ -162,7 +162,7 @@ describe.skipIf(skip)(`flanneld doctor and peer health, vxlan${skip ? ` (skipped
     await eventually(async () => expect(await ethtool(1)).toBe('off'));
     await waitReady(1);
     info = (await scrape(lab().node(1))).samples.find((x) => x.name === 'flannel_config_info');
-    expect(info?.labels).toEqual({ network: '10.244.0.0/16', backend: 'vxlan', nftables: 'false', vxlan_csum_offload: 'off' });
+    expect(info?.labels).toEqual({ network: '10.244.0.0/16', backend: 'vxlan', nftables: 'false', iptables: 'nft', vxlan_csum_offload: 'off' });
     const { code, report } = await doctor(1);
     expect(check(report, 'datapath.csum-offload')).toEqual({
       id: 'datapath.csum-offload',
