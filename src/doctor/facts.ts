@@ -21,7 +21,7 @@ import { annotationKeys } from '../subnet/kube/annotations.ts';
 import type { NodeView } from '../subnet/kube/api.ts';
 import { parseDotenv } from '../subnet/subnet-env.ts';
 import { runCommand, type CommandResult } from '../traffic/exec.ts';
-import type { DaemonDebugState } from './daemon-state.ts';
+import type { DaemonDebugState, DaemonSettings } from './daemon-state.ts';
 
 export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
@@ -43,20 +43,7 @@ export interface DoctorFlags {
 export type SettingSource = 'flag' | 'daemon' | 'default';
 
 /** The settings the checks use: the daemon's own, unless a flag given to the doctor overrides them. */
-export interface Settings {
-  readonly subnetFile: string;
-  readonly netConfigPath: string;
-  readonly kubeconfigFile: string;
-  readonly kubeApiUrl: string;
-  readonly kubeAnnotationPrefix: string;
-  readonly iface: readonly string[];
-  readonly ifaceRegex: readonly string[];
-  readonly publicIP: string;
-  readonly ipMasq: boolean;
-  readonly ipMasqFullyRandomDisable: boolean;
-  readonly iptablesForwardRules: boolean;
-  readonly healthzIP: string;
-  readonly healthzPort: number;
+export interface Settings extends Omit<DaemonSettings, 'vxlanCsumOffload' | 'peerHealthInterval'> {
   readonly source: SettingSource;
 }
 

@@ -22,6 +22,7 @@ import { cidrEquals, formatCidr, formatIpv4, type Ipv4Cidr } from '../../ip/ipv4
 import type { Logger } from '../../observe/log.ts';
 import { sameLeaseAttrs, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';
 import type { StoredNodeInfo, SubnetManager } from '../manager.ts';
+import { LeaseSubscribers } from '../lease-subscribers.ts';
 import { freeSubnets, isSubnetCompatible, OutOfSubnetsError, outOfSubnetsMessage, overlaps, pickSubnet, type StoredLease, type SubnetRange } from './allocate.ts';
 import type { EtcdClient, KeyValue, WatchResponse } from './client.ts';
 import { decodeLeaseValue, encodeLeaseValue, MalformedLeaseError, parseSubnetKey, subnetKeyName, subnetsPrefix } from './lease-value.ts';
@@ -113,7 +114,7 @@ export class EtcdSubnetManager implements SubnetManager {
   private watching = false;
   private synced = false;
   private syncWaiters: (() => void)[] = [];
-  private readonly subscribers = new Set<(events: readonly LeaseEvent[]) => void>();
+  private readonly subscribers: LeaseSubscribers;
   private renewTimer: NodeJS.Timeout | undefined;
   private acquireProblem: string | undefined;
   private acquiring = false;
@@ -128,6 +129,7 @@ export class EtcdSubnetManager implements SubnetManager {
     this.ttl = opts.ttlSeconds ?? SUBNET_TTL_SECONDS;
     this.onLeaseRevoked = opts.onLeaseRevoked;
     this.log = opts.log;
+    this.subscribers = new LeaseSubscribers(opts.log);
     this.watchBackoff = opts.watchBackoff ?? WATCH_BACKOFF;
     this.acquireBackoff = opts.acquireBackoff ?? { initialMs: 1000, maxMs: 30_000 };
     this.probeIntervalMs = opts.probeIntervalMs ?? 30_000;
@@ -274,8 +276,7 @@ export class EtcdSubnetManager implements SubnetManager {
     this.ensureWatching();
     const subscribe = (): void => {
       if (signal.aborted) return;
-      this.subscribers.add(onEvents);
-      signal.addEventListener('abort', () => this.subscribers.delete(onEvents), { once: true });
+      this.subscribers.add(onEvents, signal);
       onEvents([...this.peers.values()].map((lease) => ({ type: 'added', lease })));
     };
     if (this.synced) subscribe();
@@ -555,14 +556,7 @@ export class EtcdSubnetManager implements SubnetManager {
   }
 
   private emit(events: readonly LeaseEvent[]): void {
-    if (events.length === 0) return;
-    for (const s of this.subscribers) {
-      try {
-        s(events);
-      } catch (e) {
-        this.log.error({ err: errorText(e) }, 'lease event consumer threw');
-      }
-    }
+    this.subscribers.emit(events);
   }
 }
 

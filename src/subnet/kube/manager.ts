@@ -13,6 +13,7 @@ import type { Logger } from '../../observe/log.ts';
 import { WarnOnce } from '../../observe/warn-once.ts';
 import { sameLeaseAttrs, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';
 import type { StoredNodeInfo, SubnetManager } from '../manager.ts';
+import { LeaseSubscribers } from '../lease-subscribers.ts';
 import { annotationKeys, type AnnotationKeys } from './annotations.ts';
 import type { KubeApi, NodeView } from './api.ts';
 import { DEFAULT_BACKOFF, NodeReflector, type NodeDelta } from './node-reflector.ts';
@@ -84,7 +85,7 @@ export class KubeSubnetManager implements SubnetManager {
   private readonly malformed = new Map<string, string>();
   private malformedSkipped = 0;
   private patches = 0;
-  private readonly subscribers = new Set<(events: readonly LeaseEvent[]) => void>();
+  private readonly subscribers: LeaseSubscribers;
   private changeWaiters: (() => void)[] = [];
   private leaseState: KubeLeaseState = 'starting';
   /** The own node as storedNodeInfo read it, for acquireLease until the first list is in. */
@@ -99,6 +100,7 @@ export class KubeSubnetManager implements SubnetManager {
     this.network = opts.network;
     this.setNodeNetworkUnavailable = opts.setNodeNetworkUnavailable;
     this.log = opts.log;
+    this.subscribers = new LeaseSubscribers(opts.log);
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.now = opts.now ?? (() => new Date());
     this.syncDeadline = { timeoutMs: opts.syncTimeoutMs ?? NODE_SYNC_TIMEOUT_MS, continueWhenNotReady: opts.continueWhenCacheNotReady ?? false };
@@ -227,8 +229,7 @@ export class KubeSubnetManager implements SubnetManager {
     this.reflector.waitForSync(signal).then(
       () => {
         if (signal.aborted) return;
-        this.subscribers.add(onEvents);
-        signal.addEventListener('abort', () => this.subscribers.delete(onEvents), { once: true });
+        this.subscribers.add(onEvents, signal);
         onEvents([...this.peers.values()].map((lease) => ({ type: 'added', lease })));
       },
       () => undefined, // aborted before the first list
@@ -273,15 +274,7 @@ export class KubeSubnetManager implements SubnetManager {
   }
 
   private emit(events: readonly LeaseEvent[]): void {
-    if (events.length === 0) return;
-    // A consumer's bug must not kill the watch loop (client-node would also swallow it silently).
-    for (const s of this.subscribers) {
-      try {
-        s(events);
-      } catch (e) {
-        this.log.error({ err: errorText(e) }, 'lease event consumer threw');
-      }
-    }
+    this.subscribers.emit(events);
   }
 
   /** Turns one node change into lease events (level-correct against `peers`). */
