@@ -85,7 +85,7 @@ async function kubeSubnetManager(opts: Options, conf: NetConf, log: Logger, env:
     kubeconfigFile: opts.kubeconfigFile,
     apiUrl: opts.kubeApiUrl,
     annotationPrefix: opts.kubeAnnotationPrefix,
-    network: conf.network,
+    network: conf.network!,
     setNodeNetworkUnavailable: opts.setNodeNetworkUnavailable,
     log,
     env,

@@ -67,7 +67,7 @@ export class BackendSwitch {
     try {
       await this.deps.bringUp(next, signal);
       this.running = next;
-      this.deps.metrics.setConfig({ network: formatCidr(next.network), backend: next.backend.type, enableNFTables: next.enableNFTables });
+      this.deps.metrics.setConfig({ network: formatCidr(next.network!), backend: next.backend.type, enableNFTables: next.enableNFTables });
     } catch (e) {
       if (signal.aborted) return;
       // bringUp may have created the new backend's device before failing: remove it.

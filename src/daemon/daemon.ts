@@ -97,7 +97,7 @@ export class Daemon {
     if (conf.backendDefaulted) {
       log.warn(`${config.netConfigPath}: no "Backend" given, so the udp backend is used (upstream's default); set "Backend": {"Type": "vxlan"} for the usual kernel VXLAN`);
     }
-    this.metrics.setConfig({ network: formatCidr(conf.network), backend: conf.backend.type, enableNFTables: conf.enableNFTables });
+    this.metrics.setConfig({ network: formatCidr(conf.network!), backend: conf.backend.type, enableNFTables: conf.enableNFTables });
 
     // main.go: "Failed to create SubnetManager" exits 1.
     let sm: SubnetManager;
@@ -211,7 +211,7 @@ export class Daemon {
     }
 
     // subnet.env (main.go, HandleSubnetFile): a failure is only a warning, as upstream.
-    const text = renderSubnetEnv({ ipv4: { network: conf.network, subnet: lease.subnet }, mtu: runner.backend.mtu, ipMasq: config.ipMasq });
+    const text = renderSubnetEnv({ ipv4: { network: conf.network!, subnet: lease.subnet }, mtu: runner.backend.mtu, ipMasq: config.ipMasq });
     try {
       await writeSubnetEnv(config.subnetFile, text);
       log.info(`Wrote subnet file to ${config.subnetFile}`);
@@ -249,7 +249,9 @@ export class Daemon {
     const path = this.deps.config.netConfigPath;
     try {
       this.confText = await readNetConfText(path);
-      return parseNetConf(this.confText, path);
+      const conf = parseNetConf(this.confText, path);
+      if (conf.network === undefined || conf.enableIPv6) throw new FatalError(`${path}: IPv6 is parsed but not wired into the daemon yet`);
+      return conf;
     } catch (e) {
       if (e instanceof ConfigError) throw new FatalError(e.message);
       throw e;
@@ -276,14 +278,14 @@ export class Daemon {
     await traffic.cleanupOtherMode();
     if (config.ipMasq) {
       try {
-        await traffic.ensureMasq(conf.network, lease.subnet, { ...(prev?.network ? { network: prev.network } : {}), ...(prev?.subnet ? { subnet: prev.subnet } : {}) });
+        await traffic.ensureMasq(conf.network!, lease.subnet, { ...(prev?.network ? { network: prev.network } : {}), ...(prev?.subnet ? { subnet: prev.subnet } : {}) });
       } catch (e) {
         throw new FatalError(`Failed to setup masq rules, ${errorText(e)}`);
       }
     }
     if (config.forwardRules) {
       try {
-        await traffic.ensureForward(conf.network);
+        await traffic.ensureForward(conf.network!);
       } catch (e) {
         throw new FatalError(`Failed to setup forward rules, ${errorText(e)}`);
       }

@@ -39,7 +39,7 @@ export class NetworkRunner {
   constructor(opts: NetworkRunnerOptions) {
     this.opts = opts;
     const { conf, nl, ext, stored, log } = opts;
-    this.backend = createBackend(conf.backend, { nl, ext, network: conf.network, stored, log, openMonitor: driftMonitorFor(undefined) });
+    this.backend = createBackend(conf.backend, { nl, ext, network: conf.network!, stored, log, openMonitor: driftMonitorFor(undefined) });
   }
 
   get reconcileLoop(): ReconcileLoop | undefined {
@@ -63,7 +63,7 @@ export class NetworkRunner {
     if (own === undefined) throw new Error('NetworkRunner.run() before register()');
     const { conf, peers, log } = this.opts;
     const desired = (): Desired | undefined =>
-      peers.listed ? { generation: peers.generation, network: conf.network, own, peers: peers.snapshot() } : undefined;
+      peers.listed ? { generation: peers.generation, network: conf.network!, own, peers: peers.snapshot() } : undefined;
     const loop = new ReconcileLoop({
       backend: this.backend,
       desired,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { formatCidr, formatIpv4, networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
-import { formatIpv6, normalizeIpv6Cidr, parseIpv6 } from '../config/ipv6-cidr.ts';
+import { formatIpv6, normalizeIpv6Cidr, parseIpv6 } from '../ip/ipv6.ts';
 import { errorText, isErrno } from '../util/errors.ts';
 
 /**
