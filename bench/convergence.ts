@@ -58,17 +58,17 @@ function batchFiles(leases: readonly Lease[], type: 'vxlan' | 'host-gw'): { ip: 
   const ip: string[] = [];
   const bridge: string[] = [];
   for (const l of leases) {
-    const gw = formatIpv4(l.subnet.ip);
+    const gw = formatIpv4(l.subnet!.ip);
     const dst = `${gw}/29`;
     if (type === 'host-gw') {
       ip.push(`route replace ${dst} via ${l.attrs.publicIp} dev eth0`);
       continue;
     }
-    const mac = (JSON.parse(l.attrs.backendData) as { VtepMAC: string }).VtepMAC;
+    const mac = (JSON.parse(l.attrs.backendData!) as { VtepMAC: string }).VtepMAC;
     ip.push(`neigh replace ${gw} lladdr ${mac} dev flannel.1 nud permanent`);
     bridge.push(`fdb replace ${mac} dev flannel.1 dst ${l.attrs.publicIp} self permanent`);
   }
-  if (type === 'vxlan') for (const l of leases) ip.push(`route replace ${formatIpv4(l.subnet.ip)}/29 via ${formatIpv4(l.subnet.ip)} dev flannel.1 onlink`);
+  if (type === 'vxlan') for (const l of leases) ip.push(`route replace ${formatIpv4(l.subnet!.ip)}/29 via ${formatIpv4(l.subnet!.ip)} dev flannel.1 onlink`);
   return { ip: ip.join('\n') + '\n', bridge: bridge.join('\n') + '\n' };
 }
 
@@ -118,7 +118,7 @@ async function run(n: number, type: 'vxlan' | 'host-gw'): Promise<void> {
     noopMs = performance.now() - t1;
     if (noop.created + noop.deleted + noop.replaced !== 0) throw new Error('no-op resync changed something');
     // Drift: delete 1% of the routes by hand, then resync.
-    const victims = leases.filter((_, i) => i % 100 === 0).map((l) => `route del ${formatIpv4(l.subnet.ip)}/29`);
+    const victims = leases.filter((_, i) => i % 100 === 0).map((l) => `route del ${formatIpv4(l.subnet!.ip)}/29`);
     const dir = mkdtempSync(join(tmpdir(), 'ftbench-'));
     writeFileSync(join(dir, 'del'), victims.join('\n') + '\n');
     await runTool(['ip', '-n', ours.node(1).ns, '-batch', join(dir, 'del')]);

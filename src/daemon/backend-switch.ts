@@ -2,11 +2,11 @@ import { errorText } from '../util/errors.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { parseNetConf } from '../config/netconf.ts';
 import type { NetConf } from '../config/types.ts';
-import { formatCidr } from '../ip/ipv4.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { restartOnlyChanges } from './config-diff.ts';
 import type { Readiness } from './readiness.ts';
+import { networksText } from './network-runner.ts';
 
 export interface BackendSwitchDeps {
   /** net-conf.json, for messages. */
@@ -67,7 +67,7 @@ export class BackendSwitch {
     try {
       await this.deps.bringUp(next, signal);
       this.running = next;
-      this.deps.metrics.setConfig({ network: formatCidr(next.network!), backend: next.backend.type, enableNFTables: next.enableNFTables });
+      this.deps.metrics.setConfig({ network: networksText(next), backend: next.backend.type, enableNFTables: next.enableNFTables });
     } catch (e) {
       if (signal.aborted) return;
       // bringUp may have created the new backend's device before failing: remove it.

@@ -78,3 +78,16 @@ export function overlapsCidr(a: IpCidr, b: IpCidr): boolean {
 export function cidrEqualsAny(a: IpCidr, b: IpCidr): boolean {
   return a.prefixLen === b.prefixLen && a.ip === b.ip;
 }
+
+/** The IP families a cluster runs (net-conf.json's EnableIPv4, EnableIPv6); at least one is on. */
+export interface Families {
+  readonly ipv4: boolean;
+  readonly ipv6: boolean;
+}
+
+export const IPV4_ONLY: Families = { ipv4: true, ipv6: false };
+
+/** The enabled families, IPv4 first. */
+export function enabledFamilies(f: Families): IpFamily[] {
+  return IP_FAMILIES.filter((x) => f[x]);
+}

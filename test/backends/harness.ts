@@ -3,8 +3,8 @@ import type { BackendConfig, VxlanConfig } from '../../src/config/types.ts';
 import type { Backend, Desired } from '../../src/backends/backend.ts';
 import { createBackend, driftMonitorFor } from '../../src/backends/registry.ts';
 import { selectInterface } from '../../src/ifaces/select.ts';
-import { formatCidr, parseCidr } from '../../src/ip/ipv4.ts';
-import type { Lease } from '../../src/subnet/lease.ts';
+import { parseCidr } from '../../src/ip/ipv4.ts';
+import { leaseKey, type Lease } from '../../src/subnet/lease.ts';
 import type { StoredNodeInfo } from '../../src/subnet/manager.ts';
 import { addBridge } from '../../lab/harness/netns.ts';
 import type { TestNode, Topology } from '../../lab/harness/topology.ts';
@@ -52,7 +52,7 @@ export function desiredFor(self: RunningNode, peers: readonly (RunningNode | Lea
   const map = new Map<string, Lease>();
   for (const p of peers) {
     const l = 'lease' in p ? p.lease : p;
-    map.set(formatCidr(l.subnet), l);
+    map.set(leaseKey(l), l);
   }
   return { generation: ++generation, network: NETWORK, own: self.lease, peers: map };
 }

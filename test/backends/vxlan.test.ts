@@ -26,7 +26,7 @@ describe.skipIf(!isRoot)('vxlan backend in namespaces', () => {
   });
   afterAll(() => topo?.destroy());
 
-  const mac = (n: RunningNode): string => (JSON.parse(n.lease.attrs.backendData) as { VtepMAC: string }).VtepMAC;
+  const mac = (n: RunningNode): string => (JSON.parse(n.lease.attrs.backendData!) as { VtepMAC: string }).VtepMAC;
 
   /** The vxlan kernel state of ns1 in the shape we compare. */
   async function state(ns = ns1) {

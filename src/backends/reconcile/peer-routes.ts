@@ -1,7 +1,6 @@
-import type { Ipv4Cidr } from '../../ip/ipv4.ts';
-import { cidrEquals, containsCidr, maskOf, parseCidr } from '../../ip/ipv4.ts';
+import { containsAnyCidr, familyOf, overlapsCidr, parseCidrOf, type IpCidr, type IpFamily } from '../../ip/cidr.ts';
 import type { NetlinkHandle, Route } from '../../netlink/types.ts';
-import { AF_INET, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTN_UNICAST, RTPROT_KERNEL } from '../../netlink/types.ts';
+import { AF_INET, AF_INET6, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTN_UNICAST, RTPROT_KERNEL } from '../../netlink/types.ts';
 import type { PlannedOp } from './apply-ops.ts';
 import { routeDeleteKey } from './expected-deletes.ts';
 import type { ForPeer, KeyedDiff } from './keyed-diff.ts';
@@ -27,18 +26,25 @@ export function sameRoute(want: Route, have: Route): boolean {
   );
 }
 
+/** The netlink address family of an IP family. */
+export function afOf(family: IpFamily): typeof AF_INET | typeof AF_INET6 {
+  return family === 'ipv4' ? AF_INET : AF_INET6;
+}
+
 /**
- * Ownership of routes on the external interface, shared by host-gw and vxlan DirectRouting:
- * main-table IPv4 routes that the kernel did not make, whose destination lies strictly inside
- * the flannel Network (a peer's subnet, never the Network itself) and does not overlap the own
- * subnet. Anything else on that interface (the default route, the underlay's connected route)
- * is the host's.
+ * Ownership of routes on the external interface, shared by host-gw and vxlan DirectRouting, per
+ * family: main-table routes of the network's family that the kernel did not make, whose
+ * destination lies strictly inside the flannel Network (or IPv6Network; a peer's subnet, never
+ * the network itself) and does not overlap the own subnet. Anything else on that interface (the
+ * default route, the underlay's connected route) is the host's.
  */
-export function isPeerRouteOn(r: Route, oif: number, network: Ipv4Cidr, own: Ipv4Cidr): boolean {
+export function isPeerRouteOn(r: Route, oif: number, network: IpCidr, own: IpCidr): boolean {
   if (r.oif !== oif || !isOurKindOfRoute(r) || r.dst === undefined) return false;
-  const dst = parseCidr(r.dst);
-  if (dst === undefined || dst.prefixLen <= network.prefixLen || !containsCidr(network, dst)) return false;
-  return !overlaps(dst, own);
+  const family = familyOf(network);
+  if (r.family !== afOf(family)) return false;
+  const dst = parseCidrOf(family, r.dst);
+  if (dst === undefined || dst.prefixLen <= network.prefixLen || !containsAnyCidr(network, dst)) return false;
+  return !overlapsCidr(dst, own);
 }
 
 /** Main table, not a kernel-made connected/local route. */
@@ -59,15 +65,10 @@ export function routeSetOps(diff: KeyedDiff<ForPeer<Route>, Route>): PlannedOp[]
   return ops;
 }
 
-/** Backend switch: removes every peer route we own on the external interface (see isPeerRouteOn). */
-export async function deletePeerRoutes(nl: NetlinkHandle, extIndex: number, network: Ipv4Cidr, own: Ipv4Cidr): Promise<void> {
-  const routes = await nl.routeList({ family: AF_INET, table: RT_TABLE_MAIN });
+/** Backend switch: removes every peer route of the network's family we own on the external interface (see isPeerRouteOn). */
+export async function deletePeerRoutes(nl: NetlinkHandle, extIndex: number, network: IpCidr, own: IpCidr): Promise<void> {
+  const routes = await nl.routeList({ family: afOf(familyOf(network)), table: RT_TABLE_MAIN });
   const b = nl.batch();
   for (const r of routes) if (isPeerRouteOn(r, extIndex, network, own)) b.routeDel(r);
   if (b.size > 0) await b.run();
-}
-
-function overlaps(a: Ipv4Cidr, b: Ipv4Cidr): boolean {
-  const m = maskOf(Math.min(a.prefixLen, b.prefixLen));
-  return ((a.ip & m) >>> 0) === ((b.ip & m) >>> 0) || cidrEquals(a, b);
 }

@@ -251,15 +251,15 @@ describe('verbosity and unsupported flags', () => {
     expect(run(['-v', v]).options.logLevel).toBe(level);
   });
 
-  it('reports etcd-*, public-ipv6, vmodule, log_backtrace_at when set', () => {
+  it('reports etcd-*, vmodule, log_backtrace_at when set, and takes --public-ipv6', () => {
     const { options } = run(['--etcd-endpoints=http://e:2379', '--public-ipv6=fc00::2', '--vmodule=kube=4'], { FLANNELD_ETCD_PREFIX: '/x' });
     expect(options.unsupported).toEqual([
       { flag: 'etcd-endpoints', reason: 'the etcd subnet manager is not supported by flannel-ts yet; use --kube-subnet-mgr' },
       { flag: 'etcd-prefix', reason: 'the etcd subnet manager is not supported by flannel-ts yet; use --kube-subnet-mgr' },
-      { flag: 'public-ipv6', reason: 'IPv6 is not supported by flannel-ts yet' },
       { flag: 'vmodule', reason: 'per-file verbosity is not supported by flannel-ts; -v applies to everything' },
     ]);
     expect(options.etcdEndpoints).toBe('http://e:2379');
+    expect(options.publicIPv6).toBe('fc00::2');
   });
 });
 
