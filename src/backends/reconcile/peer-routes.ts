@@ -5,14 +5,19 @@ import type { PlannedOp } from './apply-ops.ts';
 import { routeDeleteKey } from './expected-deletes.ts';
 import type { ForPeer, KeyedDiff } from './keyed-diff.ts';
 
+/** The metric the kernel gives an IPv6 route added without one (IP6_RT_PRIO_USER); IPv4's is 0. */
+const IPV6_DEFAULT_METRIC = 1024;
+
 /**
  * Route identity as the kernel sees it within one table: destination and metric. A route we
- * want has metric 0, so a same-destination route with another metric is a different object
- * (and, if we own it, a stale one).
+ * want has the family's default metric (0, or 1024 for IPv6, which the kernel sets), so a
+ * same-destination route with another metric is a different object (and, if we own it, a
+ * stale one).
  */
 export function routeKey(r: Route): string {
   const metric = r.priority ?? 0;
-  return metric === 0 ? (r.dst ?? '0.0.0.0/0') : `${r.dst ?? '0.0.0.0/0'} metric ${metric}`;
+  const dst = r.dst ?? (r.family === AF_INET6 ? '::/0' : '0.0.0.0/0');
+  return metric === 0 || (metric === IPV6_DEFAULT_METRIC && r.family === AF_INET6) ? dst : `${dst} metric ${metric}`;
 }
 
 /** The fields our routes set; everything else (protocol, preferred source) is left alone. */
@@ -55,6 +60,24 @@ export function isOurKindOfRoute(r: Route): boolean {
 /** Deletes of routes we own and no peer wants; the drift monitor is told to expect each. */
 export function routeDeleteOps(stale: readonly Route[]): PlannedOp[] {
   return stale.map((r) => ({ action: 'delete', type: 'route', subnet: undefined, node: undefined, queue: (b) => b.routeDel(r), deleteKey: routeDeleteKey(r.dst, r.oif) }));
+}
+
+/**
+ * A wanted route that moves to another device (a host-gw route on eth0 becoming vxlan's onlink
+ * route on flannel-v6.1, after a backend change while the daemon was down) is deleted and added,
+ * not replaced: the kernel refuses an IPv6 onlink route whose gateway it still routes through
+ * another device ("Nexthop has invalid gateway or device mismatch"), which is the route being
+ * replaced. Deletes go first in every run, so the add finds the way clear.
+ */
+export function separateDeviceMoves<W extends ForPeer<Route>>(diff: KeyedDiff<W, Route>): KeyedDiff<W, Route> {
+  const moved = diff.replace.filter(([w, h]) => w.obj.oif !== h.oif);
+  if (moved.length === 0) return diff;
+  return {
+    create: [...diff.create, ...moved.map(([w]) => w)],
+    replace: diff.replace.filter(([w, h]) => w.obj.oif === h.oif),
+    remove: [...diff.remove, ...moved.map(([, h]) => h)],
+    unchanged: diff.unchanged,
+  };
 }
 
 /** The wanted routes that are missing or differ, as `ip route replace` (idempotent either way). */

@@ -5,7 +5,7 @@ import { AF_BRIDGE, NTF_SELF, NUD_PERMANENT } from '../../netlink/types.ts';
 import type { FamilyScope } from '../backend.ts';
 import type { ForPeer, KeyedDiff } from '../reconcile/keyed-diff.ts';
 import { diffKeyed } from '../reconcile/keyed-diff.ts';
-import { afOf, isOurKindOfRoute, isPeerRouteOn, routeKey, sameRoute } from '../reconcile/peer-routes.ts';
+import { afOf, isOurKindOfRoute, isPeerRouteOn, routeKey, sameRoute, separateDeviceMoves } from '../reconcile/peer-routes.ts';
 import type { SkippedPeers } from '../reconcile/warn-once.ts';
 import { peerVtepMac } from './mac.ts';
 
@@ -116,7 +116,7 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
     neigh: diffKeyed(wantNeigh, haveNeigh, (w, h) => h.mac === w.obj.mac && isPermanent(h)),
     // Keyed by mac+dst: a changed public IP or VtepMAC is a delete of the old entry plus a new one.
     fdb: diffKeyed(wantFdb, haveFdb, () => true),
-    route: diffKeyed(wantRoute, haveRoute, (w, h) => sameRoute(w.obj, h)),
+    route: separateDeviceMoves(diffKeyed(wantRoute, haveRoute, (w, h) => sameRoute(w.obj, h))),
     otherBackend,
     invalid,
   };

@@ -87,17 +87,25 @@ describe('planVxlan', () => {
   });
 
   it('replaces a non-permanent neighbour at a wanted address and a route with another gateway', () => {
-    const p = planVxlan(input([peer(2)], { neighs: [neigh(2, '0a:00:00:00:00:02', 0x02)], routes: [{ ...route(2), onlink: false, gateway: '198.18.0.1', oif: EXT }] }));
+    const p = planVxlan(input([peer(2)], { neighs: [neigh(2, '0a:00:00:00:00:02', 0x02)], routes: [{ ...route(2), onlink: false, gateway: '10.244.2.9' }] }));
     expect(p.neigh.replace).toHaveLength(1);
     expect(p.route.replace.map(([w]) => w.obj)).toEqual([route(2)]);
   });
 
+  it('deletes and adds, never replaces, a route that moves to another device (IPv6 refuses that replace)', () => {
+    const hostGw: Route = { family: AF_INET, dst: '10.244.2.0/24', gateway: '198.18.0.2', oif: EXT };
+    const p = planVxlan(input([peer(2)], { routes: [hostGw] }));
+    expect(p.route.replace).toEqual([]);
+    expect(p.route.remove).toEqual([hostGw]);
+    expect(p.route.create.map((w) => w.obj)).toEqual([route(2)]);
+  });
+
   it('routes on-link peers directly with DirectRouting and removes their vxlan entries', () => {
     const p = planVxlan(input([peer(2), peer(3)], { neighs: [neigh(2)], fdbs: [fdb(2)], routes: [route(2)] }, ['198.18.0.2']));
-    expect(p.route.replace.map(([w]) => w.obj)).toEqual([{ family: AF_INET, dst: '10.244.2.0/24', gateway: '198.18.0.2', oif: EXT }]);
+    expect(p.route.remove).toEqual([route(2)]);
     expect(p.neigh.remove).toEqual([neigh(2)]);
     expect(p.fdb.remove).toEqual([fdb(2)]);
-    expect(p.route.create.map((w) => w.obj)).toEqual([route(3)]);
+    expect(p.route.create.map((w) => w.obj)).toEqual([route(3), { family: AF_INET, dst: '10.244.2.0/24', gateway: '198.18.0.2', oif: EXT }]);
   });
 
   it('skips other backends and reports bad backend data and duplicate MACs', () => {
