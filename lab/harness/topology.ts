@@ -27,7 +27,7 @@ export function nodeUnderlayIpv6(index: number): string {
 /** The underlay namespace: bridge br0, up, with `address` (e.g. 198.18.0.254/24) and `address6` when given. */
 export async function createUnderlay(netns: string, address?: string, address6?: string): Promise<void> {
   await createNetns(netns);
-  if (address6 !== undefined) await noDad(netns);
+  if (address6 !== undefined) await disableDad(netns);
   await addBridge(netns, UNDERLAY_BRIDGE, address, address6);
 }
 
@@ -37,7 +37,7 @@ export async function createUnderlay(netns: string, address?: string, address6?:
  * (about a second), neighbour discovery on it stalls, and a ping right after set-up times out.
  * Nothing in a lab namespace can collide.
  */
-async function noDad(netns: string): Promise<void> {
+export async function disableDad(netns: string): Promise<void> {
   await sysctlIn(netns, 'net.ipv6.conf.default.accept_dad', '0');
   await sysctlIn(netns, 'net.ipv6.conf.all.accept_dad', '0');
 }
@@ -58,7 +58,7 @@ export interface NodeWiring {
 /** A node namespace on the underlay: `eth0` with 198.18.0.(10+index)/prefixLen (and its IPv6), its peer a port of br0. */
 export async function createNode(netns: string, underlayNetns: string, w: NodeWiring): Promise<void> {
   await createNetns(netns);
-  if (w.ipv6 === true) await noDad(netns);
+  if (w.ipv6 === true) await disableDad(netns);
   await addVeth(
     { netns, name: NODE_UPLINK, address: `${nodeUnderlayIp(w.index)}/${w.prefixLen ?? 24}`, ...(w.ipv6 === true ? { address6: `${nodeUnderlayIpv6(w.index)}/64` } : {}) },
     { netns: underlayNetns, name: w.port, master: UNDERLAY_BRIDGE },
