@@ -14,6 +14,8 @@ export interface DaemonOptions {
   readonly directRouting: boolean;
   /** Default 'ipv4'. */
   readonly ipFamily?: IpFamilyMode;
+  /** net-conf.json's EnableNFTables (default false: iptables). */
+  readonly nftables?: boolean;
   readonly ipMasq: boolean;
   readonly kubeconfig: string;
   /** The daemon's command before its flags; default bin/flanneld (an upstream flanneld binary also fits). */
@@ -21,20 +23,20 @@ export interface DaemonOptions {
 }
 
 /** net-conf.json as the manifest's ConfigMap holds it; with IPv6 as upstream's dual-stack and IPv6-only docs write it. */
-export function netConfJson(backend: BackendType, directRouting: boolean, ipFamily: IpFamilyMode = 'ipv4'): string {
+export function netConfJson(backend: BackendType, directRouting: boolean, ipFamily: IpFamilyMode = 'ipv4', nftables = false): string {
   const b: Record<string, unknown> = { Type: backend };
   if (backend === 'vxlan' && directRouting) b['DirectRouting'] = true;
   const families =
     ipFamily === 'ipv4' ? { Network: POD_NETWORK }
     : ipFamily === 'dual' ? { Network: POD_NETWORK, EnableIPv6: true, IPv6Network: POD_NETWORK6 }
     : { EnableIPv4: false, EnableIPv6: true, IPv6Network: POD_NETWORK6 };
-  return JSON.stringify({ ...families, Backend: b }, null, 2) + '\n';
+  return JSON.stringify({ ...families, ...(nftables ? { EnableNFTables: true } : {}), Backend: b }, null, 2) + '\n';
 }
 
 export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProcess {
   const command = opts.command ?? [FLANNELD_BIN];
   if (opts.command === undefined && !existsSync(FLANNELD_ENTRY)) throw new Error(`the daemon is missing: ${FLANNELD_ENTRY} (bin/flanneld runs it)`);
-  writeFileSync(node.netConfFile, netConfJson(opts.backend, opts.directRouting, opts.ipFamily));
+  writeFileSync(node.netConfFile, netConfJson(opts.backend, opts.directRouting, opts.ipFamily, opts.nftables));
   const argv = [
     'ip', 'netns', 'exec', node.netns, ...command,
     '--kube-subnet-mgr',

@@ -40,6 +40,8 @@ export interface LabOptions {
    * server double stays on its IPv4 address, the control plane only).
    */
   readonly ipFamily?: IpFamilyMode;
+  /** EnableNFTables in net-conf.json: masquerade and forward rules in nftables (default iptables). */
+  readonly nftables?: boolean;
   /** Default 1. */
   readonly podsPerNode?: number;
   /** Names every namespace; default `fl` + random hex. Keep it short: namespaces are named `<prefix>-node0-pod0`. */
@@ -303,6 +305,7 @@ function daemonOptions(s: LabState) {
     backend: s.backend,
     directRouting: s.directRouting,
     ipFamily: s.ipFamily ?? 'ipv4',
+    nftables: s.nftables ?? false,
     ipMasq: s.ipMasq,
     kubeconfig: s.kubeconfig!,
     ...(s.daemonCommand !== undefined ? { command: s.daemonCommand } : {}),
@@ -334,6 +337,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     backend,
     directRouting: backend === 'vxlan' && (opts.directRouting ?? false),
     ipFamily,
+    ...(opts.nftables === true ? { nftables: true } : {}),
     daemon: opts.daemon ?? 'flanneld',
     ipMasq: opts.ipMasq ?? true,
     ...(opts.daemonCommand !== undefined ? { daemonCommand: opts.daemonCommand } : {}),

@@ -54,6 +54,8 @@ export interface LabState {
   readonly directRouting: boolean;
   /** Absent in state files of labs made before IPv6: 'ipv4'. */
   readonly ipFamily?: IpFamilyMode;
+  /** net-conf.json's EnableNFTables. */
+  readonly nftables?: boolean;
   /** 'flanneld': our daemon programs the nodes; 'none': the lab wrote subnet.env and host-gw style routes itself. */
   readonly daemon: 'flanneld' | 'none';
   /** Whether the daemons got --ip-masq (and subnet.env says FLANNEL_IPMASQ=true). */
