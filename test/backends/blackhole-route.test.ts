@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keepBlackholeRoute } from '../../src/backends/blackhole-route.ts';
 import { parseCidr } from '../../src/ip/ipv4.ts';
+import { parseCidr6 } from '../../src/ip/ipv6.ts';
 import { openNetlink, type NetlinkHandle } from '../../src/netlink/index.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 
@@ -15,8 +16,8 @@ const ns = `ftbh-${process.pid}`;
 const isRoot = process.getuid?.() === 0;
 const PERIOD_MS = 100;
 
-function blackholes(): string[] {
-  const out = execFileSync('ip', ['-n', ns, '-j', 'route', 'show', 'type', 'blackhole'], { encoding: 'utf8' });
+function blackholes(family = '-4'): string[] {
+  const out = execFileSync('ip', [family, '-n', ns, '-j', 'route', 'show', 'type', 'blackhole'], { encoding: 'utf8' });
   return (JSON.parse(out || '[]') as { dst: string }[]).map((r) => r.dst);
 }
 
@@ -58,5 +59,14 @@ describe.skipIf(!isRoot)('keepBlackholeRoute', () => {
     execFileSync('ip', ['-n', ns, 'route', 'del', 'blackhole', '10.244.1.0/24']);
     await sleep(5 * PERIOD_MS);
     expect(blackholes()).toEqual([]);
+  });
+
+  it('keeps the IPv6 subnet’s blackhole route in a dual-stack or IPv6-only cluster', async () => {
+    const stop = new AbortController();
+    keepBlackholeRoute(h, parseCidr6('fd00:10:244:1::/64')!, PERIOD_MS, silentLogger(), stop.signal);
+    await until('the IPv6 blackhole route', () => blackholes('-6').includes('fd00:10:244:1::/64'));
+    execFileSync('ip', ['-n', ns, '-6', 'route', 'del', 'blackhole', 'fd00:10:244:1::/64']);
+    await until('the IPv6 blackhole route to come back', () => blackholes('-6').includes('fd00:10:244:1::/64'));
+    stop.abort();
   });
 });
