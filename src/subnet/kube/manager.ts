@@ -8,7 +8,7 @@
  * annotation PATCH goes out only when an annotation really differs (upstream re-patches on every
  * start when public-ip-overwrite is set).
  */
-import { containsAnyCidr, familyName, formatAnyCidr, type Families, type IpCidr } from '../../ip/cidr.ts';
+import { containsAnyCidr, familyName, formatAnyCidr, isIpv6Cidr, type Families, type IpCidr } from '../../ip/cidr.ts';
 import { formatCidr, type Ipv4Cidr } from '../../ip/ipv4.ts';
 import type { Ipv6Cidr } from '../../ip/ipv6.ts';
 import type { Logger } from '../../observe/log.ts';
@@ -207,10 +207,13 @@ export class KubeSubnetManager implements SubnetManager {
       }
       this.leaseState = 'waiting-for-pod-cidr';
       if (pod.kind === 'missing') {
-        const cluster = [this.network, this.ipv6Network].filter((n) => n !== undefined).map(formatAnyCidr).join(',');
+        const nets = [this.network, this.ipv6Network].filter((n) => n !== undefined);
+        const cluster = nets.map(formatAnyCidr).join(',');
+        const hints = nets.map((n) => `"<a /${isIpv6Cidr(n) ? 64 : 24} inside ${formatAnyCidr(n)}>"`);
+        const spec = hints.length === 1 ? `"podCIDR":${hints[0]}` : `"podCIDRs":[${hints.join(',')}]`;
         warned.warn(
           'missing',
-          `node "${this.nodeName}" pod cidr not assigned; waiting for spec.podCIDR. Fix: run kube-controller-manager with --allocate-node-cidrs=true --cluster-cidr=${cluster}, or set it by hand: kubectl patch node ${this.nodeName} -p '{"spec":{"podCIDR":"<a subnet inside ${cluster}>"}}'`,
+          `node "${this.nodeName}" pod cidr not assigned; waiting for spec.podCIDR. Fix: run kube-controller-manager with --allocate-node-cidrs=true --cluster-cidr=${cluster}, or set it by hand: kubectl patch node ${this.nodeName} -p '{"spec":{${spec}}}'`,
           { node: this.nodeName },
         );
       } else {
