@@ -14,6 +14,7 @@ import type { Lab, LabNode } from '../../lab/lab.ts';
 import { netConfJson } from '../../lab/daemon.ts';
 import { connectivityAmong, eventually, getNode, HEALTH_PORT, ipJson, link, logRecords, PREFIX, sample, scrape } from './daemon-helpers.ts';
 import { daemonLabSkip, useLab } from './harness.ts';
+import { forwardRuleLines, masqRuleLines } from '../traffic/golden.ts';
 
 const { skip, why } = daemonLabSkip;
 type Json = Record<string, unknown>;
@@ -98,23 +99,9 @@ describe.skipIf(skip)(`dual-stack vxlan lab${skip ? ` (skipped: ${why})` : ''}`,
   it('installs upstream’s IPv6 masquerade and forward rules with ip6tables', async () => {
     const n = lab().node(0);
     const nat = (await n.exec(['ip6tables', '-t', 'nat', '-S'])).stdout.split('\n').filter((l) => l.includes('FLANNEL'));
-    expect(nat).toEqual([
-      '-N FLANNEL-POSTRTG',
-      '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
-      '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
-      '-A FLANNEL-POSTRTG -s fd00:10:244:1::/64 -d fd00:10:244::/56 -m comment --comment "flanneld masq" -j RETURN',
-      '-A FLANNEL-POSTRTG -s fd00:10:244::/56 -d fd00:10:244:1::/64 -m comment --comment "flanneld masq" -j RETURN',
-      '-A FLANNEL-POSTRTG ! -s fd00:10:244::/56 -d fd00:10:244:1::/64 -m comment --comment "flanneld masq" -j RETURN',
-      '-A FLANNEL-POSTRTG -s fd00:10:244::/56 ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
-      '-A FLANNEL-POSTRTG ! -s fd00:10:244::/56 -d fd00:10:244::/56 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
-    ]);
+    expect(nat).toEqual(['-N FLANNEL-POSTRTG', ...masqRuleLines('fd00:10:244:1::/64', 'fd00:10:244::/56', 'ff00::/8')]);
     const fwd = (await n.exec(['ip6tables', '-S'])).stdout.split('\n').filter((l) => l.includes('FLANNEL'));
-    expect(fwd).toEqual([
-      '-N FLANNEL-FWD',
-      '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
-      '-A FLANNEL-FWD -s fd00:10:244::/56 -m comment --comment "flanneld forward" -j ACCEPT',
-      '-A FLANNEL-FWD -d fd00:10:244::/56 -m comment --comment "flanneld forward" -j ACCEPT',
-    ]);
+    expect(fwd).toEqual(['-N FLANNEL-FWD', ...forwardRuleLines('fd00:10:244::/56')]);
   });
 
   // Bounded at 5 s, half the 10 s resync: the netlink monitor, not the timer, brings them back.

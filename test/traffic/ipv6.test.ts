@@ -8,29 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCidrOf, type IpCidr } from '../../src/ip/cidr.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import { createTrafficManager, type TrafficManager } from '../../src/traffic/manager.ts';
+import { forwardRuleLines, masqRuleLines } from './golden.ts';
 import { NetnsSet, nsRunner, requireRoot, savedOurs, sh } from './netns.ts';
 
 const cidr6 = (s: string): IpCidr => parseCidrOf('ipv6', s)!;
 const NET6 = cidr6('fd00:10:244::/56');
 const POD6 = cidr6('fd00:10:244:1::/64');
 
-/** e2e/rules.go's expectedIp6tablesPostrouting, in ip6tables-save order. */
-const GOLDEN_NAT6 = [
-  ':FLANNEL-POSTRTG -',
-  '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
-  '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG -s fd00:10:244:1::/64 -d fd00:10:244::/56 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG -s fd00:10:244::/56 -d fd00:10:244:1::/64 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG ! -s fd00:10:244::/56 -d fd00:10:244:1::/64 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG -s fd00:10:244::/56 ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
-  '-A FLANNEL-POSTRTG ! -s fd00:10:244::/56 -d fd00:10:244::/56 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
-];
-const GOLDEN_FILTER6 = [
-  ':FLANNEL-FWD -',
-  '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
-  '-A FLANNEL-FWD -s fd00:10:244::/56 -m comment --comment "flanneld forward" -j ACCEPT',
-  '-A FLANNEL-FWD -d fd00:10:244::/56 -m comment --comment "flanneld forward" -j ACCEPT',
-];
+/** e2e/rules.go's expectedIp6tablesPostrouting and expectedIp6tablesForward, in ip6tables-save order. */
+const GOLDEN_NAT6 = [':FLANNEL-POSTRTG -', ...masqRuleLines('fd00:10:244:1::/64', 'fd00:10:244::/56', 'ff00::/8')];
+const GOLDEN_FILTER6 = [':FLANNEL-FWD -', ...forwardRuleLines('fd00:10:244::/56')];
 
 /** `nft list table ip6 flannel-ipv6` (nft 1.0.6): e2e/rules.go's expectedNft6Postrouting and forward chains. */
 const GOLDEN_NFT6 = `table ip6 flannel-ipv6 {
