@@ -14,12 +14,14 @@ export interface DriftMonitor {
  */
 export type OpenDriftMonitor = (onChange: (c: NetlinkChange) => void, onOverflow: () => void) => DriftMonitor;
 
-/** What every kernel backend is built from (createBackend's second argument). */
+/**
+ * What every kernel backend is built from (createBackend's second argument). Its networks
+ * (net-conf.json's Network, IPv6Network) say which families are enabled, and bound what the
+ * backend owns on the external interface in each.
+ */
 export interface BackendContext extends Networks {
   readonly nl: NetlinkHandle;
   readonly ext: ExternalInterface;
-  // network, ipv6Network (net-conf.json): the enabled families, and what bounds what the backend
-  // owns on the external interface in each.
   /** The node's own stored hints: vtepMac(V6) keep flannel.N's (flannel-v6.N's) MAC across re-creation. */
   readonly stored: StoredNodeInfo;
   readonly log: Logger;
