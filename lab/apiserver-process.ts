@@ -12,7 +12,8 @@ import { API_SERVER_IP, API_SERVER_PORT } from './topology.ts';
 
 export interface NodeSeed {
   readonly name: string;
-  readonly podCidr: string;
+  /** spec.podCIDRs; the first is also spec.podCIDR. */
+  readonly podCidrs: readonly string[];
 }
 
 export async function startApiServerDouble(
@@ -30,7 +31,7 @@ export async function startApiServerDouble(
     '--listen', `${API_SERVER_IP}:${API_SERVER_PORT}`,
     '--kubeconfig-out', kubeconfig,
     '--state-file', stateFile,
-    ...nodes.flatMap((n) => ['--node', `${n.name}=${n.podCidr}`]),
+    ...nodes.flatMap((n) => ['--node', `${n.name}=${n.podCidrs.join(',')}`]),
   ];
   const before = logLines(logFile);
   const child = startDetached(argv, logFile);

@@ -23,10 +23,12 @@ export interface CniCall {
 }
 
 export interface PodAttachment {
-  /** The pod's address with prefix, for example `10.244.1.2/24`. */
+  /** The pod's first address with prefix, for example `10.244.1.2/24` (IPv4 when it has one). */
   readonly cidr: string;
   readonly ip: string;
   readonly gateway?: string;
+  /** Its IPv6 address, when the delegate had an IPv6 range (dual-stack, IPv6-only). */
+  readonly ip6?: string;
 }
 
 /** CNI ADD through the delegate flannel's plugin would build; returns the pod's address. */
@@ -68,11 +70,14 @@ function invokePlugin(command: 'ADD' | 'DEL', call: CniCall, delegate: JsonObjec
 
 function attachmentOf(resultText: string, containerId: string): PodAttachment {
   const result = JSON.parse(resultText) as { ips?: { address?: string; gateway?: string }[] };
-  const first = result.ips?.find((ip) => ip.address !== undefined && !ip.address.includes(':'));
-  if (first?.address === undefined) throw new Error(`CNI ADD for ${containerId} returned no IPv4 address: ${resultText}`);
+  const v4 = result.ips?.find((ip) => ip.address !== undefined && !ip.address.includes(':'));
+  const v6 = result.ips?.find((ip) => ip.address !== undefined && ip.address.includes(':'));
+  const first = v4 ?? v6;
+  if (first?.address === undefined) throw new Error(`CNI ADD for ${containerId} returned no address: ${resultText}`);
   return {
     cidr: first.address,
     ip: first.address.split('/')[0]!,
     ...(first.gateway !== undefined ? { gateway: first.gateway } : {}),
+    ...(v6?.address !== undefined ? { ip6: v6.address.split('/')[0]! } : {}),
   };
 }

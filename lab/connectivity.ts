@@ -8,7 +8,10 @@ import { runIn } from './harness/exec.ts';
 export interface Endpoint {
   readonly name: string;
   readonly netns: string;
+  /** Pinged as is: IPv4, or IPv6 (ping picks the family from the address). */
   readonly ip: string;
+  /** A pod's IPv6 address in a dual-stack lab. */
+  readonly ip6?: string;
 }
 
 /** One echo request with a 2 s wait; true when the reply came back. */

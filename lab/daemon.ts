@@ -6,12 +6,16 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { logTail, startDetached, waitFor, type StartedProcess } from './processes.ts';
 import { FLANNELD_BIN, FLANNELD_ENTRY } from './paths.ts';
-import { NODE_UPLINK, POD_NETWORK } from './topology.ts';
-import type { BackendType, NodeState } from './state.ts';
+import { NODE_UPLINK, POD_NETWORK, POD_NETWORK6 } from './topology.ts';
+import type { BackendType, IpFamilyMode, NodeState } from './state.ts';
 
 export interface DaemonOptions {
   readonly backend: BackendType;
   readonly directRouting: boolean;
+  /** Default 'ipv4'. */
+  readonly ipFamily?: IpFamilyMode;
+  /** net-conf.json's EnableNFTables (default false: iptables). */
+  readonly nftables?: boolean;
   readonly ipMasq: boolean;
   /** Kube mode: the API server's kubeconfig. */
   readonly kubeconfig?: string;
@@ -23,17 +27,21 @@ export interface DaemonOptions {
   readonly extraArgs?: readonly string[];
 }
 
-/** net-conf.json as the manifest's ConfigMap holds it. */
-export function netConfJson(backend: BackendType, directRouting: boolean): string {
+/** net-conf.json as the manifest's ConfigMap holds it; with IPv6 as upstream's dual-stack and IPv6-only docs write it. */
+export function netConfJson(backend: BackendType, directRouting: boolean, ipFamily: IpFamilyMode = 'ipv4', nftables = false): string {
   const b: Record<string, unknown> = { Type: backend };
   if (backend === 'vxlan' && directRouting) b['DirectRouting'] = true;
-  return JSON.stringify({ Network: POD_NETWORK, Backend: b }, null, 2) + '\n';
+  const families =
+    ipFamily === 'ipv4' ? { Network: POD_NETWORK }
+    : ipFamily === 'dual' ? { Network: POD_NETWORK, EnableIPv6: true, IPv6Network: POD_NETWORK6 }
+    : { EnableIPv4: false, EnableIPv6: true, IPv6Network: POD_NETWORK6 };
+  return JSON.stringify({ ...families, ...(nftables ? { EnableNFTables: true } : {}), Backend: b }, null, 2) + '\n';
 }
 
 export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProcess {
   const command = opts.command ?? [FLANNELD_BIN];
   if (opts.command === undefined && !existsSync(FLANNELD_ENTRY)) throw new Error(`the daemon is missing: ${FLANNELD_ENTRY} (bin/flanneld runs it)`);
-  writeFileSync(node.netConfFile, netConfJson(opts.backend, opts.directRouting));
+  writeFileSync(node.netConfFile, netConfJson(opts.backend, opts.directRouting, opts.ipFamily, opts.nftables));
   const mode = opts.etcdEndpoint !== undefined
     ? ['--etcd-endpoints', opts.etcdEndpoint]
     : ['--kube-subnet-mgr', '--kubeconfig-file', opts.kubeconfig!, '--net-config-path', node.netConfFile];

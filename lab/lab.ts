@@ -22,11 +22,12 @@ import { createNetns } from './harness/netns.ts';
 import { assertPreflight } from './preflight.ts';
 import { stopProcess } from './processes.ts';
 import { apiServerAddress, createRealNodes, createUplink } from './real-apiserver.ts';
-import { saveState, type BackendType, type LabState, type NodeState, type PodState } from './state.ts';
+import { saveState, type BackendType, type IpFamilyMode, type LabState, type NodeState, type PodState } from './state.ts';
 import { parseFlannelSubnetEnv, type FlannelSubnetEnv } from './subnet-env.ts';
 import { teardown } from './teardown.ts';
 import { installCni } from './cni-install.ts';
-import { createNode, createUnderlay, nodePodCidr, nodeUnderlayIp, NODE_UPLINK, POD_NETWORK } from './topology.ts';
+import { disableDad } from './harness/topology.ts';
+import { createNode, createUnderlay, nodePodCidr, nodePodCidr6, nodeUnderlayIp, nodeUnderlayIpv6, NODE_UPLINK, POD_NETWORK } from './topology.ts';
 import { ETCD_ENDPOINT, etcdProblem, labEtcdctl, putLabNetConf, startLabEtcd } from './etcd.ts';
 
 export interface LabOptions {
@@ -35,6 +36,14 @@ export interface LabOptions {
   readonly backend?: BackendType;
   /** vxlan only: DirectRouting (all nodes share the underlay, so every peer is routed directly). */
   readonly directRouting?: boolean;
+  /**
+   * 'ipv4' (default); 'dual' adds the IPv6 underlay fd00:198:18::/64, IPv6Network fd00:10:244::/56
+   * with a /64 per node and pods with both families; 'ipv6' runs the cluster IPv6-only (the API
+   * server double stays on its IPv4 address, the control plane only).
+   */
+  readonly ipFamily?: IpFamilyMode;
+  /** EnableNFTables in net-conf.json: masquerade and forward rules in nftables (default iptables). */
+  readonly nftables?: boolean;
   /** Default 1. */
   readonly podsPerNode?: number;
   /** Names every namespace; default `fl` + random hex. Keep it short: namespaces are named `<prefix>-node0-pod0`. */
@@ -74,7 +83,10 @@ export interface LabNode {
   readonly name: string;
   readonly netns: string;
   readonly underlayIp: string;
+  readonly underlayIp6: string | undefined;
+  /** The primary podCIDR (IPv4, or IPv6 in an IPv6-only lab). */
   readonly podCidr: string;
+  readonly podCidr6: string | undefined;
   readonly subnetFile: string;
   readonly logFile: string;
   readonly daemonPid: number | undefined;
@@ -113,7 +125,9 @@ export class Lab {
       name: n.name,
       netns: n.netns,
       underlayIp: n.underlayIp,
+      underlayIp6: n.underlayIp6,
       podCidr: n.podCidr,
+      podCidr6: n.podCidr6,
       subnetFile: n.subnetFile,
       logFile: n.logFile,
       daemonPid: n.daemonPid,
@@ -133,7 +147,13 @@ export class Lab {
     return this.state.pods.map(podHandle);
   }
 
-  /** One echo from a pod to a pod or an address; true when it was answered. */
+  /** The families the lab runs, IPv4 first. */
+  get families(): ('ipv4' | 'ipv6')[] {
+    const f = this.state.ipFamily ?? 'ipv4';
+    return f === 'dual' ? ['ipv4', 'ipv6'] : [f];
+  }
+
+  /** One echo from a pod to a pod (its primary address) or an address; true when it was answered. */
   ping(from: LabPod, to: LabPod | string): Promise<boolean> {
     return ping(from, typeof to === 'string' ? to : to.ip);
   }
@@ -143,12 +163,27 @@ export class Lab {
     return pingStream(from, typeof to === 'string' ? to : to.ip, count, intervalSeconds);
   }
 
-  pingMatrix(): Promise<Matrix> {
-    return pingMatrix(this.pods());
+  /** The pods as endpoints of one family: named `<pod> (IPv6)` in the IPv6 half of a dual-stack lab. */
+  endpoints(family: 'ipv4' | 'ipv6'): Endpoint[] {
+    const dual = this.families.length === 2;
+    return this.pods().map((p) => {
+      if (family === 'ipv4' || !dual) return { name: p.name, netns: p.netns, ip: p.ip };
+      return { name: `${p.name} (IPv6)`, netns: p.netns, ip: p.ip6! };
+    });
   }
 
-  waitForFullConnectivity(timeoutMs?: number): Promise<Matrix> {
-    return waitForFullConnectivity(this.pods(), timeoutMs);
+  /** Every pod pings every other on every family: the first family's matrix, all failures, and each family's matrix. */
+  async pingMatrix(): Promise<FamilyMatrix> {
+    const byFamily: Matrix[] = [];
+    for (const f of this.families) byFamily.push(await pingMatrix(this.endpoints(f)));
+    return combined(byFamily);
+  }
+
+  /** Repeats the matrices until every pod reaches every other on every family, or the time is up. */
+  async waitForFullConnectivity(timeoutMs?: number): Promise<FamilyMatrix> {
+    const byFamily: Matrix[] = [];
+    for (const f of this.families) byFamily.push(await waitForFullConnectivity(this.endpoints(f), timeoutMs));
+    return combined(byFamily);
   }
 
   /** A request to the API server double (for example DELETE /api/v1/nodes/<name>). */
@@ -219,11 +254,12 @@ export class Lab {
     const s = this.state;
     if (s.daemon === 'none' || s.realApiServer || s.subnetMgr === 'etcd') throw new Error(`lab ${this.prefix}: addNode needs the API server double`);
     const i = s.nodes.length;
-    const n = nodeState(s.prefix, s.runDir, i);
+    const n = nodeState(s.prefix, s.runDir, i, s.ipFamily ?? 'ipv4');
     s.nodes.push(n);
     saveState(s);
-    await createNode(n.netns, s.underlayNetns, i);
-    const spec = opts.podCidr === false ? {} : { podCIDR: n.podCidr, podCIDRs: [n.podCidr] };
+    await createNode(n.netns, s.underlayNetns, i, n.podCidr6 !== undefined);
+    const cidrs = podCidrsOf(n, s.ipFamily ?? 'ipv4');
+    const spec = opts.podCidr === false ? {} : { podCIDR: cidrs[0]!, podCIDRs: cidrs };
     const created = await this.api('POST', '/api/v1/nodes', { metadata: { name: n.name, annotations: { dummy: 'value' } }, spec });
     if (created.status !== 201) throw new Error(`creating Node ${n.name}: HTTP ${created.status} ${created.body}`);
     await this.startDaemon(i, { wait: opts.podCidr !== false });
@@ -259,11 +295,11 @@ export class Lab {
   describe(): string {
     const s = this.state;
     const lines = [
-      `lab ${s.prefix}: ${s.nodes.length} nodes, backend ${s.daemon === 'none' ? 'none (static routes)' : s.backend}${s.directRouting ? ' +DirectRouting' : ''}${s.subnetMgr === 'etcd' ? `, subnets in etcd at ${ETCD_ENDPOINT} (etcdctl: ip netns exec ${s.underlayNetns} etcdctl --endpoints ${ETCD_ENDPOINT} …)` : ''}, run dir ${s.runDir}`,
+      `lab ${s.prefix}: ${s.nodes.length} nodes, backend ${s.daemon === 'none' ? 'none (static routes)' : s.backend}${s.directRouting ? ' +DirectRouting' : ''}, ${s.ipFamily ?? 'ipv4'}${s.subnetMgr === 'etcd' ? `, subnets in etcd at ${ETCD_ENDPOINT} (etcdctl: ip netns exec ${s.underlayNetns} etcdctl --endpoints ${ETCD_ENDPOINT} …)` : ''}, run dir ${s.runDir}`,
       'nodes:',
-      ...s.nodes.map((n) => `  ${n.name}  ${n.underlayIp}  podCIDR ${n.podCidr}  netns ${n.netns}${n.daemonPid ? `  daemon pid ${n.daemonPid}` : ''}${s.daemon === 'flanneld' ? `  log ${n.logFile}` : ''}`),
+      ...s.nodes.map((n) => `  ${n.name}  ${[n.underlayIp, n.underlayIp6].filter((x) => x !== undefined).join(' ')}  podCIDRs ${podCidrsOf(n, s.ipFamily ?? 'ipv4').join(',')}  netns ${n.netns}${n.daemonPid ? `  daemon pid ${n.daemonPid}` : ''}${s.daemon === 'flanneld' ? `  log ${n.logFile}` : ''}`),
       'pods:',
-      ...s.pods.map((p) => `  ${p.name}  on ${s.nodes[p.node]!.name}  ${p.ip}`),
+      ...s.pods.map((p) => `  ${p.name}  on ${s.nodes[p.node]!.name}  ${[p.ip, p.ip6].filter((x, i) => x !== undefined && !(i === 1 && x === p.ip)).join(' ')}`),
     ];
     return lines.join('\n');
   }
@@ -273,18 +309,34 @@ export class Lab {
   }
 }
 
-export function formatConnectivity(m: Matrix): string {
-  return `${formatMatrix(m)}\n${m.failures.length === 0 ? 'all pods reach each other' : `FAILED: ${m.failures.join(', ')}`}`;
+/** A matrix per family (IPv4 first); the fields of Matrix are the first family's, `failures` are all of them. */
+export type FamilyMatrix = Matrix & { readonly byFamily: readonly Matrix[] };
+
+function combined(byFamily: readonly Matrix[]): FamilyMatrix {
+  return { ...byFamily[0]!, failures: byFamily.flatMap((m) => m.failures), byFamily };
+}
+
+/** The matrix of each family, then one verdict. */
+export function formatConnectivity(m: Matrix & { readonly byFamily?: readonly Matrix[] }): string {
+  const tables = (m.byFamily ?? [m]).map(formatMatrix).join('\n\n');
+  return `${tables}\n${m.failures.length === 0 ? 'all pods reach each other' : `FAILED: ${m.failures.join(', ')}`}`;
 }
 
 function podHandle(p: PodState): LabPod {
-  return { name: p.name, netns: p.netns, ip: p.ip, node: p.node, index: p.index, exec: (argv, opts) => runIn(p.netns, argv, opts) };
+  return { name: p.name, netns: p.netns, ip: p.ip, ...(p.ip6 !== undefined ? { ip6: p.ip6 } : {}), node: p.node, index: p.index, exec: (argv, opts) => runIn(p.netns, argv, opts) };
+}
+
+/** A node's spec.podCIDRs: IPv4 first in dual-stack, as kube-controller-manager orders them by --cluster-cidr. */
+function podCidrsOf(n: NodeState, family: IpFamilyMode): string[] {
+  return family === 'dual' ? [n.podCidr, n.podCidr6!] : [n.podCidr];
 }
 
 function daemonOptions(s: LabState) {
   return {
     backend: s.backend,
     directRouting: s.directRouting,
+    ipFamily: s.ipFamily ?? 'ipv4',
+    nftables: s.nftables ?? false,
     ipMasq: s.ipMasq,
     ...(s.subnetMgr === 'etcd' ? { etcdEndpoint: ETCD_ENDPOINT } : { kubeconfig: s.kubeconfig! }),
     ...(s.daemonCommand !== undefined ? { command: s.daemonCommand } : {}),
@@ -303,26 +355,32 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   if (!Number.isInteger(podsPerNode) || podsPerNode < 0 || podsPerNode > 200) throw new Error(`podsPerNode must be 0..200, got ${podsPerNode}`);
   const prefix = opts.prefix ?? randomPrefix();
   if (!/^[a-z][a-z0-9]{0,11}$/.test(prefix)) throw new Error(`prefix must be 1-12 lowercase letters/digits starting with a letter, got ${JSON.stringify(prefix)}`);
-  const runDir = mkdtempSync(join(tmpdir(), `flannel-lab-${prefix}-`));
+  const ipFamily = opts.ipFamily ?? 'ipv4';
+  if (!['ipv4', 'dual', 'ipv6'].includes(ipFamily)) throw new Error(`ipFamily must be ipv4, dual or ipv6, got ${JSON.stringify(ipFamily)}`);
   const backend = opts.backend ?? 'vxlan';
   if (opts.subnetMgr === 'etcd') {
     const problem = etcdProblem();
     if (problem !== undefined) throw new Error(`flannel-lab cannot run etcd mode here: ${problem}`);
     if (opts.kubeconfig !== undefined || opts.daemon === 'none') throw new Error('subnetMgr etcd runs our daemons against the lab\'s etcd: no kubeconfig, no daemon: none');
   }
+  if (ipFamily !== 'ipv4' && backend === 'udp') throw new Error('the udp backend carries IPv4 only (as upstream\'s); use vxlan or host-gw with IPv6');
+  if (ipFamily !== 'ipv4' && opts.daemon === 'none') throw new Error('a lab without daemons is IPv4 only');
+  const runDir = mkdtempSync(join(tmpdir(), `flannel-lab-${prefix}-`));
   const state: LabState = {
     prefix,
     ...(opts.owned === false ? {} : { ownerPid: process.pid }),
     runDir,
     backend,
     directRouting: backend === 'vxlan' && (opts.directRouting ?? false),
+    ipFamily,
+    ...(opts.nftables === true ? { nftables: true } : {}),
     daemon: opts.daemon ?? 'flanneld',
     ipMasq: opts.ipMasq ?? true,
     ...(opts.daemonCommand !== undefined ? { daemonCommand: opts.daemonCommand } : {}),
     underlayNetns: `${prefix}-underlay`,
     realApiServer: opts.kubeconfig !== undefined,
     ...(opts.subnetMgr === 'etcd' ? { subnetMgr: 'etcd' as const } : {}),
-    nodes: Array.from({ length: opts.nodes }, (_, i) => nodeState(prefix, runDir, i)),
+    nodes: Array.from({ length: opts.nodes }, (_, i) => nodeState(prefix, runDir, i, ipFamily)),
     pods: [],
   };
   saveState(state);
@@ -335,17 +393,19 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   }
 }
 
-function nodeState(prefix: string, runDir: string, i: number): NodeState {
+function nodeState(prefix: string, runDir: string, i: number, family: IpFamilyMode): NodeState {
   const name = `${prefix}-node${i}`;
   const dir = join(runDir, name);
   mkdirSync(dir, { recursive: true });
   installCni(dir);
+  const v6 = family !== 'ipv4';
   return {
     index: i,
     name,
     netns: name,
     underlayIp: nodeUnderlayIp(i),
-    podCidr: nodePodCidr(i),
+    ...(v6 ? { underlayIp6: nodeUnderlayIpv6(i), podCidr6: nodePodCidr6(i) } : {}),
+    podCidr: family === 'ipv6' ? nodePodCidr6(i) : nodePodCidr(i),
     subnetFile: join(dir, 'subnet.env'),
     netConfFile: join(dir, 'net-conf.json'),
     logFile: join(dir, 'flanneld.log'),
@@ -353,8 +413,9 @@ function nodeState(prefix: string, runDir: string, i: number): NodeState {
 }
 
 async function build(state: LabState, opts: LabOptions, podsPerNode: number): Promise<void> {
-  await createUnderlay(state.underlayNetns);
-  for (const n of state.nodes) await createNode(n.netns, state.underlayNetns, n.index);
+  const v6 = (state.ipFamily ?? 'ipv4') !== 'ipv4';
+  await createUnderlay(state.underlayNetns, v6);
+  for (const n of state.nodes) await createNode(n.netns, state.underlayNetns, n.index, v6);
 
   if (state.daemon === 'none') {
     await playFlannelByHand(state);
@@ -387,8 +448,9 @@ async function attachPods(state: LabState, n: NodeState, count: number): Promise
   for (let j = first; j < first + count; j++) {
     const name = `${n.name}-pod${j}`;
     await createNetns(name);
+    if (env.ipv6Subnet !== undefined) await disableDad(name);
     const attached = await cniAdd({ nodeNetns: n.netns, podNetns: name, containerId: name, dataDir: join(dir, 'cni-flannel') }, conf, env);
-    state.pods.push({ name, node: n.index, index: j, netns: name, ip: attached.ip });
+    state.pods.push({ name, node: n.index, index: j, netns: name, ip: attached.ip, ...(attached.ip6 !== undefined ? { ip6: attached.ip6 } : {}) });
     saveState(state);
   }
 }
@@ -400,7 +462,7 @@ async function startEtcd(state: LabState): Promise<void> {
 }
 
 async function startApi(state: LabState, opts: LabOptions): Promise<void> {
-  const seeds = state.nodes.map((n) => ({ name: n.name, podCidr: n.podCidr }));
+  const seeds = state.nodes.map((n) => ({ name: n.name, podCidrs: podCidrsOf(n, state.ipFamily ?? 'ipv4') }));
   if (opts.kubeconfig !== undefined) {
     const serverIp = await apiServerAddress(opts.kubeconfig);
     await createRealNodes(opts.kubeconfig, seeds);

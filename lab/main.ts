@@ -1,7 +1,7 @@
 /**
  * flannel-lab: builds the multi-node lab on this machine and leaves it running.
  *   flannel-lab up [--nodes 3] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node 1]
- *                  [--kubeconfig FILE] [--subnet-mgr kube|etcd] [--prefix flab] [--no-daemon]
+ *                  [--ip-family ipv4|dual|ipv6] [--kubeconfig FILE] [--subnet-mgr kube|etcd] [--prefix flab] [--no-daemon]
  *   flannel-lab status
  *   flannel-lab doctor NODE [--prefix flab] [flanneld doctor flags]
  *   flannel-lab down [--prefix flab]
@@ -14,13 +14,13 @@ import { createLab, formatConnectivity, Lab } from './lab.ts';
 import { listNetns } from './harness/netns.ts';
 import { preflightProblems } from './preflight.ts';
 import { isAlive } from './processes.ts';
-import { loadState, savedLabs, stateFile, type BackendType } from './state.ts';
+import { loadState, savedLabs, stateFile, type BackendType, type IpFamilyMode } from './state.ts';
 import { teardown } from './teardown.ts';
 import { errorText } from '../src/util/errors.ts';
 
 const USAGE = `usage:
   flannel-lab up [--nodes N] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node N]
-                 [--kubeconfig FILE] [--subnet-mgr kube|etcd] [--prefix NAME] [--no-daemon]
+                 [--ip-family ipv4|dual|ipv6] [--kubeconfig FILE] [--subnet-mgr kube|etcd] [--prefix NAME] [--no-daemon]
   flannel-lab status
   flannel-lab doctor NODE [--prefix NAME] [--json] [--bundle FILE] [--no-probe] ...
   flannel-lab down [--prefix NAME]
@@ -28,6 +28,9 @@ const USAGE = `usage:
 up builds an underlay, N node namespaces each running flanneld (flannel-ts) against a Kubernetes
 API server double (or the real server of --kubeconfig), pods attached by the CNI reference plugins,
 prints them and a ping matrix, and leaves everything running until 'down'. Needs root.
+--ip-family dual adds an IPv6 underlay (fd00:198:18::/64) and IPv6Network fd00:10:244::/56 with a
+/64 per node, so pods get both families; ipv6 makes the cluster IPv6-only (the API server double
+stays on its IPv4 address). The matrix is printed for each family.
 --no-daemon runs no daemon and no API server: the lab writes subnet.env and host-gw style routes
 itself (checks the lab and the CNI wiring alone).
 With --kubeconfig the lab creates its Node objects on that server and routes the server's address
@@ -42,6 +45,7 @@ flags go to the doctor (flanneld doctor --help); its exit code is the doctor's.`
 
 const DEFAULT_PREFIX = 'flab';
 const BACKENDS: readonly BackendType[] = ['vxlan', 'host-gw', 'udp'];
+const IP_FAMILIES: readonly IpFamilyMode[] = ['ipv4', 'dual', 'ipv6'];
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'doctor') return doctor(argv.slice(1));
@@ -52,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       nodes: { type: 'string', default: '3' },
       backend: { type: 'string', default: 'vxlan' },
       'direct-routing': { type: 'boolean', default: false },
+      'ip-family': { type: 'string', default: 'ipv4' },
       'no-daemon': { type: 'boolean', default: false },
       'pods-per-node': { type: 'string', default: '1' },
       kubeconfig: { type: 'string' },
@@ -77,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function up(values: { nodes: string; backend: string; 'direct-routing': boolean; 'no-daemon': boolean; 'pods-per-node': string; kubeconfig?: string | undefined; 'subnet-mgr': string; prefix: string }): Promise<number> {
+async function up(values: { nodes: string; backend: string; 'direct-routing': boolean; 'ip-family': string; 'no-daemon': boolean; 'pods-per-node': string; kubeconfig?: string | undefined; 'subnet-mgr': string; prefix: string }): Promise<number> {
   const problems = preflightProblems();
   if (problems.length > 0) throw new Error(`cannot build the lab:\n  ${problems.join('\n  ')}`);
   const prefix = values.prefix;
@@ -87,6 +92,10 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
   const backend = values.backend as BackendType;
   if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(values.backend)}`);
   if (values['direct-routing'] && backend !== 'vxlan') throw new Error('--direct-routing applies to the vxlan backend only');
+  const ipFamily = values['ip-family'] as IpFamilyMode;
+  if (!IP_FAMILIES.includes(ipFamily)) throw new Error(`--ip-family must be one of ${IP_FAMILIES.join(', ')}, got ${JSON.stringify(values['ip-family'])}`);
+  if (ipFamily !== 'ipv4' && backend === 'udp') throw new Error('--ip-family dual and ipv6 need vxlan or host-gw: the udp backend carries IPv4 only, as upstream\'s');
+  if (ipFamily !== 'ipv4' && values['no-daemon']) throw new Error('--no-daemon labs are IPv4 only');
   if (values['no-daemon'] && values.kubeconfig !== undefined) throw new Error('--no-daemon runs no daemon, so --kubeconfig has no use');
   const subnetMgr = values['subnet-mgr'];
   if (subnetMgr !== 'kube' && subnetMgr !== 'etcd') throw new Error(`--subnet-mgr must be kube or etcd, got ${JSON.stringify(subnetMgr)}`);
@@ -105,6 +114,7 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
     nodes,
     backend,
     directRouting: values['direct-routing'],
+    ipFamily,
     podsPerNode,
     prefix,
     owned: false,

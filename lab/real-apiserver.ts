@@ -19,7 +19,7 @@ import { errorText } from '../src/util/errors.ts';
 export const UPLINK_ROOT_IP = '198.18.0.1';
 
 interface KubeClient {
-  createNode(name: string, podCidr: string): Promise<void>;
+  createNode(name: string, podCidrs: readonly string[]): Promise<void>;
   deleteNode(name: string): Promise<void>;
 }
 
@@ -30,8 +30,8 @@ async function kubeClient(kubeconfig: string): Promise<KubeClient> {
   kc.loadFromFile(kubeconfig);
   const api = kc.makeApiClient(k8s.CoreV1Api);
   return {
-    async createNode(name, podCidr) {
-      await api.createNode({ body: { metadata: { name }, spec: { podCIDR: podCidr, podCIDRs: [podCidr] } } });
+    async createNode(name, podCidrs) {
+      await api.createNode({ body: { metadata: { name }, spec: { podCIDR: podCidrs[0]!, podCIDRs: [...podCidrs] } } });
     },
     async deleteNode(name) {
       await api.deleteNode({ name });
@@ -39,13 +39,13 @@ async function kubeClient(kubeconfig: string): Promise<KubeClient> {
   };
 }
 
-export async function createRealNodes(kubeconfig: string, nodes: readonly { name: string; podCidr: string }[]): Promise<void> {
+export async function createRealNodes(kubeconfig: string, nodes: readonly { name: string; podCidrs: readonly string[] }[]): Promise<void> {
   const client = await kubeClient(kubeconfig);
   for (const n of nodes) {
     try {
-      await client.createNode(n.name, n.podCidr);
+      await client.createNode(n.name, n.podCidrs);
     } catch (e) {
-      throw new Error(`creating Node ${n.name} (podCIDR ${n.podCidr}) through ${kubeconfig} failed: ${errorText(e)}`);
+      throw new Error(`creating Node ${n.name} (podCIDRs ${n.podCidrs.join(',')}) through ${kubeconfig} failed: ${errorText(e)}`);
     }
   }
 }

@@ -9,14 +9,21 @@ export const STATE_DIR = '/run/flannel-lab';
 
 export type BackendType = 'vxlan' | 'host-gw' | 'udp';
 
+/** Which families the cluster runs: net-conf.json's EnableIPv4/EnableIPv6 and the nodes' podCIDRs. */
+export type IpFamilyMode = 'ipv4' | 'dual' | 'ipv6';
+
 export interface NodeState {
   readonly index: number;
   /** The Kubernetes Node name; also the name of the node's namespace. */
   readonly name: string;
   readonly netns: string;
   readonly underlayIp: string;
-  /** In etcd mode the daemon picks it: set from subnet.env once written. */
+  /** fd00:198:18::(10+i), when the lab has IPv6. */
+  readonly underlayIp6?: string;
+  /** The primary podCIDR: the IPv4 one, or the IPv6 one in an IPv6-only lab. In etcd mode the daemon picks it: set from subnet.env once written. */
   podCidr: string;
+  /** The IPv6 podCIDR fd00:10:244:(i+1)::/64, when the lab has IPv6. */
+  readonly podCidr6?: string;
   readonly subnetFile: string;
   readonly netConfFile: string;
   readonly logFile: string;
@@ -29,7 +36,10 @@ export interface PodState {
   readonly node: number;
   readonly index: number;
   readonly netns: string;
+  /** The primary address: IPv4, or IPv6 in an IPv6-only lab. */
   readonly ip: string;
+  /** The IPv6 address, when the lab has IPv6. */
+  readonly ip6?: string;
 }
 
 export interface LabState {
@@ -42,6 +52,10 @@ export interface LabState {
   readonly runDir: string;
   readonly backend: BackendType;
   readonly directRouting: boolean;
+  /** Absent in state files of labs made before IPv6: 'ipv4'. */
+  readonly ipFamily?: IpFamilyMode;
+  /** net-conf.json's EnableNFTables. */
+  readonly nftables?: boolean;
   /** 'flanneld': our daemon programs the nodes; 'none': the lab wrote subnet.env and host-gw style routes itself. */
   readonly daemon: 'flanneld' | 'none';
   /** Whether the daemons got --ip-masq (and subnet.env says FLANNEL_IPMASQ=true). */

@@ -5,6 +5,7 @@
  * strict, or it would hide a daemon that writes a file the real plugin rejects.
  */
 import { networkOf, parseCidr, formatCidr } from '../src/ip/ipv4.ts';
+import { formatCidr6, networkOf6, parseCidr6 } from '../src/ip/ipv6.ts';
 
 export interface FlannelSubnetEnv {
   /** FLANNEL_NETWORK entries, de-duplicated, in file order (for example `10.244.0.0/16`). */
@@ -12,6 +13,7 @@ export interface FlannelSubnetEnv {
   /** FLANNEL_SUBNET reduced to its network: `10.244.1.1/24` → `10.244.1.0/24`. */
   readonly subnet?: string;
   readonly ipv6Networks: readonly string[];
+  /** FLANNEL_IPV6_SUBNET reduced to its network: `fd00:10:244:1::1/64` → `fd00:10:244:1::/64`. */
   readonly ipv6Subnet?: string;
   readonly mtu: number;
   /** True only if the value is exactly `true`. */
@@ -41,11 +43,13 @@ export function parseFlannelSubnetEnv(text: string, file = 'subnet.env'): Flanne
         subnet = v4Network(value, file, key);
         break;
       case 'FLANNEL_IPV6_NETWORK':
-        for (const item of value.split(',')) if (!ipv6Networks.includes(item)) ipv6Networks.push(item);
+        for (const item of value.split(',')) {
+          const net = v6Network(item, file, key);
+          if (!ipv6Networks.includes(net)) ipv6Networks.push(net);
+        }
         break;
       case 'FLANNEL_IPV6_SUBNET':
-        // The lab runs IPv4 only; the value is kept as written rather than re-implementing v6 masking.
-        ipv6Subnet = value;
+        ipv6Subnet = v6Network(value, file, key);
         break;
       case 'FLANNEL_MTU':
         if (!/^\d+$/.test(value)) throw new Error(`${file}: FLANNEL_MTU=${value} is not an unsigned integer`);
@@ -72,6 +76,12 @@ export function parseFlannelSubnetEnv(text: string, file = 'subnet.env'): Flanne
     mtu,
     ipMasq,
   };
+}
+
+function v6Network(value: string, file: string, key: string): string {
+  const c = parseCidr6(value);
+  if (c === undefined) throw new Error(`${file}: ${key}=${value} is not an IPv6 CIDR`);
+  return formatCidr6(networkOf6(c));
 }
 
 function v4Network(value: string, file: string, key: string): string {

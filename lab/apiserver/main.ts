@@ -1,7 +1,7 @@
 /**
  * Standalone API server double, for the lab to run inside a namespace:
  *   node lab/apiserver/main.ts --listen 198.18.0.254:6443 --kubeconfig-out FILE
- *     [--tls-cert PEM --tls-key PEM] [--token T] [--node NAME=CIDR]... [--bookmark-interval-ms N]
+ *     [--tls-cert PEM --tls-key PEM] [--token T] [--node NAME=CIDR[,CIDR]]... [--bookmark-interval-ms N]
  *     [--state-file FILE]
  * --state-file: on SIGTERM/SIGINT the objects and the resourceVersion are saved there; at start,
  * when the file exists, they are loaded instead of the --node seeds (a restart that keeps its data,
@@ -48,10 +48,12 @@ async function main(): Promise<void> {
     ...(restore !== undefined ? { restore } : {}),
   });
   if (restore === undefined) for (const spec of values.node) {
-    const [name, cidr] = spec.split('=');
-    if (!name) throw new Error(`--node must be NAME or NAME=CIDR, got ${JSON.stringify(spec)}`);
+    const [name, list] = spec.split('=');
+    if (!name) throw new Error(`--node must be NAME or NAME=CIDR[,CIDR], got ${JSON.stringify(spec)}`);
+    // A dual-stack node has one podCIDR per family; the first is spec.podCIDR, as the node IPAM controller sets it.
+    const cidrs = list ? list.split(',') : [];
     // Upstream's functional tests give every node one annotation so a nil map never occurs.
-    server.createNode(name, { ...(cidr ? { podCIDR: cidr } : {}), annotations: { dummy: 'value' } });
+    server.createNode(name, { ...(cidrs.length > 0 ? { podCIDR: cidrs[0]!, podCIDRs: cidrs } : {}), annotations: { dummy: 'value' } });
   }
   if (values['kubeconfig-out'] !== undefined) server.writeKubeconfig(values['kubeconfig-out']);
   process.stdout.write(`listening ${server.url}\n`);

@@ -92,6 +92,8 @@ export interface VethEnd {
   readonly name: string;
   /** An address with its prefix length, e.g. 198.18.0.2/24. */
   readonly address?: string;
+  /** An IPv6 address with its prefix length, e.g. fd00:198:18::2/64; usable at once (no duplicate address detection). */
+  readonly address6?: string;
   /** A bridge in the same namespace that this end becomes a port of. */
   readonly master?: string;
 }
@@ -103,14 +105,16 @@ export async function addVeth(a: VethEnd, b: VethEnd): Promise<void> {
   for (const e of [a, b]) {
     if (e.master !== undefined) await ipIn(e.netns, 'link', 'set', e.name, 'master', e.master);
     if (e.address !== undefined) await ipIn(e.netns, 'addr', 'add', e.address, 'dev', e.name);
+    if (e.address6 !== undefined) await ipIn(e.netns, 'addr', 'add', e.address6, 'dev', e.name, 'nodad');
     await ipIn(e.netns, 'link', 'set', e.name, 'up');
   }
 }
 
-/** A bridge in `netns`, up, with `address` (e.g. 198.18.0.254/24) when given. */
-export async function addBridge(netns: string, name: string, address?: string): Promise<void> {
+/** A bridge in `netns`, up, with `address` (e.g. 198.18.0.254/24) and `address6` (without DAD) when given. */
+export async function addBridge(netns: string, name: string, address?: string, address6?: string): Promise<void> {
   await runIn(netns, ['ip', 'link', 'add', name, 'type', 'bridge']);
   if (address !== undefined) await runIn(netns, ['ip', 'addr', 'add', address, 'dev', name]);
+  if (address6 !== undefined) await runIn(netns, ['ip', 'addr', 'add', address6, 'dev', name, 'nodad']);
   await runIn(netns, ['ip', 'link', 'set', name, 'up']);
 }
 

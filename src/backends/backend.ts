@@ -1,5 +1,7 @@
 import type { Lease, LeaseAttrs } from '../subnet/lease.ts';
+import type { IpCidr, IpFamily } from '../ip/cidr.ts';
 import type { Ipv4Cidr } from '../ip/ipv4.ts';
+import type { Ipv6Cidr } from '../ip/ipv6.ts';
 import type { UdpStats } from '../observe/metrics.ts';
 
 /**
@@ -10,20 +12,54 @@ export interface ExternalInterface {
   readonly name: string;
   readonly index: number;
   readonly mtu: number;
-  /** The address on the interface (dotted IPv4). */
-  readonly ifaceAddr: string;
-  /** The address advertised to peers: --public-ip, node-public-ip, or ifaceAddr. */
-  readonly extAddr: string;
+  /** The IPv4 address on the interface (dotted); absent when IPv4 is off. */
+  readonly ifaceAddr?: string;
+  /** The IPv4 address advertised to peers: --public-ip, node-public-ip, or ifaceAddr. */
+  readonly extAddr?: string;
+  /** The IPv6 address on the interface (canonical); absent when IPv6 is off. */
+  readonly ifaceV6Addr?: string;
+  /** The IPv6 address advertised to peers: --public-ipv6, node-public-ipv6, or ifaceV6Addr. */
+  readonly extV6Addr?: string;
+}
+
+/** The interface's own and advertised address of one family (both undefined when the family is off). */
+export function extAddrs(ext: ExternalInterface, family: IpFamily): { readonly iface: string | undefined; readonly ext: string | undefined } {
+  return family === 'ipv4' ? { iface: ext.ifaceAddr, ext: ext.extAddr } : { iface: ext.ifaceV6Addr, ext: ext.extV6Addr };
 }
 
 /** Everything the kernel state of a backend is a pure function of; built fresh for each run. */
-export interface Desired {
+export interface Desired extends Networks {
   /** Bumps on any lease or config change. */
   readonly generation: number;
-  readonly network: Ipv4Cidr;
   readonly own: Lease;
-  /** Other nodes' leases keyed by subnet text ('10.244.2.0/24'); never the own lease. */
+  /** Other nodes' leases keyed by leaseKey (IPv4 subnet text '10.244.2.0/24', else IPv6); never the own lease. */
   readonly peers: ReadonlyMap<string, Lease>;
+}
+
+/** The flannel networks of net-conf.json; a family's is present when the family is enabled. */
+export interface Networks {
+  readonly network?: Ipv4Cidr;
+  readonly ipv6Network?: Ipv6Cidr;
+}
+
+/** One enabled family's part of the desired state: its network and the own subnet in it. */
+export interface FamilyScope {
+  readonly family: IpFamily;
+  readonly network: IpCidr;
+  readonly own: IpCidr;
+}
+
+/** The scopes of the enabled families the own lease has a subnet in, IPv4 first. */
+export function familyScopes(networks: Networks, own: Lease | undefined): FamilyScope[] {
+  const out: FamilyScope[] = [];
+  if (networks.network !== undefined && own?.subnet !== undefined) out.push({ family: 'ipv4', network: networks.network, own: own.subnet });
+  if (networks.ipv6Network !== undefined && own?.ipv6Subnet !== undefined) out.push({ family: 'ipv6', network: networks.ipv6Network, own: own.ipv6Subnet });
+  return out;
+}
+
+/** The enabled families of the networks, IPv4 first. */
+export function networkFamilies(networks: Networks): IpFamily[] {
+  return [...(networks.network !== undefined ? ['ipv4' as const] : []), ...(networks.ipv6Network !== undefined ? ['ipv6' as const] : [])];
 }
 
 export interface PeerFailure {

@@ -123,7 +123,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'iface-can-reach', kind: 'string', default: '', help: "use the interface (and source IP) 'ip route get <ip>' picks for this IP", checkText: ipLiteral },
   { name: 'subnet-file', kind: 'string', default: '/run/flannel/subnet.env', help: 'filename where env variables (subnet, MTU, ... ) will be written to' },
   { name: 'public-ip', kind: 'string', default: '', help: 'IP accessible by other nodes for inter-host communication', checkText: ipv4Literal },
-  { name: 'public-ipv6', kind: 'string', default: '', help: 'IPv6 accessible by other nodes for inter-host communication', checkText: ipv6Literal, unsupported: 'IPv6 is not supported by flannel-ts yet' },
+  { name: 'public-ipv6', kind: 'string', default: '', help: 'IPv6 accessible by other nodes for inter-host communication', checkText: ipv6Literal },
   { name: 'subnet-lease-renew-margin', kind: 'int', default: 60, help: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439' },
   { name: 'ip-masq', kind: 'bool', default: false, help: 'setup IP masquerade rule for traffic destined outside of overlay network' },
   { name: 'ip-masq-fully-random-disable', kind: 'bool', default: false, help: 'disable fully-random mode for MASQUERADE' },

@@ -88,6 +88,7 @@ function daemonConfig(opts: Options): DaemonConfig {
     ...(opts.metricsPort > 0 ? { metrics: { host: opts.metricsIP, port: opts.metricsPort } } : {}),
     iface: { ifaces: opts.iface, ifaceRegexes: opts.ifaceRegex, ifaceCanReach: opts.ifaceCanReach },
     publicIp: opts.publicIP,
+    publicIpv6: opts.publicIPv6,
     ipMasq: opts.ipMasq,
     masqFullyRandom: !opts.ipMasqFullyRandomDisable,
     forwardRules: opts.iptablesForwardRules,
@@ -122,7 +123,8 @@ async function kubeSubnetManager(opts: Options, conf: NetConf, log: Logger, env:
     kubeconfigFile: opts.kubeconfigFile,
     apiUrl: opts.kubeApiUrl,
     annotationPrefix: opts.kubeAnnotationPrefix,
-    network: conf.network,
+    ...(conf.network !== undefined ? { network: conf.network } : {}),
+    ...(conf.ipv6Network !== undefined ? { ipv6Network: conf.ipv6Network } : {}),
     setNodeNetworkUnavailable: opts.setNodeNetworkUnavailable,
     log,
     env,
@@ -144,7 +146,11 @@ async function kubeSubnetManager(opts: Options, conf: NetConf, log: Logger, env:
     },
     stats: () => {
       const s = manager.stats;
-      return { watchRestarts: s.watchRestarts, relists: s.relists, peersSkipped: { malformed: s.malformedPeersSkipped } };
+      return {
+        watchRestarts: s.watchRestarts,
+        relists: s.relists,
+        peersSkipped: { malformed: s.malformedPeersSkipped, 'missing-ipv4-half': s.incompletePeersSkipped.ipv4, 'missing-ipv6-half': s.incompletePeersSkipped.ipv6 },
+      };
     },
   };
 }

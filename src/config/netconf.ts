@@ -1,15 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import { containsIp, formatCidr, formatIpv4, maskOf, networkOf, parseCidr, parseIpv4, type Ipv4Cidr } from '../ip/ipv4.ts';
+import { containsAddress, familyName, formatAnyCidr, isAddressOf, isIpv6Cidr, parseCidrOf, type IpCidr, type IpFamily } from '../ip/cidr.ts';
+import { formatIpv4, networkOf, parseIpv4, type Ipv4Cidr } from '../ip/ipv4.ts';
+import { formatIpv6, networkOf6, parseIpv6, type Ipv6Cidr } from '../ip/ipv6.ts';
 import { parseBackend } from './backend-config.ts';
 import { ConfigError } from './config-error.ts';
 import { JsonObject, parseJsonDocument } from './json-document.ts';
 import { JsonFields } from './json-fields.ts';
-import { normalizeIpv6Cidr, parseIpv6 } from './ipv6-cidr.ts';
 import type { NetConf } from './types.ts';
 import { errorText, isErrno } from '../util/errors.ts';
 
 const EXAMPLE = '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}';
 const NETWORK_EXPECTED = 'an IPv4 CIDR such as "10.244.0.0/16"';
+const IPV6_NETWORK_EXPECTED = 'an IPv6 CIDR such as "fd00:10:244::/56"';
 
 /**
  * Parses net-conf.json (upstream's pkg/subnet/config.go) into a validated, defaulted NetConf. Keys match case-insensitively at
@@ -24,7 +26,6 @@ export function parseNetConf(text: string, source: string): NetConf {
   const enableIPv4 = f.bool('EnableIPv4', true);
   const enableIPv6 = f.bool('EnableIPv6', false);
   const enableNFTables = f.bool('EnableNFTables', false);
-  const ipv6Network = parseIpv6Fields(f);
   if (!enableIPv4 && !enableIPv6) {
     throw f.error('EnableIPv4', {
       value: false,
@@ -32,38 +33,29 @@ export function parseNetConf(text: string, source: string): NetConf {
       expected: 'EnableIPv4 true, its default',
     });
   }
-  if (enableIPv6) {
-    throw f.error('EnableIPv6', {
-      value: true,
-      problem: 'is not supported by flannel-ts yet (it has no IPv6 data path)',
-      expected: 'false or absent; IPv6 and dual-stack need upstream flanneld for now',
-    });
-  }
-
-  const network = parseNetwork(f);
-  const subnetLen = parseSubnetLen(f, network);
-  const size = 2 ** (32 - subnetLen);
-  // Upstream skips the first subnet by default: its network address would collide with Network's.
-  const subnetMin = parseSubnetBound(f, 'SubnetMin', network, subnetLen) ?? network.ip + size;
-  const subnetMax = parseSubnetBound(f, 'SubnetMax', network, subnetLen) ?? network.ip + 2 ** (32 - network.prefixLen) - size;
-  if (subnetMin > subnetMax) {
-    throw f.error('SubnetMin', {
-      value: formatIpv4(subnetMin),
-      problem: `is above SubnetMax ${formatIpv4(subnetMax)}`,
-      expected: 'SubnetMin <= SubnetMax',
-    });
-  }
+  // Upstream (CheckNetworkConfig) checks a family's fields only when the family is enabled; a
+  // disabled family's fields are still checked for form here, so a typo shows before it matters.
+  const v4 = parseRange(f, IPV4_FIELDS, enableIPv4);
+  const v6 = parseRange(f, IPV6_FIELDS, enableIPv6);
 
   const { backend, defaulted } = parseBackend(f.object('Backend', `an object such as {"Type": "vxlan"}`));
+  if (enableIPv6 && backend.type === 'udp') {
+    throw f.error('EnableIPv6', {
+      value: true,
+      problem: `cannot be used with the udp backend${defaulted ? ' (the default when Backend is absent)' : ''}, which carries IPv4 only, as upstream's`,
+      expected: 'Backend.Type vxlan or host-gw for IPv6 and dual-stack',
+    });
+  }
   return {
     enableIPv4,
     enableIPv6,
     enableNFTables,
-    network,
-    ...(ipv6Network === undefined ? {} : { ipv6Network }),
-    subnetLen,
-    subnetMin,
-    subnetMax,
+    ...(v4 === undefined ? {} : { network: v4.network as Ipv4Cidr }),
+    subnetLen: v4?.subnetLen ?? 0,
+    ...(v4 === undefined ? {} : { subnetMin: Number(v4.min), subnetMax: Number(v4.max) }),
+    ...(v6 === undefined ? {} : { ipv6Network: v6.network as Ipv6Cidr }),
+    ipv6SubnetLen: v6?.subnetLen ?? 0,
+    ...(v6 === undefined ? {} : { ipv6SubnetMin: v6.min, ipv6SubnetMax: v6.max }),
     backend,
     backendDefaulted: defaulted,
   };
@@ -103,80 +95,137 @@ function parseTop(text: string, source: string): JsonObject {
   return doc;
 }
 
-function parseNetwork(f: JsonFields): Ipv4Cidr {
-  const text = f.string('Network', NETWORK_EXPECTED);
-  if (text === undefined) throw f.error('Network', { problem: 'missing', expected: NETWORK_EXPECTED });
-  const cidr = parseCidr(text);
-  if (cidr !== undefined) return networkOf(cidr);
-  if (text.includes(':')) {
-    throw f.error('Network', { value: text, problem: 'is not an IPv4 CIDR', expected: `${NETWORK_EXPECTED}; IPv6 goes in IPv6Network` });
-  }
-  if (!text.includes('/') && parseIpv4(text) !== undefined) {
-    throw f.error('Network', { value: text, problem: 'has no prefix length', expected: NETWORK_EXPECTED });
-  }
-  throw f.error('Network', { value: text, problem: 'is not an IPv4 CIDR', expected: NETWORK_EXPECTED });
+/** One family's fields and upstream's limits for them (pkg/subnet/config.go, CheckNetworkConfig). */
+interface RangeFields {
+  readonly family: IpFamily;
+  readonly bits: 32 | 128;
+  readonly network: 'Network' | 'IPv6Network';
+  readonly otherNetwork: 'Network' | 'IPv6Network';
+  readonly len: 'SubnetLen' | 'IPv6SubnetLen';
+  readonly min: 'SubnetMin' | 'IPv6SubnetMin';
+  readonly max: 'SubnetMax' | 'IPv6SubnetMax';
+  /** The longest subnet upstream allows: /30, /126 (a subnet needs at least four addresses). */
+  readonly maxLen: number;
+  /** The default subnet length, used when Network's prefix is at most `defaultLen - 2`. */
+  readonly defaultLen: number;
+  readonly networkExpected: string;
+}
+
+const IPV4_FIELDS: RangeFields = {
+  family: 'ipv4', bits: 32, network: 'Network', otherNetwork: 'IPv6Network', len: 'SubnetLen', min: 'SubnetMin', max: 'SubnetMax',
+  maxLen: 30, defaultLen: 24, networkExpected: NETWORK_EXPECTED,
+};
+const IPV6_FIELDS: RangeFields = {
+  family: 'ipv6', bits: 128, network: 'IPv6Network', otherNetwork: 'Network', len: 'IPv6SubnetLen', min: 'IPv6SubnetMin', max: 'IPv6SubnetMax',
+  maxLen: 126, defaultLen: 64, networkExpected: IPV6_NETWORK_EXPECTED,
+};
+
+interface ParsedRange {
+  readonly network: IpCidr;
+  readonly subnetLen: number;
+  /** First and last subnet's network address, as integers of the family's width. */
+  readonly min: bigint;
+  readonly max: bigint;
 }
 
 /**
- * Upstream's rules (CheckNetworkConfig): each subnet at most /30, the network holds at least four
- * subnets; 0 means /24 when the network is /22 or larger, else prefix+2. Upstream checks this in
- * etcd mode only; we check it always, so a config means the same thing in both modes.
+ * A family's Network, SubnetLen, SubnetMin and SubnetMax with upstream's defaults and checks:
+ * each subnet at most /30 (/126), the network holds at least four subnets; length 0 means /24
+ * (/64) when the network is /22 (/62) or larger, else prefix+2; SubnetMin defaults to the
+ * second subnet (the first one's network address would collide with Network's), SubnetMax to
+ * the last. Upstream checks this in etcd mode only; we check it always, so a config means the
+ * same thing in both modes. Undefined for a disabled family, whose fields are checked for form.
  */
-function parseSubnetLen(f: JsonFields, network: Ipv4Cidr): number {
-  const min = network.prefixLen + 2;
-  if (min > 30) {
-    throw f.error('Network', {
-      value: formatCidr(network),
-      problem: 'is too small',
-      expected: 'a prefix of /28 or shorter, so the network holds at least four subnets of at least /30',
+function parseRange(f: JsonFields, r: RangeFields, enabled: boolean): ParsedRange | undefined {
+  const network = parseNetworkField(f, r, enabled);
+  if (!enabled || network === undefined) {
+    f.int(r.len, 0, { min: 0, max: r.maxLen, what: 'subnet length' });
+    for (const name of [r.min, r.max]) parseAddressField(f, r, name);
+    return undefined;
+  }
+  const subnetLen = parseSubnetLen(f, r, network);
+  const size = 1n << BigInt(r.bits - subnetLen);
+  const base = BigInt(network.ip);
+  const min = parseSubnetBound(f, r, r.min, network, subnetLen) ?? base + size;
+  const max = parseSubnetBound(f, r, r.max, network, subnetLen) ?? base + (1n << BigInt(r.bits - network.prefixLen)) - size;
+  if (min > max) {
+    throw f.error(r.min, {
+      value: formatAddress(r, min),
+      problem: `is above ${r.max} ${formatAddress(r, max)}`,
+      expected: `${r.min} <= ${r.max}`,
     });
   }
-  const len = f.int('SubnetLen', 0, {
+  return { network, subnetLen, min, max };
+}
+
+/** The family's network, masked; required when the family is enabled. */
+function parseNetworkField(f: JsonFields, r: RangeFields, required: boolean): IpCidr | undefined {
+  const text = f.string(r.network, r.networkExpected);
+  if (text === undefined) {
+    if (required) throw f.error(r.network, { problem: 'missing', expected: r.networkExpected });
+    return undefined;
+  }
+  const cidr = parseCidrOf(r.family, text);
+  if (cidr !== undefined) return isIpv6Cidr(cidr) ? networkOf6(cidr) : networkOf(cidr);
+  const name = familyName(r.family);
+  const other = r.family === 'ipv4' ? 'IPv6' : 'IPv4';
+  if (parseCidrOf(r.family === 'ipv4' ? 'ipv6' : 'ipv4', text) !== undefined) {
+    throw f.error(r.network, { value: text, problem: `is not an ${name} CIDR`, expected: `${r.networkExpected}; ${other} goes in ${r.otherNetwork}` });
+  }
+  if (!text.includes('/') && isAddressOf(r.family, text)) {
+    throw f.error(r.network, { value: text, problem: 'has no prefix length', expected: r.networkExpected });
+  }
+  throw f.error(r.network, { value: text, problem: `is not an ${name} CIDR`, expected: r.networkExpected });
+}
+
+function parseSubnetLen(f: JsonFields, r: RangeFields, network: IpCidr): number {
+  const min = network.prefixLen + 2;
+  if (min > r.maxLen) {
+    throw f.error(r.network, {
+      value: formatAnyCidr(network),
+      problem: 'is too small',
+      expected: `a prefix of /${r.maxLen - 2} or shorter, so the network holds at least four subnets of at least /${r.maxLen}`,
+    });
+  }
+  const len = f.int(r.len, 0, {
     min: 0,
-    max: 30,
+    max: r.maxLen,
     what: 'subnet length',
-    expected: `an integer ${min}..30 for a /${network.prefixLen} Network, or 0 for the default`,
+    expected: `an integer ${min}..${r.maxLen} for a /${network.prefixLen} ${r.network}, or 0 for the default`,
   });
-  if (len === 0) return network.prefixLen <= 22 ? 24 : min;
+  if (len === 0) return network.prefixLen <= r.defaultLen - 2 ? r.defaultLen : min;
   if (len < min) {
-    throw f.error('SubnetLen', {
+    throw f.error(r.len, {
       value: len,
-      problem: `leaves fewer than four subnets in a /${network.prefixLen} Network`,
-      expected: `an integer ${min}..30, or 0 for the default`,
+      problem: `leaves fewer than four subnets in a /${network.prefixLen} ${r.network}`,
+      expected: `an integer ${min}..${r.maxLen}, or 0 for the default`,
     });
   }
   return len;
 }
 
-/** SubnetMin or SubnetMax: a plain IPv4 address inside Network, on a SubnetLen boundary. */
-function parseSubnetBound(f: JsonFields, name: 'SubnetMin' | 'SubnetMax', network: Ipv4Cidr, subnetLen: number): number | undefined {
-  const expected = `an IPv4 address without prefix inside ${formatCidr(network)}, on a /${subnetLen} boundary`;
-  const text = f.string(name, expected);
+/** SubnetMin or SubnetMax (or the IPv6 ones): a plain address inside the network, on a subnet boundary. */
+function parseSubnetBound(f: JsonFields, r: RangeFields, name: string, network: IpCidr, subnetLen: number): bigint | undefined {
+  const expected = `an ${familyName(r.family)} address without prefix inside ${formatAnyCidr(network)}, on a /${subnetLen} boundary`;
+  const text = parseAddressField(f, r, name, expected);
   if (text === undefined) return undefined;
-  const ip = parseIpv4(text);
-  if (ip === undefined) throw f.error(name, { value: text, problem: 'is not an IPv4 address', expected });
-  if (!containsIp(network, ip)) throw f.error(name, { value: text, problem: `is outside Network ${formatCidr(network)}`, expected });
-  if (((ip & maskOf(subnetLen)) >>> 0) !== ip) throw f.error(name, { value: text, problem: `is not on a /${subnetLen} boundary`, expected });
+  if (!containsAddress(network, text)) throw f.error(name, { value: text, problem: `is outside ${r.network} ${formatAnyCidr(network)}`, expected });
+  const ip = addressValue(r, text);
+  if ((ip & ((1n << BigInt(r.bits - subnetLen)) - 1n)) !== 0n) throw f.error(name, { value: text, problem: `is not on a /${subnetLen} boundary`, expected });
   return ip;
 }
 
-/**
- * The IPv6 fields are accepted and checked for form only: flannel-ts has no IPv6 data path yet,
- * and EnableIPv6 true is refused. Returns IPv6Network masked and canonical, if given.
- */
-function parseIpv6Fields(f: JsonFields): string | undefined {
-  const netExpected = 'an IPv6 CIDR such as "fc00::/48"';
-  const netText = f.string('IPv6Network', netExpected);
-  let ipv6Network: string | undefined;
-  if (netText !== undefined) {
-    ipv6Network = normalizeIpv6Cidr(netText);
-    if (ipv6Network === undefined) throw f.error('IPv6Network', { value: netText, problem: 'is not an IPv6 CIDR', expected: netExpected });
-  }
-  f.int('IPv6SubnetLen', 0, { min: 0, max: 126, what: 'subnet length' });
-  for (const name of ['IPv6SubnetMin', 'IPv6SubnetMax']) {
-    const expected = 'an IPv6 address without prefix';
-    const text = f.string(name, expected);
-    if (text !== undefined && parseIpv6(text) === undefined) throw f.error(name, { value: text, problem: 'is not an IPv6 address', expected });
-  }
-  return ipv6Network;
+/** A field holding a plain address of the family; returns its text. */
+function parseAddressField(f: JsonFields, r: RangeFields, name: string, expected = `an ${familyName(r.family)} address without prefix`): string | undefined {
+  const text = f.string(name, expected);
+  if (text !== undefined && !isAddressOf(r.family, text)) throw f.error(name, { value: text, problem: `is not an ${familyName(r.family)} address`, expected });
+  return text;
+}
+
+function addressValue(r: RangeFields, text: string): bigint {
+  return r.family === 'ipv4' ? BigInt(parseIpv4(text)!) : parseIpv6(text)!;
+}
+
+function formatAddress(r: RangeFields, v: bigint): string {
+  return r.family === 'ipv4' ? formatIpv4(Number(v)) : formatIpv6(v);
 }

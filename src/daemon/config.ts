@@ -25,6 +25,8 @@ export interface DaemonConfig {
   readonly iface: Omit<IfaceOptions, 'publicIp'>;
   /** --public-ip; the node's node-public-ip annotation overrides it. */
   readonly publicIp: string;
+  /** --public-ipv6; the node's node-public-ipv6 annotation overrides it. */
+  readonly publicIpv6: string;
   /** --ip-masq: masquerade traffic leaving the pod network. */
   readonly ipMasq: boolean;
   /** Masquerade with --random-fully (off with --ip-masq-fully-random-disable). */

@@ -7,20 +7,20 @@ import type { DaemonConfig } from './config.ts';
 import { watchConfigFile } from './config-watcher.ts';
 import type { NetConf } from '../config/types.ts';
 import { InterfaceSelectionError, selectInterface } from '../ifaces/select.ts';
-import { formatCidr } from '../ip/ipv4.ts';
+import { enabledFamilies, IP_FAMILIES, type IpCidr, type IpFamily } from '../ip/cidr.ts';
 import { openNetlink } from '../netlink/index.ts';
 import type { NetlinkHandle } from '../netlink/types.ts';
 import { HealthState } from '../observe/health.ts';
 import { serveHealth, serveMetrics, type HttpListener } from '../observe/http.ts';
 import type { Logger } from '../observe/log.ts';
 import { createMetrics, type Metrics, type SubnetStats } from '../observe/metrics.ts';
-import type { Lease } from '../subnet/lease.ts';
+import { leaseHalf, leaseSubnets, type Lease } from '../subnet/lease.ts';
 import type { StoredNodeInfo, SubnetManager } from '../subnet/manager.ts';
 import type { ExternalInterface } from '../backends/backend.ts';
 import { readSubnetEnv, renderSubnetEnv, writeSubnetEnv } from '../subnet/subnet-env.ts';
-import { createTrafficManager } from '../traffic/index.ts';
+import { createTrafficManager, type TrafficManager } from '../traffic/index.ts';
 import { VERSION } from '../version.ts';
-import { NetworkRunner } from './network-runner.ts';
+import { NetworkRunner, networksText } from './network-runner.ts';
 import { PeerSet } from './peer-set.ts';
 import { errorText } from '../util/errors.ts';
 import { Readiness } from './readiness.ts';
@@ -145,19 +145,20 @@ export class Daemon {
     }
 
     // main.go checks br_netfilter unless nftables is used: the iptables rules depend on it.
-    if (!conf.enableNFTables) await this.checkBrNetfilter();
+    if (!conf.enableNFTables) await this.checkBrNetfilter(conf);
 
-    // The node's node-public-ip annotation overrides --public-ip (main.go, GetStoredPublicIP).
-    this.readiness.setPhase("reading this node's stored public IP and VtepMAC (kube: the node object; etcd: its lease)");
+    // The node's node-public-ip(v6) annotations override --public-ip(v6) (main.go, GetStoredPublicIP).
+    this.readiness.setPhase("reading this node's stored public IPs and VtepMACs (kube: the node object; etcd: its lease)");
     const stored = await sm.storedNodeInfo(signal);
     this.stored = stored;
     const publicIp = stored.publicIp !== undefined && stored.publicIp !== '' ? stored.publicIp : config.publicIp;
+    const publicIpv6 = stored.publicIpv6 !== undefined && stored.publicIpv6 !== '' ? stored.publicIpv6 : config.publicIpv6;
 
     // The external interface (main.go, pkg/ipmatch/match.go).
     const nl = openNetlink();
     this.nl = nl;
     try {
-      this.ext = await selectInterface(nl, { ...config.iface, publicIp }, (msg) => log.info(msg));
+      this.ext = await selectInterface(nl, { ...config.iface, publicIp, publicIpv6, families: { ipv4: conf.enableIPv4, ipv6: conf.enableIPv6 } }, (msg) => log.info(msg));
     } catch (e) {
       if (e instanceof InterfaceSelectionError) throw new FatalError(`Failed to find any valid interface to use: ${e.message}`);
       throw e;
@@ -171,7 +172,9 @@ export class Daemon {
       if (signal.aborted) throw e;
       throw e instanceof FatalError ? e : new FatalError(`Error registering network: ${errorText(e)}`);
     }
-    if (config.blackholeRoute) keepBlackholeRoute(nl, lease.subnet, config.resyncSeconds * 1000, log, signal);
+    if (config.blackholeRoute) {
+      for (const subnet of [lease.subnet, lease.ipv6Subnet]) if (subnet !== undefined) keepBlackholeRoute(nl, subnet, config.resyncSeconds * 1000, log, signal);
+    }
 
     // The lease watch outlives backend switches; its first batch is the complete list of peers.
     sm.watchLeases((events) => {
@@ -199,7 +202,7 @@ export class Daemon {
   private configApplied(conf: NetConf): void {
     this.conf = conf;
     const csum = csumLabel(conf.backend.type === 'vxlan' ? this.csum : undefined);
-    this.metrics.setConfig({ network: formatCidr(conf.network), backend: conf.backend.type, enableNFTables: conf.enableNFTables, vxlanCsumOffload: csum });
+    this.metrics.setConfig({ network: networksText(conf), backend: conf.backend.type, enableNFTables: conf.enableNFTables, vxlanCsumOffload: csum });
   }
 
   /** GET /debug/state (from the node itself only): what `flanneld doctor` compares the node against. */
@@ -263,7 +266,8 @@ export class Daemon {
     this.runner = runner;
     this.readiness.setPhase(() => this.waitingFor?.() ?? `acquiring the lease (waiting for the API server)`);
     const lease = await runner.register(signal);
-    this.metrics.setLease({ subnet: formatCidr(lease.subnet), backend: conf.backend.type, publicIp: lease.attrs.publicIp, node: lease.node ?? '' });
+    const publicIps = [lease.attrs.publicIp, lease.attrs.publicIpv6].filter((ip) => ip !== undefined).join(',');
+    this.metrics.setLease({ subnet: leaseSubnets(lease), backend: conf.backend.type, publicIp: publicIps, node: lease.node ?? '' });
 
     // Masquerade and forward rules (main.go), first start only: the Network cannot change live,
     // so the rules stay.
@@ -275,7 +279,12 @@ export class Daemon {
     }
 
     // subnet.env (main.go, HandleSubnetFile): a failure is only a warning, as upstream.
-    const text = renderSubnetEnv({ ipv4: { network: conf.network, subnet: lease.subnet }, mtu: runner.backend.mtu, ipMasq: config.ipMasq });
+    const text = renderSubnetEnv({
+      ...(conf.network !== undefined && lease.subnet !== undefined ? { ipv4: { network: conf.network, subnet: lease.subnet } } : {}),
+      ...(conf.ipv6Network !== undefined && lease.ipv6Subnet !== undefined ? { ipv6: { network: conf.ipv6Network, subnet: lease.ipv6Subnet } } : {}),
+      mtu: runner.backend.mtu,
+      ipMasq: config.ipMasq,
+    });
     try {
       await writeSubnetEnv(config.subnetFile, text);
       log.info(`Wrote subnet file to ${config.subnetFile}`);
@@ -320,43 +329,66 @@ export class Daemon {
     }
   }
 
-  private async checkBrNetfilter(): Promise<void> {
-    const p = '/proc/sys/net/bridge/bridge-nf-call-iptables';
-    try {
-      await access(p);
-    } catch {
-      throw new FatalError(`Failed to check br_netfilter: ${p} does not exist (load the module: modprobe br_netfilter)`);
+  /** Per enabled family, as main.go: bridge-nf-call-iptables for IPv4, bridge-nf-call-ip6tables for IPv6. */
+  private async checkBrNetfilter(conf: NetConf): Promise<void> {
+    for (const family of enabledFamilies({ ipv4: conf.enableIPv4, ipv6: conf.enableIPv6 })) {
+      const p = `/proc/sys/net/bridge/bridge-nf-call-${family === 'ipv4' ? 'iptables' : 'ip6tables'}`;
+      try {
+        await access(p);
+      } catch {
+        throw new FatalError(`Failed to check br_netfilter: ${p} does not exist (load the module: modprobe br_netfilter)`);
+      }
     }
   }
 
+  /**
+   * Masquerade and forward rules per enabled family (iptables and ip6tables, or tables ip
+   * flannel-ipv4 and ip6 flannel-ipv6), each with its own checks and repairs. As upstream's
+   * CleanUp, the other mode's rules are removed for both families.
+   */
   private async setUpTraffic(conf: NetConf, lease: Lease, prev: Awaited<ReturnType<typeof readSubnetEnv>>, signal: AbortSignal): Promise<void> {
     const { config, log } = this.deps;
-    const traffic = createTrafficManager({
-      mode: conf.enableNFTables ? 'nftables' : 'iptables',
-      log,
-      resyncSeconds: config.resyncSeconds,
-      fullyRandom: config.masqFullyRandom,
-      iptablesMode: config.iptablesMode,
-    });
-    await traffic.cleanupOtherMode();
-    this.metrics.setIptablesBackend(traffic.iptablesBackend ?? '');
-    if (config.ipMasq) {
-      try {
-        await traffic.ensureMasq(conf.network, lease.subnet, { ...(prev?.network ? { network: prev.network } : {}), ...(prev?.subnet ? { subnet: prev.subnet } : {}) });
-      } catch (e) {
-        throw new FatalError(`Failed to setup masq rules, ${errorText(e)}`);
-      }
+    const make = (family: IpFamily): TrafficManager =>
+      createTrafficManager({
+        mode: conf.enableNFTables ? 'nftables' : 'iptables',
+        family,
+        log,
+        resyncSeconds: config.resyncSeconds,
+        fullyRandom: config.masqFullyRandom,
+        iptablesMode: config.iptablesMode,
+      });
+    const managers = new Map<IpFamily, TrafficManager>();
+    for (const family of IP_FAMILIES) {
+      const m = make(family);
+      await m.cleanupOtherMode();
+      const network: IpCidr | undefined = family === 'ipv4' ? conf.network : conf.ipv6Network;
+      if (network !== undefined) managers.set(family, m);
     }
-    if (config.forwardRules) {
-      try {
-        await traffic.ensureForward(conf.network);
-      } catch (e) {
-        throw new FatalError(`Failed to setup forward rules, ${errorText(e)}`);
+    // One backend for both families (the detection reads both); the IPv4 manager's choice when there is one.
+    const first = managers.get('ipv4') ?? managers.get('ipv6');
+    this.metrics.setIptablesBackend(first?.iptablesBackend ?? '');
+    for (const [family, traffic] of managers) {
+      const network = (family === 'ipv4' ? conf.network : conf.ipv6Network)!;
+      const own = leaseHalf(lease, family)?.subnet;
+      const before = family === 'ipv4' ? { network: prev?.network, subnet: prev?.subnet } : { network: prev?.ipv6Network, subnet: prev?.ipv6Subnet };
+      if (config.ipMasq && own !== undefined) {
+        try {
+          await traffic.ensureMasq(network, own, { ...(before.network ? { network: before.network } : {}), ...(before.subnet ? { subnet: before.subnet } : {}) });
+        } catch (e) {
+          throw new FatalError(`Failed to setup masq rules, ${errorText(e)}`);
+        }
+      }
+      if (config.forwardRules) {
+        try {
+          await traffic.ensureForward(network);
+        } catch (e) {
+          throw new FatalError(`Failed to setup forward rules, ${errorText(e)}`);
+        }
       }
     }
     if (config.ipMasq || config.forwardRules) {
-      void traffic.runResync(signal);
-      this.metrics.addSource('traffic', () => traffic.stats());
+      for (const traffic of managers.values()) void traffic.runResync(signal);
+      this.metrics.addSource('traffic', () => sumTrafficStats([...managers.values()].map((m) => m.stats())));
     }
   }
 
@@ -366,4 +398,24 @@ export class Daemon {
     for (const l of this.listeners.splice(0)) await l.close();
     this.nl?.close();
   }
+}
+
+/** One family's rule stats, or the two families' added up (one metrics source). */
+function sumTrafficStats(all: readonly ReturnType<TrafficManager['stats']>[]): ReturnType<TrafficManager['stats']> {
+  const [first, ...rest] = all;
+  if (first === undefined) throw new Error('no traffic manager');
+  return rest.reduce((a, b) => {
+    const reasons: Record<string, number> = { ...a.repairsByReason };
+    for (const [k, v] of Object.entries(b.repairsByReason)) reasons[k] = (reasons[k] ?? 0) + v;
+    const later = b.lastErrorTime > a.lastErrorTime ? b : a;
+    return {
+      resyncs: a.resyncs + b.resyncs,
+      repairs: a.repairs + b.repairs,
+      repairsByReason: reasons,
+      changes: a.changes + b.changes,
+      errors: a.errors + b.errors,
+      lastError: later.lastError,
+      lastErrorTime: later.lastErrorTime,
+    };
+  }, first);
 }

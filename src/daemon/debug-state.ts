@@ -5,7 +5,8 @@ import type { DaemonConfig } from './config.ts';
 import type { DaemonDebugState, LeaseView, PeerHealthView, Verdict } from '../doctor/daemon-state.ts';
 import { formatCidr } from '../ip/ipv4.ts';
 import type { CsumPolicy } from '../kernel/tx-csum.ts';
-import type { Lease } from '../subnet/lease.ts';
+import { leaseSubnets, type Lease } from '../subnet/lease.ts';
+import { networksText } from './network-runner.ts';
 import { VERSION } from '../version.ts';
 
 export interface DebugStateInput {
@@ -37,9 +38,9 @@ export function buildDebugState(i: DebugStateInput): DaemonDebugState {
     live: i.live,
     settings: i.config.settings,
     ...(i.conf !== undefined
-      ? { config: { network: formatCidr(i.conf.network), backend: { ...i.conf.backend }, enableNFTables: i.conf.enableNFTables } }
+      ? { config: { network: networksText(i.conf), backend: { ...i.conf.backend }, enableNFTables: i.conf.enableNFTables } }
       : {}),
-    ...(i.ext !== undefined ? { external: { name: i.ext.name, index: i.ext.index, mtu: i.ext.mtu, ifaceAddr: i.ext.ifaceAddr, extAddr: i.ext.extAddr } } : {}),
+    ...(i.ext !== undefined ? { external: { name: i.ext.name, index: i.ext.index, mtu: i.ext.mtu, ifaceAddr: i.ext.ifaceAddr ?? '', extAddr: i.ext.extAddr ?? '' } } : {}),
     ...(i.lease !== undefined ? { lease: leaseView(i.lease) } : {}),
     ...(i.backend !== undefined ? { backend: { type: i.backend.type, mtu: i.backend.mtu } } : {}),
     csumOffload: { mode: o.vxlanCsumOffload, want: i.csum.want ?? null, reason: i.csum.reason },
@@ -52,9 +53,10 @@ export function buildDebugState(i: DebugStateInput): DaemonDebugState {
 function leaseView(l: Lease): LeaseView {
   return {
     ...(l.node !== undefined ? { node: l.node } : {}),
-    subnet: formatCidr(l.subnet),
-    publicIp: l.attrs.publicIp,
+    // The doctor checks the IPv4 half; an IPv6-only lease shows its IPv6 half.
+    subnet: l.subnet !== undefined ? formatCidr(l.subnet) : leaseSubnets(l),
+    publicIp: l.attrs.publicIp ?? l.attrs.publicIpv6 ?? '',
     backendType: l.attrs.backendType,
-    backendData: l.attrs.backendData,
+    backendData: (l.subnet !== undefined ? l.attrs.backendData : l.attrs.backendV6Data) ?? 'null',
   };
 }

@@ -1,10 +1,11 @@
-import type { Backend, Desired, ExternalInterface } from '../backends/backend.ts';
+import type { Backend, Desired, ExternalInterface, Networks } from '../backends/backend.ts';
 import { createBackend, driftMonitorFor } from '../backends/registry.ts';
 import { ReconcileLoop } from '../backends/reconcile/loop.ts';
 import type { NetConf } from '../config/types.ts';
 import type { NetlinkHandle } from '../netlink/types.ts';
 import type { Logger } from '../observe/log.ts';
-import type { Lease } from '../subnet/lease.ts';
+import { leaseSubnets, type Lease } from '../subnet/lease.ts';
+import { formatAnyCidr } from '../ip/cidr.ts';
 import type { StoredNodeInfo, SubnetManager } from '../subnet/manager.ts';
 import type { PeerSet } from './peer-set.ts';
 import { logLeaseAcquired } from '../observe/events.ts';
@@ -42,7 +43,7 @@ export class NetworkRunner {
     this.opts = opts;
     const { conf, nl, ext, stored, log } = opts;
     const txChecksum = opts.txChecksum === undefined ? {} : { txChecksum: opts.txChecksum };
-    this.backend = createBackend(conf.backend, { nl, ext, network: conf.network, stored, log, openMonitor: driftMonitorFor(undefined), ...txChecksum });
+    this.backend = createBackend(conf.backend, { nl, ext, ...networksOf(conf), stored, log, openMonitor: driftMonitorFor(undefined), ...txChecksum });
   }
 
   get reconcileLoop(): ReconcileLoop | undefined {
@@ -58,7 +59,7 @@ export class NetworkRunner {
   async register(signal: AbortSignal): Promise<Lease> {
     const both = AbortSignal.any([signal, this.stop.signal]);
     const attrs = await this.backend.prepare(both);
-    this.opts.log.info({ backend: this.backend.type, publicIp: attrs.publicIp, backendData: attrs.backendData }, 'backend prepared');
+    this.opts.log.info({ backend: this.backend.type, publicIp: attrs.publicIp, backendData: attrs.backendData, publicIpv6: attrs.publicIpv6, backendV6Data: attrs.backendV6Data }, 'backend prepared');
     this.own = await this.opts.sm.acquireLease(attrs, both);
     logLeaseAcquired(this.opts.log, this.own);
     await this.backend.configure(this.own, both);
@@ -71,7 +72,7 @@ export class NetworkRunner {
     if (own === undefined) throw new Error('NetworkRunner.run() before register()');
     const { conf, peers, log } = this.opts;
     const desired = (): Desired | undefined =>
-      peers.listed ? { generation: peers.generation, network: conf.network, own, peers: peers.snapshot() } : undefined;
+      peers.listed ? { generation: peers.generation, ...networksOf(conf), own, peers: peers.snapshot() } : undefined;
     const loop = new ReconcileLoop({
       backend: this.backend,
       desired,
@@ -92,4 +93,14 @@ export class NetworkRunner {
     if (teardown) await this.backend.teardown();
     await this.backend.close();
   }
+}
+
+/** The enabled families' networks, IPv4 first: `10.244.0.0/16,fd00:10:244::/56` (a metrics label). */
+export function networksText(conf: NetConf): string {
+  return [conf.network, conf.ipv6Network].filter((n) => n !== undefined).map(formatAnyCidr).join(',');
+}
+
+/** The enabled families' networks of a config, as backends take them. */
+export function networksOf(conf: NetConf): Networks {
+  return { ...(conf.network !== undefined ? { network: conf.network } : {}), ...(conf.ipv6Network !== undefined ? { ipv6Network: conf.ipv6Network } : {}) };
 }

@@ -1,8 +1,7 @@
-import { formatCidr } from '../ip/ipv4.ts';
-import { sameLeaseAttrs, type Lease, type LeaseEvent } from '../subnet/lease.ts';
+import { leaseKey, leaseSubnets, sameLeaseAttrs, type Lease, type LeaseEvent } from '../subnet/lease.ts';
 
 /**
- * The other nodes' leases as the daemon knows them, keyed by subnet. Applying lease events
+ * The other nodes' leases as the daemon knows them, keyed by leaseKey (the IPv4 subnet, else the IPv6 one). Applying lease events
  * bumps `generation`; the reconcile loop reads the whole set at run time (level, not edge).
  */
 export class PeerSet {
@@ -35,7 +34,7 @@ export class PeerSet {
     this.complete = true;
     let changed = false;
     for (const ev of events) {
-      const key = formatCidr(ev.lease.subnet);
+      const key = leaseKey(ev.lease);
       if (ev.type === 'added') {
         const prev = this.leases.get(key);
         if (prev === undefined || !sameLease(prev, ev.lease)) {
@@ -72,5 +71,5 @@ export class PeerSet {
 }
 
 function sameLease(a: Lease, b: Lease): boolean {
-  return a.node === b.node && sameLeaseAttrs(a.attrs, b.attrs);
+  return a.node === b.node && leaseSubnets(a) === leaseSubnets(b) && sameLeaseAttrs(a.attrs, b.attrs);
 }

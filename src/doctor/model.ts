@@ -10,14 +10,35 @@ import type { BackendConfig } from '../config/types.ts';
 import { networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
 import { annotationKeys, type AnnotationKeys } from '../subnet/kube/annotations.ts';
 import type { NodeView } from '../subnet/kube/api.ts';
-import { ipv4PodCidr, isFlannelNode, nodeToLease } from '../subnet/kube/node-lease.ts';
-import type { Lease } from '../subnet/lease.ts';
+import { isFlannelNode, nodeToLease, podCidrs } from '../subnet/kube/node-lease.ts';
+import type { Lease, LeaseAttrs } from '../subnet/lease.ts';
 import type { Gathered } from './facts.ts';
 
 /** VXLAN: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 (upstream's vxlan_network.go). */
 export const VXLAN_OVERHEAD = 50;
 /** udp: outer IPv4 20 + UDP 8 (upstream's udp backend). */
 export const UDP_OVERHEAD = 28;
+
+/**
+ * The doctor checks the IPv4 datapath (an IPv6-only or dual-stack node's IPv6 half is not checked
+ * yet): a peer's IPv4 half, with the public IP and backend data it publishes for it.
+ */
+export interface V4Lease extends Lease {
+  readonly subnet: Ipv4Cidr;
+  readonly attrs: LeaseAttrs & { readonly publicIp: string; readonly backendData: string };
+}
+
+export function v4Half(l: Lease): V4Lease | undefined {
+  if (l.subnet === undefined || l.attrs.publicIp === undefined) return undefined;
+  return { ...l, subnet: l.subnet, attrs: { ...l.attrs, publicIp: l.attrs.publicIp, backendData: l.attrs.backendData ?? 'null' } };
+}
+
+/** The node's IPv4 podCIDR, as the kube subnet manager picks it. */
+export function ipv4PodCidr(node: NodeView): { kind: 'ok'; cidr: Ipv4Cidr } | { kind: 'missing' } | { kind: 'invalid'; reason: string } {
+  const r = podCidrs(node);
+  if (r.kind !== 'ok') return r;
+  return r.ipv4 === undefined ? { kind: 'invalid', reason: 'missing IPv4 address on n.Spec.PodCIDRs' } : { kind: 'ok', cidr: r.ipv4 };
+}
 
 export interface Model {
   readonly network: Ipv4Cidr | undefined;
@@ -30,7 +51,7 @@ export interface Model {
   readonly ownNode: NodeView | undefined;
   readonly own: { readonly subnet: Ipv4Cidr; readonly source: 'daemon' | 'API' | 'subnet.env' } | undefined;
   /** Flannel peers (other nodes with a lease), from their annotations. */
-  readonly peers: readonly Lease[];
+  readonly peers: readonly V4Lease[];
   readonly peersSource: 'API' | 'daemon' | 'none';
   /** Nodes whose annotations cannot become a lease. */
   readonly malformed: readonly { readonly node: string; readonly problem: string }[];
@@ -79,7 +100,7 @@ export function deriveModel(g: Gathered): Model {
     if (c !== undefined) own = { subnet: networkOf(c), source: 'subnet.env' };
   }
 
-  const peers: Lease[] = [];
+  const peers: V4Lease[] = [];
   const malformed: { node: string; problem: string }[] = [];
   let peersSource: Model['peersSource'] = 'none';
   if (g.api.ok && keys !== undefined) {
@@ -87,7 +108,8 @@ export function deriveModel(g: Gathered): Model {
     for (const n of nodes) {
       if (n.name === nodeName || !isFlannelNode(n, keys)) continue;
       try {
-        peers.push(nodeToLease(n, keys));
+        const v = v4Half(nodeToLease(n, keys).lease);
+        if (v !== undefined) peers.push(v);
       } catch (e) {
         malformed.push({ node: n.name, problem: errorText(e) });
       }

@@ -17,18 +17,18 @@ export function isUnicastMac(mac: string): boolean {
   return (parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00';
 }
 
-/** The VtepMAC of vxlan backend-data (`{"VNI":1,"VtepMAC":"…"}`), normalised; else why not. */
-export function parseVtepMac(backendData: string): { mac: string } | { error: string } {
+/** The VtepMAC of vxlan backend-data (`{"VNI":1,"VtepMAC":"…"}`), normalised; else why not, naming `what` (backend-data, backend-v6-data). */
+export function parseVtepMac(backendData: string, what = 'backend-data'): { mac: string } | { error: string } {
   let v: unknown;
   try {
     v = JSON.parse(backendData);
   } catch {
-    return { error: `backend-data is not JSON: ${JSON.stringify(backendData.slice(0, 80))}` };
+    return { error: `${what} is not JSON: ${JSON.stringify(backendData.slice(0, 80))}` };
   }
   const raw = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)['VtepMAC'] : undefined;
-  if (typeof raw !== 'string') return { error: `backend-data has no VtepMAC string: ${backendData.slice(0, 80)}` };
+  if (typeof raw !== 'string') return { error: `${what} has no VtepMAC string: ${backendData.slice(0, 80)}` };
   const mac = normalizeMac(raw);
-  if (mac === undefined) return { error: `backend-data VtepMAC ${JSON.stringify(raw)} is not a MAC address` };
+  if (mac === undefined) return { error: `${what} VtepMAC ${JSON.stringify(raw)} is not a MAC address` };
   return { mac };
 }
 

@@ -129,6 +129,8 @@ export const IFLA_VXLAN_LOCAL = 4;
 export const IFLA_VXLAN_LEARNING = 7;
 /** u16 in network byte order. */
 export const IFLA_VXLAN_PORT = 15;
+/** The IPv6 source address of a VXLAN-over-IPv6 device (IFLA_VXLAN_LOCAL is IPv4 only). */
+export const IFLA_VXLAN_LOCAL6 = 17;
 /** NLA_FLAG: present means on. */
 export const IFLA_VXLAN_GBP = 23;
 export const IFLA_VXLAN_MAX_USED = 32;

@@ -6,7 +6,7 @@
 import {
   AF_UNSPEC, IFF_LOWER_UP, IFF_UP, IFINFOMSG_LEN, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND,
   IFLA_LINKINFO, IFLA_MASTER, IFLA_MAX_USED, IFLA_MTU, IFLA_TXQLEN, IFLA_NET_NS_FD, IFLA_VXLAN_GBP, IFLA_VXLAN_ID,
-  IFLA_VXLAN_LEARNING, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL, IFLA_VXLAN_MAX_USED, IFLA_VXLAN_PORT, NLM_F_ACK,
+  IFLA_VXLAN_LEARNING, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, IFLA_VXLAN_MAX_USED, IFLA_VXLAN_PORT, NLM_F_ACK,
   NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, RTM_DELLINK, RTM_NEWLINK, RTM_SETLINK, VETH_INFO_PEER,
 } from './constants.ts';
 import { AttrTable } from './reader.ts';
@@ -58,7 +58,8 @@ export function encodeLinkAdd(w: NlWriter, seq: number, s: LinkSpec, peerNetnsFd
 
 function encodeVxlanData(w: NlWriter, v: VxlanInfo): void {
   w.nest(IFLA_INFO_DATA).u32(IFLA_VXLAN_ID, v.vni);
-  if (v.local !== undefined) w.ip(IFLA_VXLAN_LOCAL, v.local, 'vxlan local');
+  // The kernel takes an IPv6 source only as IFLA_VXLAN_LOCAL6 (16 bytes); LOCAL is 4 bytes.
+  if (v.local !== undefined) w.ip(v.local.includes(':') ? IFLA_VXLAN_LOCAL6 : IFLA_VXLAN_LOCAL, v.local, 'vxlan local');
   if (v.underlayIndex !== undefined) w.u32(IFLA_VXLAN_LINK, v.underlayIndex);
   // Network byte order on the wire: 8472 goes out as 0x21 0x18 (if_link.h says __be16).
   if (v.port !== undefined && v.port !== 0) w.u16be(IFLA_VXLAN_PORT, v.port);
@@ -137,7 +138,7 @@ export function decodeLink(buf: Buffer, start: number, len: number): Link {
 
 function decodeVxlan(t: AttrTable): VxlanInfo {
   const v: { -readonly [K in keyof VxlanInfo]: VxlanInfo[K] } = { vni: t.u32(IFLA_VXLAN_ID) ?? 0 };
-  const local = t.ip(IFLA_VXLAN_LOCAL);
+  const local = t.ip(IFLA_VXLAN_LOCAL) ?? t.ip(IFLA_VXLAN_LOCAL6);
   if (local !== undefined) v.local = local;
   const dev = t.u32(IFLA_VXLAN_LINK);
   if (dev !== undefined && dev !== 0) v.underlayIndex = dev;

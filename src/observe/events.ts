@@ -1,5 +1,6 @@
-import { formatCidr } from '../ip/ipv4.ts';
-import type { Lease, LeaseEventType } from '../subnet/lease.ts';
+import { formatAnyCidr } from '../ip/cidr.ts';
+import { IP_FAMILIES } from '../ip/cidr.ts';
+import { leaseHalf, leaseSubnets, type Lease, type LeaseEventType } from '../subnet/lease.ts';
 import type { Logger } from './log.ts';
 
 /*
@@ -8,16 +9,25 @@ import type { Logger } from './log.ts';
  * ours (klog key=value in text mode, JSON keys in json mode).
  */
 
-/** pkg/backend/route_network.go: `Subnet added: <subnet> via <public ip>` / `Subnet removed: <subnet>`. */
+/** pkg/backend/route_network.go: `Subnet added: <subnet> via <public ip>` / `Subnet removed: <subnet>`, per family. */
 export function logLeaseChange(log: Logger, type: LeaseEventType, lease: Lease): void {
-  const subnet = formatCidr(lease.subnet);
   const fields = { node: lease.node ?? '', backend: lease.attrs.backendType === '' ? 'udp' : lease.attrs.backendType };
-  if (type === 'added') log.info(fields, `Subnet added: ${subnet} via ${lease.attrs.publicIp}`);
-  else log.info(fields, `Subnet removed: ${subnet}`);
+  for (const family of IP_FAMILIES) {
+    const half = leaseHalf(lease, family);
+    if (half === undefined) continue;
+    const subnet = formatAnyCidr(half.subnet);
+    if (type === 'added') log.info(fields, `Subnet added: ${subnet} via ${half.publicIp ?? ''}`);
+    else log.info(fields, `Subnet removed: ${subnet}`);
+  }
 }
 
-/** pkg/subnet/kube/kube.go (AcquireLease): the node's podCIDR became this node's lease. */
+/** pkg/subnet/kube/kube.go (AcquireLease): the node's podCIDRs became this node's lease, one line per family. */
 export function logLeaseAcquired(log: Logger, lease: Lease): void {
-  const subnet = formatCidr(lease.subnet);
-  log.info({ subnet, node: lease.node ?? '' }, `Creating the node lease for IPv4. This is the n.Spec.PodCIDRs: [${subnet}]`);
+  const cidrs = leaseSubnets(lease).split(',').join(' ');
+  for (const family of IP_FAMILIES) {
+    const half = leaseHalf(lease, family);
+    if (half === undefined) continue;
+    const subnet = formatAnyCidr(half.subnet);
+    log.info({ subnet, node: lease.node ?? '' }, `Creating the node lease for ${family === 'ipv4' ? 'IPv4' : 'IPv6'}. This is the n.Spec.PodCIDRs: [${cidrs}]`);
+  }
 }

@@ -136,11 +136,11 @@ interface MetricDoc {
  */
 export const METRIC_DOCS = [
   { name: 'flannel_build_info', type: 'gauge', labels: ['version', 'nodejs'], help: 'Always 1; the labels name the flanneld version and the Node.js runtime.' },
-  { name: 'flannel_lease_info', type: 'gauge', labels: ['subnet', 'backend', 'public_ip', 'node'], help: "Always 1 while this node holds a lease; the labels describe it." },
-  { name: 'flannel_config_info', type: 'gauge', labels: ['network', 'backend', 'nftables', 'iptables', 'vxlan_csum_offload'], help: "Always 1; the labels describe the net-conf.json in effect, the iptables backend the rules use ('legacy' or 'nft', detected or set by --iptables-mode; 'none' with EnableNFTables; empty until the rules are set up), and vxlan_csum_offload whether flannel.N keeps tx checksum offload ('on', 'off'; '' for other backends)." },
+  { name: 'flannel_lease_info', type: 'gauge', labels: ['subnet', 'backend', 'public_ip', 'node'], help: "Always 1 while this node holds a lease; the labels describe it (a dual-stack lease lists both subnets and public IPs, IPv4 first, comma-separated)." },
+  { name: 'flannel_config_info', type: 'gauge', labels: ['network', 'backend', 'nftables', 'iptables', 'vxlan_csum_offload'], help: "Always 1; the labels describe the net-conf.json in effect (`network`: Network and IPv6Network, comma-separated), the iptables backend the rules use ('legacy' or 'nft', detected or set by --iptables-mode; 'none' with EnableNFTables; empty until the rules are set up), and vxlan_csum_offload whether flannel.N keeps tx checksum offload ('on', 'off'; '' for other backends)." },
   { name: 'flannel_config_reload_errors_total', type: 'counter', labels: [], help: 'Changed net-conf.json files that were rejected (the previous config stays in effect).' },
   { name: 'flannel_peers', type: 'gauge', labels: ['backend'], help: 'Other nodes with a lease, by the backend type they announce.' },
-  { name: 'flannel_peers_skipped_total', type: 'counter', labels: ['reason'], help: 'Peer updates ignored because the node annotations were malformed, by reason.' },
+  { name: 'flannel_peers_skipped_total', type: 'counter', labels: ['reason'], help: 'Peer updates ignored because the node annotations were malformed (reason `malformed`), or programmed without one family because its half was missing (`missing-ipv4-half`, `missing-ipv6-half`).' },
   { name: 'flannel_kube_watch_restarts_total', type: 'counter', labels: [], help: 'Restarts of the API watch after it stopped on an error.' },
   { name: 'flannel_kube_relists_total', type: 'counter', labels: [], help: 'Full lists of nodes from the API server.' },
   { name: 'flannel_kernel_entries', type: 'gauge', labels: ['type'], help: 'Kernel entries owned by the active backend, by type (route, neigh, fdb).' },

@@ -22,7 +22,8 @@ export interface PeerTarget {
 export function overlayTarget(lease: Lease, ownBackendType: string): PeerTarget | undefined {
   const peerType = lease.attrs.backendType === '' ? 'udp' : lease.attrs.backendType;
   const own = ownBackendType === '' ? 'udp' : ownBackendType;
-  if (peerType !== own) return undefined;
+  // Probes go over IPv4; an IPv6-only peer is not probed.
+  if (peerType !== own || lease.subnet === undefined) return undefined;
   const subnet = formatCidr(lease.subnet);
   const ip = own === 'host-gw' ? (lease.subnet.ip + 1) >>> 0 : lease.subnet.ip;
   return { subnet, node: lease.node ?? subnet, addr: formatIpv4(ip) };

@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { formatCidr, formatIpv4, networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
-import { formatIpv6, normalizeIpv6Cidr, parseIpv6 } from '../config/ipv6-cidr.ts';
+import { formatCidr6, formatIpv6, networkOf6, parseCidr6, type Ipv6Cidr } from '../ip/ipv6.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import { errorText, isErrno } from '../util/errors.ts';
 
@@ -13,8 +13,8 @@ import { errorText, isErrno } from '../util/errors.ts';
 export interface SubnetEnv {
   /** Present when IPv4 is enabled: the masked config Network and this node's lease. */
   readonly ipv4?: { readonly network: Ipv4Cidr; readonly subnet: Ipv4Cidr };
-  /** Present when IPv6 is enabled: canonical CIDR strings, network form (`2001:cafe:42::/64`). */
-  readonly ipv6?: { readonly network: string; readonly subnet: string };
+  /** Present when IPv6 is enabled: the masked IPv6Network and this node's IPv6 lease. */
+  readonly ipv6?: { readonly network: Ipv6Cidr; readonly subnet: Ipv6Cidr };
   /** The backend's MTU (vxlan base−50, udp iface−28, host-gw iface). */
   readonly mtu: number;
   /** --ip-masq. */
@@ -35,18 +35,12 @@ export function renderSubnetEnv(env: SubnetEnv): string {
     out += `FLANNEL_SUBNET=${formatIpv4((sn.ip + 1) >>> 0)}/${sn.prefixLen}\n`;
   }
   if (env.ipv6 !== undefined) {
-    out += `FLANNEL_IPV6_NETWORK=${env.ipv6.network}\n`;
-    out += `FLANNEL_IPV6_SUBNET=${firstIpv6Host(env.ipv6.subnet)}\n`;
+    const sn = networkOf6(env.ipv6.subnet);
+    out += `FLANNEL_IPV6_NETWORK=${formatCidr6(networkOf6(env.ipv6.network))}\n`;
+    out += `FLANNEL_IPV6_SUBNET=${formatIpv6(sn.ip + 1n)}/${sn.prefixLen}\n`;
   }
   out += `FLANNEL_MTU=${env.mtu}\nFLANNEL_IPMASQ=${env.ipMasq}\n`;
   return out;
-}
-
-function firstIpv6Host(cidr: string): string {
-  const net = normalizeIpv6Cidr(cidr);
-  if (net === undefined) throw new RangeError(`subnet.env: ${JSON.stringify(cidr)} is not an IPv6 CIDR`);
-  const [addr, len] = net.split('/') as [string, string];
-  return `${formatIpv6(parseIpv6(addr)! + 1n)}/${len}`;
 }
 
 /**
@@ -74,8 +68,8 @@ async function makeDirs(dir: string): Promise<void> {
 export interface PreviousSubnetEnv {
   readonly network?: Ipv4Cidr;
   readonly subnet?: Ipv4Cidr;
-  readonly ipv6Network?: string;
-  readonly ipv6Subnet?: string;
+  readonly ipv6Network?: Ipv6Cidr;
+  readonly ipv6Subnet?: Ipv6Cidr;
   /** Lines upstream would log as errors (unparsable values, more than one entry); for the daemon's log. */
   readonly warnings: readonly string[];
 }
@@ -118,8 +112,12 @@ export async function readSubnetEnv(path: string): Promise<PreviousSubnetEnv | u
   };
   const network = pick('FLANNEL_NETWORK', v4);
   const subnet = pick('FLANNEL_SUBNET', v4);
-  const ipv6Network = pick('FLANNEL_IPV6_NETWORK', normalizeIpv6Cidr);
-  const ipv6Subnet = pick('FLANNEL_IPV6_SUBNET', normalizeIpv6Cidr);
+  const v6 = (entry: string): Ipv6Cidr | undefined => {
+    const c = parseCidr6(entry);
+    return c === undefined ? undefined : networkOf6(c);
+  };
+  const ipv6Network = pick('FLANNEL_IPV6_NETWORK', v6);
+  const ipv6Subnet = pick('FLANNEL_IPV6_SUBNET', v6);
   return {
     ...(network === undefined ? {} : { network }),
     ...(subnet === undefined ? {} : { subnet }),

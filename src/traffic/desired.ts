@@ -1,10 +1,10 @@
 /**
  * What the rules should say, independent of iptables or nftables. CIDRs are kept as text in
- * network form ("10.244.1.0/24") so the same shape serves IPv6 later.
+ * network form ("10.244.1.0/24", "fd00:10:244:1::/64"), so the same shape serves both families.
  */
 
-/** Address family of one rule set; v6 will add 'ipv6' (ip6tables, table `ip6 flannel-ipv6`). */
-export type RuleFamily = 'ipv4';
+/** Address family of one rule set: iptables and table `ip flannel-ipv4`, or ip6tables and table `ip6 flannel-ipv6`. */
+export type RuleFamily = 'ipv4' | 'ipv6';
 
 export interface MasqSpec {
   /** The cluster Network, e.g. 10.244.0.0/16. */
@@ -28,7 +28,7 @@ export interface DesiredRules {
 export type RuleGroup = 'masq' | 'forward';
 
 /** The range never masqueraded (multicast), per family. */
-export const MULTICAST: Record<RuleFamily, string> = { ipv4: '224.0.0.0/4' };
+export const MULTICAST: Record<RuleFamily, string> = { ipv4: '224.0.0.0/4', ipv6: 'ff00::/8' };
 
 /**
  * Why a check found the kernel different from the wanted rules. `kind` is a small fixed set

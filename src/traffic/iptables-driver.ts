@@ -1,5 +1,5 @@
 import type { Logger } from '../observe/log.ts';
-import type { DesiredRules, Discrepancy, RuleGroup } from './desired.ts';
+import type { DesiredRules, Discrepancy, RuleFamily, RuleGroup } from './desired.ts';
 import type { DriverPlan, ModeDriver } from './driver.ts';
 import { RuleCommandError, isNotInstalled, type CommandRunner } from './exec.ts';
 import { planChain, planChainRemoval, renderRestorePayload, type TableChange } from './iptables-plan.ts';
@@ -15,14 +15,16 @@ export interface IptablesDriverOptions {
    * which simply retries next period.
    */
   readonly lockWaitSeconds: number;
-  /** Binary names; ip6tables-restore/ip6tables-save for IPv6 later. */
+  /** iptables (default) or ip6tables: the binaries, and the multicast range never masqueraded. */
+  readonly family?: RuleFamily;
+  /** Binary names, when not the family's iptables-restore/iptables-save or ip6tables-restore/ip6tables-save. */
   readonly restoreBin?: string;
   readonly saveBin?: string;
 }
 
-function chainsFor(want: DesiredRules, groups: readonly RuleGroup[]): IptablesChainSpec[] {
+function chainsFor(want: DesiredRules, groups: readonly RuleGroup[], family: RuleFamily): IptablesChainSpec[] {
   const out: IptablesChainSpec[] = [];
-  if (groups.includes('masq') && want.masq !== undefined) out.push(masqChain(want.masq, 'ipv4'));
+  if (groups.includes('masq') && want.masq !== undefined) out.push(masqChain(want.masq, family));
   if (groups.includes('forward') && want.forward !== undefined) out.push(forwardChain(want.forward));
   return out;
 }
@@ -39,6 +41,7 @@ export class IptablesDriver implements ModeDriver {
   private readonly lockWaitSeconds: number;
   private readonly restoreBin: string;
   private readonly saveBin: string;
+  private readonly family: RuleFamily;
   private fullyRandom: Promise<boolean> | undefined;
   /** chain → how iptables-save printed our rules after we applied them, when that differed from our text. */
   private readonly printed = new Map<string, { readonly want: string; readonly rules: readonly string[] }>();
@@ -47,8 +50,10 @@ export class IptablesDriver implements ModeDriver {
     this.exec = opts.exec;
     this.log = opts.log;
     this.lockWaitSeconds = opts.lockWaitSeconds;
-    this.restoreBin = opts.restoreBin ?? 'iptables-restore';
-    this.saveBin = opts.saveBin ?? 'iptables-save';
+    this.family = opts.family ?? 'ipv4';
+    const tool = this.family === 'ipv4' ? 'iptables' : 'ip6tables';
+    this.restoreBin = opts.restoreBin ?? `${tool}-restore`;
+    this.saveBin = opts.saveBin ?? `${tool}-save`;
   }
 
   /**
@@ -62,7 +67,7 @@ export class IptablesDriver implements ModeDriver {
   }
 
   async plan(want: DesiredRules, groups: readonly RuleGroup[]): Promise<DriverPlan> {
-    const specs = chainsFor(want, groups);
+    const specs = chainsFor(want, groups, this.family);
     const tables = new Map<string, SavedTable>();
     for (const s of specs) if (!tables.has(s.table)) tables.set(s.table, await this.readTable(s.table));
     const discrepancies: Discrepancy[] = [];
@@ -85,7 +90,7 @@ export class IptablesDriver implements ModeDriver {
     await this.restore(plan.payload);
     // Read back what iptables-save now prints for our chains. If a different iptables version
     // normalises our options, remember its form so the next check does not see a difference.
-    for (const s of chainsFor(want, plan.groups)) {
+    for (const s of chainsFor(want, plan.groups, this.family)) {
       const saved = await this.readTable(s.table);
       const have = saved.rules.get(s.chain) ?? [];
       const want = s.rules.join('\n');

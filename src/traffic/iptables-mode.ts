@@ -1,3 +1,4 @@
+import type { RuleFamily } from './desired.ts';
 import type { CommandRunner } from './exec.ts';
 
 /**
@@ -35,8 +36,9 @@ const KUBELET_CHAIN = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY) /m;
 const KUBE_CHAIN = /^:(KUBE-[A-Z0-9-]+) /m;
 const FLANNEL_CHAIN = /^:FLANNEL-(POSTRTG|FWD) /m;
 
-export function bins(backend: IptablesBackend): { restoreBin: string; saveBin: string } {
-  return { restoreBin: `iptables-${backend}-restore`, saveBin: `iptables-${backend}-save` };
+export function bins(backend: IptablesBackend, family: RuleFamily = 'ipv4'): { restoreBin: string; saveBin: string } {
+  const tool = family === 'ipv4' ? 'iptables' : 'ip6tables';
+  return { restoreBin: `${tool}-${backend}-restore`, saveBin: `${tool}-${backend}-save` };
 }
 
 /** One backend's full dump: IPv4 and IPv6, all tables. Empty when the tool is missing or fails. */
@@ -96,10 +98,10 @@ export function decide(setting: IptablesModeSetting, nft: Dump, legacy: Dump): {
  * Reads both backends (four forks, once at start) and picks one. Never throws: a host without
  * the legacy tools simply has no legacy rules.
  */
-export async function detectIptablesMode(exec: CommandRunner, setting: IptablesModeSetting): Promise<IptablesChoice> {
+export async function detectIptablesMode(exec: CommandRunner, setting: IptablesModeSetting, family: RuleFamily = 'ipv4'): Promise<IptablesChoice> {
   const nft = await dump(exec, 'nft');
   const legacy = await dump(exec, 'legacy');
   const { backend, reason } = decide(setting, nft, legacy);
-  const flannelChainsIn = (['nft', 'legacy'] as const).filter((b) => FLANNEL_CHAIN.test((b === 'nft' ? nft : legacy).v4));
-  return { backend, reason, ...bins(backend), flannelChainsIn };
+  const flannelChainsIn = (['nft', 'legacy'] as const).filter((b) => FLANNEL_CHAIN.test((b === 'nft' ? nft : legacy)[family === 'ipv4' ? 'v4' : 'v6']));
+  return { backend, reason, ...bins(backend, family), flannelChainsIn };
 }

@@ -1,7 +1,9 @@
-import { formatCidr, networkOf, cidrEquals, type Ipv4Cidr } from '../ip/ipv4.ts';
+import { cidrEqualsAny, formatAnyCidr, isIpv6Cidr, type IpCidr } from '../ip/cidr.ts';
+import { networkOf } from '../ip/ipv4.ts';
+import { networkOf6 } from '../ip/ipv6.ts';
 import type { Logger } from '../observe/log.ts';
 import type { TrafficStats } from '../observe/metrics.ts';
-import { describeDiscrepancies, type DesiredRules, type RuleGroup } from './desired.ts';
+import { describeDiscrepancies, type DesiredRules, type RuleFamily, type RuleGroup } from './desired.ts';
 import type { ModeDriver, TrafficMode } from './driver.ts';
 import { runCommand, type CommandRunner } from './exec.ts';
 import { IptablesDriver } from './iptables-driver.ts';
@@ -15,6 +17,8 @@ export type { TrafficMode } from './driver.ts';
 export interface TrafficManagerOptions {
   /** 'nftables' when net-conf.json has EnableNFTables. */
   readonly mode: TrafficMode;
+  /** The family whose rules this manager keeps (iptables or ip6tables; table ip or ip6); default IPv4. */
+  readonly family?: RuleFamily;
   /** Runs iptables-restore/iptables-save/nft; tests inject `ip netns exec NS …` and count forks. */
   readonly exec?: CommandRunner;
   readonly log: Logger;
@@ -33,10 +37,10 @@ export interface TrafficManagerOptions {
   readonly iptablesMode?: IptablesModeSetting;
 }
 
-/** The Network and lease of the previous run, from the old subnet.env (FLANNEL_NETWORK, FLANNEL_SUBNET). */
+/** The network and lease of the previous run, from the old subnet.env (FLANNEL_NETWORK, FLANNEL_SUBNET, or the IPV6 ones). */
 export interface PreviousLease {
-  readonly network?: Ipv4Cidr;
-  readonly subnet?: Ipv4Cidr;
+  readonly network?: IpCidr;
+  readonly subnet?: IpCidr;
 }
 
 /** The metrics layer's TrafficStats (read at scrape time), plus what tests and diagnostics read. */
@@ -59,9 +63,9 @@ export interface TrafficManager {
    * and keeps them under resync. Rules of `prev` need no separate delete: our chain is rewritten
    * wholesale in the same transaction. Throws (naming the tool's output) when rules can't be set.
    */
-  ensureMasq(network: Ipv4Cidr, podSubnet: Ipv4Cidr, prev?: PreviousLease): Promise<void>;
+  ensureMasq(network: IpCidr, podSubnet: IpCidr, prev?: PreviousLease): Promise<void>;
   /** Installs FLANNEL-FWD / chain forward accepting traffic from and to `network` (main.go, --iptables-forward-rules). */
-  ensureForward(network: Ipv4Cidr): Promise<void>;
+  ensureForward(network: IpCidr): Promise<void>;
   /** One check now: read each table once, repair if different. Never throws; errors go to stats. */
   resync(): Promise<void>;
   /** Checks every resyncSeconds until `signal` aborts. The first check runs one period after the call. */
@@ -83,8 +87,10 @@ export function createTrafficManager(opts: TrafficManagerOptions): TrafficManage
   return new RuleManager(opts);
 }
 
-function makeDriver(mode: TrafficMode, exec: CommandRunner, log: Logger, lockWaitSeconds: number, backend?: IptablesBackend): ModeDriver {
-  return mode === 'iptables' ? new IptablesDriver({ exec, log, lockWaitSeconds, ...(backend !== undefined ? bins(backend) : {}) }) : new NftDriver({ exec, log });
+function makeDriver(mode: TrafficMode, family: RuleFamily, exec: CommandRunner, log: Logger, lockWaitSeconds: number, backend?: IptablesBackend): ModeDriver {
+  return mode === 'iptables'
+    ? new IptablesDriver({ exec, log, lockWaitSeconds, family, ...(backend !== undefined ? bins(backend, family) : {}) })
+    : new NftDriver({ exec, log, family });
 }
 
 class RuleManager implements TrafficManager {
@@ -92,6 +98,7 @@ class RuleManager implements TrafficManager {
   private readonly log: Logger;
   private readonly exec: CommandRunner;
   private readonly lockWait: number;
+  private readonly family: RuleFamily;
   private readonly iptablesMode: IptablesModeSetting | undefined;
   private driver: ModeDriver;
   /** What cleanupOtherMode removes: the other mode, and our chains in the iptables backend not in use. */
@@ -118,9 +125,10 @@ class RuleManager implements TrafficManager {
     this.log = opts.log;
     this.exec = exec;
     this.lockWait = lockWait;
+    this.family = opts.family ?? 'ipv4';
     this.iptablesMode = opts.iptablesMode;
-    this.driver = makeDriver(opts.mode, exec, opts.log, lockWait);
-    this.others = [makeDriver(opts.mode === 'iptables' ? 'nftables' : 'iptables', exec, opts.log, lockWait)];
+    this.driver = makeDriver(opts.mode, this.family, exec, opts.log, lockWait);
+    this.others = [makeDriver(opts.mode === 'iptables' ? 'nftables' : 'iptables', this.family, exec, opts.log, lockWait)];
     // --iptables-resync=0 would spin; treat it as one second.
     this.resyncMs = opts.resyncSeconds > 0 ? opts.resyncSeconds * 1000 : 1000;
     this.fullyRandom = opts.fullyRandom;
@@ -141,9 +149,9 @@ class RuleManager implements TrafficManager {
     const setting = this.iptablesMode;
     if (setting === undefined) return Promise.resolve();
     this.detected ??= (async () => {
-      const choice = await detectIptablesMode(this.exec, setting);
+      const choice = await detectIptablesMode(this.exec, setting, this.family);
       const stray = choice.flannelChainsIn.filter((b) => this.mode === 'nftables' || b !== choice.backend);
-      const strayDrivers = stray.map((b) => makeDriver('iptables', this.exec, this.log, this.lockWait, b));
+      const strayDrivers = stray.map((b) => makeDriver('iptables', this.family, this.exec, this.log, this.lockWait, b));
       if (this.mode === 'nftables') {
         this.iptablesBackend = 'none';
         this.others = [...strayDrivers];
@@ -151,33 +159,33 @@ class RuleManager implements TrafficManager {
         return;
       }
       this.iptablesBackend = choice.backend;
-      this.driver = makeDriver('iptables', this.exec, this.log, this.lockWait, choice.backend);
-      this.others = [makeDriver('nftables', this.exec, this.log, this.lockWait), ...strayDrivers];
+      this.driver = makeDriver('iptables', this.family, this.exec, this.log, this.lockWait, choice.backend);
+      this.others = [makeDriver('nftables', this.family, this.exec, this.log, this.lockWait), ...strayDrivers];
       this.log.info({ backend: choice.backend, restore: choice.restoreBin, save: choice.saveBin, strayChainsIn: stray }, `Using iptables ${choice.backend} mode: ${choice.reason}`);
     })();
     return this.detected;
   }
 
-  ensureMasq(network: Ipv4Cidr, podSubnet: Ipv4Cidr, prev?: PreviousLease): Promise<void> {
+  ensureMasq(network: IpCidr, podSubnet: IpCidr, prev?: PreviousLease): Promise<void> {
     return this.serial(async () => {
-      const net = networkOf(network);
-      const pod = networkOf(podSubnet);
+      const net = masked(network);
+      const pod = masked(podSubnet);
       if (prev !== undefined && !(sameCidr(prev.network, net) && sameCidr(prev.subnet, pod))) {
         this.log.info(
-          { network: formatCidr(net), subnet: formatCidr(pod), prevNetwork: fmt(prev.network), prevSubnet: fmt(prev.subnet) },
+          { network: formatAnyCidr(net), subnet: formatAnyCidr(pod), prevNetwork: fmt(prev.network), prevSubnet: fmt(prev.subnet) },
           'Current network or subnet is not equal to previous one; old masq rules are replaced with the chain',
         );
       }
       const fullyRandom = this.fullyRandom && (await this.driver.supportsFullyRandom());
-      this.want = { ...this.want, masq: { network: formatCidr(net), podSubnet: formatCidr(pod), fullyRandom } };
-      this.log.info({ mode: this.mode, network: formatCidr(net), subnet: formatCidr(pod), fullyRandom }, 'Setting up masking rules');
-      await this.converge(['masq'], `masq rules for network ${formatCidr(net)} lease ${formatCidr(pod)}`);
+      this.want = { ...this.want, masq: { network: formatAnyCidr(net), podSubnet: formatAnyCidr(pod), fullyRandom } };
+      this.log.info({ mode: this.mode, network: formatAnyCidr(net), subnet: formatAnyCidr(pod), fullyRandom }, 'Setting up masking rules');
+      await this.converge(['masq'], `masq rules for network ${formatAnyCidr(net)} lease ${formatAnyCidr(pod)}`);
     });
   }
 
-  ensureForward(network: Ipv4Cidr): Promise<void> {
+  ensureForward(network: IpCidr): Promise<void> {
     return this.serial(async () => {
-      const net = formatCidr(networkOf(network));
+      const net = formatAnyCidr(masked(network));
       this.want = { ...this.want, forward: { network: net } };
       this.log.info({ mode: this.mode, network: net }, 'Setting up forward rules');
       await this.converge(['forward'], `forward rules for network ${net}`);
@@ -263,10 +271,14 @@ class RuleManager implements TrafficManager {
   }
 }
 
-function sameCidr(a: Ipv4Cidr | undefined, b: Ipv4Cidr): boolean {
-  return a !== undefined && cidrEquals(networkOf(a), b);
+function masked(c: IpCidr): IpCidr {
+  return isIpv6Cidr(c) ? networkOf6(c) : networkOf(c);
 }
 
-function fmt(c: Ipv4Cidr | undefined): string {
-  return c === undefined ? '' : formatCidr(c);
+function sameCidr(a: IpCidr | undefined, b: IpCidr): boolean {
+  return a !== undefined && cidrEqualsAny(masked(a), b);
+}
+
+function fmt(c: IpCidr | undefined): string {
+  return c === undefined ? '' : formatAnyCidr(c);
 }

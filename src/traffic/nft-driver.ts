@@ -2,12 +2,14 @@ import type { Logger } from '../observe/log.ts';
 import type { DesiredRules, Discrepancy, RuleFamily, RuleGroup } from './desired.ts';
 import type { DriverPlan, ModeDriver } from './driver.ts';
 import { RuleCommandError, isNotInstalled, type CommandRunner } from './exec.ts';
-import { ALL_NFT_TABLES, NFT_FAMILY, NFT_TABLE, nftForwardChain, nftMasqChain, parseNftChains, renderNftTransaction, type NftChainSpec } from './nft-rules.ts';
+import { ALL_NFT_TABLES, NFT_FAMILY, NFT_PROBE_ADDRESS, NFT_TABLE, nftForwardChain, nftMasqChain, parseNftChains, renderNftTransaction, type NftChainSpec } from './nft-rules.ts';
 
 export interface NftDriverOptions {
   readonly exec: CommandRunner;
   readonly log: Logger;
   readonly nftBin?: string;
+  /** Table `ip flannel-ipv4` (default) or `ip6 flannel-ipv6`. */
+  readonly family?: RuleFamily;
 }
 
 const ALL_GROUPS: readonly RuleGroup[] = ['masq', 'forward'];
@@ -29,7 +31,7 @@ export class NftDriver implements ModeDriver {
   private readonly exec: CommandRunner;
   private readonly log: Logger;
   private readonly nftBin: string;
-  private readonly family: RuleFamily = 'ipv4';
+  private readonly family: RuleFamily;
   private fullyRandom: Promise<boolean> | undefined;
   /** chain → { the script lines we applied, the chain as nft listed it afterwards }. */
   private readonly applied = new Map<string, { readonly want: string; readonly listed: string }>();
@@ -38,6 +40,7 @@ export class NftDriver implements ModeDriver {
     this.exec = opts.exec;
     this.log = opts.log;
     this.nftBin = opts.nftBin ?? 'nft';
+    this.family = opts.family ?? 'ipv4';
   }
 
   private get tableRef(): string {
@@ -117,7 +120,7 @@ export class NftDriver implements ModeDriver {
     const probe = [
       `add table ${t}`,
       `add chain ${t} masqueradeTest { type nat hook postrouting priority srcnat; }`,
-      `add rule ${t} masqueradeTest ${NFT_FAMILY[this.family]} saddr != 127.0.0.1 masquerade fully-random`,
+      `add rule ${t} masqueradeTest ${NFT_FAMILY[this.family]} saddr != ${NFT_PROBE_ADDRESS[this.family]} masquerade fully-random`,
     ].join('\n');
     this.fullyRandom ??= this.exec(this.nftBin, ['-c', '-f', '-'], probe + '\n').then(
       (r) => {

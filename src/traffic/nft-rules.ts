@@ -2,8 +2,10 @@ import { MULTICAST, type ForwardSpec, type MasqSpec, type RuleFamily } from './d
 
 /** flanneld's nftables objects (upstream's pkg/trafficmngr/nftables, written with knftables), as nft script text. */
 
-export const NFT_FAMILY: Record<RuleFamily, string> = { ipv4: 'ip' };
-export const NFT_TABLE: Record<RuleFamily, string> = { ipv4: 'flannel-ipv4' };
+export const NFT_FAMILY: Record<RuleFamily, string> = { ipv4: 'ip', ipv6: 'ip6' };
+export const NFT_TABLE: Record<RuleFamily, string> = { ipv4: 'flannel-ipv4', ipv6: 'flannel-ipv6' };
+/** An address of the family that is never a pod's, for the fully-random probe rule. */
+export const NFT_PROBE_ADDRESS: Record<RuleFamily, string> = { ipv4: '127.0.0.1', ipv6: '::1' };
 /** Every table upstream's nftables mode creates (it always makes both), for cleanup. */
 export const ALL_NFT_TABLES: readonly { family: string; name: string }[] = [
   { family: 'ip', name: 'flannel-ipv4' },

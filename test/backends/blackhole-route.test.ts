@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keepBlackholeRoute } from '../../src/backends/blackhole-route.ts';
 import { parseCidr } from '../../src/ip/ipv4.ts';
+import { parseCidr6 } from '../../src/ip/ipv6.ts';
 import { openNetlink, type NetlinkHandle } from '../../src/netlink/index.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import { run } from '../../lab/harness/exec.ts';
@@ -16,8 +17,8 @@ const nets = new NetnsSet('ftbh');
 const ns = nets.name('a');
 const PERIOD_MS = 100;
 
-async function blackholes(): Promise<string[]> {
-  const { stdout } = await run(['ip', '-n', ns, '-j', 'route', 'show', 'type', 'blackhole']);
+async function blackholes(family = '-4'): Promise<string[]> {
+  const { stdout } = await run(['ip', family, '-n', ns, '-j', 'route', 'show', 'type', 'blackhole']);
   return (JSON.parse(stdout || '[]') as { dst: string }[]).map((r) => r.dst);
 }
 
@@ -55,5 +56,14 @@ describe.skipIf(!isRoot)('keepBlackholeRoute', () => {
     await run(['ip', '-n', ns, 'route', 'del', 'blackhole', '10.244.1.0/24']);
     await sleep(5 * PERIOD_MS);
     expect(await blackholes()).toEqual([]);
+  });
+
+  it('keeps the IPv6 subnet’s blackhole route in a dual-stack or IPv6-only cluster', async () => {
+    const stop = new AbortController();
+    keepBlackholeRoute(h, parseCidr6('fd00:10:244:1::/64')!, PERIOD_MS, silentLogger(), stop.signal);
+    await until('the IPv6 blackhole route', async () => (await blackholes('-6')).includes('fd00:10:244:1::/64'));
+    await run(['ip', '-n', ns, '-6', 'route', 'del', 'blackhole', 'fd00:10:244:1::/64']);
+    await until('the IPv6 blackhole route to come back', async () => (await blackholes('-6')).includes('fd00:10:244:1::/64'));
+    stop.abort();
   });
 });

@@ -80,8 +80,8 @@ export function eventSink(): { batches: LeaseEvent[][]; view: Map<string, string
     onEvents: (events) => {
       batches.push([...events]);
       for (const e of events) {
-        if (e.type === 'added') view.set(formatCidr(e.lease.subnet), e.lease.attrs.publicIp);
-        else view.delete(formatCidr(e.lease.subnet));
+        if (e.type === 'added') view.set(formatCidr(e.lease.subnet!), e.lease.attrs.publicIp!);
+        else view.delete(formatCidr(e.lease.subnet!));
       }
     },
   };

@@ -44,9 +44,9 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     for (const [attrs, value] of cases) {
       const m = f.make(p).manager;
       const lease = await m.acquireLease(attrs, never);
-      expect(lease.subnet.prefixLen).toBe(24);
-      expect(lease.subnet.ip).toBeGreaterThanOrEqual(cidr('10.5.1.0/24').ip);
-      const key = keyOf(p, formatCidr(lease.subnet));
+      expect(lease.subnet!.prefixLen).toBe(24);
+      expect(lease.subnet!.ip).toBeGreaterThanOrEqual(cidr('10.5.1.0/24').ip);
+      const key = keyOf(p, formatCidr(lease.subnet!));
       expect(m.leaseKey).toBe(key);
       expected.set(key, value);
     }
@@ -62,19 +62,19 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     const p = newPrefix();
     const first = f.make(p);
     const lease = await first.manager.acquireLease(vxlanAttrs('198.18.0.10', 'aa:bb:cc:dd:ee:01'), never);
-    const key = keyOf(p, formatCidr(lease.subnet));
+    const key = keyOf(p, formatCidr(lease.subnet!));
     const before = (await get(p)).get(key)!;
     first.manager.close();
 
     const second = f.make(p);
     const again = await second.manager.acquireLease(vxlanAttrs('198.18.0.10', 'aa:bb:cc:dd:ee:02'), never);
-    expect(formatCidr(again.subnet)).toBe(formatCidr(lease.subnet));
+    expect(formatCidr(again.subnet!)).toBe(formatCidr(lease.subnet!));
     const after = await get(p);
     expect([...after.keys()]).toEqual([key]);
     expect(after.get(key)!.createRevision).toBe(before.createRevision);
     expect(after.get(key)!.lease).not.toBe(before.lease);
     expect(after.get(key)!.value).toBe('{"PublicIP":"198.18.0.10","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}}');
-    expect(second.lines).toContain(`Found lease (ip: ${formatCidr(lease.subnet)} ipv6: <nil>) for current IP (198.18.0.10), reusing`);
+    expect(second.lines).toContain(`Found lease (ip: ${formatCidr(lease.subnet!)} ipv6: <nil>) for current IP (198.18.0.10), reusing`);
   });
 
   it('deletes a lease of its PublicIP that the config no longer allows and takes one that fits', async () => {
@@ -82,25 +82,25 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     await put(keyOf(p, '10.5.1.0/24'), '{"PublicIP":"198.18.0.10","PublicIPv6":null,"BackendType":"vxlan"}');
     const t = f.make(p, { range: rangeOf('{"Network":"10.5.0.0/16","SubnetMin":"10.5.10.0"}') });
     const lease = await t.manager.acquireLease(vxlanAttrs('198.18.0.10'), never);
-    expect(lease.subnet.ip).toBeGreaterThanOrEqual(cidr('10.5.10.0/24').ip);
-    expect([...(await get(p)).keys()]).toEqual([keyOf(p, formatCidr(lease.subnet))]);
+    expect(lease.subnet!.ip).toBeGreaterThanOrEqual(cidr('10.5.10.0/24').ip);
+    expect([...(await get(p)).keys()]).toEqual([keyOf(p, formatCidr(lease.subnet!))]);
     expect(t.lines).toContain('Found lease (ip: 10.5.1.0/24) for current IP (198.18.0.10) but not compatible with current config, deleting');
   });
 
   it('takes the previous subnet from subnet.env when it is free and fits; ignores it when another node holds it or it does not fit', async () => {
     const p = newPrefix();
     const a = f.make(p, { previousSubnet: cidr('10.5.77.0/24') });
-    expect(formatCidr((await a.manager.acquireLease(vxlanAttrs('198.18.0.10'), never)).subnet)).toBe('10.5.77.0/24');
+    expect(formatCidr((await a.manager.acquireLease(vxlanAttrs('198.18.0.10'), never)).subnet!)).toBe('10.5.77.0/24');
     expect(a.lines).toContain('Found previously leased subnet (10.5.77.0/24), reusing');
 
     const b = f.make(p, { previousSubnet: cidr('10.5.77.0/24') });
     const lb = await b.manager.acquireLease(vxlanAttrs('198.18.0.11'), never);
-    expect(formatCidr(lb.subnet)).not.toBe('10.5.77.0/24');
+    expect(formatCidr(lb.subnet!)).not.toBe('10.5.77.0/24');
     expect(b.lines.some((l) => l.startsWith('Found previously leased subnet'))).toBe(false);
 
     const c = f.make(p, { previousSubnet: cidr('10.5.0.0/24') });
     const lc = await c.manager.acquireLease(vxlanAttrs('198.18.0.12'), never);
-    expect(formatCidr(lc.subnet)).not.toBe('10.5.0.0/24');
+    expect(formatCidr(lc.subnet!)).not.toBe('10.5.0.0/24');
     expect(c.lines).toContain('Found previously leased subnet (10.5.0.0/24) that is not compatible with the Etcd network config, ignoring');
     expect((await get(p)).size).toBe(3);
   });
@@ -111,11 +111,11 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     await put(keyOf(p, '10.5.1.0/24'), '{"PublicIP":"198.18.0.20","PublicIPv6":null}');
     for (let i = 0; i < 5; i++) {
       const t = f.make(p, { range });
-      expect(formatCidr((await t.manager.acquireLease(vxlanAttrs('198.18.0.10'), never)).subnet)).toBe('10.5.2.0/24');
+      expect(formatCidr((await t.manager.acquireLease(vxlanAttrs('198.18.0.10'), never)).subnet!)).toBe('10.5.2.0/24');
       t.manager.close();
     }
     const owner = f.make(p, { range });
-    expect(formatCidr((await owner.manager.acquireLease(hostGwAttrs('198.18.0.20'), never)).subnet)).toBe('10.5.1.0/24');
+    expect(formatCidr((await owner.manager.acquireLease(hostGwAttrs('198.18.0.20'), never)).subnet!)).toBe('10.5.1.0/24');
     const kv = (await get(p)).get(keyOf(p, '10.5.1.0/24'))!;
     expect(kv.lease).toBe('0');
     expect(kv.value).toBe('{"PublicIP":"198.18.0.20","PublicIPv6":null,"BackendType":"host-gw"}');
@@ -126,7 +126,7 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     const range = rangeOf('{"Network":"10.5.0.0/16","SubnetMin":"10.5.1.0","SubnetMax":"10.5.12.0"}');
     const nodes = Array.from({ length: 10 }, (_, i) => ({ ip: `198.18.0.${10 + i}`, t: f.make(p, { range }) }));
     const leases = await Promise.all(nodes.map(({ ip, t }) => t.manager.acquireLease(vxlanAttrs(ip), never)));
-    const subnets = leases.map((l) => formatCidr(l.subnet));
+    const subnets = leases.map((l) => formatCidr(l.subnet!));
     expect(new Set(subnets).size).toBe(10);
     const stored = await get(p);
     expect(stored.size).toBe(10);
@@ -141,8 +141,8 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     const la = await f.make(p, { range }).manager.acquireLease(vxlanAttrs('198.18.0.10'), never);
     const lb = await f.make(p, { range }).manager.acquireLease(vxlanAttrs('198.18.0.11'), never);
     const stored = await get(p);
-    const ka = keyOf(p, formatCidr(la.subnet));
-    const kb = keyOf(p, formatCidr(lb.subnet));
+    const ka = keyOf(p, formatCidr(la.subnet!));
+    const kb = keyOf(p, formatCidr(lb.subnet!));
 
     const c = f.make(p, { range });
     const acquiring = c.manager.acquireLease(vxlanAttrs('198.18.0.12'), never);
@@ -150,14 +150,14 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     await until(() => c.manager.waitingFor?.includes('out of subnets') === true, 'the third node to report why it waits');
     expect(c.manager.waitingFor).toBe(
       `acquiring a subnet lease in etcd: out of subnets: all 2 /24 subnets from 10.5.1.0 to 10.5.2.0 are taken; 2 leases under ${p}/subnets/; ` +
-        `oldest holders: ${formatCidr(la.subnet)} held by 198.18.0.10 (created at revision ${stored.get(ka)!.createRevision}), ` +
-        `${formatCidr(lb.subnet)} held by 198.18.0.11 (created at revision ${stored.get(kb)!.createRevision}). ` +
+        `oldest holders: ${formatCidr(la.subnet!)} held by 198.18.0.10 (created at revision ${stored.get(ka)!.createRevision}), ` +
+        `${formatCidr(lb.subnet!)} held by 198.18.0.11 (created at revision ${stored.get(kb)!.createRevision}). ` +
         `Leases of nodes that are gone expire 24 h after their last renewal; free a subnet now with \`etcdctl del ${ka}\`, or widen Network, SubnetMin or SubnetMax`,
     );
     expect(c.lines.filter((l) => l.includes('out of subnets'))).toHaveLength(1);
 
     await etcd.etcdctl(['del', ka]);
-    expect(formatCidr((await acquiring).subnet)).toBe(formatCidr(la.subnet));
+    expect(formatCidr((await acquiring).subnet!)).toBe(formatCidr(la.subnet!));
     expect(c.manager.waitingFor).toBeUndefined();
   });
 
@@ -165,7 +165,7 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     const p = newPrefix();
     const t = f.make(p, { ttlSeconds: 6, renewMarginMs: 4000 });
     const lease = await t.manager.acquireLease(vxlanAttrs('198.18.0.10'), never);
-    const key = keyOf(p, formatCidr(lease.subnet));
+    const key = keyOf(p, formatCidr(lease.subnet!));
     const first = (await get(p)).get(key)!.lease;
     await t.manager.completeLease(never);
     await until(async () => (await get(p)).get(key)?.lease !== first, 'a renewal', 20_000);
@@ -186,7 +186,7 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     const stop = new AbortController();
     t.manager.watchLeases(sink.onEvents, stop.signal);
     await until(sink.listed, 'the first list');
-    expect(sink.batches[0]!.map((e) => `${e.type} ${formatCidr(e.lease.subnet)} ${e.lease.attrs.backendData}`).sort()).toEqual([
+    expect(sink.batches[0]!.map((e) => `${e.type} ${formatCidr(e.lease.subnet!)} ${e.lease.attrs.backendData}`).sort()).toEqual([
       'added 10.5.11.0/24 {"VNI":1,"VtepMAC":"aa:00:00:00:00:11"}',
       'added 10.5.12.0/24 null',
     ]);
@@ -198,13 +198,13 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     const grant = await etcd.etcdctl(['lease', 'grant', '2']);
     const id = /lease ([0-9a-f]+) granted/.exec(grant.stdout)![1]!;
     await put(keyOf(p, '10.5.15.0/24'), '{"PublicIP":"198.18.0.15","PublicIPv6":null}', `--lease=${id}`);
-    const seen = (type: string): boolean => sink.batches.flat().some((e) => e.type === type && formatCidr(e.lease.subnet) === '10.5.15.0/24');
+    const seen = (type: string): boolean => sink.batches.flat().some((e) => e.type === type && formatCidr(e.lease.subnet!) === '10.5.15.0/24');
     await until(() => seen('added'), 'the short-lived lease to appear');
     await until(() => seen('removed'), 'the short-lived lease to expire', 20_000);
     expect(Object.fromEntries(sink.view)).toEqual({ '10.5.11.0/24': '198.18.0.21', '10.5.14.0/24': '198.18.0.14' });
     const all = sink.batches.flat();
-    expect(all.some((e) => formatCidr(e.lease.subnet) === formatCidr(own.subnet))).toBe(false);
-    expect(all.filter((e) => e.type === 'removed').map((e) => formatCidr(e.lease.subnet))).toEqual(['10.5.12.0/24', '10.5.15.0/24']);
+    expect(all.some((e) => formatCidr(e.lease.subnet!) === formatCidr(own.subnet!))).toBe(false);
+    expect(all.filter((e) => e.type === 'removed').map((e) => formatCidr(e.lease.subnet!))).toEqual(['10.5.12.0/24', '10.5.15.0/24']);
     expect(t.manager.stats.malformedSkipped).toBe(1);
     stop.abort();
   });
@@ -266,7 +266,7 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     const lease = await t.manager.acquireLease(vxlanAttrs('198.18.0.10'), never);
     t.manager.watchLeases(() => undefined, never);
     await t.manager.completeLease(never);
-    await etcd.etcdctl(['del', keyOf(p, formatCidr(lease.subnet))]);
+    await etcd.etcdctl(['del', keyOf(p, formatCidr(lease.subnet!))]);
     await until(() => t.revoked > 0, 'the revocation');
     expect(t.revoked).toBe(1);
     expect(t.lines).toContain('Lease has been revoked. Shutting down daemon.');
@@ -282,7 +282,7 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
       expect(await readEtcdNetConf(client, p, never).catch(message)).toBe(`etcd key ${p}/config: Backend.VNI: "1" is not a valid VNI (expected an integer 0..16777215)`);
       await put(`${p}/config`, '{"Network": "10.5.0.0/16", "SubnetLen": 26, "Backend": {"Type": "host-gw"}}');
       const conf = await readEtcdNetConf(client, p, never);
-      expect([formatCidr(conf.network), conf.subnetLen, conf.backend.type]).toEqual(['10.5.0.0/16', 26, 'host-gw']);
+      expect([formatCidr(conf.network!), conf.subnetLen, conf.backend.type]).toEqual(['10.5.0.0/16', 26, 'host-gw']);
     } finally {
       client.close();
     }

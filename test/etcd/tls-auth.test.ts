@@ -49,7 +49,7 @@ describe.skipIf(etcdSkip.skip)(`etcd over TLS with client certificates${etcdSkip
     const client = new EtcdClient({ endpoints: [etcd.endpoint], tls });
     try {
       const { conf, source } = await loadEtcdNetConf(client, '/coreos.com/network', log, never);
-      expect([formatCidr(conf.network), source]).toEqual(['10.5.0.0/16', 'etcd key /coreos.com/network/config']);
+      expect([formatCidr(conf.network!), source]).toEqual(['10.5.0.0/16', 'etcd key /coreos.com/network/config']);
       expect(lines).toEqual([]);
     } finally {
       client.close();
@@ -57,7 +57,7 @@ describe.skipIf(etcdSkip.skip)(`etcd over TLS with client certificates${etcdSkip
     const f = managerFactory(() => etcd.endpoint, { tls });
     try {
       const lease = await f.make('/coreos.com/network').manager.acquireLease(vxlanAttrs('198.18.0.10'), never);
-      const got = await etcd.etcdctl(['get', `/coreos.com/network/subnets/${formatCidr(lease.subnet).replace('/', '-')}`, '--print-value-only']);
+      const got = await etcd.etcdctl(['get', `/coreos.com/network/subnets/${formatCidr(lease.subnet!).replace('/', '-')}`, '--print-value-only']);
       expect(got.stdout).toBe('{"PublicIP":"198.18.0.10","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}}\n');
     } finally {
       f.closeAll();
@@ -118,12 +118,12 @@ describe.skipIf(etcdSkip.skip)(`etcd with user/password auth${etcdSkip.why ? ` (
       const t = f.make('/coreos.com/network');
       const lease = await t.manager.acquireLease(vxlanAttrs('198.18.0.10'), never);
       const seen: string[] = [];
-      t.manager.watchLeases((events) => seen.push(...events.map((e) => formatCidr(e.lease.subnet))), never);
+      t.manager.watchLeases((events) => seen.push(...events.map((e) => formatCidr(e.lease.subnet!))), never);
       await etcd.etcdctl(['put', '/coreos.com/network/subnets/10.5.99.0-24', '{"PublicIP":"198.18.0.99","PublicIPv6":null}']);
       await until(() => seen.includes('10.5.99.0/24'), 'the peer through an authenticated watch').catch((e: Error) => {
         throw new Error(`${e.message}; log:\n${t.lines.join('\n')}`);
       });
-      expect(formatCidr(lease.subnet)).not.toBe('10.5.99.0/24');
+      expect(formatCidr(lease.subnet!)).not.toBe('10.5.99.0/24');
 
       // A restarted etcd has forgotten every token: the watch authenticates again and goes on.
       await etcd.stop();

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCidr } from '../../src/ip/ipv4.ts';
+import { parseCidr6 } from '../../src/ip/ipv6.ts';
 import { FakeApiServer, type FakeApiServerOptions } from '../../lab/apiserver/server.ts';
 import { silentLogger, type Logger } from '../../src/observe/log.ts';
 import type { LeaseEvent } from '../../src/subnet/lease.ts';
@@ -24,7 +25,8 @@ export function flannelAnnotations(publicIp: string, mac: string): Record<string
 export interface Harness {
   readonly api: FakeApiServer;
   readonly kubeconfig: string;
-  manager(opts?: { nodeName?: string; env?: NodeJS.ProcessEnv; setNodeNetworkUnavailable?: boolean; prefix?: string; network?: string; log?: Logger; syncTimeoutMs?: number }): Promise<KubeSubnetManager>;
+  /** `network: null` turns IPv4 off; `ipv6Network` turns IPv6 on. */
+  manager(opts?: { nodeName?: string; env?: NodeJS.ProcessEnv; setNodeNetworkUnavailable?: boolean; prefix?: string; network?: string | null; ipv6Network?: string; log?: Logger; syncTimeoutMs?: number }): Promise<KubeSubnetManager>;
   close(): Promise<void>;
 }
 
@@ -41,7 +43,8 @@ export async function startHarness(opts: FakeApiServerOptions = {}): Promise<Har
       const mgr = await createKubeSubnetManager({
         kubeconfigFile: kubeconfig,
         annotationPrefix: m.prefix ?? 'flannel.alpha.coreos.com',
-        network: parseCidr(m.network ?? '10.244.0.0/16')!,
+        ...(m.network === null ? {} : { network: parseCidr(m.network ?? '10.244.0.0/16')! }),
+        ...(m.ipv6Network === undefined ? {} : { ipv6Network: parseCidr6(m.ipv6Network)! }),
         setNodeNetworkUnavailable: m.setNodeNetworkUnavailable ?? true,
         log: m.log ?? silentLogger(),
         env: m.env ?? { NODE_NAME: m.nodeName ?? 'node1' },
@@ -74,7 +77,7 @@ export function collectEvents(mgr: KubeSubnetManager, signal: AbortSignal): { ev
   mgr.watchLeases((batch: readonly LeaseEvent[]) => {
     sink.batches++;
     for (const e of batch) {
-      const s = e.lease.subnet;
+      const s = e.lease.subnet!;
       sink.events.push(`${e.type} ${s.ip >>> 24}.${(s.ip >>> 16) & 255}.${(s.ip >>> 8) & 255}.${s.ip & 255}/${s.prefixLen} ${e.lease.node ?? '?'} ${e.lease.attrs.publicIp}`);
     }
   }, signal);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCidr, type Ipv4Cidr } from '../../src/ip/ipv4.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import { createTrafficManager, type TrafficManager } from '../../src/traffic/manager.ts';
+import { forwardRuleLines, masqRuleLines } from './golden.ts';
 import { NetnsSet, nsRunner, requireRoot, savedOurs, sh } from './netns.ts';
 
 const cidr = (s: string): Ipv4Cidr => parseCidr(s)!;
@@ -11,24 +12,9 @@ const POD = cidr('10.244.1.0/24');
 
 /** Upstream's rules (pkg/trafficmngr/iptables/iptables.go; e2e/rules.go checks the same lines), in iptables-save order: chain declaration, then rules. */
 function goldenNat(pod: string, cluster: string, randomFully: boolean): string[] {
-  const rf = randomFully ? ' --random-fully' : '';
-  return [
-    ':FLANNEL-POSTRTG -',
-    '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
-    '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
-    `-A FLANNEL-POSTRTG -s ${pod} -d ${cluster} -m comment --comment "flanneld masq" -j RETURN`,
-    `-A FLANNEL-POSTRTG -s ${cluster} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
-    `-A FLANNEL-POSTRTG ! -s ${cluster} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
-    `-A FLANNEL-POSTRTG -s ${cluster} ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE${rf}`,
-    `-A FLANNEL-POSTRTG ! -s ${cluster} -d ${cluster} -m comment --comment "flanneld masq" -j MASQUERADE${rf}`,
-  ];
+  return [':FLANNEL-POSTRTG -', ...masqRuleLines(pod, cluster, '224.0.0.0/4', randomFully)];
 }
-const GOLDEN_FILTER = [
-  ':FLANNEL-FWD -',
-  '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
-  '-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
-  '-A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
-];
+const GOLDEN_FILTER = [':FLANNEL-FWD -', ...forwardRuleLines('10.244.0.0/16')];
 
 const nets = new NetnsSet('fttr');
 afterAll(() => nets.removeAll());

@@ -24,9 +24,9 @@ export function nsRunner(ns: string): { exec: CommandRunner; calls: { file: stri
   return { exec, calls };
 }
 
-/** `iptables-save -t table` reduced to our chains' lines: no counters, headers or foreign rules. */
-export async function savedOurs(ns: string, table: 'nat' | 'filter'): Promise<string[]> {
-  return (await sh(ns, `iptables-save -t ${table}`))
+/** `iptables-save -t table` (or ip6tables-save) reduced to our chains' lines: no counters, headers or foreign rules. */
+export async function savedOurs(ns: string, table: 'nat' | 'filter', tool: 'iptables' | 'ip6tables' = 'iptables'): Promise<string[]> {
+  return (await sh(ns, `${tool}-save -t ${table}`))
     .split('\n')
     .filter((l) => /FLANNEL-|flanneld/.test(l))
     .map((l) => l.replace(/ \[\d+:\d+\]$/, ''));

@@ -1,12 +1,12 @@
-import { formatCidr } from '../../ip/ipv4.ts';
+import { familyName } from '../../ip/cidr.ts';
 import type { NetlinkChange } from '../../netlink/types.ts';
-import { AF_INET, RT_TABLE_MAIN } from '../../netlink/types.ts';
-import type { Lease, LeaseAttrs } from '../../subnet/lease.ts';
-import type { Backend, Desired, ExternalInterface, PeerFailure, ReconcileReport } from '../backend.ts';
+import { RT_TABLE_MAIN } from '../../netlink/types.ts';
+import { leaseSubnets, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
+import { extAddrs, familyScopes, networkFamilies, type Backend, type Desired, type ExternalInterface, type PeerFailure, type ReconcileReport } from '../backend.ts';
 import type { BackendContext } from '../context.ts';
 import { applyOps } from '../reconcile/apply-ops.ts';
 import { DriftWatch } from '../reconcile/drift.ts';
-import { deletePeerRoutes, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
+import { afOf, deletePeerRoutes, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
 import { SkippedPeerLog } from '../reconcile/warn-once.ts';
 import { planHostGw } from './plan.ts';
 import { isErrno } from '../../util/errors.ts';
@@ -20,7 +20,7 @@ export class HostGwRefusedError extends Error {
 
 /**
  * host-gw (upstream: pkg/backend/hostgw/hostgw.go and the route loop in
- * pkg/backend/route_network.go): one route per peer, `<subnet> via <public ip> dev <ext>`. A
+ * pkg/backend/route_network.go): one route per peer and family, `<subnet> via <public ip> dev <ext>`. A
  * peer whose public IP is not on a directly connected network makes the kernel answer
  * ENETUNREACH; it is then logged once by name, listed in `notOnLink`, and tried again only on
  * later runs (no backoff storm: it is not a transient failure).
@@ -41,14 +41,20 @@ export class HostGwBackend implements Backend {
     this.ext = ctx.ext;
     this.mtu = ctx.ext.mtu;
     this.drift = new DriftWatch(ctx.openMonitor);
-    this.skipped = new SkippedPeerLog(ctx.log, (l) => `Ignoring non-host-gw subnet: type=${l.attrs.backendType || 'udp'} subnet=${formatCidr(l.subnet)} node=${l.node ?? '?'}`);
+    this.skipped = new SkippedPeerLog(ctx.log, (l) => `Ignoring non-host-gw subnet: type=${l.attrs.backendType || 'udp'} subnet=${leaseSubnets(l)} node=${l.node ?? '?'}`);
   }
 
+  /** Refuses NAT per family (upstream checks IPv4 only); publishes `null` backend data for each family. */
   async prepare(): Promise<LeaseAttrs> {
-    if (this.ext.extAddr !== this.ext.ifaceAddr) {
-      throw new HostGwRefusedError(`${HOSTGW_NAT_REFUSAL} (public IP ${this.ext.extAddr}, ${this.ext.name} has ${this.ext.ifaceAddr})`);
+    let attrs: LeaseAttrs = { backendType: 'host-gw' };
+    for (const family of networkFamilies(this.ctx)) {
+      const a = extAddrs(this.ext, family);
+      if (a.ext === undefined || a.ext !== a.iface) {
+        throw new HostGwRefusedError(`${HOSTGW_NAT_REFUSAL} (public ${familyName(family)} ${a.ext ?? 'none'}, ${this.ext.name} has ${a.iface ?? 'none'})`);
+      }
+      attrs = family === 'ipv4' ? { ...attrs, publicIp: a.ext, backendData: 'null' } : { ...attrs, publicIpv6: a.ext, backendV6Data: 'null' };
     }
-    return { publicIp: this.ext.extAddr, backendType: 'host-gw', backendData: 'null' };
+    return attrs;
   }
 
   async configure(own: Lease): Promise<void> {
@@ -61,10 +67,15 @@ export class HostGwBackend implements Backend {
     const ext = await this.ctx.nl.linkByName(this.ext.name);
     if (ext === undefined) throw new Error(`external interface ${this.ext.name} is gone; host-gw routes wait for it`);
     if (ext.index !== this.ext.index) this.ext = { ...this.ext, index: ext.index };
-    const routes = await this.ctx.nl.routeList({ family: AF_INET, table: RT_TABLE_MAIN });
-    const plan = planHostGw({ network: desired.network, own: desired.own.subnet, peers: desired.peers, extIndex: this.ext.index, routes });
-    this.skipped.log(plan);
-    const applied = await applyOps(this.ctx.nl, [...routeDeleteOps(plan.route.remove), ...routeSetOps(plan.route)], { expected: this.drift.expected, log: this.ctx.log });
+    const plans = await Promise.all(
+      familyScopes(desired, desired.own).map(async (scope) => {
+        const routes = await this.ctx.nl.routeList({ family: afOf(scope.family), table: RT_TABLE_MAIN });
+        return planHostGw({ scope, peers: desired.peers, extIndex: this.ext.index, routes });
+      }),
+    );
+    for (const plan of plans) this.skipped.log(plan);
+    const ops = plans.flatMap((plan) => [...routeDeleteOps(plan.route.remove), ...routeSetOps(plan.route)]);
+    const applied = await applyOps(this.ctx.nl, ops, { expected: this.drift.expected, log: this.ctx.log });
 
     // Split "not on-link" (a topology fact) from transient failures (retried with backoff).
     const failed: PeerFailure[] = [];
@@ -76,8 +87,9 @@ export class HostGwBackend implements Backend {
           const lease = desired.peers.get(f.subnet)!;
           const who = f.node ?? f.subnet;
           this.notOnLink.set(f.subnet, who);
+          const ips = [lease.attrs.publicIp, lease.attrs.publicIpv6].filter((ip) => ip !== undefined).join(', ');
           this.ctx.log.warn(
-            `host-gw peer ${who} (${f.subnet}) is not on-link: its public IP ${lease.attrs.publicIp} is not on a network directly connected to ${this.ext.name}; ` +
+            `host-gw peer ${who} (${f.subnet}) is not on-link: its public IP ${ips} is not on a network directly connected to ${this.ext.name}; ` +
               'host-gw needs layer-2 adjacency (use vxlan with DirectRouting for mixed topologies). No route to it exists.',
           );
         }
@@ -90,13 +102,14 @@ export class HostGwBackend implements Backend {
       this.notOnLink.delete(subnet);
       if (desired.peers.has(subnet)) this.ctx.log.info(`host-gw peer ${who} (${subnet}) is reachable on-link now`);
     }
-    const inPlace = plan.route.unchanged + applied.created + applied.replaced;
+    const unchanged = plans.reduce((n, plan) => n + plan.route.unchanged, 0);
+    const inPlace = unchanged + applied.created + applied.replaced;
     return {
       generation: desired.generation,
       created: applied.created,
       replaced: applied.replaced,
       deleted: applied.deleted,
-      unchanged: plan.route.unchanged,
+      unchanged,
       failed,
       ms: performance.now() - t0,
       changedByType: applied.changedByType,
@@ -110,8 +123,7 @@ export class HostGwBackend implements Backend {
   }
 
   private driftReason(c: NetlinkChange): string | undefined {
-    const own = this.own?.subnet;
-    if (c.kind === 'route' && c.deleted && own !== undefined && isPeerRouteOn(c.route, this.ext.index, this.ctx.network, own)) return `route ${c.route.dst} deleted`;
+    if (c.kind === 'route' && c.deleted && familyScopes(this.ctx, this.own).some((s) => isPeerRouteOn(c.route, this.ext.index, s.network, s.own))) return `route ${c.route.dst} deleted`;
     if (c.kind === 'link' && c.link.index === this.ext.index && (c.deleted || !c.link.up)) return `external interface ${this.ext.name} changed`;
     // The external interface came back (a new index) or came up: routes must be re-added.
     if (c.kind === 'link' && !c.deleted && c.link.name === this.ext.name && c.link.up) return `external interface ${this.ext.name} up`;
@@ -120,8 +132,7 @@ export class HostGwBackend implements Backend {
   }
 
   async teardown(): Promise<void> {
-    const own = this.own?.subnet;
-    if (own !== undefined) await deletePeerRoutes(this.ctx.nl, this.ext.index, this.ctx.network, own);
+    for (const s of familyScopes(this.ctx, this.own)) await deletePeerRoutes(this.ctx.nl, this.ext.index, s.network, s.own);
   }
 
   async close(): Promise<void> {

@@ -1,18 +1,18 @@
-import type { Ipv4Cidr } from '../../ip/ipv4.ts';
-import { formatCidr, parseIpv4 } from '../../ip/ipv4.ts';
+import { formatAnyCidr, isAddressOf } from '../../ip/cidr.ts';
 import type { Route } from '../../netlink/types.ts';
-import { AF_INET } from '../../netlink/types.ts';
-import type { Lease } from '../../subnet/lease.ts';
+import { leaseHalf, type Lease } from '../../subnet/lease.ts';
+import type { FamilyScope } from '../backend.ts';
 import type { ForPeer, KeyedDiff } from '../reconcile/keyed-diff.ts';
 import { diffKeyed } from '../reconcile/keyed-diff.ts';
-import { isPeerRouteOn, routeKey, sameRoute } from '../reconcile/peer-routes.ts';
+import { afOf, isPeerRouteOn, routeKey, sameRoute } from '../reconcile/peer-routes.ts';
 import type { SkippedPeers } from '../reconcile/warn-once.ts';
 
 export interface HostGwPlanInput {
-  readonly network: Ipv4Cidr;
-  readonly own: Ipv4Cidr;
+  /** The family planned, its network and the own subnet. */
+  readonly scope: FamilyScope;
   readonly peers: ReadonlyMap<string, Lease>;
   readonly extIndex: number;
+  /** Routes of the scope's family. */
   readonly routes: readonly Route[];
 }
 
@@ -21,12 +21,15 @@ export interface HostGwPlan extends SkippedPeers {
 }
 
 /**
- * Desired: `<subnet> via <public ip> dev <ext>` per host-gw peer (upstream's
- * pkg/backend/hostgw/hostgw.go builds the same route). Owned: main-table routes on the
- * external interface to peer subnets inside Network (see peer-routes.ts), so routes of peers
- * deleted while we were down are removed too — upstream's route_network.go never removes them.
+ * Desired, for one family: `<subnet> via <public ip> dev <ext>` per host-gw peer with a half of
+ * that family (upstream's pkg/backend/hostgw/hostgw.go builds the same route, GetV6Route with the
+ * public IPv6). Owned: main-table routes on the external interface to peer subnets inside the
+ * family's network (see peer-routes.ts), so routes of peers deleted while we were down are
+ * removed too — upstream's route_network.go never removes them.
  */
 export function planHostGw(input: HostGwPlanInput): HostGwPlan {
+  const { family, network, own } = input.scope;
+  const af = afOf(family);
   const want = new Map<string, ForPeer<Route>>();
   const otherBackend: Lease[] = [];
   const invalid: { lease: Lease; reason: string }[] = [];
@@ -35,14 +38,16 @@ export function planHostGw(input: HostGwPlanInput): HostGwPlan {
       otherBackend.push(lease);
       continue;
     }
-    if (parseIpv4(lease.attrs.publicIp) === undefined) {
-      invalid.push({ lease, reason: `public IP ${JSON.stringify(lease.attrs.publicIp)} is not IPv4` });
+    const half = leaseHalf(lease, family);
+    if (half === undefined) continue; // no half of this family: the subnet manager reported it
+    if (half.publicIp === undefined || !isAddressOf(family, half.publicIp)) {
+      invalid.push({ lease, reason: `public IP ${JSON.stringify(half.publicIp)} is not ${family === 'ipv4' ? 'IPv4' : 'IPv6'}` });
       continue;
     }
-    const dst = formatCidr(lease.subnet);
-    want.set(dst, { subnet, node: lease.node, obj: { family: AF_INET, dst, gateway: lease.attrs.publicIp, oif: input.extIndex } });
+    const dst = formatAnyCidr(half.subnet);
+    want.set(dst, { subnet, node: lease.node, obj: { family: af, dst, gateway: half.publicIp, oif: input.extIndex } });
   }
   const have = new Map<string, Route>();
-  for (const r of input.routes) if (r.family === AF_INET && isPeerRouteOn(r, input.extIndex, input.network, input.own)) have.set(routeKey(r), r);
+  for (const r of input.routes) if (r.family === af && isPeerRouteOn(r, input.extIndex, network, own)) have.set(routeKey(r), r);
   return { route: diffKeyed(want, have, (w, h) => sameRoute(w.obj, h)), otherBackend, invalid };
 }

@@ -1,7 +1,6 @@
-import { formatCidr } from '../../ip/ipv4.ts';
 import type { Logger } from '../../observe/log.ts';
 import { WarnOnce } from '../../observe/warn-once.ts';
-import type { Lease } from '../../subnet/lease.ts';
+import { leaseSubnets, type Lease } from '../../subnet/lease.ts';
 
 /** The peers a backend's plan leaves out. */
 export interface SkippedPeers {
@@ -25,9 +24,9 @@ export class SkippedPeerLog {
   }
 
   log(skipped: SkippedPeers): void {
-    for (const l of skipped.otherBackend) this.once.warn(`${formatCidr(l.subnet)} ${l.attrs.backendType}`, this.otherBackend(l));
+    for (const l of skipped.otherBackend) this.once.warn(`${leaseSubnets(l)} ${l.attrs.backendType}`, this.otherBackend(l));
     for (const { lease, reason } of skipped.invalid) {
-      const subnet = formatCidr(lease.subnet);
+      const subnet = leaseSubnets(lease);
       this.once.warn(`${subnet} ${reason}`, `cannot program peer ${lease.node ?? subnet} (${subnet}): ${reason}`);
     }
   }

@@ -15,7 +15,7 @@
  * same counters.
  */
 import type { UdpConfig } from '../../config/types.ts';
-import { formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
+import { formatCidr, formatIpv4, parseIpv4, type Ipv4Cidr } from '../../ip/ipv4.ts';
 import { loadDatapath, TUN_F_CSUM, TUN_F_TSO4, type DatapathNative } from '../../native/datapath-native.ts';
 import { AF_INET, RT_SCOPE_UNIVERSE, type Link, type NetlinkChange } from '../../netlink/types.ts';
 import type { UdpStats } from '../../observe/metrics.ts';
@@ -71,6 +71,8 @@ export class UdpBackend implements Backend {
   private ipv6Warned = '';
   /** Subnet text → peer public IP text, as last reconciled. */
   private peers = new Map<string, string>();
+  /** net-conf Network: the route via flannel0. */
+  private readonly network: Ipv4Cidr;
 
   constructor(ctx: BackendContext, cfg: UdpConfig, opts: UdpBackendOptions = {}) {
     this.ctx = ctx;
@@ -78,6 +80,9 @@ export class UdpBackend implements Backend {
     this.opts = opts;
     this.nat = opts.native ?? loadDatapath();
     this.mtu = ctx.ext.mtu - UDP_OVERHEAD;
+    // Like upstream's, the udp backend carries IPv4 only; net-conf.json with IPv6 and udp is refused earlier.
+    if (ctx.network === undefined || ctx.ipv6Network !== undefined) throw new Error('udp backend: carries IPv4 only; enable IPv4 and disable IPv6 in net-conf.json, or use vxlan or host-gw');
+    this.network = ctx.network;
     this.drift = new DriftWatch(ctx.openMonitor);
   }
 
@@ -114,7 +119,7 @@ export class UdpBackend implements Backend {
   async prepare(_signal: AbortSignal): Promise<LeaseAttrs> {
     const { ext, log } = this.ctx;
     const { port } = this.cfg;
-    const ifaceAddr = parseIpv4(ext.ifaceAddr);
+    const ifaceAddr = parseIpv4(ext.ifaceAddr ?? '');
     if (ifaceAddr === undefined) throw new Error(`udp backend: interface ${ext.name} address "${ext.ifaceAddr}" is not an IPv4 address`);
     const name = await this.deviceToOpen();
     const tun = this.openTun(name);
@@ -141,7 +146,7 @@ export class UdpBackend implements Backend {
     if (!path.tunOffload || !path.udpGso || !path.udpGro) {
       log.warn(path, 'udp backend: some offloads are unavailable; using the batched per-packet path for those');
     }
-    return { publicIp: ext.extAddr, backendType: '', backendData: 'null' };
+    return { publicIp: ext.extAddr ?? '', backendType: '', backendData: 'null' };
   }
 
   /** Adopt a TUN left by an earlier run (one that set it persistent); otherwise let the kernel pick from the template. */
@@ -177,7 +182,9 @@ export class UdpBackend implements Backend {
   }
 
   async configure(own: Lease, _signal: AbortSignal): Promise<void> {
-    const { network, log } = this.ctx;
+    const { log } = this.ctx;
+    const network = this.network;
+    if (own.subnet === undefined) throw new Error('udp backend: the lease has no IPv4 subnet');
     this.own = own;
     await this.ensureDevice();
     // Upstream sources ICMP unreachables from the TUN address, but that address is local, so
@@ -204,6 +211,7 @@ export class UdpBackend implements Backend {
       this.ipv6Warned = v6;
       this.ctx.log.warn({ device: this.tunName, code: v6 }, 'udp backend: cannot disable IPv6 on the TUN device; its IPv6 packets are dropped and counted as dropTunNotIpv4');
     }
+    if (own.subnet === undefined) return;
     const address = formatIpv4(own.subnet.ip);
     // Upstream adds <lease network IP>/32 and fails if present; we adopt it and drop stale leases' addresses.
     const addrs = await nl.addrList({ index: link.index, family: AF_INET });
@@ -247,7 +255,7 @@ export class UdpBackend implements Backend {
 
   /** `ip route replace <Network> dev flannel0` (scope universe, no gateway). */
   private async ensureRoute(index: number): Promise<void> {
-    await this.ctx.nl.routeReplace({ family: AF_INET, dst: formatCidr(this.ctx.network), oif: index, scope: RT_SCOPE_UNIVERSE });
+    await this.ctx.nl.routeReplace({ family: AF_INET, dst: formatCidr(this.network), oif: index, scope: RT_SCOPE_UNIVERSE });
   }
 
   async reconcile(desired: Desired, _signal: AbortSignal): Promise<ReconcileReport> {
@@ -256,13 +264,13 @@ export class UdpBackend implements Backend {
     const next = new Map<string, string>();
     const failed: PeerFailure[] = [];
     for (const [key, lease] of desired.peers) {
-      const hop = parseIpv4(lease.attrs.publicIp);
-      if (hop === undefined || hop === 0) {
+      const hop = parseIpv4(lease.attrs.publicIp ?? '');
+      if (lease.subnet === undefined || hop === undefined || hop === 0) {
         failed.push({ subnet: key, ...(lease.node !== undefined ? { node: lease.node } : {}), error: new Error(`lease ${key}: public IP "${lease.attrs.publicIp}" is not an IPv4 address`) });
         continue;
       }
       entries.push({ subnet: lease.subnet, hop });
-      next.set(key, lease.attrs.publicIp);
+      next.set(key, lease.attrs.publicIp!);
     }
     let created = 0, replaced = 0, unchanged = 0, deleted = 0;
     for (const [k, v] of next) {
@@ -294,7 +302,7 @@ export class UdpBackend implements Backend {
       case 'addr':
         return c.deleted && c.addr.family === AF_INET && c.addr.index === this.tunIndex ? `address ${c.addr.address} removed from ${this.tunName}` : undefined;
       case 'route':
-        return c.deleted && c.route.family === AF_INET && c.route.dst === formatCidr(this.ctx.network) && c.route.oif === this.tunIndex
+        return c.deleted && c.route.family === AF_INET && c.route.dst === formatCidr(this.network) && c.route.oif === this.tunIndex
           ? `route ${c.route.dst} deleted` : undefined;
       default:
         return undefined;

@@ -1,9 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { isErrno } from '../../util/errors.ts';
+import { setSysctl, sysctlPath } from '../sysctl.ts';
 
 /** net.ipv6.conf.<dev>.disable_ipv6, for the network namespace of this process. */
 export function disableIpv6Path(dev: string): string {
-  return `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`;
+  return sysctlPath(`net/ipv6/conf/${dev}/disable_ipv6`);
 }
 
 /**
@@ -17,12 +16,6 @@ export function disableIpv6Path(dev: string): string {
  * dropTunNotIpv4.
  */
 export function disableIpv6(dev: string, path: string = disableIpv6Path(dev)): 'off' | string {
-  try {
-    if (readFileSync(path, 'utf8').trim() === '1') return 'off';
-    writeFileSync(path, '1');
-    return 'off';
-  } catch (e) {
-    const code = isErrno(e) ? e.code : 'EIO';
-    return code === 'ENOENT' ? 'off' : code;
-  }
+  const r = setSysctl(`net/ipv6/conf/${dev}/disable_ipv6`, '1', path);
+  return r === 'ok' || r === 'absent' ? 'off' : r;
 }

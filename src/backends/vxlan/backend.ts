@@ -1,174 +1,222 @@
 import type { VxlanConfig } from '../../config/types.ts';
-import { formatCidr, parseIpv4 } from '../../ip/ipv4.ts';
+import { formatAnyCidr, isAddressOf, type IpCidr, type IpFamily } from '../../ip/cidr.ts';
 import type { Link, NetlinkChange, NetlinkHandle } from '../../netlink/types.ts';
-import { AF_BRIDGE, AF_INET, RT_TABLE_MAIN } from '../../netlink/types.ts';
-import type { Lease, LeaseAttrs } from '../../subnet/lease.ts';
-import type { Backend, Desired, ExternalInterface, ReconcileReport } from '../backend.ts';
+import { AF_BRIDGE, RT_TABLE_MAIN } from '../../netlink/types.ts';
+import { WarnOnce } from '../../observe/warn-once.ts';
+import { leaseHalf, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
+import { extAddrs, familyScopes, networkFamilies, type Backend, type Desired, type ExternalInterface, type FamilyScope, type ReconcileReport } from '../backend.ts';
 import type { BackendContext } from '../context.ts';
 import { applyOps, type AppliedOps, type PlannedOp } from '../reconcile/apply-ops.ts';
 import { DriftWatch } from '../reconcile/drift.ts';
 import { linkDeleteKey, neighDeleteKey } from '../reconcile/expected-deletes.ts';
-import { deletePeerRoutes, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
+import { afOf, deletePeerRoutes, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
 import { SkippedPeerLog } from '../reconcile/warn-once.ts';
+import { setSysctl } from '../sysctl.ts';
 import { ensureAddress, ensureDevice, VXLAN_DEFAULT_PORT, type VxlanDeviceSpec } from './device.ts';
 import { normalizeMac } from '../../ip/mac.ts';
 import { formatVxlanBackendData, randomMac } from './mac.ts';
 import { planVxlan, type VxlanPlan } from './plan.ts';
 import { keepTxCsum } from '../../kernel/tx-csum.ts';
-import { WarnOnce } from '../../observe/warn-once.ts';
-
-/** VXLAN adds 50 bytes: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
-const VXLAN_OVERHEAD = 50;
 
 /**
- * The vxlan backend (upstream: pkg/backend/vxlan/vxlan.go, device.go, vxlan_network.go):
- * flannel.<VNI>, and per peer a permanent neighbour, a permanent self fdb entry and an onlink
- * route — or, with DirectRouting and an on-link peer, a plain route via its public IP. Unlike
- * upstream's event handlers, every reconcile lists what it owns, diffs, and applies the
- * difference in one batch; see plan.ts for ownership.
+ * What encapsulation adds: outer IP header + UDP (8) + VXLAN (8) + inner Ethernet (14). Upstream
+ * subtracts 50 for both devices; over IPv6 the outer header is 40 bytes, not 20, so the IPv6
+ * device gets 70 and a pod's full-size IPv6 packet is not dropped for being 20 bytes too big.
+ */
+const VXLAN_OVERHEAD: Record<IpFamily, number> = { ipv4: 50, ipv6: 70 };
+
+/** One family's VXLAN device: flannel.<VNI> carries IPv4 over an IPv4 underlay, flannel-v6.<VNI> IPv6 over IPv6. */
+interface FamilyDevice {
+  readonly family: IpFamily;
+  readonly name: string;
+  readonly mtu: number;
+  mac: string;
+  link: Link | undefined;
+}
+
+/**
+ * The vxlan backend (upstream: pkg/backend/vxlan/vxlan.go, device.go, vxlan_network.go): per
+ * enabled family a device (flannel.<VNI>, flannel-v6.<VNI>), and per peer a permanent
+ * neighbour, a permanent self fdb entry and an onlink route on it — or, with DirectRouting and
+ * an on-link peer, a plain route via its public IP. Unlike upstream's event handlers, every
+ * reconcile lists what it owns, diffs, and applies the difference of both families in one
+ * batch; see plan.ts for ownership.
  */
 export class VxlanBackend implements Backend {
   readonly type = 'vxlan';
+  /** FLANNEL_MTU: the smallest device MTU, since a pod has one MTU for both families. */
   readonly mtu: number;
   private readonly ctx: BackendContext;
   private readonly cfg: VxlanConfig;
-  private readonly name: string;
   private ext: ExternalInterface;
-  private mac = '';
-  private device: Link | undefined;
+  private readonly devices: FamilyDevice[];
   private own: Lease | undefined;
   private readonly drift: DriftWatch;
   private readonly skipped: SkippedPeerLog;
-  /** Problems of the device itself that persist across runs (tx checksum offload), logged once. */
+  /** Problems of a device that persist across runs (accept_ra, tx checksum offload), logged once. */
   private readonly warnOnce: WarnOnce;
 
   constructor(ctx: BackendContext, cfg: VxlanConfig) {
     this.ctx = ctx;
     this.cfg = cfg;
     this.ext = ctx.ext;
-    this.name = `flannel.${cfg.vni}`;
-    this.mtu = (cfg.mtu > 0 ? cfg.mtu : ctx.ext.mtu) - VXLAN_OVERHEAD;
+    const base = cfg.mtu > 0 ? cfg.mtu : ctx.ext.mtu;
+    this.devices = networkFamilies(ctx).map((family) => ({
+      family,
+      name: family === 'ipv4' ? `flannel.${cfg.vni}` : `flannel-v6.${cfg.vni}`,
+      mtu: base - VXLAN_OVERHEAD[family],
+      mac: '',
+      link: undefined,
+    }));
+    this.mtu = Math.min(...this.devices.map((d) => d.mtu));
     this.drift = new DriftWatch(ctx.openMonitor);
+    // Upstream's line names both subnets; an IPv4-only cluster's keeps the IPv4 part alone, as before.
+    const text = (c: IpCidr | undefined): string => (c === undefined ? '' : formatAnyCidr(c));
+    const v6 = (l: Lease): string => (ctx.ipv6Network === undefined ? '' : ` v6Subnet(${text(l.ipv6Subnet)})`);
+    this.skipped = new SkippedPeerLog(ctx.log, (l) => `ignoring non-vxlan v4Subnet(${text(l.subnet)})${v6(l)} of node ${l.node ?? '?'}: type=${l.attrs.backendType || 'udp'}`);
     this.warnOnce = new WarnOnce(ctx.log);
-    this.skipped = new SkippedPeerLog(ctx.log, (l) => `ignoring non-vxlan v4Subnet(${formatCidr(l.subnet)}) of node ${l.node ?? '?'}: type=${l.attrs.backendType || 'udp'}`);
   }
 
   private get nl(): NetlinkHandle {
     return this.ctx.nl;
   }
 
-  private spec(): VxlanDeviceSpec {
+  private spec(d: FamilyDevice): VxlanDeviceSpec {
     return {
-      name: this.name,
+      name: d.name,
       vni: this.cfg.vni,
-      local: this.ext.extAddr,
+      local: extAddrs(this.ext, d.family).ext!,
       underlayIndex: this.ext.index,
       port: this.cfg.port === 0 ? VXLAN_DEFAULT_PORT : this.cfg.port,
       learning: this.cfg.learning,
       gbp: this.cfg.gbp,
-      mtu: this.mtu,
-      mac: this.mac,
+      mtu: d.mtu,
+      mac: d.mac,
     };
   }
 
-  /** MAC: the existing device's, else the one this node published before, else random. */
+  /**
+   * Per device, the MAC: the existing device's, else the one this node published before (the
+   * IPv6 device's from backend-v6-data, so a re-created flannel-v6.N keeps it too), else random.
+   */
   async prepare(): Promise<LeaseAttrs> {
-    const existing = await this.nl.linkByName(this.name);
-    const stored = this.ctx.stored.vtepMac === undefined ? undefined : normalizeMac(this.ctx.stored.vtepMac);
-    this.mac = (existing?.mac ? normalizeMac(existing.mac) : undefined) ?? stored ?? randomMac();
-    await this.ensureDevice();
-    return { publicIp: this.ext.extAddr, backendType: 'vxlan', backendData: formatVxlanBackendData(this.cfg.vni, this.mac) };
+    let attrs: LeaseAttrs = { backendType: 'vxlan' };
+    for (const d of this.devices) {
+      const existing = await this.nl.linkByName(d.name);
+      const storedText = d.family === 'ipv4' ? this.ctx.stored.vtepMac : this.ctx.stored.vtepMacV6;
+      const stored = storedText === undefined ? undefined : normalizeMac(storedText);
+      d.mac = (existing?.mac ? normalizeMac(existing.mac) : undefined) ?? stored ?? randomMac();
+      await this.ensureDevice(d);
+      const data = formatVxlanBackendData(this.cfg.vni, d.mac);
+      const ext = extAddrs(this.ext, d.family).ext!;
+      attrs = d.family === 'ipv4' ? { ...attrs, publicIp: ext, backendData: data } : { ...attrs, publicIpv6: ext, backendV6Data: data };
+    }
+    return attrs;
   }
 
   async configure(own: Lease): Promise<void> {
     this.own = own;
-    const dev = this.device ?? (await this.ensureDevice());
-    for (const c of await ensureAddress(this.nl, dev, own.subnet, this.ctx.network)) this.ctx.log.info(`${this.name}: ${c}`);
-    this.device = { ...dev, up: true };
+    for (const scope of familyScopes(this.ctx, own)) {
+      const d = this.device(scope.family);
+      const dev = d.link ?? (await this.ensureDevice(d));
+      for (const c of await ensureAddress(this.nl, dev, scope.own, scope.network)) this.ctx.log.info(`${d.name}: ${c}`);
+      d.link = { ...dev, up: true };
+    }
   }
 
-  private async ensureDevice(): Promise<Link> {
-    const d = await ensureDevice(this.nl, this.spec());
+  private device(family: IpFamily): FamilyDevice {
+    const d = this.devices.find((x) => x.family === family);
+    if (d === undefined) throw new Error(`vxlan: no ${family} device (the family is not enabled)`);
+    return d;
+  }
+
+  private async ensureDevice(d: FamilyDevice): Promise<Link> {
+    const r = await ensureDevice(this.nl, this.spec(d));
     const log = this.ctx.log;
-    if (d.action === 'created') log.info(`Interface ${this.name} mac address set to: ${this.mac}`);
-    if (d.action === 'recreated') {
-      if (this.device !== undefined) this.drift.expected.expect(linkDeleteKey(this.device.index));
-      log.warn(`${this.name} already exists with incompatible configuration (${d.reason}); recreating device`);
+    if (r.action === 'created') log.info(`Interface ${d.name} mac address set to: ${d.mac}`);
+    if (r.action === 'recreated') {
+      if (d.link !== undefined) this.drift.expected.expect(linkDeleteKey(d.link.index));
+      log.warn(`${d.name} already exists with incompatible configuration (${r.reason}); recreating device`);
     }
-    for (const f of d.fixed) log.warn(`${this.name}: corrected ${f}`);
-    if (this.ctx.txChecksum !== undefined) keepTxCsum(this.name, this.ctx.txChecksum, log, this.warnOnce);
-    this.device = d.link;
-    return d.link;
+    for (const f of r.fixed) log.warn(`${d.name}: corrected ${f}`);
+    // Upstream (device.go) turns router advertisements off on the device it made; a vxlan device
+    // must never take a default route or address from an RA that reaches it through a peer.
+    if (r.action !== 'adopted') {
+      const sysctl = setSysctl(`net/ipv6/conf/${d.name}/accept_ra`, '0');
+      if (sysctl !== 'ok' && sysctl !== 'absent') this.warnOnce.warn(`${d.name} ${sysctl}`, `${d.name}: cannot set net.ipv6.conf.${d.name}.accept_ra=0 (${sysctl}); continuing`);
+    }
+    if (this.ctx.txChecksum !== undefined) keepTxCsum(d.name, this.ctx.txChecksum, log, this.warnOnce);
+    d.link = r.link;
+    return r.link;
   }
 
   async reconcile(desired: Desired): Promise<ReconcileReport> {
     const t0 = performance.now();
     await this.followUnderlay();
-    const { dev, changedByType } = await this.ensureDeviceFor(desired);
-    const plan = await this.plan(desired, dev.index);
-    this.skipped.log(plan);
-    const ops = this.opsOf(plan);
-    const applied = await this.apply(plan, ops);
+    const changedByType: Record<string, number> = {};
+    const plans: { d: FamilyDevice; plan: VxlanPlan }[] = [];
+    for (const scope of familyScopes(desired, desired.own)) {
+      const d = this.device(scope.family);
+      const dev = await this.ensureDeviceFor(d, scope, changedByType);
+      plans.push({ d, plan: await this.plan(desired, scope, dev.index) });
+    }
+    this.own = desired.own;
+    for (const p of plans) this.skipped.log(p.plan);
+    const ops = plans.flatMap((p) => this.opsOf(p.plan));
+    const applied = await this.apply(plans, ops);
     for (const [k, v] of Object.entries(applied.changedByType)) changedByType[k] = (changedByType[k] ?? 0) + v;
+    let unchanged = 0;
+    for (const { plan } of plans) unchanged += plan.neigh.unchanged + plan.fdb.unchanged + plan.route.unchanged;
     return {
       generation: desired.generation,
       created: applied.created,
       replaced: applied.replaced,
       deleted: applied.deleted,
-      unchanged: plan.neigh.unchanged + plan.fdb.unchanged + plan.route.unchanged,
+      unchanged,
       failed: applied.failed,
       ms: performance.now() - t0,
       changedByType,
-      owned: ownedAfter(plan, ops, applied.results),
+      owned: ownedAfter(plans.map((p) => p.plan), ops, applied.results),
     };
   }
 
   /** The underlay may have been re-created (VLAN, bond, WireGuard restart) with a new index. */
   private async followUnderlay(): Promise<void> {
     const ext = await this.nl.linkByName(this.ext.name);
-    if (ext === undefined) throw new Error(`external interface ${this.ext.name} is gone; ${this.name} waits for it`);
+    if (ext === undefined) throw new Error(`external interface ${this.ext.name} is gone; ${this.devices.map((d) => d.name).join(' and ')} wait for it`);
     if (ext.index !== this.ext.index) {
       this.ctx.log.warn(`external interface ${this.ext.name} changed index ${this.ext.index} → ${ext.index}`);
       this.ext = { ...this.ext, index: ext.index };
     }
   }
 
-  /** flannel.N present, compatible, addressed with the own subnet and up; counts what that changed. */
-  private async ensureDeviceFor(desired: Desired): Promise<{ dev: Link; changedByType: Record<string, number> }> {
-    const changedByType: Record<string, number> = {};
-    const before = this.device?.index;
-    const dev = await this.ensureDevice();
+  /** The family's device present, compatible, addressed with the own subnet and up; counts what that changed. */
+  private async ensureDeviceFor(d: FamilyDevice, scope: FamilyScope, changedByType: Record<string, number>): Promise<Link> {
+    const before = d.link?.index;
+    const dev = await this.ensureDevice(d);
     if (dev.index !== before) {
-      changedByType['device'] = 1;
-      if (before !== undefined) this.ctx.log.warn(`${this.name} was missing or replaced; re-created it and replaying every peer`);
+      changedByType['device'] = (changedByType['device'] ?? 0) + 1;
+      if (before !== undefined) this.ctx.log.warn(`${d.name} was missing or replaced; re-created it and replaying every peer`);
     }
-    const addrChanges = await ensureAddress(this.nl, dev, desired.own.subnet, desired.network);
+    const addrChanges = await ensureAddress(this.nl, dev, scope.own, scope.network);
     if (addrChanges.length > 0) {
-      changedByType['addr'] = addrChanges.length;
-      for (const c of addrChanges) this.ctx.log.info(`${this.name}: ${c}`);
+      changedByType['addr'] = (changedByType['addr'] ?? 0) + addrChanges.length;
+      for (const c of addrChanges) this.ctx.log.info(`${d.name}: ${c}`);
     }
-    this.device = { ...dev, up: true };
-    this.own = desired.own;
-    return { dev, changedByType };
+    d.link = { ...dev, up: true };
+    return dev;
   }
 
-  /** Lists what the kernel has (neighbours, fdb, routes) and plans it against the peers. */
-  private async plan(desired: Desired, deviceIndex: number): Promise<VxlanPlan> {
+  /** Lists what the kernel has (neighbours, fdb, routes) for one family and plans it against the peers. */
+  private async plan(desired: Desired, scope: FamilyScope, deviceIndex: number): Promise<VxlanPlan> {
+    const af = afOf(scope.family);
     const [neighs, fdbs, routes] = await Promise.all([
-      this.nl.neighList({ family: AF_INET, index: deviceIndex }),
+      this.nl.neighList({ family: af, index: deviceIndex }),
       this.nl.neighList({ family: AF_BRIDGE, index: deviceIndex }),
-      this.nl.routeList({ family: AF_INET, table: RT_TABLE_MAIN }),
+      this.nl.routeList({ family: af, table: RT_TABLE_MAIN }),
     ]);
-    const onLink = this.cfg.directRouting ? await this.onLinkPeers(desired.peers) : undefined;
-    return planVxlan({
-      network: desired.network,
-      own: desired.own.subnet,
-      peers: desired.peers,
-      deviceIndex,
-      extIndex: this.ext.index,
-      onLink,
-      have: { neighs, fdbs, routes },
-    });
+    const onLink = this.cfg.directRouting ? await this.onLinkPeers(desired.peers, scope.family) : undefined;
+    return planVxlan({ scope, peers: desired.peers, deviceIndex, extIndex: this.ext.index, onLink, have: { neighs, fdbs, routes } });
   }
 
   /**
@@ -176,10 +224,10 @@ export class VxlanBackend implements Backend {
    * traffic would vanish into a gateway that no one answers for. So the route of any peer
    * whose neigh/fdb failed is removed again.
    */
-  private async apply(plan: VxlanPlan, ops: readonly PlannedOp[]): Promise<AppliedOps> {
+  private async apply(plans: readonly { d: FamilyDevice; plan: VxlanPlan }[], ops: readonly PlannedOp[]): Promise<AppliedOps> {
     const applied = await applyOps(this.nl, ops, { expected: this.drift.expected, log: this.ctx.log });
     const broken = new Set(applied.failed.map((f) => f.subnet));
-    const orphanRoutes = ops.length === 0 || broken.size === 0 ? [] : this.orphanRouteOps(plan, broken);
+    const orphanRoutes = ops.length === 0 || broken.size === 0 ? [] : plans.flatMap((p) => orphanRouteOps(p.plan, p.d.link?.index, broken));
     if (orphanRoutes.length > 0) await applyOps(this.nl, orphanRoutes, { log: this.ctx.log });
     return applied;
   }
@@ -198,18 +246,13 @@ export class VxlanBackend implements Backend {
     return ops;
   }
 
-  private orphanRouteOps(plan: VxlanPlan, broken: ReadonlySet<string>): PlannedOp[] {
-    const dev = this.device?.index;
-    const wanted = [...plan.route.create, ...plan.route.replace.map(([w]) => w)];
-    return wanted
-      .filter((w) => broken.has(w.subnet) && w.obj.oif === dev)
-      .map((w): PlannedOp => ({ action: 'delete', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeDel(w.obj) }));
-  }
-
-  /** DirectRouting: peers whose public IP the kernel reaches without a gateway over the external interface. */
-  private async onLinkPeers(peers: ReadonlyMap<string, Lease>): Promise<Set<string>> {
+  /** DirectRouting: peers whose public IP of the family the kernel reaches without a gateway over the external interface. */
+  private async onLinkPeers(peers: ReadonlyMap<string, Lease>, family: IpFamily): Promise<Set<string>> {
     const ips = new Set<string>();
-    for (const l of peers.values()) if (l.attrs.backendType === 'vxlan' && parseIpv4(l.attrs.publicIp) !== undefined) ips.add(l.attrs.publicIp);
+    for (const l of peers.values()) {
+      const ip = l.attrs.backendType === 'vxlan' ? leaseHalf(l, family)?.publicIp : undefined;
+      if (ip !== undefined && isAddressOf(family, ip)) ips.add(ip);
+    }
     const onLink = new Set<string>();
     await Promise.all(
       [...ips].map(async (ip) => {
@@ -230,38 +273,43 @@ export class VxlanBackend implements Backend {
 
   /** Which notifications mean something of ours changed behind our back. */
   private driftReason(c: NetlinkChange): string | undefined {
-    const dev = this.device;
     switch (c.kind) {
-      case 'link':
-        if (c.link.name === this.name || c.link.index === dev?.index) {
-          if (c.deleted) return `${this.name} deleted`;
-          if (c.link.mtu !== this.mtu || (c.link.mac !== '' && c.link.mac !== this.mac) || !c.link.up) return `${this.name} changed`;
+      case 'link': {
+        const d = this.devices.find((x) => c.link.name === x.name || c.link.index === x.link?.index);
+        if (d !== undefined) {
+          if (c.deleted) return `${d.name} deleted`;
+          if (c.link.mtu !== d.mtu || (c.link.mac !== '' && c.link.mac !== d.mac) || !c.link.up) return `${d.name} changed`;
           return undefined;
         }
         return c.link.index === this.ext.index && c.deleted ? `external interface ${this.ext.name} deleted` : undefined;
-      case 'addr':
-        return c.addr.index === dev?.index && c.deleted ? `address ${c.addr.address} removed from ${this.name}` : undefined;
+      }
+      case 'addr': {
+        const d = this.devices.find((x) => x.link?.index === c.addr.index);
+        return d !== undefined && c.deleted ? `address ${c.addr.address} removed from ${d.name}` : undefined;
+      }
       case 'route': {
-        if (!c.deleted || c.route.family !== AF_INET) return undefined;
-        if (c.route.oif === dev?.index) return `route ${c.route.dst} deleted`;
-        const own = this.own?.subnet;
-        if (own !== undefined && isPeerRouteOn(c.route, this.ext.index, this.ctx.network, own)) return `route ${c.route.dst} deleted`;
+        if (!c.deleted) return undefined;
+        const d = this.devices.find((x) => x.link?.index !== undefined && x.link.index === c.route.oif && afOf(x.family) === c.route.family);
+        if (d !== undefined) return `route ${c.route.dst} deleted`;
+        if (familyScopes(this.ctx, this.own).some((s) => isPeerRouteOn(c.route, this.ext.index, s.network, s.own))) return `route ${c.route.dst} deleted`;
         return undefined;
       }
-      case 'neigh':
+      case 'neigh': {
         // No state filter: `ip neigh del` marks the entry FAILED before it announces the delete.
-        if (!c.deleted || c.neigh.index !== dev?.index) return undefined;
+        if (!c.deleted || !this.devices.some((x) => x.link?.index === c.neigh.index)) return undefined;
         return c.neigh.family === AF_BRIDGE ? `fdb ${c.neigh.mac} deleted` : `neighbour ${c.neigh.ip} deleted`;
+      }
     }
   }
 
-  /** Backend switch only: the device (and with it every neigh/fdb/route on it) and our direct routes. */
+  /** Backend switch only: the devices (and with them every neigh/fdb/route on them) and our direct routes. */
   async teardown(): Promise<void> {
-    const dev = await this.nl.linkByName(this.name);
-    if (dev !== undefined) await this.nl.linkDel(dev.index);
-    this.device = undefined;
-    const own = this.own?.subnet;
-    if (own !== undefined) await deletePeerRoutes(this.nl, this.ext.index, this.ctx.network, own);
+    for (const d of this.devices) {
+      const dev = await this.nl.linkByName(d.name);
+      if (dev !== undefined) await this.nl.linkDel(dev.index);
+      d.link = undefined;
+    }
+    for (const s of familyScopes(this.ctx, this.own)) await deletePeerRoutes(this.nl, this.ext.index, s.network, s.own);
   }
 
   async close(): Promise<void> {
@@ -269,12 +317,21 @@ export class VxlanBackend implements Backend {
   }
 }
 
-/** Desired objects in the kernel after the run, by type. */
-function ownedAfter(plan: VxlanPlan, ops: readonly PlannedOp[], results: readonly unknown[]): Record<string, number> {
+/** The routes of peers whose neigh/fdb failed, on the plan's device: removed again. */
+function orphanRouteOps(plan: VxlanPlan, dev: number | undefined, broken: ReadonlySet<string>): PlannedOp[] {
+  const wanted = [...plan.route.create, ...plan.route.replace.map(([w]) => w)];
+  return wanted
+    .filter((w) => broken.has(w.subnet) && w.obj.oif === dev)
+    .map((w): PlannedOp => ({ action: 'delete', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeDel(w.obj) }));
+}
+
+/** Desired objects in the kernel after the run, by type, both families together. */
+function ownedAfter(plans: readonly VxlanPlan[], ops: readonly PlannedOp[], results: readonly unknown[]): Record<string, number> {
+  const sum = (f: (p: VxlanPlan) => number): number => plans.reduce((n, p) => n + f(p), 0);
   return {
-    neigh: countInPlace(plan.neigh.unchanged, ops, results, 'neigh'),
-    fdb: countInPlace(plan.fdb.unchanged, ops, results, 'fdb'),
-    route: countInPlace(plan.route.unchanged, ops, results, 'route'),
+    neigh: countInPlace(sum((p) => p.neigh.unchanged), ops, results, 'neigh'),
+    fdb: countInPlace(sum((p) => p.fdb.unchanged), ops, results, 'fdb'),
+    route: countInPlace(sum((p) => p.route.unchanged), ops, results, 'route'),
   };
 }
 

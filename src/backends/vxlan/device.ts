@@ -1,12 +1,11 @@
-import type { Ipv4Cidr } from '../../ip/ipv4.ts';
-import { containsIp, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
+import { addressOf, containsAddress, familyOf, isIpv6Cidr, type IpCidr } from '../../ip/cidr.ts';
 import type { Addr, Link, NetlinkHandle } from '../../netlink/types.ts';
-import { AF_INET } from '../../netlink/types.ts';
+import { afOf } from '../reconcile/peer-routes.ts';
 
 /** The kernel's port when none is given (IANA says 4789; Linux kept the pre-standard 8472). */
 export const VXLAN_DEFAULT_PORT = 8472;
 
-/** What flannel.<VNI> must look like. */
+/** What flannel.<VNI> (or flannel-v6.<VNI>) must look like. */
 export interface VxlanDeviceSpec {
   readonly name: string;
   readonly vni: number;
@@ -51,7 +50,7 @@ export interface EnsuredDevice {
   readonly reason?: string;
 }
 
-/** Create flannel.N, adopt it if compatible, or recreate it; never touches its neighbours/routes otherwise. */
+/** Create flannel.N (flannel-v6.N), adopt it if compatible, or recreate it; never touches its neighbours/routes otherwise. */
 export async function ensureDevice(nl: NetlinkHandle, want: VxlanDeviceSpec): Promise<EnsuredDevice> {
   let link = await nl.linkByName(want.name);
   let action: DeviceAction = 'adopted';
@@ -92,32 +91,35 @@ export async function ensureDevice(nl: NetlinkHandle, want: VxlanDeviceSpec): Pr
 }
 
 /**
- * Gives the device exactly one address inside Network: the own subnet's network address as
- * /32 (no broadcast route), and deletes any other in-Network address (a previous lease's).
- * Addresses outside Network are someone else's. Then sets the device up. Returns what changed.
+ * Gives the device exactly one address of the own subnet's family inside the network: the own
+ * subnet's network address as /32 (IPv4, no broadcast route) or /128 (IPv6, as upstream's
+ * ConfigureIPv6), and deletes any other in-network address (a previous lease's). Addresses
+ * outside the network (the kernel's IPv6 link-local) are someone else's. Then sets the device
+ * up. Returns what changed.
  */
-export async function ensureAddress(nl: NetlinkHandle, link: Link, own: Ipv4Cidr, network: Ipv4Cidr): Promise<string[]> {
-  const want = formatIpv4(own.ip);
-  const addrs = await nl.addrList({ index: link.index, family: AF_INET });
+export async function ensureAddress(nl: NetlinkHandle, link: Link, own: IpCidr, network: IpCidr): Promise<string[]> {
+  const want = addressOf(own);
+  const af = afOf(familyOf(own));
+  const len = isIpv6Cidr(own) ? 128 : 32;
+  const addrs = await nl.addrList({ index: link.index, family: af });
   const changes: string[] = [];
   let present = false;
   const b = nl.batch();
   for (const a of addrs) {
-    if (a.index !== link.index || a.family !== AF_INET) continue;
-    if (a.address === want && a.prefixLen === 32) {
+    if (a.index !== link.index || a.family !== af) continue;
+    if (a.address === want && a.prefixLen === len) {
       present = true;
       continue;
     }
-    const ip = parseIpv4(a.address);
-    if (ip !== undefined && containsIp(network, ip)) {
+    if (containsAddress(network, a.address)) {
       b.addrDel(a);
       changes.push(`removed IP address ${a.address}/${a.prefixLen}`);
     }
   }
   if (!present) {
-    const addr: Addr = { index: link.index, family: AF_INET, address: want, prefixLen: 32 };
+    const addr: Addr = { index: link.index, family: af, address: want, prefixLen: len };
     b.addrAdd(addr);
-    changes.push(`added ${want}/32`);
+    changes.push(`added ${want}/${len}`);
   }
   if (!link.up) {
     b.linkSet(link.index, { up: true });

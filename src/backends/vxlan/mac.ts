@@ -22,8 +22,8 @@ export function formatVxlanBackendData(vni: number, mac: string): string {
  * The VtepMAC of a peer's backend data; else why it is unusable. A peer's fdb entry needs a
  * unicast MAC, which the shared parser does not require of the node's own stored one.
  */
-export function peerVtepMac(backendData: string): { mac: string } | { error: string } {
-  const parsed = parseVtepMac(backendData);
-  if ('mac' in parsed && !isUnicastMac(parsed.mac)) return { error: `backend-data VtepMAC ${parsed.mac} is not a unicast address` };
+export function peerVtepMac(backendData: string, what = 'backend-data'): { mac: string } | { error: string } {
+  const parsed = parseVtepMac(backendData, what);
+  if ('mac' in parsed && !isUnicastMac(parsed.mac)) return { error: `${what} VtepMAC ${parsed.mac} is not a unicast address` };
   return parsed;
 }

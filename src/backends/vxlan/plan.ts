@@ -1,26 +1,26 @@
-import type { Ipv4Cidr } from '../../ip/ipv4.ts';
-import { formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
-import type { Lease } from '../../subnet/lease.ts';
+import { addressOf, familyName, formatAnyCidr, isAddressOf, type IpFamily } from '../../ip/cidr.ts';
+import { leaseHalf, type Lease } from '../../subnet/lease.ts';
 import type { Neigh, Route } from '../../netlink/types.ts';
-import { AF_BRIDGE, AF_INET, NTF_SELF, NUD_PERMANENT } from '../../netlink/types.ts';
+import { AF_BRIDGE, NTF_SELF, NUD_PERMANENT } from '../../netlink/types.ts';
+import type { FamilyScope } from '../backend.ts';
 import type { ForPeer, KeyedDiff } from '../reconcile/keyed-diff.ts';
 import { diffKeyed } from '../reconcile/keyed-diff.ts';
-import { isOurKindOfRoute, isPeerRouteOn, routeKey, sameRoute } from '../reconcile/peer-routes.ts';
+import { afOf, isOurKindOfRoute, isPeerRouteOn, routeKey, sameRoute, separateDeviceMoves } from '../reconcile/peer-routes.ts';
 import type { SkippedPeers } from '../reconcile/warn-once.ts';
 import { peerVtepMac } from './mac.ts';
 
 export interface VxlanKernelState {
-  /** AF_INET neighbours on the vxlan device. */
+  /** Neighbours of the scope's family on the vxlan device. */
   readonly neighs: readonly Neigh[];
   /** AF_BRIDGE entries on the vxlan device. */
   readonly fdbs: readonly Neigh[];
-  /** IPv4 routes of every table and device (filtered here). */
+  /** Routes of the scope's family, every table and device (filtered here). */
   readonly routes: readonly Route[];
 }
 
 export interface VxlanPlanInput {
-  readonly network: Ipv4Cidr;
-  readonly own: Ipv4Cidr;
+  /** The family planned (flannel.N for IPv4, flannel-v6.N for IPv6), its network and the own subnet. */
+  readonly scope: FamilyScope;
   readonly peers: ReadonlyMap<string, Lease>;
   readonly deviceIndex: number;
   readonly extIndex: number;
@@ -37,18 +37,24 @@ export interface VxlanPlan extends SkippedPeers {
 }
 
 /**
- * Ownership (what reconcile may delete):
- * - neighbours and fdb entries on flannel.N in state PERMANENT: we create no other kind, and
- *   the rest (incomplete ARP, learned fdb with `learning`) is the kernel's cache;
- * - main-table IPv4 routes on flannel.N not made by the kernel;
- * - main-table routes on the external interface to peer subnets inside Network (DirectRouting).
+ * One family's plan; the IPv4 one is for flannel.N, the IPv6 one for flannel-v6.N, which
+ * upstream's vxlan_network.go programs the same way from the lease's IPv6 half (public-ipv6,
+ * backend-v6-data). Ownership (what reconcile may delete):
+ * - neighbours and fdb entries on the device in state PERMANENT: we create no other kind, and
+ *   the rest (incomplete ARP/NDP, learned fdb with `learning`) is the kernel's cache;
+ * - main-table routes of the family on the device not made by the kernel;
+ * - main-table routes on the external interface to peer subnets inside the family's network
+ *   (DirectRouting).
  *
- * Desired per vxlan peer: neighbour (subnet network address → VtepMAC), fdb (VtepMAC → public
- * IP, self permanent) and `<subnet> via <subnet addr> dev flannel.N onlink`; or, when
- * DirectRouting finds the peer on-link, only `<subnet> via <public ip> dev <ext>`.
+ * Desired per vxlan peer with a half of the family: neighbour (subnet network address →
+ * VtepMAC), fdb (VtepMAC → public IP, self permanent) and `<subnet> via <subnet addr> dev
+ * <device> onlink`; or, when DirectRouting finds the peer on-link, only `<subnet> via <public
+ * ip> dev <ext>`.
  */
 export function planVxlan(input: VxlanPlanInput): VxlanPlan {
   const { deviceIndex, extIndex } = input;
+  const { family, network, own } = input.scope;
+  const af = afOf(family);
   const wantNeigh = new Map<string, ForPeer<Neigh>>();
   const wantFdb = new Map<string, ForPeer<Neigh>>();
   const wantRoute = new Map<string, ForPeer<Route>>();
@@ -61,13 +67,14 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
       otherBackend.push(lease);
       continue;
     }
-    const facts = peerFacts(lease, subnet, deviceIndex, extIndex);
+    const facts = peerFacts(lease, family, subnet, deviceIndex, extIndex);
+    if (facts === undefined) continue; // no half of this family: the subnet manager reported it
     if ('reason' in facts) {
       invalid.push({ lease, reason: facts.reason });
       continue;
     }
-    if (input.onLink?.has(lease.attrs.publicIp) === true) {
-      wantRoute.set(subnet, facts.direct);
+    if (input.onLink?.has(facts.publicIp) === true) {
+      wantRoute.set(facts.direct.obj.dst!, facts.direct);
       continue;
     }
     if (facts.neigh === undefined || facts.fdb === undefined) {
@@ -83,12 +90,12 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
     macOwner.set(mac, lease.node ?? subnet);
     wantNeigh.set(facts.neigh.obj.ip!, facts.neigh);
     wantFdb.set(facts.fdbKey, facts.fdb);
-    wantRoute.set(subnet, facts.route);
+    wantRoute.set(facts.route.obj.dst!, facts.route);
   }
 
   const haveNeigh = new Map<string, Neigh>();
   for (const n of input.have.neighs) {
-    if (n.index === deviceIndex && n.family === AF_INET && n.ip !== undefined && isPermanent(n)) haveNeigh.set(n.ip, n);
+    if (n.index === deviceIndex && n.family === af && n.ip !== undefined && isPermanent(n)) haveNeigh.set(n.ip, n);
   }
   // A wanted address held by a non-permanent (kernel-cache) entry must still be replaced.
   for (const n of input.have.neighs) {
@@ -100,8 +107,8 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
   }
   const haveRoute = new Map<string, Route>();
   for (const r of input.have.routes) {
-    if (r.family !== AF_INET) continue;
-    const ours = (r.oif === deviceIndex && isOurKindOfRoute(r)) || isPeerRouteOn(r, extIndex, input.network, input.own);
+    if (r.family !== af) continue;
+    const ours = (r.oif === deviceIndex && isOurKindOfRoute(r)) || isPeerRouteOn(r, extIndex, network, own);
     if (ours) haveRoute.set(routeKey(r), r);
   }
 
@@ -109,7 +116,7 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
     neigh: diffKeyed(wantNeigh, haveNeigh, (w, h) => h.mac === w.obj.mac && isPermanent(h)),
     // Keyed by mac+dst: a changed public IP or VtepMAC is a delete of the old entry plus a new one.
     fdb: diffKeyed(wantFdb, haveFdb, () => true),
-    route: diffKeyed(wantRoute, haveRoute, (w, h) => sameRoute(w.obj, h)),
+    route: separateDeviceMoves(diffKeyed(wantRoute, haveRoute, (w, h) => sameRoute(w.obj, h))),
     otherBackend,
     invalid,
   };
@@ -121,6 +128,7 @@ type PeerFacts =
   | {
       readonly deviceIndex: number;
       readonly extIndex: number;
+      readonly publicIp: string;
       readonly direct: ForPeer<Route>;
       readonly route: ForPeer<Route>;
       readonly neigh: ForPeer<Neigh> | undefined;
@@ -131,36 +139,42 @@ type PeerFacts =
 
 /**
  * Leases are immutable and the daemon keeps the same Lease objects across snapshots, so the
- * parsing (backend-data JSON, MAC, addresses) and the wanted objects are cached per lease:
- * a resync of 5000 unchanged peers then costs map lookups, not 5000 JSON.parse calls.
+ * parsing (backend-data JSON, MAC, addresses) and the wanted objects are cached per lease and
+ * family: a resync of 5000 unchanged peers then costs map lookups, not 5000 JSON.parse calls.
  */
-const factsCache = new WeakMap<Lease, PeerFacts>();
+const factsCache: Record<IpFamily, WeakMap<Lease, PeerFacts | undefined>> = { ipv4: new WeakMap(), ipv6: new WeakMap() };
 
-function peerFacts(lease: Lease, subnet: string, deviceIndex: number, extIndex: number): PeerFacts {
-  const cached = factsCache.get(lease);
-  if (cached !== undefined && ('reason' in cached || (cached.deviceIndex === deviceIndex && cached.extIndex === extIndex))) return cached;
-  const facts = computeFacts(lease, subnet, deviceIndex, extIndex);
-  factsCache.set(lease, facts);
+/** Undefined when the lease has no half of the family. */
+function peerFacts(lease: Lease, family: IpFamily, subnet: string, deviceIndex: number, extIndex: number): PeerFacts | undefined {
+  const cache = factsCache[family];
+  const cached = cache.get(lease);
+  if (cache.has(lease) && (cached === undefined || 'reason' in cached || (cached.deviceIndex === deviceIndex && cached.extIndex === extIndex))) return cached;
+  const facts = computeFacts(lease, family, subnet, deviceIndex, extIndex);
+  cache.set(lease, facts);
   return facts;
 }
 
-function computeFacts(lease: Lease, subnet: string, deviceIndex: number, extIndex: number): PeerFacts {
+function computeFacts(lease: Lease, family: IpFamily, subnet: string, deviceIndex: number, extIndex: number): PeerFacts | undefined {
+  const half = leaseHalf(lease, family);
+  if (half === undefined) return undefined;
   const node = lease.node;
-  const publicIp = lease.attrs.publicIp;
-  if (parseIpv4(publicIp) === undefined) return { reason: `public IP ${JSON.stringify(publicIp)} is not IPv4` };
-  const dst = formatCidr(lease.subnet);
-  const gw = formatIpv4(lease.subnet.ip);
-  const direct: ForPeer<Route> = { subnet, node, obj: { family: AF_INET, dst, gateway: publicIp, oif: extIndex } };
-  const route: ForPeer<Route> = { subnet, node, obj: { family: AF_INET, dst, gateway: gw, oif: deviceIndex, onlink: true } };
-  const parsed = peerVtepMac(lease.attrs.backendData);
-  if ('error' in parsed) return { deviceIndex, extIndex, direct, route, neigh: undefined, fdb: undefined, fdbKey: '', macError: parsed.error };
+  const af = afOf(family);
+  const publicIp = half.publicIp;
+  if (publicIp === undefined || !isAddressOf(family, publicIp)) return { reason: `public IP ${JSON.stringify(publicIp)} is not ${familyName(family)}` };
+  const dst = formatAnyCidr(half.subnet);
+  const gw = addressOf(half.subnet);
+  const direct: ForPeer<Route> = { subnet, node, obj: { family: af, dst, gateway: publicIp, oif: extIndex } };
+  const route: ForPeer<Route> = { subnet, node, obj: { family: af, dst, gateway: gw, oif: deviceIndex, onlink: true } };
+  const parsed = peerVtepMac(half.backendData ?? 'null', family === 'ipv6' ? 'backend-v6-data' : 'backend-data');
+  if ('error' in parsed) return { deviceIndex, extIndex, publicIp, direct, route, neigh: undefined, fdb: undefined, fdbKey: '', macError: parsed.error };
   const { mac } = parsed;
   return {
     deviceIndex,
     extIndex,
+    publicIp,
     direct,
     route,
-    neigh: { subnet, node, obj: { index: deviceIndex, family: AF_INET, ip: gw, mac, state: NUD_PERMANENT } },
+    neigh: { subnet, node, obj: { index: deviceIndex, family: af, ip: gw, mac, state: NUD_PERMANENT } },
     fdb: { subnet, node, obj: { index: deviceIndex, family: AF_BRIDGE, ip: publicIp, mac, state: NUD_PERMANENT, flags: NTF_SELF } },
     fdbKey: fdbKey(mac, publicIp),
     macError: undefined,

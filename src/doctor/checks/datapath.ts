@@ -6,7 +6,7 @@ import type { ForPeer } from '../../backends/reconcile/keyed-diff.ts';
 import { formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
 import { CSUM_FIXED_IN, kernelHasCsumBug } from '../../kernel/tx-csum.ts';
 import { AF_INET, RT_TABLE_MAIN, type Link, type Neigh, type Route } from '../../netlink/types.ts';
-import type { Lease } from '../../subnet/lease.ts';
+import { leaseSubnets, type Lease } from '../../subnet/lease.ts';
 import { overlayTargets } from '../../probe/targets.ts';
 import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered, KernelFacts } from '../facts.ts';
@@ -111,8 +111,7 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
     if (dev === undefined) return [fail(id, `${m.device} does not exist, so no peer has its entries`, 'see datapath.device'), skip(staleId, `no ${m.device}`)];
     const onLink = b.directRouting ? await onLinkPeers(m, io) : undefined;
     const plan = planVxlan({
-      network: m.network,
-      own: m.own.subnet,
+      scope: { family: 'ipv4', network: m.network, own: m.own.subnet },
       peers: want,
       deviceIndex: dev.index,
       extIndex: m.ext.index,
@@ -130,7 +129,7 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
     otherBackend = plan.otherBackend;
     entriesPerPeer = onLink !== undefined && onLink.size > 0 ? 'route (direct or via flannel), neighbour and FDB entry' : 'route, neighbour and FDB entry';
   } else {
-    const plan = planHostGw({ network: m.network, own: m.own.subnet, peers: want, extIndex: m.ext.index, routes: mainRoutes });
+    const plan = planHostGw({ scope: { family: 'ipv4', network: m.network, own: m.own.subnet }, peers: want, extIndex: m.ext.index, routes: mainRoutes });
     collect(plan.route, 'route', (r) => describeRoute(r as Route, k.links));
     for (const r of plan.route.remove) stale.push(`route ${describeRoute(r, k.links)}`);
     staleRoutes = plan.route.remove.length;
@@ -140,8 +139,8 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
   }
   const out: Check[] = [];
   const notes: string[] = [];
-  for (const x of invalid) notes.push(`"${x.lease.node ?? formatCidr(x.lease.subnet)}" cannot be programmed: ${x.reason}`);
-  for (const l of otherBackend) notes.push(`"${l.node ?? formatCidr(l.subnet)}" runs ${l.attrs.backendType || 'udp'}, not ${b.type}`);
+  for (const x of invalid) notes.push(`"${x.lease.node ?? leaseSubnets(x.lease)}" cannot be programmed: ${x.reason}`);
+  for (const l of otherBackend) notes.push(`"${l.node ?? leaseSubnets(l)}" runs ${l.attrs.backendType || 'udp'}, not ${b.type}`);
   const programmable = want.size - invalid.length - otherBackend.length;
   if (missing.length + differ.length > 0) {
     const problems = [...missing, ...differ];

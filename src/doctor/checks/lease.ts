@@ -1,5 +1,6 @@
 import { containsCidr, formatCidr } from '../../ip/ipv4.ts';
-import { ipv4PodCidr, publishedPublicIp } from '../../subnet/kube/node-lease.ts';
+import { publishedAttrs } from '../../subnet/kube/node-lease.ts';
+import { ipv4PodCidr } from '../model.ts';
 import { fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered } from '../facts.ts';
 import type { Model } from '../model.ts';
@@ -50,7 +51,7 @@ function annotations(g: Gathered, m: Model): Check {
     [keys.kubeSubnetManager]: 'true',
     [keys.backendType]: d?.backendType ?? (m.backend === undefined ? undefined : m.backend.type === 'udp' ? '' : m.backend.type),
     [keys.backendData]: d?.backendData,
-    [keys.publicIp]: d === undefined ? m.ext?.extAddr : publishedPublicIp(node, keys, { publicIp: d.publicIp, backendType: d.backendType, backendData: d.backendData }),
+    [keys.publicIp]: d === undefined ? m.ext?.extAddr : publishedAttrs(node, keys, { publicIp: d.publicIp, backendType: d.backendType, backendData: d.backendData }).publicIp,
   };
   const missing: string[] = [];
   const differ: string[] = [];

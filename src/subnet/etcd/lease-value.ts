@@ -48,9 +48,11 @@ export function parseSubnetKey(key: string): Ipv4Cidr | string {
  * embedded as raw JSON, as Go's json.RawMessage does; host-gw's `null` means none.
  */
 export function encodeLeaseValue(attrs: LeaseAttrs): string {
-  let out = `{"PublicIP":${JSON.stringify(attrs.publicIp)},"PublicIPv6":${attrs.publicIpv6 ? JSON.stringify(attrs.publicIpv6) : 'null'}`;
+  // etcd mode is IPv4: its leases always carry PublicIP and BackendData.
+  let out = `{"PublicIP":${JSON.stringify(attrs.publicIp ?? '')},"PublicIPv6":${attrs.publicIpv6 ? JSON.stringify(attrs.publicIpv6) : 'null'}`;
   if (attrs.backendType !== '') out += `,"BackendType":${JSON.stringify(attrs.backendType)}`;
-  if (hasData(attrs.backendData)) out += `,"BackendData":${compactJson(attrs.backendData)}`;
+  const data = attrs.backendData ?? 'null';
+  if (hasData(data)) out += `,"BackendData":${compactJson(data)}`;
   if (attrs.backendV6Data !== undefined && hasData(attrs.backendV6Data)) out += `,"BackendV6Data":${compactJson(attrs.backendV6Data)}`;
   return `${out}}`;
 }

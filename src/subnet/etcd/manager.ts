@@ -515,10 +515,11 @@ export class EtcdSubnetManager implements SubnetManager {
     if (prev === undefined || !sameLeaseAttrs(prev.attrs, next.attrs)) out.push({ type: 'added', lease: next });
   }
 
-  private dropPeersWithSubnet(subnet: Ipv4Cidr): LeaseEvent[] {
+  private dropPeersWithSubnet(subnet: Ipv4Cidr | undefined): LeaseEvent[] {
     const out: LeaseEvent[] = [];
+    if (subnet === undefined) return out;
     for (const [key, peer] of this.peers) {
-      if (cidrEquals(peer.subnet, subnet)) {
+      if (peer.subnet !== undefined && cidrEquals(peer.subnet, subnet)) {
         this.peers.delete(key);
         out.push({ type: 'removed', lease: peer });
       }

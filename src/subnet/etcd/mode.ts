@@ -60,6 +60,10 @@ export function createEtcdMode(flags: EtcdModeFlags, log: Logger, onLeaseRevoked
     client,
     loadNetConf: (signal) => loadEtcdNetConf(client, flags.prefix, log, signal),
     async createSubnetManager(conf) {
+      // Dual-stack keys (`<ip>-<len>&<ip6>-<len>`) are not built yet: refuse rather than run half a network.
+      if (conf.enableIPv6 || !conf.enableIPv4) {
+        throw new Error(`${flags.prefix}/config: EnableIPv6 (or EnableIPv4: false) is not supported in etcd mode by flannel-ts yet; use IPv4 in etcd mode, or the kube subnet manager for dual-stack`);
+      }
       const prev = await readSubnetEnv(flags.subnetFile);
       const manager = new EtcdSubnetManager({
         client,

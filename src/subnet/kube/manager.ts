@@ -8,10 +8,12 @@
  * annotation PATCH goes out only when an annotation really differs (upstream re-patches on every
  * start when public-ip-overwrite is set).
  */
-import { cidrEquals, containsCidr, formatCidr, type Ipv4Cidr } from '../../ip/ipv4.ts';
+import { containsAnyCidr, familyName, formatAnyCidr, isIpv6Cidr, type Families, type IpCidr } from '../../ip/cidr.ts';
+import { formatCidr, type Ipv4Cidr } from '../../ip/ipv4.ts';
+import type { Ipv6Cidr } from '../../ip/ipv6.ts';
 import type { Logger } from '../../observe/log.ts';
 import { WarnOnce } from '../../observe/warn-once.ts';
-import { sameLeaseAttrs, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';
+import { leaseKey, leaseSubnets, sameLeaseAttrs, sameSubnetAnyFamily, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';
 import type { StoredNodeInfo, SubnetManager } from '../manager.ts';
 import { LeaseSubscribers } from '../lease-subscribers.ts';
 import { annotationKeys, type AnnotationKeys } from './annotations.ts';
@@ -22,13 +24,14 @@ import { retry, type BackoffOptions } from '../../util/retry.ts';
 import {
   annotationChanges,
   annotationPatch,
-  ipv4PodCidr,
   isFlannelNode,
   MalformedNodeError,
   networkAvailablePatch,
   nodeToLease,
-  publishedPublicIp,
+  podCidrs,
+  publishedAttrs,
   storedInfoOf,
+  type PeerLease,
 } from './node-lease.ts';
 import { eventQueueDepth, resolveNodeName } from './node-name.ts';
 import { continueWhenCacheNotReady, NODE_SYNC_TIMEOUT_MS, waitForNodeSync } from './sync-deadline.ts';
@@ -42,6 +45,8 @@ export interface KubeSubnetStats {
   readonly malformedPeersSkipped: number;
   /** Peers currently malformed. */
   readonly malformedPeers: number;
+  /** How many times a peer was programmed without its half of a family (once per distinct problem), by family. */
+  readonly incompletePeersSkipped: Readonly<Record<'ipv4' | 'ipv6', number>>;
   /** Peers with a valid lease (own node excluded). */
   readonly knownPeers: number;
   readonly annotationPatches: number;
@@ -55,8 +60,10 @@ export interface KubeSubnetManagerOptions {
   readonly nodeName: string;
   /** --kube-annotation-prefix, raw (normalised here). */
   readonly annotationPrefix: string;
-  /** net-conf Network; the podCIDR must lie inside it. */
-  readonly network: Ipv4Cidr;
+  /** net-conf Network, present with IPv4; the IPv4 podCIDR must lie inside it. */
+  readonly network?: Ipv4Cidr;
+  /** net-conf IPv6Network, present with IPv6; the IPv6 podCIDR must lie inside it. */
+  readonly ipv6Network?: Ipv6Cidr;
   /** --set-node-network-unavailable (default true). */
   readonly setNodeNetworkUnavailable: boolean;
   readonly log: Logger;
@@ -72,7 +79,9 @@ export class KubeSubnetManager implements SubnetManager {
   readonly nodeName: string;
   readonly keys: AnnotationKeys;
   private readonly api: KubeApi;
-  private readonly network: Ipv4Cidr;
+  private readonly network: Ipv4Cidr | undefined;
+  private readonly ipv6Network: Ipv6Cidr | undefined;
+  private readonly families: Families;
   private readonly setNodeNetworkUnavailable: boolean;
   private readonly log: Logger;
   private readonly backoff: BackoffOptions;
@@ -84,6 +93,9 @@ export class KubeSubnetManager implements SubnetManager {
   private readonly peers = new Map<string, Lease>();
   private readonly malformed = new Map<string, string>();
   private malformedSkipped = 0;
+  /** Peers programmed without one family's half: node → the problem, logged once. */
+  private readonly incomplete = new Map<string, string>();
+  private readonly incompleteSkipped = { ipv4: 0, ipv6: 0 };
   private patches = 0;
   private readonly subscribers: LeaseSubscribers;
   private changeWaiters: (() => void)[] = [];
@@ -98,6 +110,8 @@ export class KubeSubnetManager implements SubnetManager {
     this.name = `Kubernetes Subnet Manager - ${opts.nodeName}`;
     this.keys = annotationKeys(opts.annotationPrefix);
     this.network = opts.network;
+    this.ipv6Network = opts.ipv6Network;
+    this.families = { ipv4: opts.network !== undefined, ipv6: opts.ipv6Network !== undefined };
     this.setNodeNetworkUnavailable = opts.setNodeNetworkUnavailable;
     this.log = opts.log;
     this.subscribers = new LeaseSubscribers(opts.log);
@@ -119,6 +133,7 @@ export class KubeSubnetManager implements SubnetManager {
       apiErrors: r.apiErrors,
       malformedPeersSkipped: this.malformedSkipped,
       malformedPeers: this.malformed.size,
+      incompletePeersSkipped: { ...this.incompleteSkipped },
       knownPeers: this.peers.size,
       annotationPatches: this.patches,
     };
@@ -147,30 +162,41 @@ export class KubeSubnetManager implements SubnetManager {
 
   async acquireLease(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
     this.ensureStarted();
-    const { node, cidr } = await this.ownPodCidr(signal);
-    if (!containsCidr(this.network, cidr)) {
-      throw new Error(
-        `subnet "${formatCidr(this.network)}" specified in the flannel net config doesn't contain "${formatCidr(cidr)}" PodCIDR of the "${this.nodeName}" node`,
-      );
-    }
+    const { node, ipv4, ipv6 } = await this.ownPodCidrs(signal);
+    this.checkContains(this.network, ipv4, '');
+    this.checkContains(this.ipv6Network, ipv6, 'IPv6 ');
     const changes = annotationChanges(node, this.keys, attrs);
     if (Object.keys(changes).length > 0) {
       await this.retry(`patch node "${this.nodeName}" annotations`, signal, () => this.api.patchNodeStatus(this.nodeName, annotationPatch(changes)));
       this.patches++;
       this.log.info({ node: this.nodeName, annotations: changes }, 'published lease annotations');
     }
-    const lease: Lease = { subnet: cidr, attrs: { ...attrs, publicIp: publishedPublicIp(node, this.keys, attrs) }, node: this.nodeName };
+    const lease: Lease = {
+      ...(ipv4 === undefined ? {} : { subnet: ipv4 }),
+      ...(ipv6 === undefined ? {} : { ipv6Subnet: ipv6 }),
+      attrs: publishedAttrs(node, this.keys, attrs),
+      node: this.nodeName,
+    };
     this.ownLease = lease;
     this.leaseState = 'ready';
-    this.dropPeersClaiming(cidr);
+    this.dropPeersClaiming(lease);
     return lease;
   }
 
+  /** Upstream's check, per family, with its text (`... IPv6 PodCIDR of ...` for IPv6). */
+  private checkContains(network: IpCidr | undefined, cidr: IpCidr | undefined, family: '' | 'IPv6 '): void {
+    if (network === undefined || cidr === undefined || containsAnyCidr(network, cidr)) return;
+    throw new Error(
+      `subnet "${formatAnyCidr(network)}" specified in the flannel net config doesn't contain "${formatAnyCidr(cidr)}" ${family}PodCIDR of the "${this.nodeName}" node`,
+    );
+  }
+
   /**
-   * The own node and its IPv4 podCIDR. Waits, saying why once per reason, while the node is not
-   * registered or has no usable podCIDR; the list and the watch report it when it appears.
+   * The own node and its podCIDR of every enabled family. Waits, saying why once per reason, while
+   * the node is not registered or lacks a usable podCIDR of a family; the list and the watch
+   * report it when it appears.
    */
-  private async ownPodCidr(signal: AbortSignal): Promise<{ node: NodeView; cidr: Ipv4Cidr }> {
+  private async ownPodCidrs(signal: AbortSignal): Promise<{ node: NodeView; ipv4?: Ipv4Cidr; ipv6?: Ipv6Cidr }> {
     let early = this.takeOwnNodeRead();
     if (early === undefined) {
       await waitForNodeSync((sig) => this.reflector.waitForSync(sig), { ...this.syncDeadline, log: this.log }, signal);
@@ -185,13 +211,19 @@ export class KubeSubnetManager implements SubnetManager {
         await this.nextChange(signal);
         continue;
       }
-      const pod = ipv4PodCidr(current);
-      if (pod.kind === 'ok') return { node: current, cidr: pod.cidr };
+      const pod = podCidrs(current, this.families);
+      if (pod.kind === 'ok') {
+        return { node: current, ...(this.families.ipv4 ? { ipv4: pod.ipv4 } : {}), ...(this.families.ipv6 ? { ipv6: pod.ipv6 } : {}) };
+      }
       this.leaseState = 'waiting-for-pod-cidr';
       if (pod.kind === 'missing') {
+        const nets = [this.network, this.ipv6Network].filter((n) => n !== undefined);
+        const cluster = nets.map(formatAnyCidr).join(',');
+        const hints = nets.map((n) => `"<a /${isIpv6Cidr(n) ? 64 : 24} inside ${formatAnyCidr(n)}>"`);
+        const spec = hints.length === 1 ? `"podCIDR":${hints[0]}` : `"podCIDRs":[${hints.join(',')}]`;
         warned.warn(
           'missing',
-          `node "${this.nodeName}" pod cidr not assigned; waiting for spec.podCIDR. Fix: run kube-controller-manager with --allocate-node-cidrs=true --cluster-cidr=${formatCidr(this.network)}, or set it by hand: kubectl patch node ${this.nodeName} -p '{"spec":{"podCIDR":"<a /24 inside ${formatCidr(this.network)}>"}}'`,
+          `node "${this.nodeName}" pod cidr not assigned; waiting for spec.podCIDR. Fix: run kube-controller-manager with --allocate-node-cidrs=true --cluster-cidr=${cluster}, or set it by hand: kubectl patch node ${this.nodeName} -p '{"spec":{${spec}}}'`,
           { node: this.nodeName },
         );
       } else {
@@ -209,14 +241,14 @@ export class KubeSubnetManager implements SubnetManager {
   private takeOwnNodeRead(): NodeView | undefined {
     const early = this.reflector.hasSynced ? undefined : this.ownNodeRead;
     this.ownNodeRead = undefined;
-    return early !== undefined && ipv4PodCidr(early).kind === 'ok' ? early : undefined;
+    return early !== undefined && podCidrs(early, this.families).kind === 'ok' ? early : undefined;
   }
 
-  /** A peer claiming our subnet is never reported (upstream compares by subnet too). */
-  private dropPeersClaiming(cidr: Ipv4Cidr): void {
+  /** A peer claiming one of our subnets is never reported (upstream compares by subnet too). */
+  private dropPeersClaiming(own: Lease): void {
     const dropped: LeaseEvent[] = [];
     for (const [name, peer] of this.peers) {
-      if (cidrEquals(peer.subnet, cidr)) {
+      if (sameSubnetAnyFamily(peer, own)) {
         this.peers.delete(name);
         dropped.push({ type: 'removed', lease: peer });
       }
@@ -285,8 +317,10 @@ export class KubeSubnetManager implements SubnetManager {
     let next: Lease | undefined;
     if (delta.type === 'upsert' && isFlannelNode(node, this.keys)) {
       try {
-        next = nodeToLease(node, this.keys);
+        const peer = nodeToLease(node, this.keys, this.families);
+        next = peer.lease;
         this.malformed.delete(node.name);
+        this.noteIncomplete(node.name, peer.missing);
       } catch (e) {
         if (!(e instanceof MalformedNodeError)) throw e;
         if (this.malformed.get(node.name) !== e.message) {
@@ -299,9 +333,10 @@ export class KubeSubnetManager implements SubnetManager {
         }
         return;
       }
-      if (this.ownLease !== undefined && cidrEquals(next.subnet, this.ownLease.subnet)) next = undefined;
+      if (this.ownLease !== undefined && sameSubnetAnyFamily(next, this.ownLease)) next = undefined;
     } else {
       this.malformed.delete(node.name);
+      this.incomplete.delete(node.name);
     }
     if (next === undefined) {
       if (prev !== undefined) {
@@ -311,13 +346,32 @@ export class KubeSubnetManager implements SubnetManager {
       return;
     }
     this.peers.set(node.name, next);
+    // Any change is forwarded, one family's alone too: upstream forwards an update only when
+    // both families' fields changed, and ignores podCIDR changes (handleUpdateLeaseEvent).
     if (prev === undefined) {
       out.push({ type: 'added', lease: next });
-    } else if (!cidrEquals(prev.subnet, next.subnet)) {
+    } else if (leaseKey(prev) !== leaseKey(next)) {
       out.push({ type: 'removed', lease: prev }, { type: 'added', lease: next });
-    } else if (!sameLeaseAttrs(prev.attrs, next.attrs)) {
+    } else if (leaseSubnets(prev) !== leaseSubnets(next) || !sameLeaseAttrs(prev.attrs, next.attrs)) {
       out.push({ type: 'added', lease: next });
     }
+  }
+
+  /**
+   * A dual-stack peer without a usable half of one family (no IPv6 podCIDR, no public-ipv6 yet)
+   * is programmed for the other family; said once per node and problem, and counted.
+   */
+  private noteIncomplete(node: string, missing: PeerLease['missing']): void {
+    if (missing.length === 0) {
+      if (this.incomplete.delete(node)) this.log.info({ node }, `peer ${node} now has every IP family's lease`);
+      return;
+    }
+    const text = missing.map((m) => m.error.message).join('; ');
+    if (this.incomplete.get(node) === text) return;
+    this.incomplete.set(node, text);
+    for (const m of missing) this.incompleteSkipped[m.family]++;
+    const families = missing.map((m) => familyName(m.family)).join(' and ');
+    this.log.warn({ node, annotations: missing.map((m) => m.error.field) }, `programming peer ${node} without its ${families} half: ${text}`);
   }
 
   private retry<T>(what: string, signal: AbortSignal, fn: () => Promise<T>, attempts = Infinity): Promise<T> {
@@ -332,7 +386,8 @@ export interface KubeSubnetManagerConfig {
   readonly kubeconfigFile?: string;
   readonly apiUrl?: string;
   readonly annotationPrefix: string;
-  readonly network: Ipv4Cidr;
+  readonly network?: Ipv4Cidr;
+  readonly ipv6Network?: Ipv6Cidr;
   readonly setNodeNetworkUnavailable: boolean;
   readonly log: Logger;
   readonly env?: NodeJS.ProcessEnv;
@@ -358,7 +413,8 @@ export async function createKubeSubnetManager(cfg: KubeSubnetManagerConfig): Pro
     api,
     nodeName,
     annotationPrefix: cfg.annotationPrefix,
-    network: cfg.network,
+    ...(cfg.network !== undefined ? { network: cfg.network } : {}),
+    ...(cfg.ipv6Network !== undefined ? { ipv6Network: cfg.ipv6Network } : {}),
     setNodeNetworkUnavailable: cfg.setNodeNetworkUnavailable,
     log: cfg.log,
     ...(cfg.backoff !== undefined ? { backoff: cfg.backoff } : {}),

@@ -266,14 +266,14 @@ describe('verbosity and unsupported flags', () => {
     expect(run(['-v', v]).options.logLevel).toBe(level);
   });
 
-  it('reports public-ipv6, vmodule, log_backtrace_at when set; the etcd flags are supported', () => {
+  it('reports vmodule, log_backtrace_at when set; the etcd flags and --public-ipv6 are supported', () => {
     const { options } = run(['--etcd-endpoints=http://e:2379', '--public-ipv6=fc00::2', '--vmodule=kube=4'], { FLANNELD_ETCD_PREFIX: '/x' });
     expect(options.unsupported).toEqual([
-      { flag: 'public-ipv6', reason: 'IPv6 is not supported by flannel-ts yet' },
       { flag: 'vmodule', reason: 'per-file verbosity is not supported by flannel-ts; -v applies to everything' },
     ]);
     expect(options.etcdEndpoints).toBe('http://e:2379');
     expect(options.etcdPrefix).toBe('/x');
+    expect(options.publicIPv6).toBe('fc00::2');
   });
 });
 

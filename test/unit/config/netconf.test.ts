@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatCidr, formatIpv4 } from '../../../src/ip/ipv4.ts';
+import { formatCidr6, formatIpv6 } from '../../../src/ip/ipv6.ts';
 import { ConfigError } from '../../../src/config/config-error.ts';
 import { parseNetConf, readNetConf } from '../../../src/config/netconf.ts';
 
@@ -26,7 +27,7 @@ function errorOf(text: string): ConfigError {
 describe('parseNetConf defaults and overrides (upstream config_test)', () => {
   it('10.3.0.0/16 defaults to len 24, min 10.3.1.0, max 10.3.255.0', () => {
     const c = parse('{ "network": "10.3.0.0/16" }');
-    expect(formatCidr(c.network)).toBe('10.3.0.0/16');
+    expect(formatCidr(c.network!)).toBe('10.3.0.0/16');
     expect(c.subnetLen).toBe(24);
     expect(formatIpv4(c.subnetMin!)).toBe('10.3.1.0');
     expect(formatIpv4(c.subnetMax!)).toBe('10.3.255.0');
@@ -60,13 +61,14 @@ describe('parseNetConf defaults and overrides (upstream config_test)', () => {
       subnetLen: 24,
       subnetMin: 0x0af40100,
       subnetMax: 0x0af4ff00,
+      ipv6SubnetLen: 0,
       backend: { type: 'udp', port: 8285 },
       backendDefaulted: true,
     });
   });
 
   it('masks Network to its network address', () => {
-    expect(formatCidr(parse('{"Network": "10.244.1.5/16"}').network)).toBe('10.244.0.0/16');
+    expect(formatCidr(parse('{"Network": "10.244.1.5/16"}').network!)).toBe('10.244.0.0/16');
   });
 
   it('vxlan defaults: VNI 1, Port 0, MTU 0, flags false', () => {
@@ -94,7 +96,7 @@ describe('parseNetConf defaults and overrides (upstream config_test)', () => {
 
   it('matches keys case-insensitively at every level and lower-cases the type', () => {
     const c = parse('{"NETWORK": "10.5.0.0/16", "enablenftables": true, "subnetlen": 26, "backend": {"TYPE": "VxLaN", "vni": 7, "directrouting": true, "Gbp": true}}');
-    expect(formatCidr(c.network)).toBe('10.5.0.0/16');
+    expect(formatCidr(c.network!)).toBe('10.5.0.0/16');
     expect(c.enableNFTables).toBe(true);
     expect(c.subnetLen).toBe(26);
     expect(c.backend).toEqual({ type: 'vxlan', vni: 7, port: 0, mtu: 0, gbp: true, learning: false, directRouting: true });
@@ -105,10 +107,11 @@ describe('parseNetConf defaults and overrides (upstream config_test)', () => {
     expect(c.backend.type).toBe('vxlan');
   });
 
-  it('accepts IPv6 fields while EnableIPv6 is false, keeping IPv6Network masked and canonical', () => {
+  it('checks IPv6 fields for form while EnableIPv6 is false, and keeps none of them', () => {
     const c = parse(`{${NET}, "IPv6Network": "FC00:0:0:0::5/48", "IPv6SubnetLen": 64, "IPv6SubnetMin": "fc00:0:0:1::", "IPv6SubnetMax": "fc00:0:0:ffff::"}`);
-    expect(c.ipv6Network).toBe('fc00::/48');
     expect(c.enableIPv6).toBe(false);
+    expect(c.ipv6Network).toBeUndefined();
+    expect(c.ipv6SubnetLen).toBe(0);
   });
 
   it('a duplicate unknown key differing in case is not our business', () => {
@@ -116,10 +119,70 @@ describe('parseNetConf defaults and overrides (upstream config_test)', () => {
   });
 });
 
+describe('parseNetConf IPv6 defaults and overrides (upstream config_test)', () => {
+  const v6 = (extra: string) => parse(`{${NET}, "EnableIPv6": true, "Backend": {"Type": "vxlan"}, ${extra}}`);
+
+  it('fc00::/48 defaults to len 64, min fc00:0:0:1::, max fc00:0:0:ffff::', () => {
+    const c = v6('"IPv6Network": "fc00::/48"');
+    expect(formatCidr6(c.ipv6Network!)).toBe('fc00::/48');
+    expect(c.ipv6SubnetLen).toBe(64);
+    expect(formatIpv6(c.ipv6SubnetMin!)).toBe('fc00:0:0:1::');
+    expect(formatIpv6(c.ipv6SubnetMax!)).toBe('fc00:0:0:ffff::');
+  });
+
+  it.each([
+    ['fd00:10:244::/56', 64, 'fd00:10:244:1::', 'fd00:10:244:ff::'],
+    ['fd00::/62', 64, 'fd00:0:0:1::', 'fd00:0:0:3::'],
+    ['fd00::/63', 65, 'fd00::8000:0:0:0', 'fd00:0:0:1:8000::'],
+    ['fd00::/124', 126, 'fd00::4', 'fd00::c'],
+  ])('IPv6Network %s → IPv6SubnetLen %i, min %s, max %s', (net, len, min, max) => {
+    const c = v6(`"IPv6Network": "${net}"`);
+    expect(c.ipv6SubnetLen).toBe(len);
+    expect(formatIpv6(c.ipv6SubnetMin!)).toBe(min);
+    expect(formatIpv6(c.ipv6SubnetMax!)).toBe(max);
+  });
+
+  it('masks IPv6Network and keeps explicit IPv6SubnetLen, IPv6SubnetMin, IPv6SubnetMax', () => {
+    const c = v6('"ipv6network": "FD00:10:244::5/56", "IPv6SubnetLen": 72, "IPv6SubnetMin": "fd00:10:244:5::", "IPv6SubnetMax": "fd00:10:244:8::"');
+    expect(formatCidr6(c.ipv6Network!)).toBe('fd00:10:244::/56');
+    expect(c.ipv6SubnetLen).toBe(72);
+    expect(formatIpv6(c.ipv6SubnetMin!)).toBe('fd00:10:244:5::');
+    expect(formatIpv6(c.ipv6SubnetMax!)).toBe('fd00:10:244:8::');
+  });
+
+  it('dual-stack keeps both families', () => {
+    const c = v6('"IPv6Network": "fd00:10:244::/56"');
+    expect([c.enableIPv4, c.enableIPv6, formatCidr(c.network!), formatCidr6(c.ipv6Network!)]).toEqual([true, true, '10.244.0.0/16', 'fd00:10:244::/56']);
+  });
+
+  it('IPv6-only needs no Network and keeps none; host-gw works too', () => {
+    const c = parse('{"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "fd00:10:244::/56", "Backend": {"Type": "host-gw"}}');
+    expect(c).toEqual({
+      enableIPv4: false,
+      enableIPv6: true,
+      enableNFTables: false,
+      subnetLen: 0,
+      ipv6Network: { ip: 0xfd000010024400000000000000000000n, prefixLen: 56 },
+      ipv6SubnetLen: 64,
+      ipv6SubnetMin: 0xfd000010024400010000000000000000n,
+      ipv6SubnetMax: 0xfd000010024400ff0000000000000000n,
+      backend: { type: 'host-gw' },
+      backendDefaulted: false,
+    });
+  });
+
+  it('IPv6-only checks a Network it ignores for form', () => {
+    expect(() => parse('{"EnableIPv4": false, "EnableIPv6": true, "Network": "10.244.0.0", "IPv6Network": "fd00::/56", "Backend": {"Type": "vxlan"}}')).toThrow(
+      'Network: "10.244.0.0" has no prefix length',
+    );
+  });
+});
+
 const VNI_EXPECTED = '(expected an integer 0..16777215)';
 const TYPE_EXPECTED = '(expected one of vxlan, host-gw, udp; ipip, wireguard, ipsec, alloc, extension, tencent-vpc are upstream flannel backends not supported by flannel-ts yet)';
 const DOC_EXPECTED = '(expected a JSON object such as {"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}})';
 const be = (body: string) => `{${NET}, "Backend": {${body}}}`;
+const V6 = '"IPv6Network": "fd00:10:244::/56", "Backend": {"Type": "vxlan"}';
 
 describe('parseNetConf rejects invalid input with one precise line', () => {
   it.each([
@@ -142,10 +205,27 @@ describe('parseNetConf rejects invalid input with one precise line', () => {
     // Families
     ['EnableIPv4 a string', `{${NET}, "EnableIPv4": "true"}`, 'net-conf.json: EnableIPv4: "true" is not a boolean (expected true or false)'],
     ['no family', `{${NET}, "EnableIPv4": false}`, 'net-conf.json: EnableIPv4: false and EnableIPv6 false leave no IP family enabled (upstream: "none defined stack") (expected EnableIPv4 true, its default)'],
-    ['IPv6 enabled', `{${NET}, "EnableIPv6": true, "IPv6Network": "fc00::/48"}`, 'net-conf.json: EnableIPv6: true is not supported by flannel-ts yet (it has no IPv6 data path) (expected false or absent; IPv6 and dual-stack need upstream flanneld for now)'],
-    ['IPv6-only', '{"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "fc00::/48"}', 'net-conf.json: EnableIPv6: true is not supported by flannel-ts yet (it has no IPv6 data path) (expected false or absent; IPv6 and dual-stack need upstream flanneld for now)'],
-    ['IPv6Network not IPv6', `{${NET}, "IPv6Network": "10.0.0.0/8"}`, 'net-conf.json: IPv6Network: "10.0.0.0/8" is not an IPv6 CIDR (expected an IPv6 CIDR such as "fc00::/48")'],
-    ['IPv6SubnetMin bad', `{${NET}, "IPv6SubnetMin": "fc00::/64"}`, 'net-conf.json: IPv6SubnetMin: "fc00::/64" is not an IPv6 address (expected an IPv6 address without prefix)'],
+    ['IPv6 with udp', `{${NET}, "EnableIPv6": true, "IPv6Network": "fc00::/48", "Backend": {"Type": "udp"}}`, "net-conf.json: EnableIPv6: true cannot be used with the udp backend, which carries IPv4 only, as upstream's (expected Backend.Type vxlan or host-gw for IPv6 and dual-stack)"],
+    ['IPv6 with the default udp', `{${NET}, "EnableIPv6": true, "IPv6Network": "fc00::/48"}`, "net-conf.json: EnableIPv6: true cannot be used with the udp backend (the default when Backend is absent), which carries IPv4 only, as upstream's (expected Backend.Type vxlan or host-gw for IPv6 and dual-stack)"],
+    ['IPv6Network missing', `{${NET}, "EnableIPv6": true}`, 'net-conf.json: IPv6Network: missing (expected an IPv6 CIDR such as "fd00:10:244::/56")'],
+    ['IPv6-only, IPv6Network missing', '{"EnableIPv4": false, "EnableIPv6": true}', 'net-conf.json: IPv6Network: missing (expected an IPv6 CIDR such as "fd00:10:244::/56")'],
+    ['IPv6Network not IPv6', `{${NET}, "IPv6Network": "10.0.0.0/8"}`, 'net-conf.json: IPv6Network: "10.0.0.0/8" is not an IPv6 CIDR (expected an IPv6 CIDR such as "fd00:10:244::/56"; IPv4 goes in Network)'],
+    ['IPv6Network without prefix', `{${NET}, "EnableIPv6": true, "IPv6Network": "fd00::"}`, 'net-conf.json: IPv6Network: "fd00::" has no prefix length (expected an IPv6 CIDR such as "fd00:10:244::/56")'],
+    ['IPv6Network with zone', `{${NET}, "EnableIPv6": true, "IPv6Network": "fe80::%eth0/64"}`, 'net-conf.json: IPv6Network: "fe80::%eth0/64" is not an IPv6 CIDR (expected an IPv6 CIDR such as "fd00:10:244::/56")'],
+    ['IPv6Network prefix 129', `{${NET}, "EnableIPv6": true, "IPv6Network": "fd00::/129"}`, 'net-conf.json: IPv6Network: "fd00::/129" is not an IPv6 CIDR (expected an IPv6 CIDR such as "fd00:10:244::/56")'],
+    ['IPv6Network a number', `{${NET}, "EnableIPv6": true, "IPv6Network": 56}`, 'net-conf.json: IPv6Network: 56 is not a string (expected an IPv6 CIDR such as "fd00:10:244::/56")'],
+    ['IPv6Network too small', `{${NET}, "EnableIPv6": true, "IPv6Network": "fd00::/125"}`, 'net-conf.json: IPv6Network: "fd00::/125" is too small (expected a prefix of /124 or shorter, so the network holds at least four subnets of at least /126)'],
+    ['IPv6SubnetLen 127', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetLen": 127}`, 'net-conf.json: IPv6SubnetLen: 127 is not a valid subnet length (expected an integer 58..126 for a /56 IPv6Network, or 0 for the default)'],
+    ['IPv6SubnetLen too short', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetLen": 57}`, 'net-conf.json: IPv6SubnetLen: 57 leaves fewer than four subnets in a /56 IPv6Network (expected an integer 58..126, or 0 for the default)'],
+    ['IPv6SubnetLen a string', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetLen": "64"}`, 'net-conf.json: IPv6SubnetLen: "64" is not a valid subnet length (expected an integer 58..126 for a /56 IPv6Network, or 0 for the default)'],
+    ['IPv6SubnetLen out of form while off', `{${NET}, "IPv6SubnetLen": 200}`, 'net-conf.json: IPv6SubnetLen: 200 is not a valid subnet length (expected an integer 0..126)'],
+    ['IPv6SubnetMin outside', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMin": "fd00:10:245::"}`, 'net-conf.json: IPv6SubnetMin: "fd00:10:245::" is outside IPv6Network fd00:10:244::/56 (expected an IPv6 address without prefix inside fd00:10:244::/56, on a /64 boundary)'],
+    ['IPv6SubnetMax misaligned', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMax": "fd00:10:244:8::1"}`, 'net-conf.json: IPv6SubnetMax: "fd00:10:244:8::1" is not on a /64 boundary (expected an IPv6 address without prefix inside fd00:10:244::/56, on a /64 boundary)'],
+    ['IPv6SubnetMin with prefix', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMin": "fd00:10:244:1::/64"}`, 'net-conf.json: IPv6SubnetMin: "fd00:10:244:1::/64" is not an IPv6 address (expected an IPv6 address without prefix inside fd00:10:244::/56, on a /64 boundary)'],
+    ['IPv6SubnetMin IPv4', `{${NET}, "IPv6SubnetMin": "10.244.1.0"}`, 'net-conf.json: IPv6SubnetMin: "10.244.1.0" is not an IPv6 address (expected an IPv6 address without prefix)'],
+    ['IPv6SubnetMin above IPv6SubnetMax', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMin": "fd00:10:244:9::", "IPv6SubnetMax": "fd00:10:244:8::"}`, 'net-conf.json: IPv6SubnetMin: "fd00:10:244:9::" is above IPv6SubnetMax fd00:10:244:8:: (expected IPv6SubnetMin <= IPv6SubnetMax)'],
+    ['EnableIPv6 a string', `{${NET}, "EnableIPv6": "true"}`, 'net-conf.json: EnableIPv6: "true" is not a boolean (expected true or false)'],
+    ['IPv6Network twice', `{${NET}, "EnableIPv6": true, ${V6}, "ipv6network": "fd00::/48"}`, 'net-conf.json: IPv6Network: is set more than once, by keys "IPv6Network" and "ipv6network" (expected each field once; keys match case-insensitively, as in upstream flannel)'],
     ['EnableNFTables a number', `{${NET}, "EnableNFTables": 1}`, 'net-conf.json: EnableNFTables: 1 is not a boolean (expected true or false)'],
     // Subnets
     ['SubnetLen 31', `{${NET}, "SubnetLen": 31}`, 'net-conf.json: SubnetLen: 31 is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default)'],

@@ -35,6 +35,19 @@ describe('flannelDelegateConfig', () => {
     });
   });
 
+  it('derives the dual-stack delegate: a range and a route per family, IPv6 reduced to its network', () => {
+    const env = parseFlannelSubnetEnv(
+      'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=true\n',
+    );
+    expect(flannelDelegateConfig({ name: 'cni-flannel' }, env)['ipam']).toEqual({
+      type: 'host-local',
+      ranges: [[{ subnet: '10.244.1.0/24' }], [{ subnet: 'fd00:10:244:1::/64' }]],
+      routes: [{ dst: '10.244.0.0/16' }, { dst: 'fd00:10:244::/56' }],
+    });
+    const v6only = parseFlannelSubnetEnv('FLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n');
+    expect(flannelDelegateConfig({ name: 'n' }, v6only)['ipam']).toEqual({ type: 'host-local', ranges: [[{ subnet: 'fd00:10:244:1::/64' }]], routes: [{ dst: 'fd00:10:244::/56' }] });
+  });
+
   it('keeps values the delegate sets itself', () => {
     const env = parseFlannelSubnetEnv(GOLDEN_ENV);
     const delegate = flannelDelegateConfig({ name: 'n', delegate: { mtu: 1400, ipMasq: true, isGateway: false } }, env);

@@ -44,6 +44,13 @@ describe('encoders match iproute2 byte for byte', () => {
     expect(b.readUInt32LE(0)).toBe(b.length);
     expect(b.readUInt32LE(8)).toBe(7);
   });
+  it('an IPv6 vxlan source goes out as IFLA_VXLAN_LOCAL6 (16 bytes), never as the 4-byte IFLA_VXLAN_LOCAL', () => {
+    const b = encoded((w) => encodeLinkAdd(w, 7, { name: 'flannel-v6.1', kind: 'vxlan', vxlan: { vni: 1, local: 'fd00:198:18::11', underlayIndex: 3, port: 8472, learning: false } }));
+    const hex = b.toString('hex');
+    expect(hex).toContain('14001100fd000198001800000000000000000011'); // IFLA_VXLAN_LOCAL6 (17), 16 bytes
+    expect(hex).not.toContain('08000400');
+    expect(decodeLink(b, 0, b.length).vxlan?.local).toBe('fd00:198:18::11');
+  });
   it('a veth peer namespace goes out as the fd the caller opened; the encoder opens nothing', () => {
     // A namespace that does not exist: an encoder that opened it would throw ENOENT.
     const spec = { name: 'ul0', kind: 'veth', peerName: 'ul0p', peerNetns: 'no-such-netns-ftest' } as const;

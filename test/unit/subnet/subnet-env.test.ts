@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCidr, type Ipv4Cidr } from '../../../src/ip/ipv4.ts';
+import { parseCidr6, type Ipv6Cidr } from '../../../src/ip/ipv6.ts';
 import { parseDotenv, readSubnetEnv, renderSubnetEnv, writeSubnetEnv } from '../../../src/subnet/subnet-env.ts';
 
 const cidr = (s: string): Ipv4Cidr => parseCidr(s)!;
+const cidr6 = (s: string): Ipv6Cidr => parseCidr6(s)!;
 
 describe('renderSubnetEnv', () => {
   it('udp on a 1500-byte link, ip-masq on', () => {
@@ -30,7 +32,7 @@ describe('renderSubnetEnv', () => {
     expect(
       renderSubnetEnv({
         ipv4: { network: cidr('10.42.0.0/16'), subnet: cidr('10.42.0.0/24') },
-        ipv6: { network: '2001:cafe:42::/56', subnet: '2001:cafe:42::/64' },
+        ipv6: { network: cidr6('2001:cafe:42::/56'), subnet: cidr6('2001:cafe:42::/64') },
         mtu: 1450,
         ipMasq: true,
       }),
@@ -38,7 +40,7 @@ describe('renderSubnetEnv', () => {
   });
 
   it('IPv6 only', () => {
-    expect(renderSubnetEnv({ ipv6: { network: 'fc00::/48', subnet: 'fc00:0:0:5::/64' }, mtu: 1430, ipMasq: false })).toBe(
+    expect(renderSubnetEnv({ ipv6: { network: cidr6('fc00::/48'), subnet: cidr6('fc00:0:0:5::/64') }, mtu: 1430, ipMasq: false })).toBe(
       'FLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:5::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=false\n',
     );
   });
@@ -105,12 +107,12 @@ describe('readSubnetEnv', () => {
   });
 
   it('reads what renderSubnetEnv writes, reduced to network form', async () => {
-    const p = file(renderSubnetEnv({ ipv4: { network: cidr('10.244.0.0/16'), subnet: cidr('10.244.1.0/24') }, ipv6: { network: 'fc00::/48', subnet: 'fc00:0:0:1::/64' }, mtu: 1450, ipMasq: true }));
+    const p = file(renderSubnetEnv({ ipv4: { network: cidr('10.244.0.0/16'), subnet: cidr('10.244.1.0/24') }, ipv6: { network: cidr6('fc00::/48'), subnet: cidr6('fc00:0:0:1::/64') }, mtu: 1450, ipMasq: true }));
     expect(await readSubnetEnv(p)).toEqual({
       network: cidr('10.244.0.0/16'),
       subnet: cidr('10.244.1.0/24'),
-      ipv6Network: 'fc00::/48',
-      ipv6Subnet: 'fc00:0:0:1::/64',
+      ipv6Network: cidr6('fc00::/48'),
+      ipv6Subnet: cidr6('fc00:0:0:1::/64'),
       warnings: [],
     });
   });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseCidr } from '../../../../src/ip/ipv4.ts';
+import { parseCidr6 } from '../../../../src/ip/ipv6.ts';
 import type { Neigh, Route } from '../../../../src/netlink/types.ts';
-import { AF_BRIDGE, AF_INET, NTF_SELF, NUD_PERMANENT, RTPROT_KERNEL } from '../../../../src/netlink/types.ts';
+import { AF_BRIDGE, AF_INET, AF_INET6, NTF_SELF, NUD_PERMANENT, RTPROT_KERNEL } from '../../../../src/netlink/types.ts';
 import type { Lease } from '../../../../src/subnet/lease.ts';
 import { formatVxlanBackendData, peerVtepMac, randomMac } from '../../../../src/backends/vxlan/mac.ts';
 import { planVxlan, type VxlanKernelState, type VxlanPlanInput } from '../../../../src/backends/vxlan/plan.ts';
@@ -21,7 +22,7 @@ const route = (n: number): Route => ({ family: AF_INET, dst: `10.244.${n}.0/24`,
 
 function input(peers: [string, Lease][], have: Partial<VxlanKernelState> = {}, onLink?: string[]): VxlanPlanInput {
   return {
-    network, own, peers: new Map(peers), deviceIndex: DEV, extIndex: EXT,
+    scope: { family: 'ipv4', network, own }, peers: new Map(peers), deviceIndex: DEV, extIndex: EXT,
     onLink: onLink === undefined ? undefined : new Set(onLink),
     have: { neighs: have.neighs ?? [], fdbs: have.fdbs ?? [], routes: have.routes ?? [] },
   };
@@ -86,17 +87,25 @@ describe('planVxlan', () => {
   });
 
   it('replaces a non-permanent neighbour at a wanted address and a route with another gateway', () => {
-    const p = planVxlan(input([peer(2)], { neighs: [neigh(2, '0a:00:00:00:00:02', 0x02)], routes: [{ ...route(2), onlink: false, gateway: '198.18.0.1', oif: EXT }] }));
+    const p = planVxlan(input([peer(2)], { neighs: [neigh(2, '0a:00:00:00:00:02', 0x02)], routes: [{ ...route(2), onlink: false, gateway: '10.244.2.9' }] }));
     expect(p.neigh.replace).toHaveLength(1);
     expect(p.route.replace.map(([w]) => w.obj)).toEqual([route(2)]);
   });
 
+  it('deletes and adds, never replaces, a route that moves to another device (IPv6 refuses that replace)', () => {
+    const hostGw: Route = { family: AF_INET, dst: '10.244.2.0/24', gateway: '198.18.0.2', oif: EXT };
+    const p = planVxlan(input([peer(2)], { routes: [hostGw] }));
+    expect(p.route.replace).toEqual([]);
+    expect(p.route.remove).toEqual([hostGw]);
+    expect(p.route.create.map((w) => w.obj)).toEqual([route(2)]);
+  });
+
   it('routes on-link peers directly with DirectRouting and removes their vxlan entries', () => {
     const p = planVxlan(input([peer(2), peer(3)], { neighs: [neigh(2)], fdbs: [fdb(2)], routes: [route(2)] }, ['198.18.0.2']));
-    expect(p.route.replace.map(([w]) => w.obj)).toEqual([{ family: AF_INET, dst: '10.244.2.0/24', gateway: '198.18.0.2', oif: EXT }]);
+    expect(p.route.remove).toEqual([route(2)]);
     expect(p.neigh.remove).toEqual([neigh(2)]);
     expect(p.fdb.remove).toEqual([fdb(2)]);
-    expect(p.route.create.map((w) => w.obj)).toEqual([route(3)]);
+    expect(p.route.create.map((w) => w.obj)).toEqual([route(3), { family: AF_INET, dst: '10.244.2.0/24', gateway: '198.18.0.2', oif: EXT }]);
   });
 
   it('skips other backends and reports bad backend data and duplicate MACs', () => {
@@ -108,6 +117,58 @@ describe('planVxlan', () => {
       'node4: backend-data has no VtepMAC string: {"VNI":1}',
     ]);
     expect(p.route.create).toHaveLength(1);
+  });
+});
+
+describe('planVxlan for flannel-v6.N (the IPv6 half)', () => {
+  const DEV6 = 8;
+  const scope6 = { family: 'ipv6' as const, network: parseCidr6('fd00:10:244::/56')!, own: parseCidr6('fd00:10:244:1::/64')! };
+  /** A dual-stack vxlan peer: its IPv6 half has its own VtepMAC (of flannel-v6.1) and public IPv6. */
+  function peer6(n: number, v6 = true): [string, Lease] {
+    const [key, lease] = peer(n);
+    if (!v6) return [key, lease];
+    return [key, { ...lease, ipv6Subnet: parseCidr6(`fd00:10:244:${n}::/64`)!, attrs: { ...lease.attrs, publicIpv6: `fd00:198:18::${n}`, backendV6Data: formatVxlanBackendData(1, `0a:00:00:00:00:1${n}`) } }];
+  }
+  const input6 = (peers: [string, Lease][], have: Partial<VxlanKernelState> = {}, onLink?: string[]): VxlanPlanInput => ({
+    ...input(peers, have, onLink),
+    scope: scope6,
+    deviceIndex: DEV6,
+  });
+  const neigh6 = (n: number): Neigh => ({ index: DEV6, family: AF_INET6, ip: `fd00:10:244:${n}::`, mac: `0a:00:00:00:00:1${n}`, state: NUD_PERMANENT });
+  const fdb6 = (n: number): Neigh => ({ index: DEV6, family: AF_BRIDGE, ip: `fd00:198:18::${n}`, mac: `0a:00:00:00:00:1${n}`, state: NUD_PERMANENT, flags: NTF_SELF });
+  const route6 = (n: number): Route => ({ family: AF_INET6, dst: `fd00:10:244:${n}::/64`, gateway: `fd00:10:244:${n}::`, oif: DEV6, onlink: true });
+
+  it('wants the IPv6 neighbour, fdb entry to the public IPv6 and onlink route, keyed by the peer', () => {
+    const p = planVxlan(input6([peer6(2)]));
+    expect(p.neigh.create.map((w) => w.obj)).toEqual([neigh6(2)]);
+    expect(p.fdb.create.map((w) => w.obj)).toEqual([fdb6(2)]);
+    expect(p.route.create.map((w) => w.obj)).toEqual([route6(2)]);
+    expect(p.route.create[0]).toMatchObject({ subnet: '10.244.2.0/24', node: 'node2' });
+  });
+
+  it('leaves a peer without an IPv6 half out of the IPv6 plan without calling it invalid', () => {
+    const p = planVxlan(input6([peer6(2), peer6(3, false)]));
+    expect(p.route.create.map((w) => w.obj.dst)).toEqual(['fd00:10:244:2::/64']);
+    expect(p.invalid).toEqual([]);
+  });
+
+  it('owns only IPv6 entries: IPv4 neighbours and routes in the input are not its business', () => {
+    const p = planVxlan(input6([peer6(2)], { neighs: [neigh6(2), neigh6(9), neigh(3)], fdbs: [fdb6(2)], routes: [route6(2), route6(9), route(3)] }));
+    expect(p.neigh.remove).toEqual([neigh6(9)]);
+    expect(p.route.remove).toEqual([route6(9)]);
+    expect(p.neigh.unchanged + p.fdb.unchanged + p.route.unchanged).toBe(3);
+  });
+
+  it('routes an on-link peer directly by its public IPv6 with DirectRouting', () => {
+    const p = planVxlan(input6([peer6(2)], {}, ['fd00:198:18::2']));
+    expect(p.route.create.map((w) => w.obj)).toEqual([{ family: AF_INET6, dst: 'fd00:10:244:2::/64', gateway: 'fd00:198:18::2', oif: EXT }]);
+    expect(p.neigh.create).toEqual([]);
+  });
+
+  it('names backend-v6-data in what it reports', () => {
+    const [key, lease] = peer6(2);
+    const p = planVxlan(input6([[key, { ...lease, attrs: { ...lease.attrs, backendV6Data: '{"VNI":1}' } }]]));
+    expect(p.invalid.map((i) => i.reason)).toEqual(['backend-v6-data has no VtepMAC string: {"VNI":1}']);
   });
 });
 

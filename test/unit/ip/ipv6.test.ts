@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIpv6, normalizeIpv6Cidr, parseIpv6 } from '../../../src/config/ipv6-cidr.ts';
+import { formatIpv6, normalizeIpv6Cidr, parseIpv6 } from '../../../src/ip/ipv6.ts';
 
 describe('ipv6-cidr', () => {
   it.each([
