@@ -20,8 +20,8 @@ describe.skipIf(skip)(`flannel-lab up --subnet-mgr etcd${skip ? ` (skipped: ${da
     const prefix = randomPrefix();
     try {
       const up = flannelLab('up', '--subnet-mgr', 'etcd', '--nodes', '2', '--prefix', prefix);
-      expect(up.out).toContain(`lab ${prefix}: 2 nodes, backend vxlan, subnets in etcd at http://198.18.0.254:2379`);
-      expect(up.out).toMatch(new RegExp(`${prefix}-node1  198\\.18\\.0\\.11  podCIDR 10\\.244\\.\\d+\\.0/24`));
+      expect(up.out).toContain(`lab ${prefix}: 2 nodes, backend vxlan, ipv4, subnets in etcd at http://198.18.0.254:2379`);
+      expect(up.out).toMatch(new RegExp(`${prefix}-node1  198\\.18\\.0\\.11  podCIDRs 10\\.244\\.\\d+\\.0/24`));
       expect(up.out).toContain('all pods reach each other');
       expect(up.code).toBe(0);
       const down = flannelLab('down', '--prefix', prefix);
