@@ -4,6 +4,7 @@ import { parseBackend } from './backend-config.ts';
 import { ConfigError } from './config-error.ts';
 import { JsonObject, parseJsonDocument } from './json-document.ts';
 import { JsonFields } from './json-fields.ts';
+import { ConfigWarnings, type UpstreamAcceptsCheck } from './upstream-accepts.ts';
 import { normalizeIpv6Cidr, parseIpv6 } from './ipv6-cidr.ts';
 import type { NetConf } from './types.ts';
 import { errorText, isErrno } from '../util/errors.ts';
@@ -11,15 +12,22 @@ import { errorText, isErrno } from '../util/errors.ts';
 const EXAMPLE = '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}';
 const NETWORK_EXPECTED = 'an IPv4 CIDR such as "10.244.0.0/16"';
 
+export interface ParseNetConfOptions {
+  /** Upstream checks the subnet ranges in etcd mode only; default 'kube'. */
+  readonly subnetManager?: 'kube' | 'etcd';
+}
+
 /**
  * Parses net-conf.json (upstream's pkg/subnet/config.go) into a validated, defaulted NetConf. Keys match case-insensitively at
- * every level and unknown keys are ignored, as upstream's Go decoder does. Where upstream accepts
- * nonsense (wrong JSON types, out-of-range numbers, a SubnetLen that cannot work) we refuse with
- * a ConfigError naming `source`, the field, the value and what was expected.
+ * every level and unknown keys are ignored, as upstream's Go decoder does. What upstream refuses
+ * (its decoder, the kernel or a socket, sooner or later) we refuse at once with a ConfigError
+ * naming `source`, the field, the value and what was expected; what upstream accepts we accept
+ * too, with a warning in `warnings` (upstream-accepts.ts).
  */
-export function parseNetConf(text: string, source: string): NetConf {
+export function parseNetConf(text: string, source: string, opts: ParseNetConfOptions = {}): NetConf {
   const top = parseTop(text, source);
-  const f = new JsonFields(top, '', source);
+  const strict: UpstreamAcceptsCheck[] = opts.subnetManager === 'etcd' ? ['subnet-range'] : [];
+  const f = new JsonFields(top, '', source, new ConfigWarnings(strict));
 
   const enableIPv4 = f.bool('EnableIPv4', true);
   const enableIPv6 = f.bool('EnableIPv6', false);
@@ -41,18 +49,7 @@ export function parseNetConf(text: string, source: string): NetConf {
   }
 
   const network = parseNetwork(f);
-  const subnetLen = parseSubnetLen(f, network);
-  const size = 2 ** (32 - subnetLen);
-  // Upstream skips the first subnet by default: its network address would collide with Network's.
-  const subnetMin = parseSubnetBound(f, 'SubnetMin', network, subnetLen) ?? network.ip + size;
-  const subnetMax = parseSubnetBound(f, 'SubnetMax', network, subnetLen) ?? network.ip + 2 ** (32 - network.prefixLen) - size;
-  if (subnetMin > subnetMax) {
-    throw f.error('SubnetMin', {
-      value: formatIpv4(subnetMin),
-      problem: `is above SubnetMax ${formatIpv4(subnetMax)}`,
-      expected: 'SubnetMin <= SubnetMax',
-    });
-  }
+  const ranges = parseRanges(f, network);
 
   const { backend, defaulted } = parseBackend(f.object('Backend', `an object such as {"Type": "vxlan"}`));
   return {
@@ -61,12 +58,48 @@ export function parseNetConf(text: string, source: string): NetConf {
     enableNFTables,
     network,
     ...(ipv6Network === undefined ? {} : { ipv6Network }),
-    subnetLen,
-    subnetMin,
-    subnetMax,
+    ...ranges,
     backend,
     backendDefaulted: defaulted,
+    warnings: f.warnings.list,
   };
+}
+
+/**
+ * SubnetLen, SubnetMin and SubnetMax with upstream's defaults and checks (CheckNetworkConfig).
+ * Upstream makes these checks in etcd mode only; in kube mode a range that fails them is ignored
+ * there, so here too (with a warning), once its fields have the types upstream's decoder needs.
+ */
+function parseRanges(f: JsonFields, network: Ipv4Cidr): { subnetLen: number; subnetMin: number; subnetMax: number } {
+  try {
+    const subnetLen = parseSubnetLen(f, network);
+    const size = 2 ** (32 - subnetLen);
+    // Upstream skips the first subnet by default: its network address would collide with Network's.
+    const subnetMin = parseSubnetBound(f, 'SubnetMin', network, subnetLen) ?? network.ip + size;
+    const subnetMax = parseSubnetBound(f, 'SubnetMax', network, subnetLen) ?? network.ip + 2 ** (32 - network.prefixLen) - size;
+    if (subnetMin > subnetMax) {
+      throw f.error('SubnetMin', {
+        value: formatIpv4(subnetMin),
+        problem: `is above SubnetMax ${formatIpv4(subnetMax)}`,
+        expected: 'SubnetMin <= SubnetMax',
+        check: 'subnet-range',
+      });
+    }
+    return { subnetLen, subnetMin, subnetMax };
+  } catch (e) {
+    if (!(e instanceof ConfigError) || e.check === undefined) throw e;
+    f.warnings.accept(e.check, e, 'SubnetLen, SubnetMin and SubnetMax are ignored (the nodes\' podCIDRs are the subnets)');
+    // The types upstream's decoder insists on (a non-negative integer, IPv4 addresses).
+    f.int('SubnetLen', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, what: 'subnet length', expected: 'a non-negative integer' });
+    for (const name of ['SubnetMin', 'SubnetMax']) {
+      const text = f.string(name, 'an IPv4 address without prefix');
+      if (text !== undefined && parseIpv4(text) === undefined) throw f.error(name, { value: text, problem: 'is not an IPv4 address', expected: 'an IPv4 address without prefix' });
+    }
+    // What an absent range means, so a file that fixes the range later is no restart-only change.
+    const subnetLen = network.prefixLen <= 22 ? 24 : Math.min(network.prefixLen + 2, 32);
+    const size = 2 ** (32 - subnetLen);
+    return { subnetLen, subnetMin: network.ip + size, subnetMax: network.ip + 2 ** (32 - network.prefixLen) - size };
+  }
 }
 
 /** Reads and parses net-conf.json; any failure is a ConfigError whose message is one line. */
@@ -129,20 +162,20 @@ function parseSubnetLen(f: JsonFields, network: Ipv4Cidr): number {
       value: formatCidr(network),
       problem: 'is too small',
       expected: 'a prefix of /28 or shorter, so the network holds at least four subnets of at least /30',
+      check: 'subnet-range',
     });
   }
-  const len = f.int('SubnetLen', 0, {
-    min: 0,
-    max: 30,
-    what: 'subnet length',
-    expected: `an integer ${min}..30 for a /${network.prefixLen} Network, or 0 for the default`,
-  });
+  const expected = `an integer ${min}..30 for a /${network.prefixLen} Network, or 0 for the default`;
+  // A negative or fractional length fails upstream's decoder (uint); a large one only its range check.
+  const len = f.int('SubnetLen', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, what: 'subnet length', expected });
+  if (len > 30) throw f.error('SubnetLen', { value: len, problem: 'is not a valid subnet length', expected, check: 'subnet-range' });
   if (len === 0) return network.prefixLen <= 22 ? 24 : min;
   if (len < min) {
     throw f.error('SubnetLen', {
       value: len,
       problem: `leaves fewer than four subnets in a /${network.prefixLen} Network`,
       expected: `an integer ${min}..30, or 0 for the default`,
+      check: 'subnet-range',
     });
   }
   return len;
@@ -155,8 +188,8 @@ function parseSubnetBound(f: JsonFields, name: 'SubnetMin' | 'SubnetMax', networ
   if (text === undefined) return undefined;
   const ip = parseIpv4(text);
   if (ip === undefined) throw f.error(name, { value: text, problem: 'is not an IPv4 address', expected });
-  if (!containsIp(network, ip)) throw f.error(name, { value: text, problem: `is outside Network ${formatCidr(network)}`, expected });
-  if (((ip & maskOf(subnetLen)) >>> 0) !== ip) throw f.error(name, { value: text, problem: `is not on a /${subnetLen} boundary`, expected });
+  if (!containsIp(network, ip)) throw f.error(name, { value: text, problem: `is outside Network ${formatCidr(network)}`, expected, check: 'subnet-range' });
+  if (((ip & maskOf(subnetLen)) >>> 0) !== ip) throw f.error(name, { value: text, problem: `is not on a /${subnetLen} boundary`, expected, check: 'subnet-range' });
   return ip;
 }
 
