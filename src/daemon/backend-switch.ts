@@ -18,6 +18,8 @@ export interface BackendSwitchDeps {
   readonly tearDown: () => Promise<void>;
   /** Brings a backend up for `conf`: device, lease, subnet.env, reconcile loop. */
   readonly bringUp: (conf: NetConf, signal: AbortSignal) => Promise<unknown>;
+  /** The config in effect is now `conf` (its warnings replace the previous one's). */
+  readonly inEffect?: (conf: NetConf) => void;
 }
 
 /**
@@ -60,13 +62,18 @@ export class BackendSwitch {
       return;
     }
     readiness.setConfigProblem(undefined);
-    if (JSON.stringify(running.backend) === JSON.stringify(next.backend)) return;
+    if (JSON.stringify(running.backend) === JSON.stringify(next.backend)) {
+      this.running = next; // the same settings; its warnings may differ
+      this.deps.inEffect?.(next);
+      return;
+    }
     log.info({ from: running.backend, to: next.backend }, `net-conf.json changed: switching backend ${running.backend.type} → ${next.backend.type}`);
     readiness.setPhase(`switching backend ${running.backend.type} → ${next.backend.type}`);
     await this.deps.tearDown().catch((e: unknown) => log.warn(`tearing down the ${running.backend.type} backend: ${errorText(e)}`));
     try {
       await this.deps.bringUp(next, signal);
       this.running = next;
+      this.deps.inEffect?.(next);
       this.deps.metrics.setConfig({ network: formatCidr(next.network), backend: next.backend.type, enableNFTables: next.enableNFTables });
     } catch (e) {
       if (signal.aborted) return;

@@ -1,4 +1,4 @@
-import type { Backend, Desired, ExternalInterface } from '../backends/backend.ts';
+import type { Backend, Desired, ExternalInterface, PeerFailure } from '../backends/backend.ts';
 import { createBackend, driftMonitorFor } from '../backends/registry.ts';
 import { ReconcileLoop } from '../backends/reconcile/loop.ts';
 import type { NetConf } from '../config/types.ts';
@@ -22,6 +22,8 @@ export interface NetworkRunnerOptions {
   readonly resyncMs?: number;
   /** Called once per run (metrics, health heartbeat). */
   readonly onReport?: (loop: ReconcileLoop) => void;
+  /** Whether a startup peer's failure holds readiness (readiness.ts). */
+  readonly holdsReadiness?: (f: PeerFailure, failingRuns: number) => boolean;
 }
 
 /**
@@ -70,6 +72,7 @@ export class NetworkRunner {
       log,
       ...(this.opts.resyncMs !== undefined ? { resyncMs: this.opts.resyncMs } : {}),
       onReport: () => this.opts.onReport?.(loop),
+      ...(this.opts.holdsReadiness !== undefined ? { holdsReadiness: this.opts.holdsReadiness } : {}),
     });
     this.loop = loop;
     loop.start(this.stop.signal);
