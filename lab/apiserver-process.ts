@@ -19,6 +19,7 @@ export async function startApiServerDouble(
   underlayNetns: string,
   runDir: string,
   nodes: readonly NodeSeed[],
+  bookmarkIntervalMs?: number,
 ): Promise<{ process: StartedProcess; kubeconfig: string; logFile: string; stateFile: string }> {
   if (!existsSync(APISERVER_ENTRY)) throw new Error(`the API server double is missing: ${APISERVER_ENTRY}`);
   const kubeconfig = join(runDir, 'kubeconfig');
@@ -31,6 +32,7 @@ export async function startApiServerDouble(
     '--kubeconfig-out', kubeconfig,
     '--state-file', stateFile,
     ...nodes.flatMap((n) => ['--node', `${n.name}=${n.podCidr}`]),
+    ...(bookmarkIntervalMs !== undefined ? ['--bookmark-interval-ms', String(bookmarkIntervalMs)] : []),
   ];
   const before = logLines(logFile);
   const child = startDetached(argv, logFile);

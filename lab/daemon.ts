@@ -16,6 +16,10 @@ export interface DaemonOptions {
   readonly kubeconfig: string;
   /** The daemon's command before its flags; default bin/flanneld (an upstream flanneld binary also fits). */
   readonly command?: readonly string[];
+  /** Added to the daemon's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** net-conf.json's text instead of the one netConfJson makes. */
+  readonly netConf?: string;
 }
 
 /** net-conf.json as the manifest's ConfigMap holds it. */
@@ -28,7 +32,7 @@ export function netConfJson(backend: BackendType, directRouting: boolean): strin
 export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProcess {
   const command = opts.command ?? [FLANNELD_BIN];
   if (opts.command === undefined && !existsSync(FLANNELD_ENTRY)) throw new Error(`the daemon is missing: ${FLANNELD_ENTRY} (bin/flanneld runs it)`);
-  writeFileSync(node.netConfFile, netConfJson(opts.backend, opts.directRouting));
+  writeFileSync(node.netConfFile, opts.netConf ?? netConfJson(opts.backend, opts.directRouting));
   const argv = [
     'ip', 'netns', 'exec', node.netns, ...command,
     '--kube-subnet-mgr',
@@ -41,7 +45,7 @@ export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProces
     '--logging-format=json',
     ...(opts.ipMasq ? ['--ip-masq'] : []),
   ];
-  return startDetached(argv, node.logFile, { ...process.env, NODE_NAME: node.name });
+  return startDetached(argv, node.logFile, { ...process.env, ...opts.env, NODE_NAME: node.name });
 }
 
 /** Resolves once the daemon wrote its subnet file; fails early, with its log, if it exits first. */
