@@ -251,7 +251,7 @@ export class Daemon {
     if (!(await this.writeSubnetFile(text))) void this.retrySubnetFile(text, signal);
 
     // main.go logs this and starts bn.Run. Unlike upstream, ready only when every peer known at
-    // startup is programmed.
+    // startup is programmed, or fails for a reason of its own (readiness.ts).
     log.info('Running backend.');
     this.readiness.setPhase(this.peers.listed ? `programming ${this.peers.size} peers` : 'waiting for the list of other nodes');
     const loop = runner.run();
@@ -270,13 +270,15 @@ export class Daemon {
   }
 
   /** Writes subnet.env; a failure holds readiness (with the reason) until a write succeeds. */
-  private async writeSubnetFile(text: string): Promise<boolean> {
+  private async writeSubnetFile(text: string, retry = false): Promise<boolean> {
     const { config, log } = this.deps;
     try {
       await writeSubnetEnv(config.subnetFile, text);
     } catch (e) {
       const err = errorText(e);
-      log.warn(`Failed to write subnet file: ${err}`);
+      // Once as upstream's warning; the retries say it again only at -v 1 (/readyz has the reason).
+      if (retry) log.debug(`Failed to write subnet file: ${err}`);
+      else log.warn(`Failed to write subnet file: ${err}`);
       this.readiness.setHold('subnet.env', `cannot write ${config.subnetFile}: ${err}; retrying every ${SUBNET_FILE_RETRY_MS / 1000} s`);
       return false;
     }
@@ -288,7 +290,7 @@ export class Daemon {
   private async retrySubnetFile(text: string, signal: AbortSignal): Promise<void> {
     while (await sleep(SUBNET_FILE_RETRY_MS, signal)) {
       if (this.subnetEnvText !== text) return; // a backend switch wrote (or retries) a newer one
-      if (await this.writeSubnetFile(text)) return;
+      if (await this.writeSubnetFile(text, true)) return;
     }
   }
 
