@@ -20,6 +20,7 @@ export async function startApiServerDouble(
   underlayNetns: string,
   runDir: string,
   nodes: readonly NodeSeed[],
+  bookmarkIntervalMs?: number,
 ): Promise<{ process: StartedProcess; kubeconfig: string; logFile: string; stateFile: string }> {
   if (!existsSync(APISERVER_ENTRY)) throw new Error(`the API server double is missing: ${APISERVER_ENTRY}`);
   const kubeconfig = join(runDir, 'kubeconfig');
@@ -32,6 +33,7 @@ export async function startApiServerDouble(
     '--kubeconfig-out', kubeconfig,
     '--state-file', stateFile,
     ...nodes.flatMap((n) => ['--node', `${n.name}=${n.podCidrs.join(',')}`]),
+    ...(bookmarkIntervalMs !== undefined ? ['--bookmark-interval-ms', String(bookmarkIntervalMs)] : []),
   ];
   const before = logLines(logFile);
   const child = startDetached(argv, logFile);

@@ -25,6 +25,10 @@ export interface DaemonOptions {
   readonly command?: readonly string[];
   /** More flags after the usual ones (a test's one-off setting, e.g. --vxlan-csum-offload=off). */
   readonly extraArgs?: readonly string[];
+  /** Added to the daemon's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** net-conf.json's text instead of the one netConfJson makes. */
+  readonly netConf?: string;
 }
 
 /** net-conf.json as the manifest's ConfigMap holds it; with IPv6 as upstream's dual-stack and IPv6-only docs write it. */
@@ -41,7 +45,7 @@ export function netConfJson(backend: BackendType, directRouting: boolean, ipFami
 export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProcess {
   const command = opts.command ?? [FLANNELD_BIN];
   if (opts.command === undefined && !existsSync(FLANNELD_ENTRY)) throw new Error(`the daemon is missing: ${FLANNELD_ENTRY} (bin/flanneld runs it)`);
-  writeFileSync(node.netConfFile, netConfJson(opts.backend, opts.directRouting, opts.ipFamily, opts.nftables));
+  writeFileSync(node.netConfFile, opts.netConf ?? netConfJson(opts.backend, opts.directRouting, opts.ipFamily, opts.nftables));
   const mode = opts.etcdEndpoint !== undefined
     ? ['--etcd-endpoints', opts.etcdEndpoint]
     : ['--kube-subnet-mgr', '--kubeconfig-file', opts.kubeconfig!, '--net-config-path', node.netConfFile];
@@ -56,7 +60,7 @@ export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProces
     ...(opts.ipMasq ? ['--ip-masq'] : []),
     ...(opts.extraArgs ?? []),
   ];
-  return startDetached(argv, node.logFile, { ...process.env, NODE_NAME: node.name });
+  return startDetached(argv, node.logFile, { ...process.env, ...opts.env, NODE_NAME: node.name });
 }
 
 /** Resolves once the daemon wrote its subnet file; fails early, with its log, if it exits first. */

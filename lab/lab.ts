@@ -76,6 +76,10 @@ export interface LabOptions {
   readonly owned?: boolean;
   /** How long each daemon gets to write subnet.env; default 30 s. */
   readonly subnetTimeoutMs?: number;
+  /** Added to every daemon's environment (e.g. FLANNEL_API_SILENCE_SECONDS for a short API-loss limit). */
+  readonly daemonEnv?: Readonly<Record<string, string>>;
+  /** The API server double's bookmark interval (its default: 10 s). */
+  readonly apiBookmarkIntervalMs?: number;
 }
 
 export interface LabNode {
@@ -227,11 +231,12 @@ export class Lab {
   /**
    * Starts a node's daemon again with the same flags and files; resolves once subnet.env is
    * written (or at once with `wait: false`, for a daemon that is expected to wait, e.g. for a podCIDR).
+   * `netConf` replaces the net-conf.json the lab writes.
    */
-  async startDaemon(i: number, opts: { wait?: boolean; extraArgs?: readonly string[] } = {}): Promise<void> {
+  async startDaemon(i: number, opts: { wait?: boolean; extraArgs?: readonly string[]; netConf?: string } = {}): Promise<void> {
     const n = this.state.nodes[i];
     if (n === undefined || (this.state.kubeconfig === undefined && this.state.subnetMgr !== 'etcd')) throw new Error(`lab ${this.prefix}: node ${i} runs no daemon`);
-    const d = startDaemon(n, { ...daemonOptions(this.state), ...(opts.extraArgs !== undefined ? { extraArgs: opts.extraArgs } : {}) });
+    const d = startDaemon(n, { ...daemonOptions(this.state), ...(opts.extraArgs !== undefined ? { extraArgs: opts.extraArgs } : {}), ...(opts.netConf !== undefined ? { netConf: opts.netConf } : {}) });
     n.daemonPid = d.pid;
     saveState(this.state);
     if (opts.wait !== false) await waitForSubnetFile(n, d);
@@ -287,7 +292,7 @@ export class Lab {
   async startApiServer(): Promise<void> {
     if (this.state.daemon === 'none' || this.state.realApiServer) throw new Error(`lab ${this.prefix} runs no API server double`);
     if (this.state.apiServerPid !== undefined) throw new Error(`lab ${this.prefix}: the API server double is already running (pid ${this.state.apiServerPid})`);
-    const api = await startApiServerDouble(this.state.underlayNetns, this.state.runDir, []);
+    const api = await startApiServerDouble(this.state.underlayNetns, this.state.runDir, [], this.state.apiBookmarkIntervalMs);
     this.state.apiServerPid = api.process.pid;
     saveState(this.state);
   }
@@ -340,6 +345,7 @@ function daemonOptions(s: LabState) {
     ipMasq: s.ipMasq,
     ...(s.subnetMgr === 'etcd' ? { etcdEndpoint: ETCD_ENDPOINT } : { kubeconfig: s.kubeconfig! }),
     ...(s.daemonCommand !== undefined ? { command: s.daemonCommand } : {}),
+    ...(s.daemonEnv !== undefined ? { env: s.daemonEnv } : {}),
   };
 }
 
@@ -377,6 +383,8 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     daemon: opts.daemon ?? 'flanneld',
     ipMasq: opts.ipMasq ?? true,
     ...(opts.daemonCommand !== undefined ? { daemonCommand: opts.daemonCommand } : {}),
+    ...(opts.daemonEnv !== undefined ? { daemonEnv: opts.daemonEnv } : {}),
+    ...(opts.apiBookmarkIntervalMs !== undefined ? { apiBookmarkIntervalMs: opts.apiBookmarkIntervalMs } : {}),
     underlayNetns: `${prefix}-underlay`,
     realApiServer: opts.kubeconfig !== undefined,
     ...(opts.subnetMgr === 'etcd' ? { subnetMgr: 'etcd' as const } : {}),
@@ -471,7 +479,7 @@ async function startApi(state: LabState, opts: LabOptions): Promise<void> {
     saveState(state);
     return;
   }
-  const api = await startApiServerDouble(state.underlayNetns, state.runDir, seeds);
+  const api = await startApiServerDouble(state.underlayNetns, state.runDir, seeds, state.apiBookmarkIntervalMs);
   state.apiServerPid = api.process.pid;
   state.kubeconfig = api.kubeconfig;
   saveState(state);

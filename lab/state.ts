@@ -62,6 +62,10 @@ export interface LabState {
   readonly ipMasq: boolean;
   /** The daemon's command when it is not bin/flanneld. */
   readonly daemonCommand?: readonly string[];
+  /** Environment added to the daemons' (e.g. FLANNEL_API_SILENCE_SECONDS). */
+  readonly daemonEnv?: Readonly<Record<string, string>>;
+  /** The API server double's bookmark interval when not its default. */
+  readonly apiBookmarkIntervalMs?: number;
   readonly underlayNetns: string;
   /** The kubeconfig the daemons use (the double's, written into the run dir, or the user's). */
   kubeconfig?: string;

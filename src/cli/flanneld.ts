@@ -132,6 +132,7 @@ async function kubeSubnetManager(opts: Options, conf: NetConf, log: Logger, env:
   const node = manager.nodeName;
   return {
     manager,
+    ...(manager.contact !== undefined ? { contact: manager.contact } : {}),
     waitingFor: () => {
       switch (manager.state) {
         case 'waiting-for-node':

@@ -12,9 +12,13 @@ export const UDP_DEFAULT_PORT = 8285;
 /** Upstream's VNI; also names the device flannel.<VNI>. */
 export const VXLAN_DEFAULT_VNI = 1;
 const VNI_MAX = 0xffffff;
-/** IPv4's minimum link MTU (RFC 791). */
+/** IPv4's minimum link MTU (RFC 791); the kernel refuses a smaller one for flannel.N. */
 const MTU_MIN = 68;
-const MTU_EXPECTED = `an integer ${MTU_MIN}..65535, or 0 for the external interface's MTU`;
+/** flannel.N gets the base MTU minus this (pkg/backend/vxlan/device.go). */
+const VXLAN_OVERHEAD = 50;
+const MTU_EXPECTED = `an integer ${MTU_MIN + VXLAN_OVERHEAD}..65535 (flannel.N gets MTU − ${VXLAN_OVERHEAD}, at least ${MTU_MIN}), or 0 for the external interface's MTU`;
+/** Any integer: the range is checked after, where upstream's reading of it is known. */
+const ANY_INT = { min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER } as const;
 
 const SUPPORTED_TEXT = `one of ${SUPPORTED_BACKENDS.join(', ')}`;
 const UPSTREAM_ONLY_TEXT = `${UPSTREAM_ONLY_BACKENDS.join(', ')} are upstream flannel backends not supported by flannel-ts yet`;
@@ -33,19 +37,17 @@ export function parseBackend(backend: JsonFields | undefined): { backend: Backen
     case 'host-gw':
       return { backend: { type: 'host-gw' }, defaulted: false };
     case 'udp':
-      return {
-        backend: {
-          type: 'udp',
-          port: backend.int('Port', UDP_DEFAULT_PORT, {
-            min: 1,
-            max: 65535,
-            what: 'port',
-            expected: `an integer 1..65535; omit Port for the default ${UDP_DEFAULT_PORT}`,
-          }),
-        },
-        defaulted: false,
-      };
+      return { backend: { type: 'udp', port: udpPort(backend) }, defaulted: false };
   }
+}
+
+/** Outside 0..65535 upstream's listen fails; 0 makes it listen on a random port (upstream-accepts.ts). */
+function udpPort(backend: JsonFields): number {
+  const expected = `an integer 1..65535; omit Port for the default ${UDP_DEFAULT_PORT}`;
+  const port = backend.int('Port', UDP_DEFAULT_PORT, { min: 0, max: 65535, what: 'port', expected });
+  if (port !== 0) return port;
+  backend.accept('udp-port-zero', 'Port', { value: 0, problem: 'is not a usable port', expected }, `flannel-ts uses the default ${UDP_DEFAULT_PORT}`);
+  return UDP_DEFAULT_PORT;
 }
 
 function backendType(backend: JsonFields): (typeof SUPPORTED_BACKENDS)[number] {
@@ -66,21 +68,39 @@ function backendType(backend: JsonFields): (typeof SUPPORTED_BACKENDS)[number] {
 }
 
 function parseVxlan(backend: JsonFields): BackendConfig {
-  const mtu = backend.int('MTU', 0, { min: 0, max: 65535, what: 'MTU', expected: MTU_EXPECTED });
-  // 0 means "the interface's MTU" (upstream's default); anything else must be a usable link MTU.
-  if (mtu > 0 && mtu < MTU_MIN) throw backend.error('MTU', { value: mtu, problem: 'is not a valid MTU', expected: MTU_EXPECTED });
   return {
     type: 'vxlan',
+    // The kernel refuses a VNI of 2^24 or more (upstream fails creating the device).
     vni: backend.int('VNI', VXLAN_DEFAULT_VNI, { min: 0, max: VNI_MAX, what: 'VNI' }),
-    port: backend.int('Port', 0, {
-      min: 0,
-      max: 65535,
-      what: 'port',
-      expected: 'an integer 1..65535, or 0 for the kernel default 8472',
-    }),
-    mtu,
+    port: vxlanPort(backend),
+    mtu: vxlanMtu(backend),
     gbp: backend.bool('GBP', false),
     learning: backend.bool('Learning', false),
     directRouting: backend.bool('DirectRouting', false),
   };
+}
+
+/**
+ * Upstream's netlink library sends the port as 16 bits when it is above 0 and leaves it out
+ * otherwise (the kernel then uses 8472); flannel-ts reads it the same way, so nodes of both agree.
+ */
+function vxlanPort(backend: JsonFields): number {
+  const expected = 'an integer 1..65535, or 0 for the kernel default 8472';
+  const port = backend.int('Port', 0, { ...ANY_INT, what: 'port', expected });
+  if (port >= 0 && port <= 65535) return port;
+  const used = port < 0 ? 0 : port % 65536;
+  backend.accept('vxlan-port', 'Port', { value: port, problem: 'is not a valid port', expected }, used === 0 ? 'the kernel default 8472 is used' : `port ${used} (${port} modulo 65536) is used, as upstream's`);
+  return used;
+}
+
+/**
+ * 0 means the external interface's MTU. A base MTU whose device MTU would be 1..67 the kernel
+ * refuses (so does upstream's start); one of 50 or less upstream never sends to the kernel.
+ */
+function vxlanMtu(backend: JsonFields): number {
+  const mtu = backend.int('MTU', 0, { ...ANY_INT, what: 'MTU', expected: MTU_EXPECTED });
+  if (mtu === 0 || (mtu >= MTU_MIN + VXLAN_OVERHEAD && mtu <= 65535)) return mtu;
+  if (mtu > VXLAN_OVERHEAD) throw backend.error('MTU', { value: mtu, problem: 'is not a valid MTU', expected: MTU_EXPECTED });
+  backend.accept('vxlan-mtu', 'MTU', { value: mtu, problem: 'is not a valid MTU', expected: MTU_EXPECTED }, "flannel-ts uses the external interface's MTU, as for 0");
+  return 0;
 }

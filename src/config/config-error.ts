@@ -3,6 +3,8 @@
  * the value and what was expected, so an operator can fix the ConfigMap without reading code:
  * `net-conf.json: Backend.VNI: -1 is not a valid VNI (expected an integer 0..16777215)`.
  */
+import type { UpstreamAcceptsCheck } from './upstream-accepts.ts';
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   /** The file or other origin of the document, e.g. `/etc/kube-flannel/net-conf.json`. */
@@ -13,13 +15,16 @@ export class ConfigError extends Error {
   readonly value: unknown;
   /** What would have been accepted, in words. */
   readonly expected: string;
+  /** Set when upstream flanneld does not make this check (upstream-accepts.ts): a warning, not a refusal, where it applies. */
+  readonly check: UpstreamAcceptsCheck | undefined;
 
-  constructor(detail: { source: string; field: string; value?: unknown; problem: string; expected: string }) {
+  constructor(detail: { source: string; field: string; value?: unknown; problem: string; expected: string; check?: UpstreamAcceptsCheck }) {
     super(oneLine(composeMessage(detail)));
     this.source = detail.source;
     this.field = detail.field;
     this.value = detail.value;
     this.expected = detail.expected;
+    this.check = detail.check;
   }
 }
 

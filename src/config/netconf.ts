@@ -6,6 +6,7 @@ import { parseBackend } from './backend-config.ts';
 import { ConfigError } from './config-error.ts';
 import { JsonObject, parseJsonDocument } from './json-document.ts';
 import { JsonFields } from './json-fields.ts';
+import { ConfigWarnings, type UpstreamAcceptsCheck } from './upstream-accepts.ts';
 import type { NetConf } from './types.ts';
 import { errorText, isErrno } from '../util/errors.ts';
 
@@ -13,15 +14,22 @@ const EXAMPLE = '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}';
 const NETWORK_EXPECTED = 'an IPv4 CIDR such as "10.244.0.0/16"';
 const IPV6_NETWORK_EXPECTED = 'an IPv6 CIDR such as "fd00:10:244::/56"';
 
+export interface ParseNetConfOptions {
+  /** Upstream checks the subnet ranges in etcd mode only; default 'kube'. */
+  readonly subnetManager?: 'kube' | 'etcd';
+}
+
 /**
  * Parses net-conf.json (upstream's pkg/subnet/config.go) into a validated, defaulted NetConf. Keys match case-insensitively at
- * every level and unknown keys are ignored, as upstream's Go decoder does. Where upstream accepts
- * nonsense (wrong JSON types, out-of-range numbers, a SubnetLen that cannot work) we refuse with
- * a ConfigError naming `source`, the field, the value and what was expected.
+ * every level and unknown keys are ignored, as upstream's Go decoder does. What upstream refuses
+ * (its decoder, the kernel or a socket, sooner or later) we refuse at once with a ConfigError
+ * naming `source`, the field, the value and what was expected; what upstream accepts we accept
+ * too, with a warning in `warnings` (upstream-accepts.ts).
  */
-export function parseNetConf(text: string, source: string): NetConf {
+export function parseNetConf(text: string, source: string, opts: ParseNetConfOptions = {}): NetConf {
   const top = parseTop(text, source);
-  const f = new JsonFields(top, '', source);
+  const strict: UpstreamAcceptsCheck[] = opts.subnetManager === 'etcd' ? ['subnet-range'] : [];
+  const f = new JsonFields(top, '', source, new ConfigWarnings(strict));
 
   const enableIPv4 = f.bool('EnableIPv4', true);
   const enableIPv6 = f.bool('EnableIPv6', false);
@@ -58,6 +66,7 @@ export function parseNetConf(text: string, source: string): NetConf {
     ...(v6 === undefined ? {} : { ipv6SubnetMin: v6.min, ipv6SubnetMax: v6.max }),
     backend,
     backendDefaulted: defaulted,
+    warnings: f.warnings.list,
   };
 }
 
@@ -133,16 +142,38 @@ interface ParsedRange {
  * each subnet at most /30 (/126), the network holds at least four subnets; length 0 means /24
  * (/64) when the network is /22 (/62) or larger, else prefix+2; SubnetMin defaults to the
  * second subnet (the first one's network address would collide with Network's), SubnetMax to
- * the last. Upstream checks this in etcd mode only; we check it always, so a config means the
- * same thing in both modes. Undefined for a disabled family, whose fields are checked for form.
+ * the last. Upstream checks this in etcd mode only (CheckNetworkConfig); in kube mode a range
+ * that fails the checks is ignored there, so here too, with a warning (upstream-accepts.ts), once
+ * its fields have the types upstream's decoder needs. Undefined for a disabled family, whose
+ * fields are checked for form.
  */
 function parseRange(f: JsonFields, r: RangeFields, enabled: boolean): ParsedRange | undefined {
   const network = parseNetworkField(f, r, enabled);
   if (!enabled || network === undefined) {
-    f.int(r.len, 0, { min: 0, max: r.maxLen, what: 'subnet length' });
-    for (const name of [r.min, r.max]) parseAddressField(f, r, name);
+    parseRangeForm(f, r);
     return undefined;
   }
+  try {
+    return parseCheckedRange(f, r, network);
+  } catch (e) {
+    if (!(e instanceof ConfigError) || e.check === undefined) throw e;
+    f.warnings.accept(e.check, e, `${r.len}, ${r.min} and ${r.max} are ignored (the nodes' podCIDRs are the subnets)`);
+    parseRangeForm(f, r);
+    // What an absent range means, so a file that fixes the range later is no restart-only change.
+    const subnetLen = network.prefixLen <= r.defaultLen - 2 ? r.defaultLen : Math.min(network.prefixLen + 2, r.bits);
+    const size = 1n << BigInt(r.bits - subnetLen);
+    const base = BigInt(network.ip);
+    return { network, subnetLen, min: base + size, max: base + (1n << BigInt(r.bits - network.prefixLen)) - size };
+  }
+}
+
+/** The types upstream's decoder insists on: a non-negative integer length, plain addresses. */
+function parseRangeForm(f: JsonFields, r: RangeFields): void {
+  f.int(r.len, 0, { min: 0, max: Number.MAX_SAFE_INTEGER, what: 'subnet length', expected: 'a non-negative integer' });
+  for (const name of [r.min, r.max]) parseAddressField(f, r, name);
+}
+
+function parseCheckedRange(f: JsonFields, r: RangeFields, network: IpCidr): ParsedRange {
   const subnetLen = parseSubnetLen(f, r, network);
   const size = 1n << BigInt(r.bits - subnetLen);
   const base = BigInt(network.ip);
@@ -153,6 +184,7 @@ function parseRange(f: JsonFields, r: RangeFields, enabled: boolean): ParsedRang
       value: formatAddress(r, min),
       problem: `is above ${r.max} ${formatAddress(r, max)}`,
       expected: `${r.min} <= ${r.max}`,
+      check: 'subnet-range',
     });
   }
   return { network, subnetLen, min, max };
@@ -185,20 +217,20 @@ function parseSubnetLen(f: JsonFields, r: RangeFields, network: IpCidr): number 
       value: formatAnyCidr(network),
       problem: 'is too small',
       expected: `a prefix of /${r.maxLen - 2} or shorter, so the network holds at least four subnets of at least /${r.maxLen}`,
+      check: 'subnet-range',
     });
   }
-  const len = f.int(r.len, 0, {
-    min: 0,
-    max: r.maxLen,
-    what: 'subnet length',
-    expected: `an integer ${min}..${r.maxLen} for a /${network.prefixLen} ${r.network}, or 0 for the default`,
-  });
+  const expected = `an integer ${min}..${r.maxLen} for a /${network.prefixLen} ${r.network}, or 0 for the default`;
+  // A negative or fractional length fails upstream's decoder (uint); a large one only its range check.
+  const len = f.int(r.len, 0, { min: 0, max: Number.MAX_SAFE_INTEGER, what: 'subnet length', expected });
+  if (len > r.maxLen) throw f.error(r.len, { value: len, problem: 'is not a valid subnet length', expected, check: 'subnet-range' });
   if (len === 0) return network.prefixLen <= r.defaultLen - 2 ? r.defaultLen : min;
   if (len < min) {
     throw f.error(r.len, {
       value: len,
       problem: `leaves fewer than four subnets in a /${network.prefixLen} ${r.network}`,
       expected: `an integer ${min}..${r.maxLen}, or 0 for the default`,
+      check: 'subnet-range',
     });
   }
   return len;
@@ -209,9 +241,9 @@ function parseSubnetBound(f: JsonFields, r: RangeFields, name: string, network: 
   const expected = `an ${familyName(r.family)} address without prefix inside ${formatAnyCidr(network)}, on a /${subnetLen} boundary`;
   const text = parseAddressField(f, r, name, expected);
   if (text === undefined) return undefined;
-  if (!containsAddress(network, text)) throw f.error(name, { value: text, problem: `is outside ${r.network} ${formatAnyCidr(network)}`, expected });
+  if (!containsAddress(network, text)) throw f.error(name, { value: text, problem: `is outside ${r.network} ${formatAnyCidr(network)}`, expected, check: 'subnet-range' });
   const ip = addressValue(r, text);
-  if ((ip & ((1n << BigInt(r.bits - subnetLen)) - 1n)) !== 0n) throw f.error(name, { value: text, problem: `is not on a /${subnetLen} boundary`, expected });
+  if ((ip & ((1n << BigInt(r.bits - subnetLen)) - 1n)) !== 0n) throw f.error(name, { value: text, problem: `is not on a /${subnetLen} boundary`, expected, check: 'subnet-range' });
   return ip;
 }
 

@@ -1,5 +1,6 @@
 import type { Ipv4Cidr } from '../ip/ipv4.ts';
 import type { Ipv6Cidr } from '../ip/ipv6.ts';
+import type { ConfigWarning } from './upstream-accepts.ts';
 
 /** The vxlan backend's settings (pkg/backend/vxlan/vxlan.go reads them from the Backend object). */
 export interface VxlanConfig {
@@ -51,4 +52,6 @@ export interface NetConf {
   readonly backend: BackendConfig;
   /** True when the Backend key was absent and udp was assumed (upstream's default). */
   readonly backendDefaulted: boolean;
+  /** Problems upstream accepts, so this config was accepted with them (upstream-accepts.ts). */
+  readonly warnings: readonly ConfigWarning[];
 }

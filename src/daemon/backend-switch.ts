@@ -13,7 +13,7 @@ export interface BackendSwitchDeps {
   readonly path: string;
   readonly log: Logger;
   readonly metrics: Pick<Metrics, 'configReloadFailed'>;
-  /** A new config is in effect (metrics, /debug/state). */
+  /** A config is now in effect (metrics, /debug/state, its accepted-with-warning problems). */
   readonly applied: (conf: NetConf) => void;
   readonly readiness: Readiness;
   /** Stops the current backend (if any) and removes its kernel state. */
@@ -62,7 +62,11 @@ export class BackendSwitch {
       return;
     }
     readiness.setConfigProblem(undefined);
-    if (JSON.stringify(running.backend) === JSON.stringify(next.backend)) return;
+    if (JSON.stringify(running.backend) === JSON.stringify(next.backend)) {
+      this.running = next; // the same settings; its warnings may differ
+      this.deps.applied(next);
+      return;
+    }
     log.info({ from: running.backend, to: next.backend }, `net-conf.json changed: switching backend ${running.backend.type} → ${next.backend.type}`);
     readiness.setPhase(`switching backend ${running.backend.type} → ${next.backend.type}`);
     await this.deps.tearDown().catch((e: unknown) => log.warn(`tearing down the ${running.backend.type} backend: ${errorText(e)}`));

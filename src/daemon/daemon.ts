@@ -13,8 +13,10 @@ import type { NetlinkHandle } from '../netlink/types.ts';
 import { HealthState } from '../observe/health.ts';
 import { serveHealth, serveMetrics, type HttpListener } from '../observe/http.ts';
 import type { Logger } from '../observe/log.ts';
-import { createMetrics, type Metrics, type SubnetStats } from '../observe/metrics.ts';
+import { createMetrics, type KubeApiStats, type Metrics, type SubnetStats } from '../observe/metrics.ts';
 import { leaseHalf, leaseSubnets, type Lease } from '../subnet/lease.ts';
+import { WarnOnce } from '../observe/warn-once.ts';
+import { countByCheck, type ConfigWarning } from '../config/upstream-accepts.ts';
 import type { StoredNodeInfo, SubnetManager } from '../subnet/manager.ts';
 import type { ExternalInterface } from '../backends/backend.ts';
 import { readSubnetEnv, renderSubnetEnv, writeSubnetEnv } from '../subnet/subnet-env.ts';
@@ -23,7 +25,8 @@ import { VERSION } from '../version.ts';
 import { NetworkRunner, networksText } from './network-runner.ts';
 import { PeerSet } from './peer-set.ts';
 import { errorText } from '../util/errors.ts';
-import { Readiness } from './readiness.ts';
+import { PeerProblems, peerFailureHoldsReadiness, Readiness, readinessStats } from './readiness.ts';
+import { sleep } from '../util/retry.ts';
 import { logLeaseChange } from '../observe/events.ts';
 import { csumLabel, csumPolicy, type CsumPolicy } from '../kernel/tx-csum.ts';
 import { runningKernel } from '../kernel/release.ts';
@@ -38,6 +41,8 @@ export class FatalError extends Error {
 
 /** Liveness: a loop silent longer than this is stuck (the resync period is 10 s, watch heartbeats on bookmarks). */
 const RECONCILE_STALL_MS = 60_000;
+/** How often a subnet.env that could not be written is tried again (readiness waits for it). */
+const SUBNET_FILE_RETRY_MS = 5_000;
 
 export interface DaemonDeps {
   readonly config: DaemonConfig;
@@ -60,6 +65,8 @@ export interface CreatedSubnetManager {
   readonly stats?: () => Omit<SubnetStats, 'peersByBackend'>;
   /** While acquireLease waits: what for (e.g. a podCIDR), for /readyz; undefined = not waiting on the node. */
   readonly waitingFor?: () => string | undefined;
+  /** Contact with the API server (kube mode): metrics, and a /readyz note while it is lost. */
+  readonly contact?: { readonly stats: KubeApiStats; note(): string | undefined };
 }
 
 /**
@@ -90,11 +97,23 @@ export class Daemon {
   private readonly startedAt = new Date();
   /** The network config in effect (for /debug/state). */
   private conf: NetConf | undefined;
+  /** Peers the kernel refuses: reported, never held against readiness (readiness.ts). */
+  private readonly peerProblems: PeerProblems;
+  /** The net-conf.json in effect: problems upstream accepts (upstream-accepts.ts). */
+  private configWarnings: readonly ConfigWarning[] = [];
+  private readonly configWarned: WarnOnce;
+  /** The subnet.env text last asked for; a retry of an older one stops. */
+  private subnetEnvText = '';
 
   constructor(deps: DaemonDeps) {
     this.deps = deps;
     this.metrics = createMetrics({ version: VERSION });
     this.csum = csumPolicy(deps.config.vxlanCsumOffload, runningKernel());
+    this.peerProblems = new PeerProblems(deps.log, (subnet) => this.peers.has(subnet));
+    this.configWarned = new WarnOnce(deps.log);
+    this.readiness.setNotes('config', () => this.configWarnings.map((w) => w.message));
+    this.readiness.setNotes('peers', () => this.peerProblems.notes());
+    this.metrics.addSource('readiness', () => readinessStats(this.peerProblems, countByCheck(this.configWarnings)));
   }
 
   /** Runs until `signal` aborts; throws FatalError for a startup failure (exit 1). */
@@ -124,10 +143,18 @@ export class Daemon {
     // main.go: "Failed to create SubnetManager" exits 1.
     let sm: SubnetManager;
     let subnetStats: (() => Omit<SubnetStats, 'peersByBackend'>) | undefined;
+    let contact: CreatedSubnetManager['contact'];
     try {
-      ({ manager: sm, stats: subnetStats, waitingFor: this.waitingFor } = await this.deps.createSubnetManager(conf));
+      ({ manager: sm, stats: subnetStats, waitingFor: this.waitingFor, contact } = await this.deps.createSubnetManager(conf));
     } catch (e) {
       throw new FatalError(`Failed to create SubnetManager: ${errorText(e)}`);
+    }
+    if (contact !== undefined) {
+      this.metrics.addSource('kubeApi', () => contact.stats);
+      this.readiness.setNotes('api', () => {
+        const note = contact.note();
+        return note === undefined ? [] : [note];
+      });
     }
     this.sm = sm;
     log.info(`Created subnet manager: ${sm.name}`);
@@ -201,6 +228,7 @@ export class Daemon {
   /** The network config now in effect: for the metrics' config_info and /debug/state. */
   private configApplied(conf: NetConf): void {
     this.conf = conf;
+    this.setConfigWarnings(conf);
     const csum = csumLabel(conf.backend.type === 'vxlan' ? this.csum : undefined);
     this.metrics.setConfig({ network: networksText(conf), backend: conf.backend.type, enableNFTables: conf.enableNFTables, vxlanCsumOffload: csum });
   }
@@ -260,8 +288,12 @@ export class Daemon {
       onReport: (loop) => {
         this.health.heartbeat('reconcile');
         const r = loop.report;
-        if (r !== undefined) this.metrics.observeReconcileDuration(r.ms / 1000);
+        if (r !== undefined) {
+          this.metrics.observeReconcileDuration(r.ms / 1000);
+          this.peerProblems.observe(r);
+        }
       },
+      holdsReadiness: peerFailureHoldsReadiness,
     });
     this.runner = runner;
     this.readiness.setPhase(() => this.waitingFor?.() ?? `acquiring the lease (waiting for the API server)`);
@@ -278,22 +310,19 @@ export class Daemon {
       this.trafficUp = true;
     }
 
-    // subnet.env (main.go, HandleSubnetFile): a failure is only a warning, as upstream.
+    // subnet.env (main.go, HandleSubnetFile): a failure is a warning, as upstream, but the CNI
+    // plugin cannot set up a pod without the file, so the node is not ready until a retry writes it.
     const text = renderSubnetEnv({
       ...(conf.network !== undefined && lease.subnet !== undefined ? { ipv4: { network: conf.network, subnet: lease.subnet } } : {}),
       ...(conf.ipv6Network !== undefined && lease.ipv6Subnet !== undefined ? { ipv6: { network: conf.ipv6Network, subnet: lease.ipv6Subnet } } : {}),
       mtu: runner.backend.mtu,
       ipMasq: config.ipMasq,
     });
-    try {
-      await writeSubnetEnv(config.subnetFile, text);
-      log.info(`Wrote subnet file to ${config.subnetFile}`);
-    } catch (e) {
-      log.warn(`Failed to write subnet file: ${errorText(e)}`);
-    }
+    this.subnetEnvText = text;
+    if (!(await this.writeSubnetFile(text))) void this.retrySubnetFile(text, signal);
 
     // main.go logs this and starts bn.Run. Unlike upstream, ready only when every peer known at
-    // startup is programmed.
+    // startup is programmed, or fails for a reason of its own (readiness.ts).
     log.info('Running backend.');
     this.readiness.setPhase(this.peers.listed ? `programming ${this.peers.size} peers` : 'waiting for the list of other nodes');
     const loop = runner.run();
@@ -309,6 +338,37 @@ export class Daemon {
       log.info({ peers: this.peers.size, backend: conf.backend.type }, 'flannel is ready');
     });
     return lease;
+  }
+
+  /** Writes subnet.env; a failure holds readiness (with the reason) until a write succeeds. */
+  private async writeSubnetFile(text: string, retry = false): Promise<boolean> {
+    const { config, log } = this.deps;
+    try {
+      await writeSubnetEnv(config.subnetFile, text);
+    } catch (e) {
+      const err = errorText(e);
+      // Once as upstream's warning; the retries say it again only at -v 1 (/readyz has the reason).
+      if (retry) log.debug(`Failed to write subnet file: ${err}`);
+      else log.warn(`Failed to write subnet file: ${err}`);
+      this.readiness.setHold('subnet.env', `cannot write ${config.subnetFile}: ${err}; retrying every ${SUBNET_FILE_RETRY_MS / 1000} s`);
+      return false;
+    }
+    log.info(`Wrote subnet file to ${config.subnetFile}`);
+    this.readiness.setHold('subnet.env', undefined);
+    return true;
+  }
+
+  private async retrySubnetFile(text: string, signal: AbortSignal): Promise<void> {
+    while (await sleep(SUBNET_FILE_RETRY_MS, signal)) {
+      if (this.subnetEnvText !== text) return; // a backend switch wrote (or retries) a newer one
+      if (await this.writeSubnetFile(text, true)) return;
+    }
+  }
+
+  /** The config in effect changed (start, or an accepted net-conf.json): its problems upstream accepts, each logged once. */
+  private setConfigWarnings(conf: NetConf): void {
+    this.configWarnings = conf.warnings;
+    for (const w of conf.warnings) this.configWarned.warn(w.message, w.message, { check: w.check });
   }
 
   /** Stops the running backend, if any, and removes its kernel state (a backend switch). */

@@ -1,4 +1,4 @@
-import type { Backend, Desired, ExternalInterface, Networks } from '../backends/backend.ts';
+import type { Backend, Desired, ExternalInterface, Networks, PeerFailure } from '../backends/backend.ts';
 import { createBackend, driftMonitorFor } from '../backends/registry.ts';
 import { ReconcileLoop } from '../backends/reconcile/loop.ts';
 import type { NetConf } from '../config/types.ts';
@@ -25,6 +25,8 @@ export interface NetworkRunnerOptions {
   readonly txChecksum?: 'on' | 'off';
   /** Called once per run (metrics, health heartbeat). */
   readonly onReport?: (loop: ReconcileLoop) => void;
+  /** Whether a startup peer's failure holds readiness (readiness.ts). */
+  readonly holdsReadiness?: (f: PeerFailure, failingRuns: number) => boolean;
 }
 
 /**
@@ -79,6 +81,7 @@ export class NetworkRunner {
       log,
       ...(this.opts.resyncMs !== undefined ? { resyncMs: this.opts.resyncMs } : {}),
       onReport: () => this.opts.onReport?.(loop),
+      ...(this.opts.holdsReadiness !== undefined ? { holdsReadiness: this.opts.holdsReadiness } : {}),
     });
     this.loop = loop;
     loop.start(this.stop.signal);

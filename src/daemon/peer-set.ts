@@ -26,6 +26,11 @@ export class PeerSet {
     return this.leases.size;
   }
 
+  /** Whether a peer holds this subnet ('10.244.2.0/24'). */
+  has(subnet: string): boolean {
+    return this.leases.has(subnet);
+  }
+
   /**
    * Applies events in order; returns true when anything changed. `onChange` hears each
    * effective change (not repeats of a known lease), e.g. to log it.

@@ -6,7 +6,8 @@
  *    kubelet restarts a wedged daemon instead of leaving a node without routes;
  *  - readiness is whatever the daemon last said: not ready with a reason until it reports
  *    none (after subnet.env is written and every peer known at startup is programmed), and
- *    again whenever it has a new reason (an invalid net-conf.json).
+ *    again whenever it has a new reason (an invalid net-conf.json). Below the verdict, one
+ *    `warning: …` line per note: what an operator should see that does not hold readiness.
  */
 
 export const LIVE_BODY = 'flanneld is running';
@@ -34,6 +35,7 @@ export class HealthState {
   readonly #now: () => number;
   readonly #watchdogs = new Map<string, Watchdog>();
   #notReady: string | null | (() => string | null);
+  #notes: () => readonly string[] = () => [];
 
   constructor(opts: HealthOptions = {}) {
     this.#now = opts.now ?? Date.now;
@@ -46,6 +48,14 @@ export class HealthState {
    */
   setReady(reason: string | null | (() => string | null)): void {
     this.#notReady = reason;
+  }
+
+  /**
+   * Lines shown below the verdict in /readyz's body, ready or not: what needs an operator's
+   * attention without making the node unready (asked at each probe).
+   */
+  setNotes(notes: () => readonly string[]): void {
+    this.#notes = notes;
   }
 
   /**
@@ -83,7 +93,8 @@ export class HealthState {
 
   readiness(): Verdict {
     const reason = typeof this.#notReady === 'function' ? this.#notReady() : this.#notReady;
-    return reason === null ? { ok: true, body: READY_BODY } : { ok: false, body: `not ready: ${reason}` };
+    const notes = this.#notes().map((n) => `\nwarning: ${n}`).join('');
+    return reason === null ? { ok: true, body: READY_BODY + notes } : { ok: false, body: `not ready: ${reason}${notes}` };
   }
 }
 

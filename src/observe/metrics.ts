@@ -71,12 +71,38 @@ export interface PeerHealthMetricStats {
   readonly toReachable: number;
 }
 
+/** Contact with the Kubernetes API server (src/subnet/kube/api-contact.ts). */
+export interface KubeApiStats {
+  /** False before the first byte from the server and while contact is lost. */
+  readonly inContact: boolean;
+  /** Wall clock (ms since the epoch) of the last bytes from the API server; 0 = never. */
+  readonly lastContactMs: number;
+  /** Times contact was lost (silence beyond the limit, or requests without an answer). */
+  readonly losses: number;
+  /** How long the last outage that ended lasted, in ms; 0 = none yet. */
+  readonly lastOutageMs: number;
+  /** Node watches whose resourceVersion expired (410 Gone). */
+  readonly expired: number;
+  /** Peers that relists found added, removed or changed. */
+  readonly relistChanges: { readonly added: number; readonly removed: number; readonly changed: number };
+}
+
+/** What /readyz reports without holding readiness (src/daemon/readiness.ts). */
+export interface ReadinessStats {
+  /** Peers the last reconcile run could not program, by reason (errno or error class). */
+  readonly peersUnprogrammed: Readonly<Record<string, number>>;
+  /** Problems of the net-conf.json in effect that upstream accepts, so flannel-ts does too, by check. */
+  readonly configWarnings: Readonly<Record<string, number>>;
+}
+
 export interface StatsSources {
   readonly subnet: SubnetStats;
   readonly reconcile: ReconcileStats;
   readonly traffic: TrafficStats;
   readonly udp: UdpStats;
   readonly peerHealth: PeerHealthMetricStats;
+  readonly kubeApi: KubeApiStats;
+  readonly readiness: ReadinessStats;
 }
 
 export type SourceKind = keyof StatsSources;
@@ -160,6 +186,14 @@ export const METRIC_DOCS = [
   { name: 'flannel_peer_health_probes_total', type: 'counter', labels: ['result'], help: "Peer health probes sent, by result ('answered', 'unanswered')." },
   { name: 'flannel_peer_health_rtt_seconds', type: 'histogram', labels: [], help: 'Round-trip time of answered peer health probes.' },
   { name: 'flannel_peer_health_transitions_total', type: 'counter', labels: ['to'], help: "Peers that became 'unreachable', or 'reachable' again." },
+  { name: 'flannel_kube_api_contact', type: 'gauge', labels: [], help: 'Whether the daemon is in contact with the API server: 1 while bytes arrive from it, 0 before the first answer and after contact was lost (no data for longer than the limit, about a minute, or requests without an answer).' },
+  { name: 'flannel_kube_api_last_contact_timestamp_seconds', type: 'gauge', labels: [], help: 'Unix time of the last bytes received from the API server (any response, watch event or bookmark); 0 before the first.' },
+  { name: 'flannel_kube_api_contact_losses_total', type: 'counter', labels: [], help: 'Times contact with the API server was lost.' },
+  { name: 'flannel_kube_api_last_outage_seconds', type: 'gauge', labels: [], help: 'How long the last loss of contact with the API server lasted, once contact was back; 0 before the first.' },
+  { name: 'flannel_kube_watch_expired_total', type: 'counter', labels: [], help: "Node watches whose resourceVersion had expired (410 Gone), each followed by a relist." },
+  { name: 'flannel_kube_relist_peer_changes_total', type: 'counter', labels: ['change'], help: "Peers that relists found changed since the last watch event, by change: 'added', 'removed', 'changed'." },
+  { name: 'flannel_peers_unprogrammed', type: 'gauge', labels: ['reason'], help: 'Peers the last reconcile run could not program, by reason (the kernel errno or error class). A failure of one peer does not hold readiness; host-gw peers that are not on-link are in flannel_hostgw_peers_not_on_link instead.' },
+  { name: 'flannel_config_warnings', type: 'gauge', labels: ['check'], help: 'Problems in the net-conf.json in effect that upstream flanneld accepts, so flannel-ts accepts them too (with a warning), by check.' },
 ] as const satisfies readonly MetricDoc[];
 
 type MetricName = (typeof METRIC_DOCS)[number]['name'];
@@ -187,6 +221,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   trafficMetrics(make);
   udpMetrics(make);
   const peerRtt = peerHealthMetrics(make);
+  kubeApiMetrics(make);
+  readinessMetrics(make);
   // flannel_config_info joins two facts that arrive at different times (net-conf.json, then the
   // iptables backend once the rules are set up); each update re-renders it from both.
   let lastConfig: ConfigInfo | undefined;
@@ -228,7 +264,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
  */
 class Sources {
   private readonly reads: { [K in SourceKind]?: () => StatsSources[K] } = {};
-  private readonly catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], reconcile: [], traffic: [], udp: [], peerHealth: [] };
+  private readonly catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], reconcile: [], traffic: [], udp: [], peerHealth: [], kubeApi: [], readiness: [] };
 
   read<K extends SourceKind>(kind: K): StatsSources[K] | undefined {
     return this.reads[kind]?.();
@@ -366,6 +402,24 @@ function udpMetrics(make: MetricMaker): void {
   make.sourcedCounter('flannel_udp_packets_total', 'udp', (u) => direction(u.packetsIn, u.packetsOut));
   make.sourcedCounter('flannel_udp_bytes_total', 'udp', (u) => direction(u.bytesIn, u.bytesOut));
   make.sourcedCounter('flannel_udp_dropped_packets_total', 'udp', (u) => byLabel('reason', u.drops));
+}
+
+function kubeApiMetrics(make: MetricMaker): void {
+  make.sourcedGauge('flannel_kube_api_contact', 'kubeApi', (g, k) => g.set(k.inContact ? 1 : 0));
+  make.sourcedGauge('flannel_kube_api_last_contact_timestamp_seconds', 'kubeApi', (g, k) => g.set(k.lastContactMs / 1000));
+  make.sourcedCounter('flannel_kube_api_contact_losses_total', 'kubeApi', (k) => single(k.losses));
+  make.sourcedGauge('flannel_kube_api_last_outage_seconds', 'kubeApi', (g, k) => g.set(k.lastOutageMs / 1000));
+  make.sourcedCounter('flannel_kube_watch_expired_total', 'kubeApi', (k) => single(k.expired));
+  make.sourcedCounter('flannel_kube_relist_peer_changes_total', 'kubeApi', (k) => byLabel('change', k.relistChanges));
+}
+
+function readinessMetrics(make: MetricMaker): void {
+  make.sourcedGauge('flannel_peers_unprogrammed', 'readiness', (g, r) => {
+    for (const [reason, n] of Object.entries(r.peersUnprogrammed)) g.set({ reason }, n);
+  });
+  make.sourcedGauge('flannel_config_warnings', 'readiness', (g, r) => {
+    for (const [check, n] of Object.entries(r.configWarnings)) g.set({ check }, n);
+  });
 }
 
 /** The metrics table in Markdown, as docs/metrics.md quotes it. */

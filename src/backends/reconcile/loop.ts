@@ -1,6 +1,6 @@
 import type { Logger } from '../../observe/log.ts';
 import type { ReconcileStats } from '../../observe/metrics.ts';
-import type { Backend, Desired, ReconcileReport } from '../backend.ts';
+import type { Backend, Desired, PeerFailure, ReconcileReport } from '../backend.ts';
 import { errorText, isErrno } from '../../util/errors.ts';
 import { backoffDelay } from '../../util/retry.ts';
 
@@ -17,6 +17,11 @@ export interface ReconcileLoopOptions {
   readonly retryMaxAttempts?: number;
   /** Called after every completed run (metrics: duration histogram, health heartbeat). */
   readonly onReport?: (r: ReconcileReport) => void;
+  /**
+   * Whether a startup peer's failure keeps `settled` unresolved; `failingRuns` counts this run
+   * and the failing runs right before it. Default: every failure does.
+   */
+  readonly holdsReadiness?: (f: PeerFailure, failingRuns: number) => boolean;
 }
 
 /** Defaults: a resync costs one dump per object type, cheap even with thousands of peers. */
@@ -48,7 +53,10 @@ export class ReconcileLoop {
   private startupPeers: ReadonlySet<string> | undefined;
   private startupGeneration = -1;
   private resolveSettled: () => void = () => {};
-  /** Resolves once a run covered every peer of the first desired state without failing any of them. */
+  /**
+   * Resolves once a run covered every peer of the first desired state without failing any of
+   * them, failures that do not hold readiness (`holdsReadiness`) aside.
+   */
   readonly settled: Promise<void>;
 
   private runs = 0;
@@ -60,6 +68,8 @@ export class ReconcileLoop {
   private lastDurationMs = 0;
   private lastCleanGeneration = -1;
   private lastReport: ReconcileReport | undefined;
+  /** The failures of the last run, as text: a peer that keeps failing is not warned about at every retry. */
+  private lastFailedKey = '';
 
   constructor(opts: ReconcileLoopOptions) {
     this.opts = opts;
@@ -173,12 +183,12 @@ export class ReconcileLoop {
       clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
     } else {
-      this.opts.log?.warn(
-        { failed: report.failed.length, first: report.failed.slice(0, 3).map((f) => `${f.node ?? f.subnet}: ${f.error.message}`) },
-        'reconcile left peers unprogrammed; retrying with backoff',
-      );
+      const fields = { failed: report.failed.length, first: report.failed.slice(0, 3).map((f) => `${f.node ?? f.subnet}: ${f.error.message}`) };
+      if (failedKey(report) !== this.lastFailedKey) this.opts.log?.warn(fields, 'reconcile left peers unprogrammed; retrying with backoff');
+      else this.opts.log?.debug(fields, 'reconcile left the same peers unprogrammed');
       this.scheduleRetry();
     }
+    this.lastFailedKey = clean ? '' : failedKey(report);
     this.checkSettled(report);
     this.opts.onReport?.(report);
   }
@@ -186,7 +196,8 @@ export class ReconcileLoop {
   private checkSettled(report: ReconcileReport): void {
     const startup = this.startupPeers;
     if (startup === undefined || report.generation < this.startupGeneration) return;
-    if (report.failed.some((f) => startup.has(f.subnet))) return;
+    const holds = this.opts.holdsReadiness ?? (() => true);
+    if (report.failed.some((f) => startup.has(f.subnet) && holds(f, this.attempts))) return;
     this.startupPeers = undefined;
     this.resolveSettled();
   }
@@ -211,6 +222,10 @@ export class ReconcileLoop {
   private count(reason: string): void {
     this.errors[reason] = (this.errors[reason] ?? 0) + 1;
   }
+}
+
+function failedKey(report: ReconcileReport): string {
+  return report.failed.map((f) => `${f.subnet} ${reasonOf(f.error)}`).sort().join(',');
 }
 
 /** A metrics label: the errno name for kernel errors, else the error class. */

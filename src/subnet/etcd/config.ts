@@ -25,7 +25,8 @@ export async function readEtcdNetConf(client: EtcdClient, prefix: string, signal
   const r = await client.range(key, { signal });
   const kv = r.kvs[0];
   if (kv === undefined) throw new Error(configNotFoundMessage(key, client.endpointList));
-  return parseNetConf(kv.value, `etcd key ${key}`);
+  // Upstream checks SubnetLen/Min/Max in etcd mode (it allocates from them): they stay fatal here.
+  return parseNetConf(kv.value, `etcd key ${key}`, { subnetManager: 'etcd' });
 }
 
 /**

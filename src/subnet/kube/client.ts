@@ -16,13 +16,15 @@ import { VERSION } from '../../version.ts';
 import type { KubeApi, NodeList, NodeView, NodeWatchEvent, WatchHandle } from './api.ts';
 import { KubeApiError } from './api.ts';
 import { ListStreamParser } from './list-stream.ts';
-import { readText, sendRequest, type RequestSpec } from './transport.ts';
+import { readText, sendRequest, type ContactObserver, type RequestSpec } from './transport.ts';
 
 export interface KubeClientOptions {
   /** --kubeconfig-file; '' or undefined for none. */
   readonly kubeconfigFile?: string;
   /** --kube-api-url; overrides the kubeconfig's server. */
   readonly apiUrl?: string;
+  /** Told of every byte from the server and of requests without an answer (api-contact.ts). */
+  readonly contact?: ContactObserver;
 }
 
 /**
@@ -63,7 +65,7 @@ export function loadKubeConfig(opts: KubeClientOptions): KubeConfig {
 }
 
 export function createKubeApi(opts: KubeClientOptions): KubeApi {
-  return new ClientNodeApi(loadKubeConfig(opts));
+  return new ClientNodeApi(loadKubeConfig(opts), opts.contact);
 }
 
 // flannel's patches are strategic merges (a merge patch would replace the kubelet's conditions list).
@@ -75,9 +77,11 @@ const WATCH_IDLE_MS = 30_000;
 class ClientNodeApi implements KubeApi {
   readonly server: string;
   private readonly kc: KubeConfig;
+  private readonly contact: ContactObserver | undefined;
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeConfig, contact?: ContactObserver) {
     this.kc = kc;
+    this.contact = contact;
     this.server = kc.getCurrentCluster()?.server ?? '';
   }
 
@@ -177,7 +181,7 @@ class ClientNodeApi implements KubeApi {
   private async send(what: string, spec: Omit<RequestSpec, 'userAgent'>): Promise<IncomingMessage> {
     let res: IncomingMessage;
     try {
-      res = await sendRequest(this.kc, this.server, { ...spec, userAgent: USER_AGENT });
+      res = await sendRequest(this.kc, this.server, { ...spec, userAgent: USER_AGENT, ...(this.contact !== undefined ? { contact: this.contact } : {}) });
     } catch (e) {
       if (spec.signal?.aborted) throw e;
       throw new KubeApiError(`${what}: ${asError(e).message}`, 0);

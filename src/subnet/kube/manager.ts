@@ -19,6 +19,7 @@ import { LeaseSubscribers } from '../lease-subscribers.ts';
 import { annotationKeys, type AnnotationKeys } from './annotations.ts';
 import type { KubeApi, NodeView } from './api.ts';
 import { DEFAULT_BACKOFF, NodeReflector, type NodeDelta } from './node-reflector.ts';
+import { ApiContact, apiSilenceMs } from './api-contact.ts';
 import { errorText } from '../../util/errors.ts';
 import { retry, type BackoffOptions } from '../../util/retry.ts';
 import {
@@ -72,6 +73,8 @@ export interface KubeSubnetManagerOptions {
   /** The first node list's deadline and CONT_WHEN_CACHE_NOT_READY (sync-deadline.ts); default 10 min, off. */
   readonly syncTimeoutMs?: number;
   readonly continueWhenCacheNotReady?: boolean;
+  /** Contact with the API server: fed by the client, told of 410s and relists here. */
+  readonly contact?: ApiContact;
 }
 
 export class KubeSubnetManager implements SubnetManager {
@@ -103,6 +106,7 @@ export class KubeSubnetManager implements SubnetManager {
   /** The own node as storedNodeInfo read it, for acquireLease until the first list is in. */
   private ownNodeRead: NodeView | undefined;
   private readonly syncDeadline: { readonly timeoutMs: number; readonly continueWhenNotReady: boolean };
+  readonly contact: ApiContact | undefined;
 
   constructor(opts: KubeSubnetManagerOptions) {
     this.api = opts.api;
@@ -118,7 +122,10 @@ export class KubeSubnetManager implements SubnetManager {
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.now = opts.now ?? (() => new Date());
     this.syncDeadline = { timeoutMs: opts.syncTimeoutMs ?? NODE_SYNC_TIMEOUT_MS, continueWhenNotReady: opts.continueWhenCacheNotReady ?? false };
-    this.reflector = new NodeReflector(this.api, this.log, (d) => this.onDeltas(d), this.backoff);
+    this.contact = opts.contact;
+    this.reflector = new NodeReflector(this.api, this.log, (d, relist) => this.onDeltas(d, relist), this.backoff, this.contact);
+    // Silence counts from now: the first requests (the node name, the own node) go out next.
+    this.contact?.start(this.stop.signal);
   }
 
   get state(): KubeLeaseState {
@@ -298,9 +305,11 @@ export class KubeSubnetManager implements SubnetManager {
     });
   }
 
-  private onDeltas(deltas: readonly NodeDelta[]): void {
+  private onDeltas(deltas: readonly NodeDelta[], relist = false): void {
+    const before = relist && this.contact !== undefined ? new Map(this.peers) : undefined;
     const events: LeaseEvent[] = [];
     for (const d of deltas) this.updatePeer(d, events);
+    if (before !== undefined) this.contact!.relisted({ nodes: this.reflector.nodes.size, ...peerChanges(before, this.peers) });
     this.emit(events);
     for (const w of this.changeWaiters.splice(0)) w();
   }
@@ -382,6 +391,20 @@ export class KubeSubnetManager implements SubnetManager {
   }
 }
 
+/** Peers a relist added, removed or changed (subnet or attributes), against the peers before it. */
+function peerChanges(before: ReadonlyMap<string, Lease>, after: ReadonlyMap<string, Lease>): { added: number; removed: number; changed: number } {
+  let added = 0;
+  let changed = 0;
+  for (const [name, lease] of after) {
+    const old = before.get(name);
+    if (old === undefined) added++;
+    else if (leaseSubnets(old) !== leaseSubnets(lease) || !sameLeaseAttrs(old.attrs, lease.attrs)) changed++;
+  }
+  let removed = 0;
+  for (const name of before.keys()) if (!after.has(name)) removed++;
+  return { added, removed, changed };
+}
+
 export interface KubeSubnetManagerConfig {
   readonly kubeconfigFile?: string;
   readonly apiUrl?: string;
@@ -403,11 +426,14 @@ export async function createKubeSubnetManager(cfg: KubeSubnetManagerConfig): Pro
   const env = cfg.env ?? process.env;
   annotationKeys(cfg.annotationPrefix);
   eventQueueDepth(env);
+  const contact = new ApiContact({ log: cfg.log, silenceMs: apiSilenceMs(env) });
   const { createKubeApi } = await import('./client.ts');
   const api = createKubeApi({
     ...(cfg.kubeconfigFile !== undefined ? { kubeconfigFile: cfg.kubeconfigFile } : {}),
     ...(cfg.apiUrl !== undefined ? { apiUrl: cfg.apiUrl } : {}),
+    contact,
   });
+  contact.server = api.server;
   const nodeName = await resolveNodeName(env, api);
   return new KubeSubnetManager({
     api,
@@ -420,5 +446,6 @@ export async function createKubeSubnetManager(cfg: KubeSubnetManagerConfig): Pro
     ...(cfg.backoff !== undefined ? { backoff: cfg.backoff } : {}),
     ...(cfg.syncTimeoutMs !== undefined ? { syncTimeoutMs: cfg.syncTimeoutMs } : {}),
     continueWhenCacheNotReady: continueWhenCacheNotReady(env),
+    contact,
   });
 }

@@ -25,6 +25,13 @@ export interface ReflectorStats {
 
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 5000 };
 
+/** Who hears of expired watches and whether failures are already reported (api-contact.ts). */
+export interface ReflectorHooks {
+  expired(resourceVersion: string): void;
+  /** True while lost contact is reported: each retry's failure is then logged at debug only. */
+  readonly isLost: boolean;
+}
+
 export class NodeReflector {
   /** The current view of every node, by name. */
   readonly nodes = new Map<string, NodeView>();
@@ -33,14 +40,23 @@ export class NodeReflector {
   private readonly api: KubeApi;
   private readonly log: Logger;
   private readonly backoff: BackoffOptions;
-  private readonly onDeltas: (deltas: readonly NodeDelta[]) => void;
+  /** `relist`: the deltas of a list after the first (called also when it changed nothing). */
+  private readonly onDeltas: (deltas: readonly NodeDelta[], relist: boolean) => void;
   private readonly syncWaiters: (() => void)[] = [];
+  private readonly hooks: ReflectorHooks | undefined;
 
-  constructor(api: KubeApi, log: Logger, onDeltas: (deltas: readonly NodeDelta[]) => void, backoff: BackoffOptions = DEFAULT_BACKOFF) {
+  constructor(
+    api: KubeApi,
+    log: Logger,
+    onDeltas: (deltas: readonly NodeDelta[], relist: boolean) => void,
+    backoff: BackoffOptions = DEFAULT_BACKOFF,
+    hooks?: ReflectorHooks,
+  ) {
     this.api = api;
     this.log = log;
     this.onDeltas = onDeltas;
     this.backoff = backoff;
+    this.hooks = hooks;
   }
 
   get hasSynced(): boolean {
@@ -76,7 +92,7 @@ export class NodeReflector {
           resourceVersion = list.resourceVersion;
         } catch (e) {
           this.stats.apiErrors++;
-          this.log.warn({ err: textOf(e), retryInMs: backoff.delayMs }, 'listing nodes failed; retrying');
+          this.retryLog()({ err: textOf(e), retryInMs: backoff.delayMs }, 'listing nodes failed; retrying');
           await sleep(backoff.next(), signal);
           continue;
         }
@@ -87,7 +103,7 @@ export class NodeReflector {
       resourceVersion = outcome.resourceVersion;
       if (outcome.error !== undefined) {
         this.stats.apiErrors++;
-        this.log.warn({ err: outcome.error, resourceVersion: resourceVersion ?? 'relist', retryInMs: backoff.delayMs }, 'node watch ended; restarting');
+        this.retryLog()({ err: outcome.error, resourceVersion: resourceVersion ?? 'relist', retryInMs: backoff.delayMs }, 'node watch ended; restarting');
       }
       if (outcome.progressed && outcome.error === undefined) {
         backoff.reset();
@@ -114,7 +130,10 @@ export class NodeReflector {
       if (rv === undefined) return; // an ERROR already asked for a relist; ignore the rest
       if (ev.type === 'ERROR') {
         errorText = `watch ERROR event: HTTP ${ev.code}: ${ev.message}`;
-        if (ev.code === 410) errorText = undefined; // expected; the relist is the cure
+        if (ev.code === 410) {
+          errorText = undefined; // expected; the relist is the cure
+          this.hooks?.expired(rv);
+        }
         rv = undefined;
         handle?.stop();
         return;
@@ -128,10 +147,10 @@ export class NodeReflector {
       if (ev.type === 'DELETED') {
         const known = this.nodes.get(ev.node.name);
         this.nodes.delete(ev.node.name);
-        this.onDeltas([{ type: 'delete', node: known ?? ev.node }]);
+        this.onDeltas([{ type: 'delete', node: known ?? ev.node }], false);
       } else {
         this.nodes.set(ev.node.name, ev.node);
-        this.onDeltas([{ type: 'upsert', node: ev.node }]);
+        this.onDeltas([{ type: 'upsert', node: ev.node }], false);
       }
     };
     let handle: { stop(): void } | undefined;
@@ -166,10 +185,16 @@ export class NodeReflector {
     }
     this.nodes.clear();
     for (const [k, v] of fresh) this.nodes.set(k, v);
+    const relist = this.synced;
     if (!this.synced) {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();
     }
-    if (deltas.length > 0) this.onDeltas(deltas);
+    if (deltas.length > 0 || relist) this.onDeltas(deltas, relist);
+  }
+
+  /** Failures while lost contact is already reported would repeat that report at every retry. */
+  private retryLog(): (fields: object, msg: string) => void {
+    return this.hooks?.isLost === true ? (f, m) => this.log.debug(f, m) : (f, m) => this.log.warn(f, m);
   }
 }

@@ -11,6 +11,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 
 export interface RequestSpec {
@@ -21,6 +22,14 @@ export interface RequestSpec {
   readonly contentType?: string;
   readonly userAgent: string;
   readonly signal?: AbortSignal;
+  /** Told of every chunk of bytes from the server and of requests that got no response. */
+  readonly contact?: ContactObserver;
+}
+
+/** What transport tells about contact with the API server (api-contact.ts keeps the state). */
+export interface ContactObserver {
+  received(): void;
+  requestFailed(error: string): void;
 }
 
 /** A request failed before a response arrived (connection, TLS, auth plugin). */
@@ -43,11 +52,36 @@ export async function sendRequest(kc: KubeConfig, server: string, spec: RequestS
     headers['Content-Length'] = Buffer.byteLength(spec.body);
   }
   const request = url.protocol === 'http:' ? http.request : https.request;
+  const contact = spec.contact;
   return new Promise((resolve, reject) => {
-    const req = request(url, { ...opts, method: spec.method, headers, ...(spec.signal !== undefined ? { signal: spec.signal } : {}) }, resolve);
-    req.on('error', (e: Error) => reject(describe(e)));
+    let answered = false;
+    const req = request(url, { ...opts, method: spec.method, headers, ...(spec.signal !== undefined ? { signal: spec.signal } : {}) }, (res) => {
+      answered = true;
+      contact?.received();
+      resolve(res);
+    });
+    if (contact !== undefined) req.on('socket', (socket) => observeSocket(socket, contact));
+    req.on('error', (e: Error) => {
+      const err = describe(e);
+      // Our own abort (a watch stopped or timed out) says nothing about the server.
+      if (!answered && err.name !== 'AbortError') contact?.requestFailed(err.message);
+      reject(err);
+    });
     req.end(spec.body);
   });
+}
+
+const observedSockets = new WeakSet<Socket>();
+
+/**
+ * Every chunk the server sends on this connection counts as contact: watch events and bookmarks,
+ * list pages still streaming in. A second 'data' listener on the socket is free (node:http reads
+ * the socket through 'data' too); a kept-alive socket serving several requests is observed once.
+ */
+function observeSocket(socket: Socket, contact: ContactObserver): void {
+  if (observedSockets.has(socket)) return;
+  observedSockets.add(socket);
+  socket.on('data', () => contact.received());
 }
 
 /** Reads a whole response body as text. */

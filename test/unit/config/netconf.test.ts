@@ -64,6 +64,7 @@ describe('parseNetConf defaults and overrides (upstream config_test)', () => {
       ipv6SubnetLen: 0,
       backend: { type: 'udp', port: 8285 },
       backendDefaulted: true,
+      warnings: [],
     });
   });
 
@@ -168,6 +169,7 @@ describe('parseNetConf IPv6 defaults and overrides (upstream config_test)', () =
       ipv6SubnetMax: 0xfd000010024400ff0000000000000000n,
       backend: { type: 'host-gw' },
       backendDefaulted: false,
+      warnings: [],
     });
   });
 
@@ -199,9 +201,6 @@ describe('parseNetConf rejects invalid input with one precise line', () => {
     ['Network IPv6', '{"Network": "fc00::/48"}', 'net-conf.json: Network: "fc00::/48" is not an IPv4 CIDR (expected an IPv4 CIDR such as "10.244.0.0/16"; IPv6 goes in IPv6Network)'],
     ['Network garbage', '{"Network": "10.244.0.256/16"}', 'net-conf.json: Network: "10.244.0.256/16" is not an IPv4 CIDR (expected an IPv4 CIDR such as "10.244.0.0/16")'],
     ['Network prefix 33', '{"Network": "10.0.0.0/33"}', 'net-conf.json: Network: "10.0.0.0/33" is not an IPv4 CIDR (expected an IPv4 CIDR such as "10.244.0.0/16")'],
-    ['Network too small', '{"Network": "10.0.0.0/29"}', 'net-conf.json: Network: "10.0.0.0/29" is too small (expected a prefix of /28 or shorter, so the network holds at least four subnets of at least /30)'],
-    ['Network twice, differing case', '{"Network": "10.244.0.0/16", "network": "10.0.0.0/8"}', 'net-conf.json: Network: is set more than once, by keys "Network" and "network" (expected each field once; keys match case-insensitively, as in upstream flannel)'],
-    ['Network twice, same case', '{"Network": "10.244.0.0/16", "Network": "10.0.0.0/8"}', 'net-conf.json: Network: is set more than once, by keys "Network" and "Network" (expected each field once; keys match case-insensitively, as in upstream flannel)'],
     // Families
     ['EnableIPv4 a string', `{${NET}, "EnableIPv4": "true"}`, 'net-conf.json: EnableIPv4: "true" is not a boolean (expected true or false)'],
     ['no family', `{${NET}, "EnableIPv4": false}`, 'net-conf.json: EnableIPv4: false and EnableIPv6 false leave no IP family enabled (upstream: "none defined stack") (expected EnableIPv4 true, its default)'],
@@ -214,29 +213,17 @@ describe('parseNetConf rejects invalid input with one precise line', () => {
     ['IPv6Network with zone', `{${NET}, "EnableIPv6": true, "IPv6Network": "fe80::%eth0/64"}`, 'net-conf.json: IPv6Network: "fe80::%eth0/64" is not an IPv6 CIDR (expected an IPv6 CIDR such as "fd00:10:244::/56")'],
     ['IPv6Network prefix 129', `{${NET}, "EnableIPv6": true, "IPv6Network": "fd00::/129"}`, 'net-conf.json: IPv6Network: "fd00::/129" is not an IPv6 CIDR (expected an IPv6 CIDR such as "fd00:10:244::/56")'],
     ['IPv6Network a number', `{${NET}, "EnableIPv6": true, "IPv6Network": 56}`, 'net-conf.json: IPv6Network: 56 is not a string (expected an IPv6 CIDR such as "fd00:10:244::/56")'],
-    ['IPv6Network too small', `{${NET}, "EnableIPv6": true, "IPv6Network": "fd00::/125"}`, 'net-conf.json: IPv6Network: "fd00::/125" is too small (expected a prefix of /124 or shorter, so the network holds at least four subnets of at least /126)'],
-    ['IPv6SubnetLen 127', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetLen": 127}`, 'net-conf.json: IPv6SubnetLen: 127 is not a valid subnet length (expected an integer 58..126 for a /56 IPv6Network, or 0 for the default)'],
-    ['IPv6SubnetLen too short', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetLen": 57}`, 'net-conf.json: IPv6SubnetLen: 57 leaves fewer than four subnets in a /56 IPv6Network (expected an integer 58..126, or 0 for the default)'],
     ['IPv6SubnetLen a string', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetLen": "64"}`, 'net-conf.json: IPv6SubnetLen: "64" is not a valid subnet length (expected an integer 58..126 for a /56 IPv6Network, or 0 for the default)'],
-    ['IPv6SubnetLen out of form while off', `{${NET}, "IPv6SubnetLen": 200}`, 'net-conf.json: IPv6SubnetLen: 200 is not a valid subnet length (expected an integer 0..126)'],
-    ['IPv6SubnetMin outside', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMin": "fd00:10:245::"}`, 'net-conf.json: IPv6SubnetMin: "fd00:10:245::" is outside IPv6Network fd00:10:244::/56 (expected an IPv6 address without prefix inside fd00:10:244::/56, on a /64 boundary)'],
-    ['IPv6SubnetMax misaligned', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMax": "fd00:10:244:8::1"}`, 'net-conf.json: IPv6SubnetMax: "fd00:10:244:8::1" is not on a /64 boundary (expected an IPv6 address without prefix inside fd00:10:244::/56, on a /64 boundary)'],
+    ['IPv6SubnetLen out of form while off', `{${NET}, "IPv6SubnetLen": -5}`, 'net-conf.json: IPv6SubnetLen: -5 is not a valid subnet length (expected a non-negative integer)'],
     ['IPv6SubnetMin with prefix', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMin": "fd00:10:244:1::/64"}`, 'net-conf.json: IPv6SubnetMin: "fd00:10:244:1::/64" is not an IPv6 address (expected an IPv6 address without prefix inside fd00:10:244::/56, on a /64 boundary)'],
     ['IPv6SubnetMin IPv4', `{${NET}, "IPv6SubnetMin": "10.244.1.0"}`, 'net-conf.json: IPv6SubnetMin: "10.244.1.0" is not an IPv6 address (expected an IPv6 address without prefix)'],
-    ['IPv6SubnetMin above IPv6SubnetMax', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMin": "fd00:10:244:9::", "IPv6SubnetMax": "fd00:10:244:8::"}`, 'net-conf.json: IPv6SubnetMin: "fd00:10:244:9::" is above IPv6SubnetMax fd00:10:244:8:: (expected IPv6SubnetMin <= IPv6SubnetMax)'],
     ['EnableIPv6 a string', `{${NET}, "EnableIPv6": "true"}`, 'net-conf.json: EnableIPv6: "true" is not a boolean (expected true or false)'],
-    ['IPv6Network twice', `{${NET}, "EnableIPv6": true, ${V6}, "ipv6network": "fd00::/48"}`, 'net-conf.json: IPv6Network: is set more than once, by keys "IPv6Network" and "ipv6network" (expected each field once; keys match case-insensitively, as in upstream flannel)'],
     ['EnableNFTables a number', `{${NET}, "EnableNFTables": 1}`, 'net-conf.json: EnableNFTables: 1 is not a boolean (expected true or false)'],
     // Subnets
-    ['SubnetLen 31', `{${NET}, "SubnetLen": 31}`, 'net-conf.json: SubnetLen: 31 is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default)'],
     ['SubnetLen negative', `{${NET}, "SubnetLen": -24}`, 'net-conf.json: SubnetLen: -24 is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default)'],
     ['SubnetLen a string', `{${NET}, "SubnetLen": "24"}`, 'net-conf.json: SubnetLen: "24" is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default)'],
     ['SubnetLen fraction', `{${NET}, "SubnetLen": 24.5}`, 'net-conf.json: SubnetLen: 24.5 is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default)'],
-    ['SubnetLen too short', `{${NET}, "SubnetLen": 17}`, 'net-conf.json: SubnetLen: 17 leaves fewer than four subnets in a /16 Network (expected an integer 18..30, or 0 for the default)'],
-    ['SubnetMin outside', `{${NET}, "SubnetMin": "10.245.0.0"}`, 'net-conf.json: SubnetMin: "10.245.0.0" is outside Network 10.244.0.0/16 (expected an IPv4 address without prefix inside 10.244.0.0/16, on a /24 boundary)'],
-    ['SubnetMax misaligned', `{${NET}, "SubnetMax": "10.244.8.128"}`, 'net-conf.json: SubnetMax: "10.244.8.128" is not on a /24 boundary (expected an IPv4 address without prefix inside 10.244.0.0/16, on a /24 boundary)'],
     ['SubnetMin with prefix', `{${NET}, "SubnetMin": "10.244.1.0/24"}`, 'net-conf.json: SubnetMin: "10.244.1.0/24" is not an IPv4 address (expected an IPv4 address without prefix inside 10.244.0.0/16, on a /24 boundary)'],
-    ['SubnetMin above SubnetMax', `{${NET}, "SubnetMin": "10.244.9.0", "SubnetMax": "10.244.8.0"}`, 'net-conf.json: SubnetMin: "10.244.9.0" is above SubnetMax 10.244.8.0 (expected SubnetMin <= SubnetMax)'],
     // Backend
     ['Backend a string', `{${NET}, "Backend": "vxlan"}`, 'net-conf.json: Backend: "vxlan" is not an object (expected an object such as {"Type": "vxlan"})'],
     ['Backend null', `{${NET}, "Backend": null}`, 'net-conf.json: Backend: null is not an object (expected an object such as {"Type": "vxlan"})'],
@@ -246,18 +233,24 @@ describe('parseNetConf rejects invalid input with one precise line', () => {
     ['Backend.Type unknown', be('"Type": "geneve"'), `net-conf.json: Backend.Type: "geneve" is not a known backend type ${TYPE_EXPECTED}`],
     ['Backend.Type wireguard', be('"Type": "WireGuard"'), 'net-conf.json: Backend.Type: "WireGuard" is an upstream flannel backend not supported by flannel-ts yet (expected one of vxlan, host-gw, udp)'],
     ['Backend.Type ipip', be('"Type": "ipip"'), 'net-conf.json: Backend.Type: "ipip" is an upstream flannel backend not supported by flannel-ts yet (expected one of vxlan, host-gw, udp)'],
-    ['Type twice', be('"Type": "vxlan", "type": "udp"'), 'net-conf.json: Backend.Type: is set more than once, by keys "Type" and "type" (expected each field once; keys match case-insensitively, as in upstream flannel)'],
     ['VNI negative', be('"Type": "vxlan", "VNI": -1'), `net-conf.json: Backend.VNI: -1 is not a valid VNI ${VNI_EXPECTED}`],
     ['VNI too big', be('"Type": "vxlan", "VNI": 16777216'), `net-conf.json: Backend.VNI: 16777216 is not a valid VNI ${VNI_EXPECTED}`],
     ['VNI a string', be('"Type": "vxlan", "vni": "1"'), `net-conf.json: Backend.VNI: "1" is not a valid VNI ${VNI_EXPECTED}`],
-    ['vxlan Port too big', be('"Type": "vxlan", "Port": 65536'), 'net-conf.json: Backend.Port: 65536 is not a valid port (expected an integer 1..65535, or 0 for the kernel default 8472)'],
-    ['vxlan Port negative', be('"Type": "vxlan", "Port": -1'), 'net-conf.json: Backend.Port: -1 is not a valid port (expected an integer 1..65535, or 0 for the kernel default 8472)'],
-    ['vxlan MTU too small', be('"Type": "vxlan", "MTU": 67'), "net-conf.json: Backend.MTU: 67 is not a valid MTU (expected an integer 68..65535, or 0 for the external interface's MTU)"],
-    ['vxlan MTU too big', be('"Type": "vxlan", "MTU": 65536'), "net-conf.json: Backend.MTU: 65536 is not a valid MTU (expected an integer 68..65535, or 0 for the external interface's MTU)"],
+    // The kernel refuses a device MTU (MTU − 50) below 68 or above its maximum: so does upstream's start.
+    ['vxlan MTU 51', be('"Type": "vxlan", "MTU": 51'), "net-conf.json: Backend.MTU: 51 is not a valid MTU (expected an integer 118..65535 (flannel.N gets MTU − 50, at least 68), or 0 for the external interface's MTU)"],
+    ['vxlan MTU 117', be('"Type": "vxlan", "MTU": 117'), "net-conf.json: Backend.MTU: 117 is not a valid MTU (expected an integer 118..65535 (flannel.N gets MTU − 50, at least 68), or 0 for the external interface's MTU)"],
+    ['vxlan MTU too big', be('"Type": "vxlan", "MTU": 65536'), "net-conf.json: Backend.MTU: 65536 is not a valid MTU (expected an integer 118..65535 (flannel.N gets MTU − 50, at least 68), or 0 for the external interface's MTU)"],
+    ['vxlan MTU a fraction', be('"Type": "vxlan", "MTU": 1400.5'), "net-conf.json: Backend.MTU: 1400.5 is not a valid MTU (expected an integer 118..65535 (flannel.N gets MTU − 50, at least 68), or 0 for the external interface's MTU)"],
+    ['vxlan Port a string', be('"Type": "vxlan", "Port": "4789"'), 'net-conf.json: Backend.Port: "4789" is not a valid port (expected an integer 1..65535, or 0 for the kernel default 8472)'],
     ['vxlan GBP a string', be('"Type": "vxlan", "GBP": "yes"'), 'net-conf.json: Backend.GBP: "yes" is not a boolean (expected true or false)'],
     ['vxlan DirectRouting a number', be('"Type": "vxlan", "DirectRouting": 1'), 'net-conf.json: Backend.DirectRouting: 1 is not a boolean (expected true or false)'],
-    ['udp Port 0', be('"Type": "udp", "Port": 0'), 'net-conf.json: Backend.Port: 0 is not a valid port (expected an integer 1..65535; omit Port for the default 8285)'],
     ['udp Port a string', be('"Type": "udp", "Port": "8285"'), 'net-conf.json: Backend.Port: "8285" is not a valid port (expected an integer 1..65535; omit Port for the default 8285)'],
+    // Upstream's UDP listen fails on these.
+    ['udp Port too big', be('"Type": "udp", "Port": 65536'), 'net-conf.json: Backend.Port: 65536 is not a valid port (expected an integer 1..65535; omit Port for the default 8285)'],
+    ['udp Port negative', be('"Type": "udp", "Port": -1'), 'net-conf.json: Backend.Port: -1 is not a valid port (expected an integer 1..65535; omit Port for the default 8285)'],
+    // A range upstream's kube mode ignores is ignored only when its types are what upstream's decoder needs.
+    ['ignored range, SubnetMin not an address', `{${NET}, "SubnetLen": 31, "SubnetMin": "x"}`, 'net-conf.json: SubnetMin: "x" is not an IPv4 address (expected an IPv4 address without prefix)'],
+    ['SubnetLen null still refused with Network null', '{"Network": null, "SubnetLen": null}', 'net-conf.json: Network: null is not a string (expected an IPv4 CIDR such as "10.244.0.0/16")'],
   ])('%s', (_name, text, message) => {
     const err = errorOf(text);
     expect(err.message).toBe(message);
@@ -277,6 +270,95 @@ describe('parseNetConf rejects invalid input with one precise line', () => {
     expect(err.field).toBe('Backend.VNI');
     expect(err.value).toBe(-1);
     expect(err.expected).toBe('an integer 0..16777215');
+  });
+});
+
+const RANGES_IGNORED =
+  "accepted, as upstream checks SubnetLen, SubnetMin, SubnetMax and the Network's size only in etcd mode; its kube subnet manager ignores them: SubnetLen, SubnetMin and SubnetMax are ignored (the nodes' podCIDRs are the subnets)";
+const RANGES_IGNORED_V6 = RANGES_IGNORED.replace('SubnetLen, SubnetMin and SubnetMax', 'IPv6SubnetLen, IPv6SubnetMin and IPv6SubnetMax');
+const LAST_WINS = "accepted, as upstream's JSON decoder takes the last of two keys for one field (keys match case-insensitively)";
+const NULL_DEFAULT = "accepted, as upstream's JSON decoder leaves a number or boolean that is null at its default";
+const VXLAN_PORT = 'accepted, as upstream hands the port to the kernel as 16 bits, and a port below 1 not at all (the kernel then uses 8472)';
+const VXLAN_MTU_EXPECTED = "(expected an integer 118..65535 (flannel.N gets MTU − 50, at least 68), or 0 for the external interface's MTU)";
+
+describe('parseNetConf accepts what upstream accepts, with one warning each (upstream-accepts.ts)', () => {
+  it.each([
+    ['SubnetLen above /30', `{${NET}, "SubnetLen": 31}`, 'subnet-range',
+      `net-conf.json: SubnetLen: 31 is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default); ${RANGES_IGNORED}`, { subnetLen: 24 }],
+    ['SubnetLen too short', `{${NET}, "SubnetLen": 17}`, 'subnet-range',
+      `net-conf.json: SubnetLen: 17 leaves fewer than four subnets in a /16 Network (expected an integer 18..30, or 0 for the default); ${RANGES_IGNORED}`, { subnetLen: 24 }],
+    ['Network too small', '{"Network": "10.0.0.0/29"}', 'subnet-range',
+      `net-conf.json: Network: "10.0.0.0/29" is too small (expected a prefix of /28 or shorter, so the network holds at least four subnets of at least /30); ${RANGES_IGNORED}`, { network: { ip: 0x0a000000, prefixLen: 29 } }],
+    ['SubnetMin outside Network', `{${NET}, "SubnetMin": "10.245.0.0"}`, 'subnet-range',
+      `net-conf.json: SubnetMin: "10.245.0.0" is outside Network 10.244.0.0/16 (expected an IPv4 address without prefix inside 10.244.0.0/16, on a /24 boundary); ${RANGES_IGNORED}`, { subnetLen: 24 }],
+    ['SubnetMax misaligned', `{${NET}, "SubnetMax": "10.244.8.128"}`, 'subnet-range',
+      `net-conf.json: SubnetMax: "10.244.8.128" is not on a /24 boundary (expected an IPv4 address without prefix inside 10.244.0.0/16, on a /24 boundary); ${RANGES_IGNORED}`, { subnetLen: 24 }],
+    ['SubnetMin above SubnetMax', `{${NET}, "SubnetMin": "10.244.9.0", "SubnetMax": "10.244.8.0"}`, 'subnet-range',
+      `net-conf.json: SubnetMin: "10.244.9.0" is above SubnetMax 10.244.8.0 (expected SubnetMin <= SubnetMax); ${RANGES_IGNORED}`, { subnetLen: 24 }],
+    ['IPv6Network too small', `{${NET}, "EnableIPv6": true, "IPv6Network": "fd00::/125", "Backend": {"Type": "vxlan"}}`, 'subnet-range',
+      `net-conf.json: IPv6Network: "fd00::/125" is too small (expected a prefix of /124 or shorter, so the network holds at least four subnets of at least /126); ${RANGES_IGNORED_V6}`, { enableIPv6: true }],
+    ['IPv6SubnetLen 127', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetLen": 127}`, 'subnet-range',
+      `net-conf.json: IPv6SubnetLen: 127 is not a valid subnet length (expected an integer 58..126 for a /56 IPv6Network, or 0 for the default); ${RANGES_IGNORED_V6}`, { enableIPv6: true }],
+    ['IPv6SubnetLen too short', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetLen": 57}`, 'subnet-range',
+      `net-conf.json: IPv6SubnetLen: 57 leaves fewer than four subnets in a /56 IPv6Network (expected an integer 58..126, or 0 for the default); ${RANGES_IGNORED_V6}`, { enableIPv6: true }],
+    ['IPv6SubnetMin outside', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMin": "fd00:10:245::"}`, 'subnet-range',
+      `net-conf.json: IPv6SubnetMin: "fd00:10:245::" is outside IPv6Network fd00:10:244::/56 (expected an IPv6 address without prefix inside fd00:10:244::/56, on a /64 boundary); ${RANGES_IGNORED_V6}`, { enableIPv6: true }],
+    ['IPv6SubnetMax misaligned', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMax": "fd00:10:244:8::1"}`, 'subnet-range',
+      `net-conf.json: IPv6SubnetMax: "fd00:10:244:8::1" is not on a /64 boundary (expected an IPv6 address without prefix inside fd00:10:244::/56, on a /64 boundary); ${RANGES_IGNORED_V6}`, { enableIPv6: true }],
+    ['IPv6SubnetMin above IPv6SubnetMax', `{${NET}, "EnableIPv6": true, ${V6}, "IPv6SubnetMin": "fd00:10:244:9::", "IPv6SubnetMax": "fd00:10:244:8::"}`, 'subnet-range',
+      `net-conf.json: IPv6SubnetMin: "fd00:10:244:9::" is above IPv6SubnetMax fd00:10:244:8:: (expected IPv6SubnetMin <= IPv6SubnetMax); ${RANGES_IGNORED_V6}`, { enableIPv6: true }],
+    ['IPv6Network twice', `{${NET}, "EnableIPv6": true, ${V6}, "ipv6network": "fd00::/48"}`, 'duplicate-key',
+      `net-conf.json: IPv6Network: is set more than once, by keys "IPv6Network" and "ipv6network" (expected each field once; keys match case-insensitively, as in upstream flannel); ${LAST_WINS}: the last one, "ipv6network": "fd00::/48", counts`,
+      { ipv6Network: { ip: 0xfd000000000000000000000000000000n, prefixLen: 48 } }],
+    ['Network twice, differing case', '{"Network": "10.244.0.0/16", "network": "10.0.0.0/8"}', 'duplicate-key',
+      `net-conf.json: Network: is set more than once, by keys "Network" and "network" (expected each field once; keys match case-insensitively, as in upstream flannel); ${LAST_WINS}: the last one, "network": "10.0.0.0/8", counts`,
+      { network: { ip: 0x0a000000, prefixLen: 8 } }],
+    ['Type twice', be('"Type": "vxlan", "type": "udp"'), 'duplicate-key',
+      `net-conf.json: Backend.Type: is set more than once, by keys "Type" and "type" (expected each field once; keys match case-insensitively, as in upstream flannel); ${LAST_WINS}: the last one, "type": "udp", counts`,
+      { backend: { type: 'udp', port: 8285 } }],
+    ['VNI null', be('"Type": "vxlan", "VNI": null'), 'null-value',
+      `net-conf.json: Backend.VNI: null is not a number (expected an integer 0..16777215); ${NULL_DEFAULT}: the default, 1, is used`,
+      { backend: { type: 'vxlan', vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false } }],
+    ['EnableIPv4 null', `{${NET}, "EnableIPv4": null}`, 'null-value',
+      `net-conf.json: EnableIPv4: null is not a boolean (expected true or false); ${NULL_DEFAULT}: the default, true, is used`, { enableIPv4: true }],
+    ['vxlan Port above 65535', be('"Type": "vxlan", "Port": 70000'), 'vxlan-port',
+      `net-conf.json: Backend.Port: 70000 is not a valid port (expected an integer 1..65535, or 0 for the kernel default 8472); ${VXLAN_PORT}: port 4464 (70000 modulo 65536) is used, as upstream's`,
+      { backend: expect.objectContaining({ port: 4464 }) }],
+    ['vxlan Port negative', be('"Type": "vxlan", "Port": -1'), 'vxlan-port',
+      `net-conf.json: Backend.Port: -1 is not a valid port (expected an integer 1..65535, or 0 for the kernel default 8472); ${VXLAN_PORT}: the kernel default 8472 is used`,
+      { backend: expect.objectContaining({ port: 0 }) }],
+    ['vxlan MTU 30', be('"Type": "vxlan", "MTU": 30'), 'vxlan-mtu',
+      `net-conf.json: Backend.MTU: 30 is not a valid MTU ${VXLAN_MTU_EXPECTED}; accepted, as upstream then creates flannel.N with the kernel's default MTU but writes this MTU to subnet.env, which breaks pod networking: flannel-ts uses the external interface's MTU, as for 0`,
+      { backend: expect.objectContaining({ mtu: 0 }) }],
+    ['udp Port 0', be('"Type": "udp", "Port": 0'), 'udp-port-zero',
+      'net-conf.json: Backend.Port: 0 is not a usable port (expected an integer 1..65535; omit Port for the default 8285); accepted, as upstream then listens on a random port and sends to port 0, so no packet between nodes arrives: flannel-ts uses the default 8285',
+      { backend: { type: 'udp', port: 8285 } }],
+  ] as const)('%s', (_name, text, check, message, fields) => {
+    const c = parse(text);
+    expect(c.warnings).toEqual([{ check, message }]);
+    expect(c).toMatchObject(fields);
+    // An ignored range reads as an absent one, so fixing the file later is no restart-only change.
+    if (check === 'subnet-range') {
+      const absent = parse(`{"Network": "${formatCidr(c.network!)}"}`);
+      expect([c.subnetLen, c.subnetMin, c.subnetMax]).toEqual([absent.subnetLen, absent.subnetMin, absent.subnetMax]);
+    }
+    expect(message).not.toContain('\n');
+  });
+
+  it('warns once for a problem read twice, and lists problems of several checks', () => {
+    const c = parse('{"Network": "10.244.0.0/16", "SubnetLen": 31, "SubnetLen": 32, "Backend": {"Type": "vxlan", "GBP": null}}');
+    expect(c.warnings.map((w) => w.check)).toEqual(['duplicate-key', 'subnet-range', 'null-value']);
+  });
+
+  it('refuses the subnet ranges in etcd mode, where upstream checks them', () => {
+    expect(() => parseNetConf(`{${NET}, "SubnetLen": 31}`, SRC, { subnetManager: 'etcd' })).toThrow(
+      'net-conf.json: SubnetLen: 31 is not a valid subnet length (expected an integer 18..30 for a /16 Network, or 0 for the default)',
+    );
+    expect(parseNetConf(`{${NET}, "Backend": {"Type": "udp", "Port": 0}}`, SRC, { subnetManager: 'etcd' }).warnings).toHaveLength(1);
+  });
+
+  it('has no warning for a config upstream and flannel-ts both read the same way', () => {
+    expect(parse(`{${NET}, "SubnetLen": 26, "Backend": {"Type": "vxlan", "VNI": 4096, "Port": 4789, "MTU": 9000, "DirectRouting": true}}`).warnings).toEqual([]);
   });
 });
 

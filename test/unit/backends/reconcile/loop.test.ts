@@ -3,6 +3,7 @@ import { KernelError } from '../../../../src/netlink/errors.ts';
 import type { Lease } from '../../../../src/subnet/lease.ts';
 import type { Desired, ReconcileReport } from '../../../../src/backends/backend.ts';
 import { ReconcileLoop } from '../../../../src/backends/reconcile/loop.ts';
+import type { Logger } from '../../../../src/observe/log.ts';
 
 const lease = (subnet: string): Lease => ({
   subnet: { ip: 0, prefixLen: 24 },
@@ -127,6 +128,58 @@ describe('ReconcileLoop', () => {
     failing = [];
     await vi.advanceTimersByTimeAsync(1_000);
     expect(settled).toBe(true);
+  });
+
+  it('settles despite failures the readiness hook excuses, and not despite the ones it holds', async () => {
+    const d = desiredOf(1, ['a', 'b']);
+    const calls: number[] = [];
+    const excused = (errno: number) => {
+      const backend = { reconcile: vi.fn(async () => report(d, { failed: [{ subnet: 'b', error: new KernelError(errno, 'RTM_NEWROUTE', 'b') }] })) };
+      // The hook sees each failure with the number of failing runs so far; here it excuses EINVAL from the third on.
+      const loop = new ReconcileLoop({
+        backend,
+        desired: () => d,
+        retryBaseMs: 100,
+        holdsReadiness: (f, runs) => {
+          calls.push(runs);
+          return (f.error as KernelError).code !== 'EINVAL' || runs < 3;
+        },
+      });
+      let settled = false;
+      void loop.settled.then(() => (settled = true));
+      loop.start(ac.signal);
+      return { loop, settled: () => settled };
+    };
+    const einval = excused(22);
+    await vi.advanceTimersByTimeAsync(150);
+    expect(einval.settled()).toBe(false); // two failing runs
+    await vi.advanceTimersByTimeAsync(250);
+    expect(einval.settled()).toBe(true);
+    expect(calls).toEqual([1, 2, 3]);
+    const enodev = excused(19);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(enodev.loop.stats().runs).toBeGreaterThan(5);
+    expect(enodev.settled()).toBe(false);
+  });
+
+  it('warns about the same failing peers once, not at every retry', async () => {
+    const d = desiredOf(1, ['a']);
+    const warned: string[] = [];
+    const log = { warn: (_f: object, m: string) => warned.push(m), debug: () => undefined, error: () => undefined } as unknown as Logger;
+    let failing = ['a'];
+    const backend = { reconcile: vi.fn(async () => report(d, { failed: failing.map(failure) })) };
+    const loop = new ReconcileLoop({ backend, desired: () => d, log, retryBaseMs: 100, retryMaxAttempts: 20 });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(backend.reconcile.mock.calls.length).toBeGreaterThan(4);
+    expect(warned).toEqual(['reconcile left peers unprogrammed; retrying with backoff']);
+    failing = [];
+    loop.kick('lease');
+    await vi.advanceTimersByTimeAsync(0);
+    failing = ['a'];
+    loop.kick('lease');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(warned).toHaveLength(2);
   });
 
   it('takes the peers to settle on from the first desired state, not from runs before it exists', async () => {
