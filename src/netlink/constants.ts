@@ -64,6 +64,8 @@ export const RTM_GETROUTE = 26;
 export const RTM_NEWNEIGH = 28;
 export const RTM_DELNEIGH = 29;
 export const RTM_GETNEIGH = 30;
+export const RTM_NEWNEIGHTBL = 64;
+export const RTM_GETNEIGHTBL = 66;
 
 /** struct rtmsg */
 export const RTMSG_LEN = 12;
@@ -148,6 +150,13 @@ export const NTF_SELF = 0x02;
 export const NUD_NOARP = 0x40;
 export const NUD_PERMANENT = 0x80;
 
+/** struct ndtmsg (RTM_*NEIGHTBL): family, two bytes of padding; and its table attributes. */
+export const NDTMSG_LEN = 4;
+export const NDTA_NAME = 1;
+export const NDTA_THRESH1 = 2;
+export const NDTA_THRESH2 = 3;
+export const NDTA_THRESH3 = 4;
+
 // ---- linux/if_addr.h ----
 export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
@@ -166,4 +175,5 @@ export const RTM_NAMES: Readonly<Record<number, string>> = {
   [RTM_NEWADDR]: 'RTM_NEWADDR', [RTM_DELADDR]: 'RTM_DELADDR', [RTM_GETADDR]: 'RTM_GETADDR',
   [RTM_NEWROUTE]: 'RTM_NEWROUTE', [RTM_DELROUTE]: 'RTM_DELROUTE', [RTM_GETROUTE]: 'RTM_GETROUTE',
   [RTM_NEWNEIGH]: 'RTM_NEWNEIGH', [RTM_DELNEIGH]: 'RTM_DELNEIGH', [RTM_GETNEIGH]: 'RTM_GETNEIGH',
+  [RTM_NEWNEIGHTBL]: 'RTM_NEWNEIGHTBL', [RTM_GETNEIGHTBL]: 'RTM_GETNEIGHTBL',
 };

@@ -3,17 +3,8 @@
  * through RTM_GETNEIGHTBL. The table is one per host, so this answers in any network namespace;
  * /proc/sys/net/ipv4/neigh/default/gc_thresh* exists only in the host's.
  */
-import { AF_INET } from './types.ts';
+import { AF_INET, NDTA_NAME, NDTA_THRESH1, NDTA_THRESH2, NDTA_THRESH3, NDTMSG_LEN, RTM_GETNEIGHTBL, RTM_NEWNEIGHTBL } from './constants.ts';
 import { NlSocket } from './socket.ts';
-
-const RTM_NEWNEIGHTBL = 64;
-const RTM_GETNEIGHTBL = 66;
-/** struct ndtmsg: family, two bytes of padding. */
-const NDTMSG_LEN = 4;
-const NDTA_NAME = 1;
-const NDTA_THRESH1 = 2;
-const NDTA_THRESH2 = 3;
-const NDTA_THRESH3 = 4;
 
 export interface NeighTableThresholds {
   /** 'arp_cache' for IPv4. */
