@@ -79,10 +79,12 @@ describe('deploy/kustomize', () => {
     expect(parseNetConf(netConf(m), 'network').network).toEqual(parseNetConf('{"Network":"10.42.0.0/16","Backend":{"Type":"vxlan"}}', 'x').network);
   });
 
-  it("dual-stack: upstream's dual-stack net-conf.json", () => {
+  it("dual-stack: upstream's dual-stack net-conf.json, which the daemon accepts", () => {
     const m = render('overlays/dual-stack');
     expectOnly(m);
     expect(JSON.parse(netConf(m))).toEqual({ EnableIPv4: true, Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:10:244::/56', EnableNFTables: false, Backend: { Type: 'vxlan' } });
+    const conf = parseNetConf(netConf(m), 'net-conf.json');
+    expect([conf.enableIPv4, conf.enableIPv6, conf.ipv6SubnetLen, conf.warnings]).toEqual([true, true, 64, []]);
   });
 
   it('monitoring: the manifest plus a PodMonitor on the pods\' metrics port and a PrometheusRule on metrics the daemon exports', () => {
