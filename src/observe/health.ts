@@ -34,6 +34,7 @@ export class HealthState {
   readonly #now: () => number;
   readonly #watchdogs = new Map<string, Watchdog>();
   #notReady: string | null | (() => string | null);
+  #note: () => string | undefined = () => undefined;
 
   constructor(opts: HealthOptions = {}) {
     this.#now = opts.now ?? Date.now;
@@ -46,6 +47,14 @@ export class HealthState {
    */
   setReady(reason: string | null | (() => string | null)): void {
     this.#notReady = reason;
+  }
+
+  /**
+   * While ready, something worth seeing that does not make the node unready (a backend
+   * migration in progress): appended to the 200 body as `flanneld is ready; <note>`.
+   */
+  setNote(note: () => string | undefined): void {
+    this.#note = note;
   }
 
   /**
@@ -83,7 +92,9 @@ export class HealthState {
 
   readiness(): Verdict {
     const reason = typeof this.#notReady === 'function' ? this.#notReady() : this.#notReady;
-    return reason === null ? { ok: true, body: READY_BODY } : { ok: false, body: `not ready: ${reason}` };
+    if (reason !== null) return { ok: false, body: `not ready: ${reason}` };
+    const note = this.#note();
+    return { ok: true, body: note === undefined ? READY_BODY : `${READY_BODY}; ${note}` };
   }
 }
 
