@@ -27,6 +27,11 @@ export interface NodeState {
   readonly subnetFile: string;
   readonly netConfFile: string;
   readonly logFile: string;
+  /**
+   * This node's net-conf.json backend when it is not the lab's: a mixed cluster, or a node a
+   * test switched (Lab.setBackend), so that a restarted daemon reads the same file.
+   */
+  backend?: BackendType;
   /** The daemon, when one runs. */
   daemonPid?: number;
 }
@@ -62,6 +67,8 @@ export interface LabState {
   readonly ipMasq: boolean;
   /** The daemon's command when it is not bin/flanneld. */
   readonly daemonCommand?: readonly string[];
+  /** More flags for every daemon, also after a restart (e.g. --migration-grace=2). */
+  readonly daemonArgs?: readonly string[];
   readonly underlayNetns: string;
   /** The kubeconfig the daemons use (the double's, written into the run dir, or the user's). */
   kubeconfig?: string;

@@ -41,10 +41,10 @@ export function expiredDrains(i: LifecycleInput): BackendType[] {
   return [...i.draining].filter(([t, d]) => t === i.configured || !isDraining(d, i.now)).map(([t]) => t);
 }
 
-/** The next moment a grace period ends (a run must come then), or undefined. */
-export function nextDeadline(draining: ReadonlyMap<BackendType, number | undefined>, now: number): number | undefined {
+/** The next of these moments after `now` (a run must come then), or undefined. */
+export function nextDeadline(deadlines: Iterable<number | undefined>, now: number): number | undefined {
   let next: number | undefined;
-  for (const d of draining.values()) if (d !== undefined && d > now && (next === undefined || d < next)) next = d;
+  for (const d of deadlines) if (d !== undefined && d > now && (next === undefined || d < next)) next = d;
   return next;
 }
 

@@ -35,6 +35,8 @@ interface Instance {
   readonly stop: AbortController;
   /** The peers its last completed run programmed (their leases as they were then). */
   served: ReadonlyMap<string, Lease>;
+  /** Peers that moved to another backend, kept here (old lease) until `until` (ms): make before break. */
+  readonly leaving: Map<string, { readonly lease: Lease; readonly until: number }>;
 }
 
 /** What runs on the node and why, for /readyz, /debug/state and the metrics. */
@@ -51,6 +53,13 @@ export interface MultiBackendView {
 }
 
 const NO_PEERS: ReadonlyMap<string, Lease> = new Map();
+
+/**
+ * How long the backend a peer left keeps programming it after the peer moved to another one.
+ * The new way is in place within the same run; the old one stays a moment longer for packets
+ * already on their way into it (the udp forwarder reads its TUN queue asynchronously).
+ */
+const MOVE_HOLD_MS = 1000;
 
 /**
  * The node's datapath as one Backend for the reconcile loop: one backend instance per type in
@@ -269,35 +278,44 @@ export class MultiBackend implements Backend {
     const running = new Set([...this.instances.keys()].filter((t) => wanted.has(t)));
     if (running.size > 1) this.warnRpFilter();
 
-    // Pass 1: every instance with its peers, plus the peers it served that moved to another
-    // running instance (make before break); pass 2 lets it remove what those peers left.
-    const final = new Map<BackendType, ReconcileReport>();
-    const passes: ReconcileReport[] = [];
-    const again: BackendType[] = [];
+    // Make before break: the peers that moved from an instance to another running one are
+    // added there in this run, and the old one keeps them (and stays up for them) until
+    // MOVE_HOLD_MS has passed.
+    const active = new Set(running);
+    for (const inst of this.instances.values()) {
+      this.updateLeaving(inst, part, running, now);
+      if (inst.leaving.size > 0 && !active.has(inst.type)) {
+        active.add(inst.type);
+        wanted.set(inst.type, ['peers']);
+      }
+    }
+    const reports: ReconcileReport[] = [];
     for (const t of BACKEND_TYPES) {
       const inst = this.instances.get(t);
-      if (inst === undefined || !running.has(t)) continue;
+      if (inst === undefined || !active.has(t)) continue;
       const mine = part.byType.get(t) ?? NO_PEERS;
-      const leaving = leavingPeers(t, inst.served, part.byType, running);
-      const peers = leaving.size === 0 ? mine : new Map([...mine, ...leaving]);
-      const r = await this.runInstance(inst, desired, peers, foreignRoutesFor(t, part.byType, running), signal);
-      passes.push(r);
-      final.set(t, r);
-      if (leaving.size > 0) again.push(t);
-    }
-    for (const t of again) {
-      const inst = this.instances.get(t)!;
-      const r = await this.runInstance(inst, desired, part.byType.get(t) ?? NO_PEERS, foreignRoutesFor(t, part.byType, running), signal);
-      passes.push(r);
-      final.set(t, r);
+      const peers = inst.leaving.size === 0 ? mine : new Map([...mine, ...[...inst.leaving].map(([k, v]) => [k, v.lease] as const)]);
+      reports.push(await this.runInstance(inst, desired, peers, foreignRoutesFor(t, part.byType, running), signal));
     }
 
     for (const t of BACKEND_TYPES) {
       const inst = this.instances.get(t);
-      if (inst !== undefined && !wanted.has(t)) await this.retire(inst, this.retireReason(t));
+      if (inst !== undefined && !active.has(t)) await this.retire(inst, this.retireReason(t));
     }
     this.schedule();
-    return merge(desired.generation + this.epoch, t0, passes, [...final.values()], failed);
+    return merge(desired.generation + this.epoch, t0, reports, failed);
+  }
+
+  /** Peers that left `inst` for another running backend: held (old lease) until their hold is over. */
+  private updateLeaving(inst: Instance, part: Partition, running: ReadonlySet<BackendType>, now: number): void {
+    const moved = leavingPeers(inst.type, inst.served, part.byType, running);
+    const over = new Set<string>();
+    for (const [key, v] of [...inst.leaving]) {
+      if (moved.has(key) && v.until > now) continue;
+      inst.leaving.delete(key);
+      over.add(key);
+    }
+    for (const [key, lease] of moved) if (!inst.leaving.has(key) && !over.has(key)) inst.leaving.set(key, { lease, until: now + MOVE_HOLD_MS });
   }
 
   private retireReason(t: BackendType): string {
@@ -333,7 +351,7 @@ export class MultiBackend implements Backend {
       await backend.close().catch(() => undefined);
       throw e;
     }
-    const inst: Instance = { type: cfg.type, cfg, backend, attrs, configured: this.own !== undefined, stop: new AbortController(), served: NO_PEERS };
+    const inst: Instance = { type: cfg.type, cfg, backend, attrs, configured: this.own !== undefined, stop: new AbortController(), served: NO_PEERS, leaving: new Map() };
     this.instances.set(cfg.type, inst);
     this.epoch++;
     if (this.kick !== undefined && this.driftSignal !== undefined) backend.watchDrift(this.kick, AbortSignal.any([this.driftSignal, inst.stop.signal]));
@@ -363,13 +381,14 @@ export class MultiBackend implements Backend {
     this.ctx.log.info(`backend ${inst.type} retired (${why}): removed its devices and routes`);
   }
 
-  /** A run when the next grace period ends. */
+  /** A run when the next grace period or move hold ends. */
   private schedule(): void {
     clearTimeout(this.timer);
     const now = this.now();
-    const next = nextDeadline(this.draining, now);
+    const holds = [...this.instances.values()].flatMap((inst) => [...inst.leaving.values()].map((v) => v.until));
+    const next = nextDeadline([...this.draining.values(), ...holds], now);
     if (next === undefined || this.kick === undefined) return;
-    this.timer = setTimeout(() => this.kick?.('migration grace period over'), next - now + 5);
+    this.timer = setTimeout(() => this.kick?.('migration grace period or move hold over'), next - now + 5);
     this.timer.unref();
   }
 
@@ -415,8 +434,10 @@ function failuresOf(peers: ReadonlyMap<string, Lease>, error: Error, type: Backe
   return [...peers].map(([subnet, l]) => (l.node === undefined ? { subnet, error } : { subnet, node: l.node, error }));
 }
 
-/** One report for the loop: the counts of every pass, the state of each instance's last pass. */
-function merge(generation: number, t0: number, passes: readonly ReconcileReport[], final: readonly ReconcileReport[], extraFailed: readonly PeerFailure[]): ReconcileReport {
+/** One report for the loop: the sum of the instances' reports. */
+function merge(generation: number, t0: number, reports: readonly ReconcileReport[], extraFailed: readonly PeerFailure[]): ReconcileReport {
+  const passes = reports;
+  const final = reports;
   const sum = (f: (r: ReconcileReport) => number, rs: readonly ReconcileReport[]): number => rs.reduce((n, r) => n + f(r), 0);
   const add = (into: Record<string, number>, from: Readonly<Record<string, number>> | undefined): void => {
     for (const [k, v] of Object.entries(from ?? {})) into[k] = (into[k] ?? 0) + v;

@@ -34,9 +34,9 @@ describe('expiredDrains and nextDeadline', () => {
   it('drops drains that are over or configured again; the next run comes when the next one ends', () => {
     const draining = m<number | undefined>([['vxlan', 1000], ['udp', 3000], ['host-gw', undefined]]);
     expect(expiredDrains({ configured: 'host-gw', peers: m([]), draining, now: 1000 })).toEqual(['vxlan', 'host-gw']);
-    expect(nextDeadline(draining, 1000)).toBe(3000);
-    expect(nextDeadline(draining, 500)).toBe(1000);
-    expect(nextDeadline(m([]), 0)).toBeUndefined();
+    expect(nextDeadline(draining.values(), 1000)).toBe(3000);
+    expect(nextDeadline(draining.values(), 500)).toBe(1000);
+    expect(nextDeadline([], 0)).toBeUndefined();
   });
 
   it('host-gw keeps nothing to receive: the kernel forwards what arrives on the external interface', () => {

@@ -103,20 +103,26 @@ describe('MultiBackend', () => {
     });
   });
 
-  it('makes before it breaks: a peer moving to another backend is added there before the old one lets it go', async () => {
+  it('makes before it breaks: a peer moving to another backend is added there; the old one lets it go a moment later', async () => {
     const t = setup();
     await t.multi.prepare(t.signal);
     await t.multi.configure(own, t.signal);
     await t.run([peer(2, 'vxlan'), peer(3, 'host-gw')]);
     t.drain();
     await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
+    // vxlan still holds node2's old lease (its neighbour and fdb entry stay), not its route.
     expect(t.drain()).toEqual([
-      // Pass 1: vxlan still holds node2's old lease (its neighbour and fdb entry stay), not its route.
       'vxlan reconcile [node2:vxlan] foreign [10.244.2.0/24,10.244.3.0/24] senders 2',
       'host-gw reconcile [node2:host-gw,node3:host-gw] foreign [] senders 2',
-      // Pass 2: the new route is in place; vxlan removes what is left of node2.
-      'vxlan reconcile [] foreign [10.244.2.0/24,10.244.3.0/24] senders 2',
     ]);
+    t.advance(999);
+    await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
+    expect(t.drain()[0]).toBe('vxlan reconcile [node2:vxlan] foreign [10.244.2.0/24,10.244.3.0/24] senders 2');
+    t.advance(1);
+    await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
+    expect(t.drain()[0]).toBe('vxlan reconcile [] foreign [10.244.2.0/24,10.244.3.0/24] senders 2');
+    await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
+    expect(t.drain()[0]).toBe('vxlan reconcile [] foreign [10.244.2.0/24,10.244.3.0/24] senders 2');
   });
 
   it('retires a backend no peer advertises any more, keeping the routes the remaining backends program', async () => {
@@ -125,6 +131,13 @@ describe('MultiBackend', () => {
     await t.multi.configure(own, t.signal);
     await t.run([peer(2, 'vxlan'), peer(3, 'host-gw')]);
     t.drain();
+    await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
+    // The last vxlan peer moved: vxlan stays for it a moment (make before break), then goes.
+    expect(t.drain()).toEqual([
+      'vxlan reconcile [node2:vxlan] foreign [10.244.2.0/24,10.244.3.0/24] senders 2',
+      'host-gw reconcile [node2:host-gw,node3:host-gw] foreign [] senders 2',
+    ]);
+    t.advance(1000);
     await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
     expect(t.drain()).toEqual([
       'host-gw reconcile [node2:host-gw,node3:host-gw] foreign [] senders 2',
