@@ -62,6 +62,16 @@ const NO_PEERS: ReadonlyMap<string, Lease> = new Map();
 const MOVE_HOLD_MS = 1000;
 
 /**
+ * The order instances run in. Within a run a peer that moved is added by its new backend and
+ * held by its old one (MOVE_HOLD_MS), so any order is safe then; but a restarted daemon does not
+ * know which peers moved while it was down. host-gw before vxlan: a peer moving either way gets
+ * its route replaced before vxlan removes its neighbour and fdb entry, and vxlan replaces
+ * host-gw's route itself. udp before vxlan: a peer moving to udp is in the forwarder's table
+ * before vxlan removes its route.
+ */
+const RUN_ORDER: readonly BackendType[] = ['host-gw', 'udp', 'vxlan'];
+
+/**
  * The node's datapath as one Backend for the reconcile loop: one backend instance per type in
  * use (its own device or forwarder, drift monitor and expected deletes), each peer programmed
  * by the instance of the backend it advertises, and the node's previous backend kept receiving
@@ -290,7 +300,7 @@ export class MultiBackend implements Backend {
       }
     }
     const reports: ReconcileReport[] = [];
-    for (const t of BACKEND_TYPES) {
+    for (const t of RUN_ORDER) {
       const inst = this.instances.get(t);
       if (inst === undefined || !active.has(t)) continue;
       const mine = part.byType.get(t) ?? NO_PEERS;

@@ -88,9 +88,9 @@ describe('MultiBackend', () => {
       'host-gw configure me',
       'udp prepare',
       'udp configure me',
-      'vxlan reconcile [node2:vxlan] foreign [10.244.3.0/24] senders 3',
       'host-gw reconcile [node3:host-gw] foreign [10.244.2.0/24] senders 3',
       'udp reconcile [node4:udp] foreign [10.244.2.0/24,10.244.3.0/24] senders 3',
+      'vxlan reconcile [node2:vxlan] foreign [10.244.3.0/24] senders 3',
     ]);
     expect(r).toMatchObject({ created: 3, failed: [], owned: { route: 3 } });
     expect(t.multi.view()).toEqual({
@@ -112,17 +112,18 @@ describe('MultiBackend', () => {
     await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
     // vxlan still holds node2's old lease (its neighbour and fdb entry stay), not its route.
     expect(t.drain()).toEqual([
-      'vxlan reconcile [node2:vxlan] foreign [10.244.2.0/24,10.244.3.0/24] senders 2',
       'host-gw reconcile [node2:host-gw,node3:host-gw] foreign [] senders 2',
+      'vxlan reconcile [node2:vxlan] foreign [10.244.2.0/24,10.244.3.0/24] senders 2',
     ]);
+    const vxlanRun = () => t.drain().find((c) => c.startsWith('vxlan'));
     t.advance(999);
     await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
-    expect(t.drain()[0]).toBe('vxlan reconcile [node2:vxlan] foreign [10.244.2.0/24,10.244.3.0/24] senders 2');
+    expect(vxlanRun()).toBe('vxlan reconcile [node2:vxlan] foreign [10.244.2.0/24,10.244.3.0/24] senders 2');
     t.advance(1);
     await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
-    expect(t.drain()[0]).toBe('vxlan reconcile [] foreign [10.244.2.0/24,10.244.3.0/24] senders 2');
+    expect(vxlanRun()).toBe('vxlan reconcile [] foreign [10.244.2.0/24,10.244.3.0/24] senders 2');
     await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
-    expect(t.drain()[0]).toBe('vxlan reconcile [] foreign [10.244.2.0/24,10.244.3.0/24] senders 2');
+    expect(vxlanRun()).toBe('vxlan reconcile [] foreign [10.244.2.0/24,10.244.3.0/24] senders 2');
   });
 
   it('retires a backend no peer advertises any more, keeping the routes the remaining backends program', async () => {
@@ -134,8 +135,8 @@ describe('MultiBackend', () => {
     await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
     // The last vxlan peer moved: vxlan stays for it a moment (make before break), then goes.
     expect(t.drain()).toEqual([
-      'vxlan reconcile [node2:vxlan] foreign [10.244.2.0/24,10.244.3.0/24] senders 2',
       'host-gw reconcile [node2:host-gw,node3:host-gw] foreign [] senders 2',
+      'vxlan reconcile [node2:vxlan] foreign [10.244.2.0/24,10.244.3.0/24] senders 2',
     ]);
     t.advance(1000);
     await t.run([peer(2, 'host-gw'), peer(3, 'host-gw')]);
