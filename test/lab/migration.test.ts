@@ -2,7 +2,7 @@
  * Backend migration without a lost packet (docs/migration.md), one 3-node lab with 2 pods per
  * node and a 3 s --migration-grace:
  *  (a) a rolling migration vxlan → host-gw → udp → vxlan, nodes one at a time after seeded
- *      random delays, while every pod pings every other at 20/s and a TCP stream runs: no ping
+ *      random delays (MIGRATION_SEED, MIGRATION_MAX_DELAY_MS), while every pod pings every other at 20/s and a TCP stream runs: no ping
  *      lost, the stream completes; (d) then nothing of host-gw or udp is left on any node;
  *  (c) restarts in the middle of a migration (vxlan → host-gw) lose nothing, with one node whose
  *      daemon is down meanwhile (it ignores its peers' switch, as upstream flanneld does), and
@@ -33,8 +33,11 @@ const { skip, why } = daemonLabSkip;
 
 const GRACE_S = 3;
 const PINGS_PER_SECOND = 20;
-/** Random delays between two nodes' switches: 0–3 s here (the kubelets of a real cluster: up to a minute or more). */
-const MAX_DELAY_MS = 3000;
+/**
+ * Random delays between two nodes' switches: 0–3 s by default, to keep CI short (the kubelets
+ * of a real cluster: up to a minute or more); MIGRATION_MAX_DELAY_MS=10000 for the long run.
+ */
+const MAX_DELAY_MS = Number(process.env['MIGRATION_MAX_DELAY_MS'] ?? 3000);
 const SEED = Number(process.env['MIGRATION_SEED'] ?? 20261130);
 
 /** mulberry32: the same delays and order for the same seed. */
