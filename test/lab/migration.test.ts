@@ -201,8 +201,13 @@ describe.skipIf(skip)(`backend migration without a lost packet${skip ? ` (skippe
     for (const i of [0, 1, 2]) await eventually(() => expectPureHostGw(l, i), 10_000);
   }, 180_000);
 
-  it('(b) a permanently mixed cluster, one node per backend: full connectivity, exact kernel state, drift repair', async () => {
+  it('(b) a permanently mixed cluster, one node per backend: full connectivity, exact kernel state, drift repair; pods keep their MTU', async () => {
     const l = lab();
+    // Pods created while the nodes run host-gw get its MTU, 1500, and keep it.
+    for (const i of [0, 1, 2]) l.setBackend(i, 'host-gw');
+    for (const i of [1, 2]) await eventually(() => expect(l.node(i).subnetEnv().mtu).toBe(1500));
+    await l.addPods(1, 1);
+    await l.addPods(2, 1);
     l.setBackend(0, 'vxlan');
     l.setBackend(2, 'udp');
     const [n0, n1, n2] = [l.node(0), l.node(1), l.node(2)];
@@ -232,11 +237,30 @@ describe.skipIf(skip)(`backend migration without a lost packet${skip ? ` (skippe
     };
     await eventually(expectMixed, 20_000);
     expect((await connectivityAmong(l, [0, 1, 2])).failures).toEqual([]);
-    expect(await readyz(n1)).toBe('200 flanneld is ready; backend host-gw; also vxlan (1 peer advertises it), udp (1 peer advertises it)');
-    expect(await activeBackends(n1)).toEqual(['host-gw:advertised', 'udp:peers', 'vxlan:peers']);
+    // Once the grace periods of the switches are over, each backend runs for its reason alone.
+    await eventually(async () => {
+      expect(await readyz(n1)).toBe('200 flanneld is ready; backend host-gw; also vxlan (1 peer advertises it), udp (1 peer advertises it)');
+      expect(await activeBackends(n1)).toEqual(['host-gw:advertised', 'udp:peers', 'vxlan:peers']);
+    });
     const { samples } = await scrape(n2);
     expect(['vxlan', 'host-gw', 'udp'].map((backend) => sample(samples, 'flannel_peers', { backend }))).toEqual([1, 1, 0]);
     expect([n0, n1, n2].map((n) => n.subnetEnv().mtu)).toEqual([1450, 1500, 1472]);
+
+    // Two of those 1500-byte pods, node1's to node2's: node1 sends over udp (flannel0, MTU 1472).
+    // A full-size packet with DF gets "fragmentation needed" from node1, and TCP adapts to it
+    // (path-MTU discovery); the transfer completes.
+    const [from, to] = [l.pods().filter((p) => p.node === 1).at(-1)!, l.pods().filter((p) => p.node === 2).at(-1)!];
+    expect((await from.exec(['ip', '-o', 'link', 'show', 'dev', 'eth0'])).stdout).toContain(' mtu 1500 ');
+    const big = await from.exec(['ping', '-n', '-c', '1', '-M', 'do', '-s', '1472', to.ip], { allowFailure: true });
+    expect(big.stdout).toContain(`From ${n1.podCidr.replace(/\.0\/24$/, '.1')} icmp_seq=1 Frag needed and DF set (mtu = 1472)`);
+    const server = to.exec(['iperf3', '-s', '-1', '-B', to.ip], { allowFailure: true });
+    await sleep(300);
+    const tcp = await from.exec(['iperf3', '-c', to.ip, '-n', '20M', '-J'], { allowFailure: true });
+    await server;
+    const report = JSON.parse(tcp.stdout) as { error?: string; end?: { sum_received?: { bytes: number }; sum_sent?: { bytes: number; retransmits: number } } };
+    console.log(`TCP between 1500-byte pods over udp (flannel0 1472): ${report.end?.sum_sent?.bytes} bytes sent, ${report.end?.sum_received?.bytes} received by the end, ${report.end?.sum_sent?.retransmits} retransmits`);
+    expect([tcp.code, report.error, report.end?.sum_sent?.bytes]).toEqual([0, undefined, 20 * 1024 * 1024]);
+    expect(report.end?.sum_received?.bytes).toBeGreaterThan(0);
 
     // Drift: what each backend put in the kernel comes back when removed by hand.
     await n0.exec(['ip', 'route', 'del', n1.podCidr]);
