@@ -269,7 +269,6 @@ export class MultiBackend implements Backend {
     this.roles = wanted;
     this.peerCounts = input.peers as Map<BackendType, number>;
 
-    const failed: PeerFailure[] = [];
     for (const [t, roles] of wanted) {
       if (this.instances.has(t)) continue;
       const cfg = t === this.configuredCfg.type ? this.configuredCfg : senderConfig(t, this.remembered.get(t), part.byType.get(t)?.values() ?? []);
@@ -280,9 +279,11 @@ export class MultiBackend implements Backend {
           this.ctx.log.info(`peers advertise ${t} (${names.slice(0, 5).join(', ')}${names.length > 5 ? `, … ${names.length} in all` : ''}): brought up ${t} to reach them`);
         }
       } catch (e) {
+        // Like a host-gw peer that is not on-link: a fact about this node, said once and tried
+        // again on later runs; readiness does not wait for peers this node cannot reach.
         const msg = errorText(e);
-        this.once.error(`${t} ${msg}`, `cannot bring up the ${t} backend to reach the peers that advertise it: ${msg}`);
-        failed.push(...failuresOf(part.byType.get(t) ?? NO_PEERS, new Error(`the ${t} backend it advertises cannot run on this node: ${msg}`), t));
+        const names = [...(part.byType.get(t)?.values() ?? [])].map((l) => l.node ?? leaseSubnets(l));
+        this.once.error(`${t} ${msg}`, `cannot bring up the ${t} backend to reach the peers that advertise it (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}): ${msg}; no route to them exists`);
       }
     }
     const running = new Set([...this.instances.keys()].filter((t) => wanted.has(t)));
@@ -313,7 +314,7 @@ export class MultiBackend implements Backend {
       if (inst !== undefined && !active.has(t)) await this.retire(inst, this.retireReason(t));
     }
     this.schedule();
-    return merge(desired.generation + this.epoch, t0, reports, failed);
+    return merge(desired.generation + this.epoch, t0, reports);
   }
 
   /** Peers that left `inst` for another running backend: held (old lease) until their hold is over. */
@@ -445,29 +446,29 @@ function failuresOf(peers: ReadonlyMap<string, Lease>, error: Error, type: Backe
 }
 
 /** One report for the loop: the sum of the instances' reports. */
-function merge(generation: number, t0: number, reports: readonly ReconcileReport[], extraFailed: readonly PeerFailure[]): ReconcileReport {
-  const passes = reports;
-  const final = reports;
-  const sum = (f: (r: ReconcileReport) => number, rs: readonly ReconcileReport[]): number => rs.reduce((n, r) => n + f(r), 0);
+function merge(generation: number, t0: number, reports: readonly ReconcileReport[]): ReconcileReport {
+  const sum = (f: (r: ReconcileReport) => number): number => reports.reduce((n, r) => n + f(r), 0);
   const add = (into: Record<string, number>, from: Readonly<Record<string, number>> | undefined): void => {
     for (const [k, v] of Object.entries(from ?? {})) into[k] = (into[k] ?? 0) + v;
   };
   const changedByType: Record<string, number> = {};
-  for (const r of passes) add(changedByType, r.changedByType);
   const owned: Record<string, number> = {};
-  for (const r of final) add(owned, r.owned);
+  for (const r of reports) {
+    add(changedByType, r.changedByType);
+    add(owned, r.owned);
+  }
   const failed = new Map<string, PeerFailure>();
-  for (const f of [...extraFailed, ...final.flatMap((r) => r.failed)]) if (!failed.has(f.subnet)) failed.set(f.subnet, f);
+  for (const f of reports.flatMap((r) => r.failed)) if (!failed.has(f.subnet)) failed.set(f.subnet, f);
   return {
     generation,
-    created: sum((r) => r.created, passes),
-    replaced: sum((r) => r.replaced, passes),
-    deleted: sum((r) => r.deleted, passes),
-    unchanged: sum((r) => r.unchanged, final),
+    created: sum((r) => r.created),
+    replaced: sum((r) => r.replaced),
+    deleted: sum((r) => r.deleted),
+    unchanged: sum((r) => r.unchanged),
     failed: [...failed.values()],
     ms: performance.now() - t0,
     changedByType,
     owned,
-    notOnLink: final.flatMap((r) => r.notOnLink ?? []),
+    notOnLink: reports.flatMap((r) => r.notOnLink ?? []),
   };
 }

@@ -195,14 +195,17 @@ describe('MultiBackend', () => {
     expect(t.multi.type).toBe('vxlan');
   });
 
-  it('reports the peers of a backend that cannot run here as failed, so the loop retries', async () => {
+  it('leaves the peers of a backend that cannot run here unprogrammed, says so, and tries again on later runs', async () => {
     const t = setup({ failPrepare: { udp: 'udp backend: carries IPv4 only' } });
     await t.multi.prepare(t.signal);
     await t.multi.configure(own, t.signal);
+    t.drain();
     const r = await t.run([peer(2, 'vxlan'), peer(4, '')]);
-    expect(r.failed.map((f) => [f.subnet, f.node, f.error.message])).toEqual([
-      ['10.244.4.0/24', 'node4', 'the udp backend it advertises cannot run on this node: udp backend: carries IPv4 only'],
-    ]);
+    expect(r.failed).toEqual([]);
+    expect(t.drain()).toEqual(['udp prepare', 'udp teardown keeping [10.244.2.0/24]', 'udp close', 'vxlan reconcile [node2:vxlan] foreign [] senders 2']);
+    await t.run([peer(2, 'vxlan'), peer(4, '')]);
+    expect(t.drain()[0]).toBe('udp prepare');
+    expect(t.multi.view().backends.map((b) => b.type)).toEqual(['vxlan']);
   });
 
   it('after a restart keeps receiving the way its own annotation and a leftover flannel.1 say peers may still send, then lets them go', async () => {
