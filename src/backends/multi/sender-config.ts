@@ -11,7 +11,12 @@ import type { BackendType } from './partition.ts';
  * (a vxlan device must use the receiver's VNI; the port is not published, so 8472 is assumed).
  */
 export function senderConfig(type: BackendType, remembered: BackendConfig | undefined, peers: Iterable<Lease>): BackendConfig {
-  if (remembered !== undefined && remembered.type === type) return remembered;
+  if (remembered !== undefined && remembered.type === type) {
+    if (remembered.type !== 'vxlan') return remembered;
+    // The receivers' VNI wins over the one this node last ran with (a device left from another config).
+    const vni = peersVni(peers);
+    return vni === undefined || vni === remembered.vni ? remembered : { ...remembered, vni };
+  }
   switch (type) {
     case 'vxlan':
       return { type: 'vxlan', vni: peersVni(peers) ?? VXLAN_DEFAULT_VNI, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false };

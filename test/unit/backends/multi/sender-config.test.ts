@@ -10,7 +10,10 @@ describe('senderConfig', () => {
     expect(senderConfig('vxlan', undefined, [vx(7), vx(7), vx(1)])).toEqual({ type: 'vxlan', vni: 7, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false });
     expect(senderConfig('vxlan', undefined, [])).toMatchObject({ vni: 1 });
     const ran = { type: 'vxlan', vni: 4, port: 4789, mtu: 0, gbp: false, learning: false, directRouting: true } as const;
-    expect(senderConfig('vxlan', ran, [vx(7)])).toBe(ran);
+    expect(senderConfig('vxlan', ran, [vx(4)])).toBe(ran);
+    expect(senderConfig('vxlan', ran, [])).toBe(ran);
+    // The receivers' VNI wins: a vxlan device must use it.
+    expect(senderConfig('vxlan', ran, [vx(7)])).toEqual({ ...ran, vni: 7 });
     expect(senderConfig('udp', undefined, [])).toEqual({ type: 'udp', port: 8285 });
     expect(senderConfig('host-gw', undefined, [])).toEqual({ type: 'host-gw' });
   });
