@@ -23,7 +23,9 @@ export interface DaemonOptions {
   readonly etcdEndpoint?: string;
   /** The daemon's command before its flags; default bin/flanneld (an upstream flanneld binary also fits). */
   readonly command?: readonly string[];
-  /** More flags after the usual ones (a test's one-off setting, e.g. --vxlan-csum-offload=off). */
+  /** Flags every daemon of the lab gets after the usual ones (LabOptions.daemonArgs). */
+  readonly daemonArgs?: readonly string[];
+  /** More flags after those (a test's one-off setting, e.g. --vxlan-csum-offload=off). */
   readonly extraArgs?: readonly string[];
   /** Added to the daemon's environment. */
   readonly env?: Readonly<Record<string, string>>;
@@ -45,7 +47,9 @@ export function netConfJson(backend: BackendType, directRouting: boolean, ipFami
 export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProcess {
   const command = opts.command ?? [FLANNELD_BIN];
   if (opts.command === undefined && !existsSync(FLANNELD_ENTRY)) throw new Error(`the daemon is missing: ${FLANNELD_ENTRY} (bin/flanneld runs it)`);
-  writeFileSync(node.netConfFile, opts.netConf ?? netConfJson(opts.backend, opts.directRouting, opts.ipFamily, opts.nftables));
+  // A node of a mixed cluster, or one a test switched, keeps its own backend.
+  const backend = node.backend ?? opts.backend;
+  writeFileSync(node.netConfFile, opts.netConf ?? netConfJson(backend, opts.directRouting && backend === 'vxlan', opts.ipFamily, opts.nftables));
   const mode = opts.etcdEndpoint !== undefined
     ? ['--etcd-endpoints', opts.etcdEndpoint]
     : ['--kube-subnet-mgr', '--kubeconfig-file', opts.kubeconfig!, '--net-config-path', node.netConfFile];
@@ -58,6 +62,7 @@ export function startDaemon(node: NodeState, opts: DaemonOptions): StartedProces
     // The lab and its tests read the log as JSON (klog text is the default).
     '--logging-format=json',
     ...(opts.ipMasq ? ['--ip-masq'] : []),
+    ...(opts.daemonArgs ?? []),
     ...(opts.extraArgs ?? []),
   ];
   return startDetached(argv, node.logFile, { ...process.env, ...opts.env, NODE_NAME: node.name });

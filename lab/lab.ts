@@ -80,6 +80,10 @@ export interface LabOptions {
   readonly daemonEnv?: Readonly<Record<string, string>>;
   /** The API server double's bookmark interval (its default: 10 s). */
   readonly apiBookmarkIntervalMs?: number;
+  /** A backend per node (a mixed cluster); node i runs nodeBackends[i], the rest `backend`. */
+  readonly nodeBackends?: readonly BackendType[];
+  /** More flags for every daemon, kept for restarts (e.g. ['--migration-grace=2']). */
+  readonly daemonArgs?: readonly string[];
 }
 
 export interface LabNode {
@@ -288,6 +292,27 @@ export class Lab {
     saveState(this.state);
   }
 
+  /**
+   * Writes node i's net-conf.json with another backend, as the kubelet does when its copy of
+   * the ConfigMap changes; the running daemon picks it up (a live backend switch), and a
+   * restarted one starts with it.
+   */
+  setBackend(i: number, backend: BackendType): void {
+    const n = this.state.nodes[i];
+    if (n === undefined) throw new Error(`lab ${this.prefix} has no node ${i}`);
+    n.backend = backend;
+    saveState(this.state);
+    const s = this.state;
+    writeFileSync(n.netConfFile, netConfJson(backend, s.directRouting && backend === 'vxlan', s.ipFamily ?? 'ipv4', s.nftables ?? false));
+  }
+
+  /** The backend node i's net-conf.json says. */
+  backendOf(i: number): BackendType {
+    const n = this.state.nodes[i];
+    if (n === undefined) throw new Error(`lab ${this.prefix} has no node ${i}`);
+    return n.backend ?? this.state.backend;
+  }
+
   /** Starts the API server double again on the same address and port, with the objects it had. */
   async startApiServer(): Promise<void> {
     if (this.state.daemon === 'none' || this.state.realApiServer) throw new Error(`lab ${this.prefix} runs no API server double`);
@@ -302,7 +327,7 @@ export class Lab {
     const lines = [
       `lab ${s.prefix}: ${s.nodes.length} nodes, backend ${s.daemon === 'none' ? 'none (static routes)' : s.backend}${s.directRouting ? ' +DirectRouting' : ''}, ${s.ipFamily ?? 'ipv4'}${s.subnetMgr === 'etcd' ? `, subnets in etcd at ${ETCD_ENDPOINT} (etcdctl: ip netns exec ${s.underlayNetns} etcdctl --endpoints ${ETCD_ENDPOINT} …)` : ''}, run dir ${s.runDir}`,
       'nodes:',
-      ...s.nodes.map((n) => `  ${n.name}  ${[n.underlayIp, n.underlayIp6].filter((x) => x !== undefined).join(' ')}  podCIDRs ${podCidrsOf(n, s.ipFamily ?? 'ipv4').join(',')}  netns ${n.netns}${n.daemonPid ? `  daemon pid ${n.daemonPid}` : ''}${s.daemon === 'flanneld' ? `  log ${n.logFile}` : ''}`),
+      ...s.nodes.map((n) => `  ${n.name}${n.backend !== undefined && n.backend !== s.backend ? ` (${n.backend})` : ''}  ${[n.underlayIp, n.underlayIp6].filter((x) => x !== undefined).join(' ')}  podCIDRs ${podCidrsOf(n, s.ipFamily ?? 'ipv4').join(',')}  netns ${n.netns}${n.daemonPid ? `  daemon pid ${n.daemonPid}` : ''}${s.daemon === 'flanneld' ? `  log ${n.logFile}` : ''}`),
       'pods:',
       ...s.pods.map((p) => `  ${p.name}  on ${s.nodes[p.node]!.name}  ${[p.ip, p.ip6].filter((x, i) => x !== undefined && !(i === 1 && x === p.ip)).join(' ')}`),
     ];
@@ -346,6 +371,7 @@ function daemonOptions(s: LabState) {
     ...(s.subnetMgr === 'etcd' ? { etcdEndpoint: ETCD_ENDPOINT } : { kubeconfig: s.kubeconfig! }),
     ...(s.daemonCommand !== undefined ? { command: s.daemonCommand } : {}),
     ...(s.daemonEnv !== undefined ? { env: s.daemonEnv } : {}),
+    ...(s.daemonArgs !== undefined ? { daemonArgs: s.daemonArgs } : {}),
   };
 }
 
@@ -369,7 +395,8 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     if (problem !== undefined) throw new Error(`flannel-lab cannot run etcd mode here: ${problem}`);
     if (opts.kubeconfig !== undefined || opts.daemon === 'none') throw new Error('subnetMgr etcd runs our daemons against the lab\'s etcd: no kubeconfig, no daemon: none');
   }
-  if (ipFamily !== 'ipv4' && backend === 'udp') throw new Error('the udp backend carries IPv4 only (as upstream\'s); use vxlan or host-gw with IPv6');
+  if (ipFamily !== 'ipv4' && (backend === 'udp' || opts.nodeBackends?.includes('udp') === true)) throw new Error('the udp backend carries IPv4 only (as upstream\'s); use vxlan or host-gw with IPv6');
+  if (opts.nodeBackends !== undefined && opts.nodeBackends.length > opts.nodes) throw new Error(`nodeBackends names ${opts.nodeBackends.length} backends for ${opts.nodes} nodes`);
   if (ipFamily !== 'ipv4' && opts.daemon === 'none') throw new Error('a lab without daemons is IPv4 only');
   const runDir = mkdtempSync(join(tmpdir(), `flannel-lab-${prefix}-`));
   const state: LabState = {
@@ -385,10 +412,11 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     ...(opts.daemonCommand !== undefined ? { daemonCommand: opts.daemonCommand } : {}),
     ...(opts.daemonEnv !== undefined ? { daemonEnv: opts.daemonEnv } : {}),
     ...(opts.apiBookmarkIntervalMs !== undefined ? { apiBookmarkIntervalMs: opts.apiBookmarkIntervalMs } : {}),
+    ...(opts.daemonArgs !== undefined ? { daemonArgs: opts.daemonArgs } : {}),
     underlayNetns: `${prefix}-underlay`,
     realApiServer: opts.kubeconfig !== undefined,
     ...(opts.subnetMgr === 'etcd' ? { subnetMgr: 'etcd' as const } : {}),
-    nodes: Array.from({ length: opts.nodes }, (_, i) => nodeState(prefix, runDir, i, ipFamily)),
+    nodes: Array.from({ length: opts.nodes }, (_, i) => ({ ...nodeState(prefix, runDir, i, ipFamily), ...(opts.nodeBackends?.[i] !== undefined ? { backend: opts.nodeBackends[i] } : {}) })),
     pods: [],
   };
   saveState(state);

@@ -19,7 +19,7 @@ import { teardown } from './teardown.ts';
 import { errorText } from '../src/util/errors.ts';
 
 const USAGE = `usage:
-  flannel-lab up [--nodes N] [--backend vxlan|host-gw|udp] [--direct-routing] [--pods-per-node N]
+  flannel-lab up [--nodes N] [--backend vxlan|host-gw|udp[,…]] [--direct-routing] [--pods-per-node N]
                  [--ip-family ipv4|dual|ipv6] [--kubeconfig FILE] [--subnet-mgr kube|etcd] [--prefix NAME] [--no-daemon]
   flannel-lab status
   flannel-lab doctor NODE [--prefix NAME] [--json] [--bundle FILE] [--no-probe] ...
@@ -31,6 +31,8 @@ prints them and a ping matrix, and leaves everything running until 'down'. Needs
 --ip-family dual adds an IPv6 underlay (fd00:198:18::/64) and IPv6Network fd00:10:244::/56 with a
 /64 per node, so pods get both families; ipv6 makes the cluster IPv6-only (the API server double
 stays on its IPv4 address). The matrix is printed for each family.
+--backend vxlan,host-gw,udp gives each node its own backend (node0 vxlan, node1 host-gw, …): a mixed
+cluster, each node reaching each peer the way the peer advertises.
 --no-daemon runs no daemon and no API server: the lab writes subnet.env and host-gw style routes
 itself (checks the lab and the CNI wiring alone).
 With --kubeconfig the lab creates its Node objects on that server and routes the server's address
@@ -89,12 +91,14 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
   if (loadState(prefix) !== undefined || (await listNetns(prefix)).length > 0) {
     throw new Error(`a lab with prefix ${prefix} is already up (${stateFile(prefix)}); run 'flannel-lab down${prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`}' first`);
   }
-  const backend = values.backend as BackendType;
-  if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(values.backend)}`);
+  // A comma-separated list gives node i the i-th backend: a mixed cluster (docs/migration.md).
+  const backends = values.backend.split(',') as BackendType[];
+  for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')} (or a comma-separated list, one per node), got ${JSON.stringify(values.backend)}`);
+  const backend = backends[0]!;
   if (values['direct-routing'] && backend !== 'vxlan') throw new Error('--direct-routing applies to the vxlan backend only');
   const ipFamily = values['ip-family'] as IpFamilyMode;
   if (!IP_FAMILIES.includes(ipFamily)) throw new Error(`--ip-family must be one of ${IP_FAMILIES.join(', ')}, got ${JSON.stringify(values['ip-family'])}`);
-  if (ipFamily !== 'ipv4' && backend === 'udp') throw new Error('--ip-family dual and ipv6 need vxlan or host-gw: the udp backend carries IPv4 only, as upstream\'s');
+  if (ipFamily !== 'ipv4' && backends.includes('udp')) throw new Error('--ip-family dual and ipv6 need vxlan or host-gw: the udp backend carries IPv4 only, as upstream\'s');
   if (ipFamily !== 'ipv4' && values['no-daemon']) throw new Error('--no-daemon labs are IPv4 only');
   if (values['no-daemon'] && values.kubeconfig !== undefined) throw new Error('--no-daemon runs no daemon, so --kubeconfig has no use');
   const subnetMgr = values['subnet-mgr'];
@@ -102,6 +106,7 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
   if (subnetMgr === 'etcd' && (values['no-daemon'] || values.kubeconfig !== undefined)) throw new Error('--subnet-mgr etcd runs the daemons against the lab\'s etcd: not with --no-daemon or --kubeconfig');
   const nodes = positiveInt('--nodes', values.nodes);
   const podsPerNode = positiveInt('--pods-per-node', values['pods-per-node']);
+  if (backends.length > nodes) throw new Error(`--backend lists ${backends.length} backends for ${nodes} nodes`);
 
   // Ctrl-C while building: remove the half-built lab rather than leaving it behind.
   const onSignal = (): void => {
@@ -114,6 +119,7 @@ async function up(values: { nodes: string; backend: string; 'direct-routing': bo
     nodes,
     backend,
     directRouting: values['direct-routing'],
+    ...(backends.length > 1 ? { nodeBackends: backends } : {}),
     ipFamily,
     podsPerNode,
     prefix,

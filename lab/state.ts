@@ -27,6 +27,11 @@ export interface NodeState {
   readonly subnetFile: string;
   readonly netConfFile: string;
   readonly logFile: string;
+  /**
+   * This node's net-conf.json backend when it is not the lab's: a mixed cluster, or a node a
+   * test switched (Lab.setBackend), so that a restarted daemon reads the same file.
+   */
+  backend?: BackendType;
   /** The daemon, when one runs. */
   daemonPid?: number;
 }
@@ -66,6 +71,8 @@ export interface LabState {
   readonly daemonEnv?: Readonly<Record<string, string>>;
   /** The API server double's bookmark interval when not its default. */
   readonly apiBookmarkIntervalMs?: number;
+  /** More flags for every daemon, also after a restart (e.g. --migration-grace=2). */
+  readonly daemonArgs?: readonly string[];
   readonly underlayNetns: string;
   /** The kubeconfig the daemons use (the double's, written into the run dir, or the user's). */
   kubeconfig?: string;

@@ -34,6 +34,19 @@ export interface Desired extends Networks {
   readonly own: Lease;
   /** Other nodes' leases keyed by leaseKey (IPv4 subnet text '10.244.2.0/24', else IPv6); never the own lease. */
   readonly peers: ReadonlyMap<string, Lease>;
+  /**
+   * A node running several backends (each peer reached the way it advertises): destinations
+   * ('10.244.2.0/24', 'fd00:10:244:2::/64') of routes another backend of this node programs.
+   * This backend neither programs nor removes a route to them, although its ownership rule
+   * (routes to peer subnets on the external interface) would cover them. Absent: none.
+   */
+  readonly foreignRoutes?: ReadonlySet<string>;
+  /**
+   * Every peer that may send to this node over this backend: peers send the way this node
+   * advertises, whatever they advertise themselves. Absent: `peers`. (udp accepts datagrams
+   * only from these peers' public IPs.)
+   */
+  readonly senders?: ReadonlyMap<string, Lease>;
 }
 
 /** The flannel networks of net-conf.json; a family's is present when the family is enabled. */
@@ -101,8 +114,11 @@ export interface Backend {
   reconcile(desired: Desired, signal: AbortSignal): Promise<ReconcileReport>;
   /** Calls `kick` whenever something it owns changed behind its back (netlink monitor). */
   watchDrift(kick: (why: string) => void, signal: AbortSignal): void;
-  /** Remove every kernel object this backend owns. Backend switch only; restart never calls it. */
-  teardown(): Promise<void>;
+  /**
+   * Remove every kernel object this backend owns, except routes to `foreignRoutes` (another
+   * backend of this node programs them; see Desired). Retiring a backend only; restart never calls it.
+   */
+  teardown(foreignRoutes?: ReadonlySet<string>): Promise<void>;
   /** Release sockets and fds; leaves kernel state in place (a restart must not drop a packet). */
   close(): Promise<void>;
   /**

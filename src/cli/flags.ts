@@ -57,6 +57,8 @@ export interface Options {
   readonly vxlanCsumOffload: 'auto' | 'off' | 'on';
   /** Seconds between rounds of overlay probes to every peer; 0 turns peer health off. */
   readonly peerHealthInterval: number;
+  /** Seconds a node keeps receiving over its previous backend after advertising a new one. */
+  readonly migrationGrace: number;
   /** pino level from -v: 0 info, 1–3 debug, 4+ trace. */
   readonly logLevel: 'info' | 'debug' | 'trace';
   /** Names of the flags given on the command line or through FLANNELD_* (e.g. 'ip-masq'). */
@@ -155,6 +157,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'log-format', kind: 'string', default: '', help: 'the same as --logging-format (flannel-ts)', checkText: logFormat },
   { name: 'vxlan-csum-offload', kind: 'string', default: 'auto', help: 'tx checksum offload on the vxlan device: auto (off on kernels older than 5.7, whose VXLAN checksums break with MASQUERADE --random-fully), off or on (flannel-ts)', checkText: (v: string) => (v === 'auto' || v === 'off' || v === 'on' ? undefined : 'expected auto, off or on') },
   { name: 'peer-health-interval', kind: 'int', default: 60, help: 'seconds between ICMP probes of every peer through the overlay, at most 100 per second; 0 turns peer health off (flannel-ts)', checkInt: range(0, 86400) },
+  { name: 'migration-grace', kind: 'int', default: 60, help: 'seconds the previous backend keeps receiving after a backend switch, for peers that have not yet seen the new annotation (flannel-ts)', checkInt: range(0, 86400) },
 ];
 
 const BY_NAME = new Map(FLAGS.map((f) => [f.name, f]));
@@ -347,6 +350,7 @@ function buildOptions(values: ReadonlyMap<string, Value>): Options {
     iptablesMode: str('iptables-mode') as IptablesModeSetting,
     vxlanCsumOffload: str('vxlan-csum-offload') as 'auto' | 'off' | 'on',
     peerHealthInterval: int('peer-health-interval'),
+    migrationGrace: int('migration-grace'),
     logLevel: v === 0 ? 'info' : v <= 3 ? 'debug' : 'trace',
     set: new Set(values.keys()),
     unsupported: FLAGS.filter((f) => f.unsupported !== undefined && values.has(f.name)).map((f) => ({ flag: f.name, reason: f.unsupported! })),

@@ -96,6 +96,7 @@ function daemonConfig(opts: Options): DaemonConfig {
     resyncSeconds: opts.iptablesResync,
     vxlanCsumOffload: opts.vxlanCsumOffload,
     peerHealthIntervalSeconds: opts.peerHealthInterval,
+    migrationGraceSeconds: opts.migrationGrace,
     settings: {
       subnetFile: opts.subnetFile,
       netConfigPath: opts.netConfigPath,

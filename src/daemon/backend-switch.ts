@@ -16,17 +16,20 @@ export interface BackendSwitchDeps {
   /** A config is now in effect (metrics, /debug/state, its accepted-with-warning problems). */
   readonly applied: (conf: NetConf) => void;
   readonly readiness: Readiness;
-  /** Stops the current backend (if any) and removes its kernel state. */
-  readonly tearDown: () => Promise<void>;
-  /** Brings a backend up for `conf`: device, lease, subnet.env, reconcile loop. */
-  readonly bringUp: (conf: NetConf, signal: AbortSignal) => Promise<unknown>;
+  /**
+   * Switches the node to `conf`'s backend without tearing the old one down: the new one up,
+   * the node re-annotated, subnet.env rewritten (docs/migration.md). The old one goes when no
+   * peer may still use it. On failure the old one still runs and is still advertised.
+   */
+  readonly switchTo: (conf: NetConf, signal: AbortSignal) => Promise<void>;
 }
 
 /**
  * Applies changed net-conf.json texts (the kubelet swapped the ConfigMap volume), one after
- * another. A valid backend change is applied live: old backend torn down, new one up, node
- * re-annotated, subnet.env rewritten. Anything invalid, or a change that needs a restart, keeps
- * the running config and says why in the log, the metrics and /readyz.
+ * another. A valid backend change is applied live and without an outage: each peer keeps being
+ * reached the way it advertises, and this node keeps receiving the way peers still send.
+ * Anything invalid, or a change that needs a restart, keeps the running config and says why in
+ * the log, the metrics and /readyz.
  */
 export class BackendSwitch {
   private readonly deps: BackendSwitchDeps;
@@ -68,22 +71,13 @@ export class BackendSwitch {
       return;
     }
     log.info({ from: running.backend, to: next.backend }, `net-conf.json changed: switching backend ${running.backend.type} → ${next.backend.type}`);
-    readiness.setPhase(`switching backend ${running.backend.type} → ${next.backend.type}`);
-    await this.deps.tearDown().catch((e: unknown) => log.warn(`tearing down the ${running.backend.type} backend: ${errorText(e)}`));
     try {
-      await this.deps.bringUp(next, signal);
+      await this.deps.switchTo(next, signal);
       this.running = next;
       this.deps.applied(next);
     } catch (e) {
       if (signal.aborted) return;
-      // bringUp may have created the new backend's device before failing: remove it.
-      await this.deps.tearDown().catch(() => undefined);
-      this.reject(`switching to the ${next.backend.type} backend failed: ${errorText(e)}; restoring ${running.backend.type}`);
-      try {
-        await this.deps.bringUp(running, signal);
-      } catch (e2) {
-        this.reject(`restoring the ${running.backend.type} backend failed: ${errorText(e2)}`);
-      }
+      this.reject(`switching to the ${next.backend.type} backend failed: ${errorText(e)}; still running and advertising ${running.backend.type}`);
     }
   }
 

@@ -43,6 +43,8 @@ export interface DaemonConfig {
   readonly vxlanCsumOffload: 'auto' | 'off' | 'on';
   /** --peer-health-interval: seconds between overlay probes of every peer; 0 = off. */
   readonly peerHealthIntervalSeconds: number;
+  /** --migration-grace: seconds the previous backend keeps receiving after a live backend switch. */
+  readonly migrationGraceSeconds: number;
   /** The command line as given, for /debug/state (paths and settings, never credentials). */
   readonly settings: DaemonSettings;
 }

@@ -23,6 +23,7 @@ import { readSubnetEnv, renderSubnetEnv, writeSubnetEnv } from '../subnet/subnet
 import { createTrafficManager, type TrafficManager } from '../traffic/index.ts';
 import { VERSION } from '../version.ts';
 import { NetworkRunner, networksText } from './network-runner.ts';
+import { migrationNote } from './migration-note.ts';
 import { PeerSet } from './peer-set.ts';
 import { errorText } from '../util/errors.ts';
 import { PeerProblems, peerFailureHoldsReadiness, Readiness, readinessStats } from './readiness.ts';
@@ -194,7 +195,7 @@ export class Daemon {
     // main.go from GetBackend to bn.Run: backend, lease, rules, subnet.env, reconcile loop.
     let lease: Lease;
     try {
-      lease = await this.bringUp(conf, signal);
+      lease = await this.startNetwork(conf, signal);
     } catch (e) {
       if (signal.aborted) throw e;
       throw e instanceof FatalError ? e : new FatalError(`Error registering network: ${errorText(e)}`);
@@ -261,8 +262,7 @@ export class Daemon {
         metrics: this.metrics,
         applied: (next) => this.configApplied(next),
         readiness: this.readiness,
-        tearDown: () => this.tearDownBackend(),
-        bringUp: (next, s) => this.bringUp(next, s),
+        switchTo: (next, s) => this.switchBackend(next, s),
       },
       conf,
     );
@@ -270,11 +270,11 @@ export class Daemon {
   }
 
   /**
-   * main.go from GetBackend to bn.Run, for one backend: build it, publish its lease attributes,
-   * configure it, program the rules (once), write subnet.env and start its reconcile loop. Also
-   * the second half of a backend switch.
+   * main.go from GetBackend to bn.Run: build the node's datapath, publish the configured
+   * backend's lease attributes, configure it, program the rules, write subnet.env and start the
+   * reconcile loop. Once per daemon: a backend switch goes through switchBackend.
    */
-  private async bringUp(conf: NetConf, signal: AbortSignal): Promise<Lease> {
+  private async startNetwork(conf: NetConf, signal: AbortSignal): Promise<Lease> {
     const { config, log } = this.deps;
     const runner = new NetworkRunner({
       conf,
@@ -284,7 +284,8 @@ export class Daemon {
       sm: this.sm!,
       peers: this.peers,
       log,
-      ...(conf.backend.type === 'vxlan' && this.csum.want !== undefined ? { txChecksum: this.csum.want } : {}),
+      ...(this.csum.want !== undefined ? { txChecksum: this.csum.want } : {}),
+      migrationGraceMs: config.migrationGraceSeconds * 1000,
       onReport: (loop) => {
         this.health.heartbeat('reconcile');
         const r = loop.report;
@@ -294,15 +295,17 @@ export class Daemon {
         }
       },
       holdsReadiness: peerFailureHoldsReadiness,
+      onUdpStats: (read) => {
+        this.removeUdpSource?.();
+        this.removeUdpSource = read === undefined ? undefined : this.metrics.addSource('udp', read);
+      },
     });
     this.runner = runner;
     this.readiness.setPhase(() => this.waitingFor?.() ?? `acquiring the lease (waiting for the API server)`);
     const lease = await runner.register(signal);
-    const publicIps = [lease.attrs.publicIp, lease.attrs.publicIpv6].filter((ip) => ip !== undefined).join(',');
-    this.metrics.setLease({ subnet: leaseSubnets(lease), backend: conf.backend.type, publicIp: publicIps, node: lease.node ?? '' });
+    this.setLeaseMetric(lease, conf);
 
-    // Masquerade and forward rules (main.go), first start only: the Network cannot change live,
-    // so the rules stay.
+    // Masquerade and forward rules (main.go): the Network cannot change live, so the rules stay.
     if (!this.trafficUp) {
       const prev = await readSubnetEnv(config.subnetFile);
       for (const w of prev?.warnings ?? []) log.error(w);
@@ -310,16 +313,7 @@ export class Daemon {
       this.trafficUp = true;
     }
 
-    // subnet.env (main.go, HandleSubnetFile): a failure is a warning, as upstream, but the CNI
-    // plugin cannot set up a pod without the file, so the node is not ready until a retry writes it.
-    const text = renderSubnetEnv({
-      ...(conf.network !== undefined && lease.subnet !== undefined ? { ipv4: { network: conf.network, subnet: lease.subnet } } : {}),
-      ...(conf.ipv6Network !== undefined && lease.ipv6Subnet !== undefined ? { ipv6: { network: conf.ipv6Network, subnet: lease.ipv6Subnet } } : {}),
-      mtu: runner.backend.mtu,
-      ipMasq: config.ipMasq,
-    });
-    this.subnetEnvText = text;
-    if (!(await this.writeSubnetFile(text))) void this.retrySubnetFile(text, signal);
+    await this.writeSubnetFile(conf, lease, runner.backend.mtu, signal);
 
     // main.go logs this and starts bn.Run. Unlike upstream, ready only when every peer known at
     // startup is programmed, or fails for a reason of its own (readiness.ts).
@@ -328,20 +322,51 @@ export class Daemon {
     const loop = runner.run();
     this.health.watchdog('reconcile', RECONCILE_STALL_MS);
     this.metrics.addSource('reconcile', () => loop.stats());
-    this.removeUdpSource?.();
-    const backend = runner.backend;
-    const stats = backend.stats?.bind(backend);
-    this.removeUdpSource = stats === undefined ? undefined : this.metrics.addSource('udp', stats);
+    this.metrics.addSource('backends', () => ({ roles: Object.fromEntries(runner.backend.view().backends.map((b) => [b.type, b.roles])) }));
+    this.health.setNote(() => migrationNote(runner.backend.view(), Date.now()));
     void loop.settled.then(() => {
-      if (signal.aborted || this.runner !== runner) return;
+      if (signal.aborted) return;
       this.readiness.setPhase(null);
-      log.info({ peers: this.peers.size, backend: conf.backend.type }, 'flannel is ready');
+      log.info({ peers: this.peers.size, backend: runner.backend.type }, 'flannel is ready');
     });
     return lease;
   }
 
+  /**
+   * A live backend switch (BackendSwitch): the runner brings the new backend up, publishes it
+   * and keeps the old one while peers may use it; then subnet.env follows the new backend's MTU.
+   */
+  private async switchBackend(next: NetConf, signal: AbortSignal): Promise<void> {
+    const runner = this.runner;
+    if (runner === undefined) throw new Error('no backend is running yet');
+    const lease = await runner.switchTo(next, signal);
+    this.setLeaseMetric(lease, next);
+    await this.writeSubnetFile(next, lease, runner.backend.mtu, signal);
+  }
+
+  private setLeaseMetric(lease: Lease, conf: NetConf): void {
+    const publicIps = [lease.attrs.publicIp, lease.attrs.publicIpv6].filter((ip) => ip !== undefined).join(',');
+    this.metrics.setLease({ subnet: leaseSubnets(lease), backend: conf.backend.type, publicIp: publicIps, node: lease.node ?? '' });
+  }
+
+  /**
+   * subnet.env (main.go, HandleSubnetFile) for the backend in effect: a failure is a warning, as
+   * upstream, but the CNI plugin cannot set up a pod without the file, so the node is not ready
+   * until a retry writes it.
+   */
+  private async writeSubnetFile(conf: NetConf, lease: Lease, mtu: number, signal: AbortSignal): Promise<void> {
+    const text = renderSubnetEnv({
+      ...(conf.network !== undefined && lease.subnet !== undefined ? { ipv4: { network: conf.network, subnet: lease.subnet } } : {}),
+      ...(conf.ipv6Network !== undefined && lease.ipv6Subnet !== undefined ? { ipv6: { network: conf.ipv6Network, subnet: lease.ipv6Subnet } } : {}),
+      mtu,
+      ipMasq: this.deps.config.ipMasq,
+    });
+    this.subnetEnvText = text;
+    if (!(await this.tryWriteSubnetFile(text))) void this.retrySubnetFile(text, signal);
+  }
+
   /** Writes subnet.env; a failure holds readiness (with the reason) until a write succeeds. */
-  private async writeSubnetFile(text: string, retry = false): Promise<boolean> {
+  private async tryWriteSubnetFile(text: string, retry = false): Promise<boolean> {
     const { config, log } = this.deps;
     try {
       await writeSubnetEnv(config.subnetFile, text);
@@ -361,7 +386,7 @@ export class Daemon {
   private async retrySubnetFile(text: string, signal: AbortSignal): Promise<void> {
     while (await sleep(SUBNET_FILE_RETRY_MS, signal)) {
       if (this.subnetEnvText !== text) return; // a backend switch wrote (or retries) a newer one
-      if (await this.writeSubnetFile(text, true)) return;
+      if (await this.tryWriteSubnetFile(text, true)) return;
     }
   }
 
@@ -369,13 +394,6 @@ export class Daemon {
   private setConfigWarnings(conf: NetConf): void {
     this.configWarnings = conf.warnings;
     for (const w of conf.warnings) this.configWarned.warn(w.message, w.message, { check: w.check });
-  }
-
-  /** Stops the running backend, if any, and removes its kernel state (a backend switch). */
-  private async tearDownBackend(): Promise<void> {
-    const old = this.runner;
-    this.runner = undefined;
-    await old?.close(true);
   }
 
   private async loadConfig(): Promise<NetConf> {

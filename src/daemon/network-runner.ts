@@ -1,14 +1,19 @@
-import type { Backend, Desired, ExternalInterface, Networks, PeerFailure } from '../backends/backend.ts';
+import type { Desired, ExternalInterface, Networks, PeerFailure } from '../backends/backend.ts';
+import { MultiBackend } from '../backends/multi/multi-backend.ts';
 import { createBackend, driftMonitorFor } from '../backends/registry.ts';
 import { ReconcileLoop } from '../backends/reconcile/loop.ts';
 import type { NetConf } from '../config/types.ts';
 import type { NetlinkHandle } from '../netlink/types.ts';
 import type { Logger } from '../observe/log.ts';
-import { leaseSubnets, type Lease } from '../subnet/lease.ts';
+import type { UdpStats } from '../observe/metrics.ts';
+import { type Lease } from '../subnet/lease.ts';
 import { formatAnyCidr } from '../ip/cidr.ts';
 import type { StoredNodeInfo, SubnetManager } from '../subnet/manager.ts';
 import type { PeerSet } from './peer-set.ts';
 import { logLeaseAcquired } from '../observe/events.ts';
+
+/** --migration-grace's default: how long a node keeps receiving over its previous backend after a switch. */
+export const MIGRATION_GRACE_SECONDS = 60;
 
 export interface NetworkRunnerOptions {
   readonly conf: NetConf;
@@ -23,19 +28,24 @@ export interface NetworkRunnerOptions {
   readonly resyncMs?: number;
   /** vxlan: tx checksum offload to keep on flannel.N (--vxlan-csum-offload resolved); absent = leave it. */
   readonly txChecksum?: 'on' | 'off';
+  /** --migration-grace in ms (default 60 s). */
+  readonly migrationGraceMs?: number;
   /** Called once per run (metrics, health heartbeat). */
   readonly onReport?: (loop: ReconcileLoop) => void;
   /** Whether a startup peer's failure holds readiness (readiness.ts). */
   readonly holdsReadiness?: (f: PeerFailure, failingRuns: number) => boolean;
+  /** The udp datapath's counters appeared or went away (a udp backend started or retired). */
+  readonly onUdpStats?: (read: (() => UdpStats) | undefined) => void;
 }
 
 /**
- * One backend's life: build it, publish its lease attributes, configure the device for the own
- * lease, and keep the kernel reconciled with the peer set. A backend switch stops one runner
- * (with teardown) and starts another; a restart stops it without teardown.
+ * The node's datapath for the daemon's life: the backends (one per type in use, see
+ * docs/migration.md), the own lease with the advertised backend's attributes, and the reconcile
+ * loop that keeps the kernel matching the peer set. A backend switch brings the new backend up
+ * and re-publishes the lease; a restart stops it without teardown.
  */
 export class NetworkRunner {
-  readonly backend: Backend;
+  readonly backend: MultiBackend;
   private readonly opts: NetworkRunnerOptions;
   private readonly stop = new AbortController();
   private loop: ReconcileLoop | undefined;
@@ -45,7 +55,13 @@ export class NetworkRunner {
     this.opts = opts;
     const { conf, nl, ext, stored, log } = opts;
     const txChecksum = opts.txChecksum === undefined ? {} : { txChecksum: opts.txChecksum };
-    this.backend = createBackend(conf.backend, { nl, ext, ...networksOf(conf), stored, log, openMonitor: driftMonitorFor(undefined), ...txChecksum });
+    this.backend = new MultiBackend({
+      ctx: { nl, ext, ...networksOf(conf), stored, log, openMonitor: driftMonitorFor(undefined), ...txChecksum },
+      configured: conf.backend,
+      graceMs: opts.migrationGraceMs ?? MIGRATION_GRACE_SECONDS * 1000,
+      create: createBackend,
+      ...(opts.onUdpStats !== undefined ? { onUdpStats: opts.onUdpStats } : {}),
+    });
   }
 
   get reconcileLoop(): ReconcileLoop | undefined {
@@ -68,13 +84,44 @@ export class NetworkRunner {
     return this.own;
   }
 
+  /**
+   * A live backend switch: the new backend's receive side first, then its attributes in the
+   * node's annotations; the previous backend stays until no peer may still send with it (the
+   * runs after this retire it). Resolves with the re-published lease.
+   */
+  async switchTo(conf: NetConf, signal: AbortSignal): Promise<Lease> {
+    const { log, sm } = this.opts;
+    const both = AbortSignal.any([signal, this.stop.signal]);
+    const from = this.backend.type;
+    const to = conf.backend.type;
+    const step = `backend switch ${from} → ${to}`;
+    log.info(`${step}: bringing up ${to} before advertising it`);
+    const attrs = await this.backend.switchTo(conf.backend, both);
+    log.info({ publicIp: attrs.publicIp, backendData: attrs.backendData, publicIpv6: attrs.publicIpv6, backendV6Data: attrs.backendV6Data }, `${step}: ${to} is ready to receive; publishing it`);
+    let own: Lease;
+    try {
+      own = await sm.acquireLease(attrs, both);
+    } catch (e) {
+      this.backend.abandon();
+      throw e;
+    }
+    this.own = own;
+    this.backend.advertised(conf.backend);
+    const grace = (this.opts.migrationGraceMs ?? MIGRATION_GRACE_SECONDS * 1000) / 1000;
+    log.info(
+      from === to ? `${step}: published`
+      : from === 'host-gw' ? `${step}: published; host-gw needs nothing to receive (peers' routes to this node still work), it stays while peers advertise it`
+      : `${step}: published; ${from} stays to receive while peers advertise it, and for ${grace} s for peers that have not seen the new annotation`,
+    );
+    return own;
+  }
+
   /** Upstream's `bn.Run` (main.go): run the reconcile loop; kicks come from lease events, drift and the resync timer. */
   run(): ReconcileLoop {
-    const own = this.own;
-    if (own === undefined) throw new Error('NetworkRunner.run() before register()');
+    if (this.own === undefined) throw new Error('NetworkRunner.run() before register()');
     const { conf, peers, log } = this.opts;
     const desired = (): Desired | undefined =>
-      peers.listed ? { generation: peers.generation, ...networksOf(conf), own, peers: peers.snapshot() } : undefined;
+      peers.listed && this.own !== undefined ? { generation: peers.generation, ...networksOf(conf), own: this.own, peers: peers.snapshot() } : undefined;
     const loop = new ReconcileLoop({
       backend: this.backend,
       desired,
@@ -89,7 +136,7 @@ export class NetworkRunner {
     return loop;
   }
 
-  /** Stops reconciling and releases fds. `teardown` also removes the backend's kernel state. */
+  /** Stops reconciling and releases fds. `teardown` also removes every backend's kernel state. */
   async close(teardown: boolean): Promise<void> {
     this.stop.abort();
     if (this.loop !== undefined) await this.loop.idle();

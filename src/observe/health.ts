@@ -36,6 +36,7 @@ export class HealthState {
   readonly #watchdogs = new Map<string, Watchdog>();
   #notReady: string | null | (() => string | null);
   #notes: () => readonly string[] = () => [];
+  #note: () => string | undefined = () => undefined;
 
   constructor(opts: HealthOptions = {}) {
     this.#now = opts.now ?? Date.now;
@@ -56,6 +57,14 @@ export class HealthState {
    */
   setNotes(notes: () => readonly string[]): void {
     this.#notes = notes;
+  }
+
+  /**
+   * While ready, something worth seeing that does not make the node unready (a backend
+   * migration in progress): appended to the 200 body as `flanneld is ready; <note>`.
+   */
+  setNote(note: () => string | undefined): void {
+    this.#note = note;
   }
 
   /**
@@ -94,7 +103,9 @@ export class HealthState {
   readiness(): Verdict {
     const reason = typeof this.#notReady === 'function' ? this.#notReady() : this.#notReady;
     const notes = this.#notes().map((n) => `\nwarning: ${n}`).join('');
-    return reason === null ? { ok: true, body: READY_BODY + notes } : { ok: false, body: `not ready: ${reason}${notes}` };
+    if (reason !== null) return { ok: false, body: `not ready: ${reason}${notes}` };
+    const note = this.#note();
+    return { ok: true, body: (note === undefined ? READY_BODY : `${READY_BODY}; ${note}`) + notes };
   }
 }
 

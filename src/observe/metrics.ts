@@ -95,8 +95,15 @@ export interface ReadinessStats {
   readonly configWarnings: Readonly<Record<string, number>>;
 }
 
+/** The backends running on this node and why (docs/migration.md). */
+export interface BackendStats {
+  /** Per running backend, its roles: 'advertised', 'peers' (peers advertise it), 'draining'. */
+  readonly roles: Readonly<Record<string, readonly string[]>>;
+}
+
 export interface StatsSources {
   readonly subnet: SubnetStats;
+  readonly backends: BackendStats;
   readonly reconcile: ReconcileStats;
   readonly traffic: TrafficStats;
   readonly udp: UdpStats;
@@ -166,10 +173,11 @@ export const METRIC_DOCS = [
   { name: 'flannel_config_info', type: 'gauge', labels: ['network', 'backend', 'nftables', 'iptables', 'vxlan_csum_offload'], help: "Always 1; the labels describe the net-conf.json in effect (`network`: Network and IPv6Network, comma-separated), the iptables backend the rules use ('legacy' or 'nft', detected or set by --iptables-mode; 'none' with EnableNFTables; empty until the rules are set up), and vxlan_csum_offload whether flannel.N keeps tx checksum offload ('on', 'off'; '' for other backends)." },
   { name: 'flannel_config_reload_errors_total', type: 'counter', labels: [], help: 'Changed net-conf.json files that were rejected (the previous config stays in effect).' },
   { name: 'flannel_peers', type: 'gauge', labels: ['backend'], help: 'Other nodes with a lease, by the backend type they announce.' },
+  { name: 'flannel_backend_active', type: 'gauge', labels: ['backend', 'role'], help: "Backends running on this node, one series per reason: role 'advertised' (net-conf.json configures it; the node's annotations say it), 'peers' (peers advertise it, so this node sends with it), 'draining' (this node advertised it before; kept to receive until no peer may still send with it)." },
   { name: 'flannel_peers_skipped_total', type: 'counter', labels: ['reason'], help: 'Peer updates ignored because the node annotations were malformed (reason `malformed`), or programmed without one family because its half was missing (`missing-ipv4-half`, `missing-ipv6-half`).' },
   { name: 'flannel_kube_watch_restarts_total', type: 'counter', labels: [], help: 'Restarts of the API watch after it stopped on an error.' },
   { name: 'flannel_kube_relists_total', type: 'counter', labels: [], help: 'Full lists of nodes from the API server.' },
-  { name: 'flannel_kernel_entries', type: 'gauge', labels: ['type'], help: 'Kernel entries owned by the active backend, by type (route, neigh, fdb).' },
+  { name: 'flannel_kernel_entries', type: 'gauge', labels: ['type'], help: "Kernel entries owned by this node's backends, by type (route, neigh, fdb)." },
   { name: 'flannel_reconcile_runs_total', type: 'counter', labels: [], help: 'Reconcile runs of the kernel state against the desired state.' },
   { name: 'flannel_reconcile_duration_seconds', type: 'histogram', labels: [], help: 'Time one reconcile run took.' },
   { name: 'flannel_reconcile_errors_total', type: 'counter', labels: ['reason'], help: 'Reconcile errors, by reason.' },
@@ -264,7 +272,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
  */
 class Sources {
   private readonly reads: { [K in SourceKind]?: () => StatsSources[K] } = {};
-  private readonly catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], reconcile: [], traffic: [], udp: [], peerHealth: [], kubeApi: [], readiness: [] };
+  private readonly catchUps: Record<SourceKind, Array<() => void>> = { subnet: [], backends: [], reconcile: [], traffic: [], udp: [], peerHealth: [], kubeApi: [], readiness: [] };
 
   read<K extends SourceKind>(kind: K): StatsSources[K] | undefined {
     return this.reads[kind]?.();
@@ -365,6 +373,9 @@ function daemonMetrics(make: MetricMaker, version: string) {
 function subnetMetrics(make: MetricMaker): void {
   make.sourcedGauge('flannel_peers', 'subnet', (g, s) => {
     for (const [backend, n] of Object.entries(s.peersByBackend)) g.set({ backend }, n);
+  });
+  make.sourcedGauge('flannel_backend_active', 'backends', (g, b) => {
+    for (const [backend, roles] of Object.entries(b.roles)) for (const role of roles) g.set({ backend, role }, 1);
   });
   make.sourcedCounter('flannel_peers_skipped_total', 'subnet', (s) => byLabel('reason', s.peersSkipped));
   make.sourcedCounter('flannel_kube_watch_restarts_total', 'subnet', (s) => single(s.watchRestarts));

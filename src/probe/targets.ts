@@ -13,24 +13,27 @@ export interface PeerTarget {
 
 /**
  * The address of a peer that answers through the overlay, or undefined when this node cannot
- * reach it that way (it runs another backend, which our backend skips):
+ * reach it that way. With `ownBackendType` only peers of that backend (what a node running one
+ * backend programs); without it every peer of a backend flannel-ts implements (the daemon
+ * reaches each peer the way it advertises). By the peer's backend:
  *  - vxlan and udp: the peer's subnet network address, which the peer holds as /32 on flannel.N
  *    or flannel0, so its own kernel answers whether or not it runs pods;
  *  - host-gw: the peer's cni0 gateway (the subnet's first address), which exists once the
  *    peer runs a pod; the route to it is the one host-gw installs.
  */
-export function overlayTarget(lease: Lease, ownBackendType: string): PeerTarget | undefined {
+export function overlayTarget(lease: Lease, ownBackendType?: string): PeerTarget | undefined {
   const peerType = lease.attrs.backendType === '' ? 'udp' : lease.attrs.backendType;
   const own = ownBackendType === '' ? 'udp' : ownBackendType;
   // Probes go over IPv4; an IPv6-only peer is not probed.
-  if (peerType !== own || lease.subnet === undefined) return undefined;
+  if (own !== undefined ? peerType !== own : !['vxlan', 'udp', 'host-gw'].includes(peerType)) return undefined;
+  if (lease.subnet === undefined) return undefined;
   const subnet = formatCidr(lease.subnet);
-  const ip = own === 'host-gw' ? (lease.subnet.ip + 1) >>> 0 : lease.subnet.ip;
+  const ip = peerType === 'host-gw' ? (lease.subnet.ip + 1) >>> 0 : lease.subnet.ip;
   return { subnet, node: lease.node ?? subnet, addr: formatIpv4(ip) };
 }
 
-/** Targets for every peer this node can reach through its backend, sorted by node name. */
-export function overlayTargets(peers: Iterable<Lease>, ownBackendType: string): PeerTarget[] {
+/** Targets for every peer this node can reach (through `ownBackendType` alone, when given), sorted by node name. */
+export function overlayTargets(peers: Iterable<Lease>, ownBackendType?: string): PeerTarget[] {
   const out: PeerTarget[] = [];
   for (const l of peers) {
     const t = overlayTarget(l, ownBackendType);

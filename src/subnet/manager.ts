@@ -11,6 +11,11 @@ export interface StoredNodeInfo {
   /** VtepMAC parsed from the node's own backend-data, so a re-created flannel.N keeps its MAC. */
   readonly vtepMac?: string;
   readonly vtepMacV6?: string;
+  /**
+   * The backend-type the node's own annotation says ('' for udp): what peers may still send
+   * with after a restart in the middle of a backend switch.
+   */
+  readonly backendType?: string;
 }
 
 /**

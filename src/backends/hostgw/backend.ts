@@ -70,7 +70,7 @@ export class HostGwBackend implements Backend {
     const plans = await Promise.all(
       familyScopes(desired, desired.own).map(async (scope) => {
         const routes = await this.ctx.nl.routeList({ family: afOf(scope.family), table: RT_TABLE_MAIN });
-        return planHostGw({ scope, peers: desired.peers, extIndex: this.ext.index, routes });
+        return planHostGw({ scope, peers: desired.peers, extIndex: this.ext.index, routes, foreign: desired.foreignRoutes });
       }),
     );
     for (const plan of plans) this.skipped.log(plan);
@@ -131,8 +131,8 @@ export class HostGwBackend implements Backend {
     return undefined;
   }
 
-  async teardown(): Promise<void> {
-    for (const s of familyScopes(this.ctx, this.own)) await deletePeerRoutes(this.ctx.nl, this.ext.index, s.network, s.own);
+  async teardown(foreignRoutes?: ReadonlySet<string>): Promise<void> {
+    for (const s of familyScopes(this.ctx, this.own)) await deletePeerRoutes(this.ctx.nl, this.ext.index, s.network, s.own, foreignRoutes);
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@ import { leaseHalf, type Lease } from '../../subnet/lease.ts';
 import type { FamilyScope } from '../backend.ts';
 import type { ForPeer, KeyedDiff } from '../reconcile/keyed-diff.ts';
 import { diffKeyed } from '../reconcile/keyed-diff.ts';
-import { afOf, isPeerRouteOn, routeKey, sameRoute } from '../reconcile/peer-routes.ts';
+import { afOf, isForeign, isPeerRouteOn, routeKey, sameRoute } from '../reconcile/peer-routes.ts';
 import type { SkippedPeers } from '../reconcile/warn-once.ts';
 
 export interface HostGwPlanInput {
@@ -14,6 +14,8 @@ export interface HostGwPlanInput {
   readonly extIndex: number;
   /** Routes of the scope's family. */
   readonly routes: readonly Route[];
+  /** Route destinations another backend of this node programs (Desired.foreignRoutes): neither wanted nor owned here. */
+  readonly foreign?: ReadonlySet<string>;
 }
 
 export interface HostGwPlan extends SkippedPeers {
@@ -25,7 +27,8 @@ export interface HostGwPlan extends SkippedPeers {
  * that family (upstream's pkg/backend/hostgw/hostgw.go builds the same route, GetV6Route with the
  * public IPv6). Owned: main-table routes on the external interface to peer subnets inside the
  * family's network (see peer-routes.ts), so routes of peers deleted while we were down are
- * removed too — upstream's route_network.go never removes them.
+ * removed too — upstream's route_network.go never removes them. Destinations in `foreign` are
+ * another backend's (a peer reached over vxlan): neither wanted nor owned here.
  */
 export function planHostGw(input: HostGwPlanInput): HostGwPlan {
   const { family, network, own } = input.scope;
@@ -45,9 +48,10 @@ export function planHostGw(input: HostGwPlanInput): HostGwPlan {
       continue;
     }
     const dst = formatAnyCidr(half.subnet);
+    if (input.foreign?.has(dst) === true) continue;
     want.set(dst, { subnet, node: lease.node, obj: { family: af, dst, gateway: half.publicIp, oif: input.extIndex } });
   }
   const have = new Map<string, Route>();
-  for (const r of input.routes) if (r.family === af && isPeerRouteOn(r, input.extIndex, network, own)) have.set(routeKey(r), r);
+  for (const r of input.routes) if (r.family === af && isPeerRouteOn(r, input.extIndex, network, own) && !isForeign(r, input.foreign)) have.set(routeKey(r), r);
   return { route: diffKeyed(want, have, (w, h) => sameRoute(w.obj, h)), otherBackend, invalid };
 }

@@ -52,6 +52,11 @@ export function isPeerRouteOn(r: Route, oif: number, network: IpCidr, own: IpCid
   return !overlapsCidr(dst, own);
 }
 
+/** A route to a destination another backend of this node programs (Desired.foreignRoutes). */
+export function isForeign(r: Route, foreign: ReadonlySet<string> | undefined): boolean {
+  return foreign !== undefined && r.dst !== undefined && foreign.has(r.dst);
+}
+
 /** Main table, not a kernel-made connected/local route. */
 export function isOurKindOfRoute(r: Route): boolean {
   return (r.table ?? RT_TABLE_MAIN) === RT_TABLE_MAIN && r.protocol !== RTPROT_KERNEL;
@@ -88,10 +93,13 @@ export function routeSetOps(diff: KeyedDiff<ForPeer<Route>, Route>): PlannedOp[]
   return ops;
 }
 
-/** Backend switch: removes every peer route of the network's family we own on the external interface (see isPeerRouteOn). */
-export async function deletePeerRoutes(nl: NetlinkHandle, extIndex: number, network: IpCidr, own: IpCidr): Promise<void> {
+/**
+ * Retiring a backend: removes every peer route of the network's family we own on the external
+ * interface (see isPeerRouteOn), except those to `foreign` destinations (another backend's).
+ */
+export async function deletePeerRoutes(nl: NetlinkHandle, extIndex: number, network: IpCidr, own: IpCidr, foreign?: ReadonlySet<string>): Promise<void> {
   const routes = await nl.routeList({ family: afOf(familyOf(network)), table: RT_TABLE_MAIN });
   const b = nl.batch();
-  for (const r of routes) if (isPeerRouteOn(r, extIndex, network, own)) b.routeDel(r);
+  for (const r of routes) if (isPeerRouteOn(r, extIndex, network, own) && !isForeign(r, foreign)) b.routeDel(r);
   if (b.size > 0) await b.run();
 }

@@ -280,7 +280,13 @@ export class UdpBackend implements Backend {
       else unchanged++;
     }
     for (const k of this.peers.keys()) if (!next.has(k)) deleted++;
-    this.fwd?.setRoutes(RouteTable.build(entries));
+    // Datagrams are accepted from every peer that may send with udp, not only those we send to.
+    const sources: number[] = [];
+    for (const lease of (desired.senders ?? desired.peers).values()) {
+      const ip = parseIpv4(lease.attrs.publicIp ?? '');
+      if (ip !== undefined && ip !== 0) sources.push(ip);
+    }
+    this.fwd?.setRoutes(RouteTable.build(entries, sources));
     this.peers = next;
     // Level-triggered: re-assert the device, its address and the Network route.
     await this.ensureDevice();
@@ -309,7 +315,8 @@ export class UdpBackend implements Backend {
     }
   }
 
-  async teardown(): Promise<void> {
+  /** flannel0 with its address and route; udp owns no per-peer route, so `foreignRoutes` changes nothing. */
+  async teardown(_foreignRoutes?: ReadonlySet<string>): Promise<void> {
     this.fwd?.stop();
     try {
       if (this.tunFd >= 0) this.nat.tunSetPersist(this.tunFd, 0);

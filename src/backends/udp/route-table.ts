@@ -23,9 +23,14 @@ export class RouteTable {
     this.peers = peers;
   }
 
-  static build(entries: Iterable<RouteEntry>): RouteTable {
+  /**
+   * `sources`: more public IPs (int32) datagrams are accepted from, besides the next hops:
+   * peers reached over another backend still send with udp while this node advertises it.
+   */
+  static build(entries: Iterable<RouteEntry>, sources: Iterable<number> = []): RouteTable {
     const byLen = new Map<number, Map<number, number>>();
     const peers = new Set<number>();
+    for (const s of sources) peers.add(s | 0);
     for (const e of entries) {
       const mask = maskInt(e.subnet.prefixLen);
       let t = byLen.get(e.subnet.prefixLen);

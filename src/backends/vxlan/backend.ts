@@ -216,7 +216,7 @@ export class VxlanBackend implements Backend {
       this.nl.routeList({ family: af, table: RT_TABLE_MAIN }),
     ]);
     const onLink = this.cfg.directRouting ? await this.onLinkPeers(desired.peers, scope.family) : undefined;
-    return planVxlan({ scope, peers: desired.peers, deviceIndex, extIndex: this.ext.index, onLink, have: { neighs, fdbs, routes } });
+    return planVxlan({ scope, peers: desired.peers, deviceIndex, extIndex: this.ext.index, onLink, have: { neighs, fdbs, routes }, foreign: desired.foreignRoutes });
   }
 
   /**
@@ -302,14 +302,14 @@ export class VxlanBackend implements Backend {
     }
   }
 
-  /** Backend switch only: the devices (and with them every neigh/fdb/route on them) and our direct routes. */
-  async teardown(): Promise<void> {
+  /** Retiring the backend: the devices (and with them every neigh/fdb/route on them) and our direct routes. */
+  async teardown(foreignRoutes?: ReadonlySet<string>): Promise<void> {
     for (const d of this.devices) {
       const dev = await this.nl.linkByName(d.name);
       if (dev !== undefined) await this.nl.linkDel(dev.index);
       d.link = undefined;
     }
-    for (const s of familyScopes(this.ctx, this.own)) await deletePeerRoutes(this.nl, this.ext.index, s.network, s.own);
+    for (const s of familyScopes(this.ctx, this.own)) await deletePeerRoutes(this.nl, this.ext.index, s.network, s.own, foreignRoutes);
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { AF_BRIDGE, NTF_SELF, NUD_PERMANENT } from '../../netlink/types.ts';
 import type { FamilyScope } from '../backend.ts';
 import type { ForPeer, KeyedDiff } from '../reconcile/keyed-diff.ts';
 import { diffKeyed } from '../reconcile/keyed-diff.ts';
-import { afOf, isOurKindOfRoute, isPeerRouteOn, routeKey, sameRoute, separateDeviceMoves } from '../reconcile/peer-routes.ts';
+import { afOf, isForeign, isOurKindOfRoute, isPeerRouteOn, routeKey, sameRoute, separateDeviceMoves } from '../reconcile/peer-routes.ts';
 import type { SkippedPeers } from '../reconcile/warn-once.ts';
 import { peerVtepMac } from './mac.ts';
 
@@ -27,6 +27,8 @@ export interface VxlanPlanInput {
   /** DirectRouting on: the peer public IPs that are on-link via the external interface. */
   readonly onLink: ReadonlySet<string> | undefined;
   readonly have: VxlanKernelState;
+  /** Route destinations another backend of this node programs (Desired.foreignRoutes): neither wanted nor owned here. */
+  readonly foreign?: ReadonlySet<string>;
 }
 
 /** `invalid` here: bad backend data, or a VtepMAC another peer already uses. */
@@ -49,10 +51,11 @@ export interface VxlanPlan extends SkippedPeers {
  * Desired per vxlan peer with a half of the family: neighbour (subnet network address →
  * VtepMAC), fdb (VtepMAC → public IP, self permanent) and `<subnet> via <subnet addr> dev
  * <device> onlink`; or, when DirectRouting finds the peer on-link, only `<subnet> via <public
- * ip> dev <ext>`.
+ * ip> dev <ext>`. A destination in `foreign` is another backend's route: the peer keeps its
+ * neighbour and fdb entry here (it is moving to that backend) and its route is left alone.
  */
 export function planVxlan(input: VxlanPlanInput): VxlanPlan {
-  const { deviceIndex, extIndex } = input;
+  const { deviceIndex, extIndex, foreign } = input;
   const { family, network, own } = input.scope;
   const af = afOf(family);
   const wantNeigh = new Map<string, ForPeer<Neigh>>();
@@ -73,8 +76,9 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
       invalid.push({ lease, reason: facts.reason });
       continue;
     }
+    const foreignRoute = foreign?.has(facts.route.obj.dst!) === true;
     if (input.onLink?.has(facts.publicIp) === true) {
-      wantRoute.set(facts.direct.obj.dst!, facts.direct);
+      if (!foreignRoute) wantRoute.set(facts.direct.obj.dst!, facts.direct);
       continue;
     }
     if (facts.neigh === undefined || facts.fdb === undefined) {
@@ -90,7 +94,7 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
     macOwner.set(mac, lease.node ?? subnet);
     wantNeigh.set(facts.neigh.obj.ip!, facts.neigh);
     wantFdb.set(facts.fdbKey, facts.fdb);
-    wantRoute.set(facts.route.obj.dst!, facts.route);
+    if (!foreignRoute) wantRoute.set(facts.route.obj.dst!, facts.route);
   }
 
   const haveNeigh = new Map<string, Neigh>();
@@ -109,7 +113,7 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
   for (const r of input.have.routes) {
     if (r.family !== af) continue;
     const ours = (r.oif === deviceIndex && isOurKindOfRoute(r)) || isPeerRouteOn(r, extIndex, network, own);
-    if (ours) haveRoute.set(routeKey(r), r);
+    if (ours && !isForeign(r, foreign)) haveRoute.set(routeKey(r), r);
   }
 
   return {

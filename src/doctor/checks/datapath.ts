@@ -8,6 +8,7 @@ import { CSUM_FIXED_IN, kernelHasCsumBug } from '../../kernel/tx-csum.ts';
 import { AF_INET, RT_TABLE_MAIN, type Link, type Neigh, type Route } from '../../netlink/types.ts';
 import { leaseSubnets, type Lease } from '../../subnet/lease.ts';
 import { overlayTargets } from '../../probe/targets.ts';
+import { partitionPeers } from '../../backends/multi/partition.ts';
 import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered, KernelFacts } from '../facts.ts';
 import type { Model } from '../model.ts';
@@ -88,59 +89,78 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
   if (b === undefined || m.network === undefined || m.own === undefined || m.ext === undefined) {
     return [skip(id, 'no backend, Network, lease or external interface to compare with'), skip(staleId, 'nothing to compare with')];
   }
-  if (b.type === 'udp') {
-    return [ok(id, 'udp keeps its peers in the daemon, not in kernel tables (the reachability probes test them)'), ok(staleId, 'nothing per peer in the kernel')];
-  }
   if (m.peersSource === 'none') return [skip(id, 'no peer list (the API and the daemon did not answer)'), skip(staleId, 'no peer list')];
   const want = new Map<string, Lease>(m.peers.map((p) => [formatCidr(p.subnet), p]));
+  // flanneld reaches each peer the way it advertises (docs/migration.md): vxlan peers through
+  // flannel.N, host-gw peers by a route via their public IP, udp peers through flannel0.
+  const part = partitionPeers(want);
+  const vxlanPeers = part.byType.get('vxlan') ?? new Map<string, Lease>();
+  const hostGwPeers = part.byType.get('host-gw') ?? new Map<string, Lease>();
+  const udpPeers = part.byType.get('udp')?.size ?? 0;
+  if (b.type === 'udp' && vxlanPeers.size === 0 && hostGwPeers.size === 0) {
+    return [ok(id, 'udp keeps its peers in the daemon, not in kernel tables (the reachability probes test them)'), ok(staleId, 'nothing per peer in the kernel')];
+  }
   const mainRoutes = k.routes.filter((r) => r.family === AF_INET && (r.table ?? RT_TABLE_MAIN) === RT_TABLE_MAIN);
   const missing: string[] = [];
   const differ: string[] = [];
-  const stale: string[] = [];
+  const stale = new Set<string>();
   let staleRoutes = 0;
-  let invalid: readonly { lease: Lease; reason: string }[] = [];
-  let otherBackend: readonly Lease[] = [];
+  const invalid: { lease: Lease; reason: string }[] = [];
+  const otherBackend: readonly Lease[] = part.unsupported;
   const name = (w: Entry): string => `"${w.node ?? w.subnet}"`;
   const collect = <H>(diff: KeyedDiff<Entry, H>, what: string, show: (o: Entry['obj'] | H) => string): void => {
     for (const w of diff.create) missing.push(`${name(w)}: ${what} ${show(w.obj)} missing`);
     for (const [w, h] of diff.replace) differ.push(`${name(w)}: ${what} is ${show(h)}, annotations want ${show(w.obj)}`);
   };
-  let entriesPerPeer: string;
-  if (b.type === 'vxlan') {
-    const dev = k.links.find((l) => l.name === m.device);
-    if (dev === undefined) return [fail(id, `${m.device} does not exist, so no peer has its entries`, 'see datapath.device'), skip(staleId, `no ${m.device}`)];
-    const onLink = b.directRouting ? await onLinkPeers(m, io) : undefined;
+  const scope = { family: 'ipv4' as const, network: m.network, own: m.own.subnet };
+  const staleRoute = (r: Route): void => {
+    const text = `route ${describeRoute(r, k.links)}`;
+    if (!stale.has(text)) staleRoutes++;
+    stale.add(text);
+  };
+  const entries: string[] = [];
+  let onLinkCount = 0;
+  if (b.type === 'vxlan' || vxlanPeers.size > 0) {
+    // A node configured for another backend sends to vxlan peers through the flannel.N it made for them.
+    const dev = b.type === 'vxlan' ? k.links.find((l) => l.name === m.device) : k.links.find((l) => l.kind === 'vxlan' && /^flannel\.\d+$/.test(l.name));
+    const devName = b.type === 'vxlan' ? m.device : 'flannel.<VNI>';
+    if (dev === undefined) return [fail(id, `${devName} does not exist, so no vxlan peer has its entries`, 'see datapath.device'), skip(staleId, `no ${devName}`)];
+    const onLink = b.type === 'vxlan' && b.directRouting ? await onLinkPeers(m, io) : undefined;
+    onLinkCount = onLink?.size ?? 0;
     const plan = planVxlan({
-      scope: { family: 'ipv4', network: m.network, own: m.own.subnet },
-      peers: want,
+      scope,
+      peers: vxlanPeers,
       deviceIndex: dev.index,
       extIndex: m.ext.index,
       onLink,
       have: { neighs: k.neighs.filter((n) => n.index === dev.index), fdbs: k.fdb.filter((n) => n.index === dev.index), routes: mainRoutes },
+      foreign: new Set([...hostGwPeers.values()].map((l) => formatCidr(l.subnet!))),
     });
     collect(plan.route, 'route', (r) => describeRoute(r as Route, k.links));
     collect(plan.neigh, 'neighbour', (n) => `${(n as Neigh).ip} lladdr ${(n as Neigh).mac}`);
     collect(plan.fdb, 'fdb', (n) => `${(n as Neigh).mac} dst ${(n as Neigh).ip}`);
-    for (const r of plan.route.remove) stale.push(`route ${describeRoute(r, k.links)}`);
-    for (const n of plan.neigh.remove) stale.push(`neighbour ${n.ip} lladdr ${n.mac}`);
-    for (const n of plan.fdb.remove) stale.push(`fdb ${n.mac} dst ${n.ip}`);
-    staleRoutes = plan.route.remove.length;
-    invalid = plan.invalid;
-    otherBackend = plan.otherBackend;
-    entriesPerPeer = onLink !== undefined && onLink.size > 0 ? 'route (direct or via flannel), neighbour and FDB entry' : 'route, neighbour and FDB entry';
-  } else {
-    const plan = planHostGw({ scope: { family: 'ipv4', network: m.network, own: m.own.subnet }, peers: want, extIndex: m.ext.index, routes: mainRoutes });
-    collect(plan.route, 'route', (r) => describeRoute(r as Route, k.links));
-    for (const r of plan.route.remove) stale.push(`route ${describeRoute(r, k.links)}`);
-    staleRoutes = plan.route.remove.length;
-    invalid = plan.invalid;
-    otherBackend = plan.otherBackend;
-    entriesPerPeer = 'route via its public IP';
+    for (const r of plan.route.remove) staleRoute(r);
+    for (const n of plan.neigh.remove) stale.add(`neighbour ${n.ip} lladdr ${n.mac}`);
+    for (const n of plan.fdb.remove) stale.add(`fdb ${n.mac} dst ${n.ip}`);
+    invalid.push(...plan.invalid);
+    if (vxlanPeers.size > 0) entries.push(onLinkCount > 0 ? 'route (direct or via flannel), neighbour and FDB entry' : 'route, neighbour and FDB entry');
   }
+  if (b.type === 'host-gw' || hostGwPeers.size > 0) {
+    const plan = planHostGw({ scope, peers: hostGwPeers, extIndex: m.ext.index, routes: mainRoutes, foreign: new Set([...vxlanPeers.values()].map((l) => formatCidr(l.subnet!))) });
+    collect(plan.route, 'route', (r) => describeRoute(r as Route, k.links));
+    for (const r of plan.route.remove) staleRoute(r);
+    invalid.push(...plan.invalid);
+    if (hostGwPeers.size > 0) entries.push('route via its public IP');
+  }
+  if (udpPeers > 0) entries.push(`${count(udpPeers, 'udp peer')} in flanneld's forwarder`);
+  const entriesPerPeer =
+    entries.length === 0 ? (b.type === 'host-gw' ? 'route via its public IP' : 'route, neighbour and FDB entry')
+    : entries.length === 1 ? entries[0]!
+    : `entries for the backend it advertises (${entries.join('; ')})`;
   const out: Check[] = [];
   const notes: string[] = [];
   for (const x of invalid) notes.push(`"${x.lease.node ?? leaseSubnets(x.lease)}" cannot be programmed: ${x.reason}`);
-  for (const l of otherBackend) notes.push(`"${l.node ?? leaseSubnets(l)}" runs ${l.attrs.backendType || 'udp'}, not ${b.type}`);
+  for (const l of otherBackend) notes.push(`"${l.node ?? leaseSubnets(l)}" runs ${l.attrs.backendType}, which flannel-ts does not implement`);
   const programmable = want.size - invalid.length - otherBackend.length;
   if (missing.length + differ.length > 0) {
     const problems = [...missing, ...differ];
@@ -153,15 +173,15 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
       ),
     );
   } else if (notes.length > 0) {
-    out.push(warn(id, `${count(programmable, 'peer')} programmed; ${listNames(notes, 3)}`, 'peers running another backend or with broken annotations are unreachable from this node: fix their net-conf.json or annotations'));
+    out.push(warn(id, `${count(programmable, 'peer')} programmed; ${listNames(notes, 3)}`, 'peers running a backend flannel-ts does not implement or with broken annotations are unreachable from this node: fix their net-conf.json or annotations'));
   } else {
     out.push(ok(id, `${count(programmable, 'peer')}, each with its ${entriesPerPeer}, as their annotations say (from the ${m.peersSource})`));
   }
-  if (stale.length > 0) {
-    const text = `${count(stale.length, 'entry', 'entries')} ${stale.length === 1 ? 'belongs' : 'belong'} to no peer: ${listNames(stale, 4)}`;
+  if (stale.size > 0) {
+    const text = `${count(stale.size, 'entry', 'entries')} ${stale.size === 1 ? 'belongs' : 'belong'} to no peer: ${listNames([...stale], 4)}`;
     const fix = 'flanneld removes them on its next reconcile; entries that stay mean it is not running (delete them by hand: ip route del / ip neigh del / bridge fdb del)';
     // A stale route steers traffic for a subnet somewhere it does not live; a stale neighbour or FDB entry only wastes a slot.
-    out.push(staleRoutes > 0 ? fail(staleId, text, fix, stale) : warn(staleId, text, fix, stale));
+    out.push(staleRoutes > 0 ? fail(staleId, text, fix, [...stale]) : warn(staleId, text, fix, [...stale]));
   } else {
     out.push(ok(staleId, `no entries for peers that are gone`));
   }

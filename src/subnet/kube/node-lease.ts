@@ -143,6 +143,7 @@ export function storedInfoOf(node: NodeView, keys: AnnotationKeys): StoredNodeIn
     ...(a[keys.nodePublicIpv6] ? { publicIpv6: a[keys.nodePublicIpv6] } : {}),
     ...(vtepMac !== undefined ? { vtepMac } : {}),
     ...(vtepMacV6 !== undefined ? { vtepMacV6 } : {}),
+    ...(a[keys.backendType] !== undefined ? { backendType: a[keys.backendType] } : {}),
   };
 }
 

@@ -59,6 +59,7 @@ describe('parseFlags defaults', () => {
       iptablesMode: 'auto',
       vxlanCsumOffload: 'auto',
       peerHealthInterval: 60,
+      migrationGrace: 60,
       logLevel: 'info',
     });
     expect([...set]).toEqual([]);
@@ -179,6 +180,7 @@ describe('parseFlags errors', () => {
     [['--iptables-mode=iptables'], 'invalid value "iptables" for flag -iptables-mode: expected auto, legacy, nft'],
     [['--vxlan-csum-offload=false'], 'invalid value "false" for flag -vxlan-csum-offload: expected auto, off or on'],
     [['--peer-health-interval=-1'], 'invalid value "-1" for flag -peer-health-interval: expected an integer 0..86400'],
+    [['--migration-grace=-1'], 'invalid value "-1" for flag -migration-grace: expected an integer 0..86400'],
     [['--vmodule=foo'], 'invalid value "foo" for flag -vmodule: expected pattern=N[,pattern=N...]'],
     [['--log_backtrace_at=main:12'], 'invalid value "main:12" for flag -log_backtrace_at: expected file.go:N'],
   ])('%j → %s', (argv, message) => {
@@ -308,9 +310,9 @@ describe('usage', () => {
     expect(text).toContain('  -iface value\n');
     const names = [...text.matchAll(/^ {2}-(\S+)/gm)].map((m) => m[1]);
     expect(names).toEqual([...names].sort());
-    expect(names).toHaveLength(38);
+    expect(names).toHaveLength(39);
     expect(text).toContain('  -logging-format string\n    \tlog format: text (klog lines, as upstream) or json (one object per line) (flannel-ts) (default "text")\n');
-    for (const n of ['etcd-prefix', 'etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username', 'etcd-password', 'iface-regex', 'iface-can-reach', 'subnet-file', 'public-ip', 'public-ipv6', 'subnet-lease-renew-margin', 'ip-masq', 'ip-masq-fully-random-disable', 'kube-subnet-mgr', 'kube-api-url', 'kube-annotation-prefix', 'kubeconfig-file', 'version', 'healthz-ip', 'iptables-resync', 'ip-blackhole-route', 'net-config-path', 'set-node-network-unavailable', 'v', 'vmodule', 'log_backtrace_at', 'metrics-ip', 'log-format', 'logging-format', 'iptables-mode', 'vxlan-csum-offload', 'peer-health-interval']) {
+    for (const n of ['etcd-prefix', 'etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username', 'etcd-password', 'iface-regex', 'iface-can-reach', 'subnet-file', 'public-ip', 'public-ipv6', 'subnet-lease-renew-margin', 'ip-masq', 'ip-masq-fully-random-disable', 'kube-subnet-mgr', 'kube-api-url', 'kube-annotation-prefix', 'kubeconfig-file', 'version', 'healthz-ip', 'iptables-resync', 'ip-blackhole-route', 'net-config-path', 'set-node-network-unavailable', 'v', 'vmodule', 'log_backtrace_at', 'metrics-ip', 'log-format', 'logging-format', 'iptables-mode', 'vxlan-csum-offload', 'peer-health-interval', 'migration-grace']) {
       expect(names).toContain(n);
     }
   });

@@ -145,6 +145,38 @@ describe('doctor checks find one fault each', () => {
     expect(find(await all(gathered({ kernel: stale })), 'datapath.stale')).toMatchObject({ status: 'fail', evidence: '1 entry belongs to no peer: route 10.244.9.0/24 via 10.244.9.0 dev flannel.1 onlink' });
   });
 
+  it('datapath: in a mixed cluster (or a migration) each peer is checked by the backend it advertises', async () => {
+    const d = daemonState();
+    const daemon = { ok: true as const, value: { ...d, peers: [d.peers[0]!, { ...d.peers[1]!, backendType: 'host-gw', backendData: 'null' }] } };
+    const api = {
+      ok: true as const,
+      value: {
+        server: 'https://10.96.0.1:443',
+        nodes: [node('a', '10.244.1.0/24', '198.18.0.10', MAC.a), node('b', '10.244.2.0/24', '198.18.0.11', MAC.b), node('c', '10.244.3.0/24', '198.18.0.12', MAC.c, { [`${P}backend-type`]: 'host-gw', [`${P}backend-data`]: 'null' })],
+      },
+    };
+    const kernel = withKernel((k) => {
+      k.routes = k.routes.map((r) => (r.dst === '10.244.3.0/24' ? { family: 2, dst: '10.244.3.0/24', gateway: '198.18.0.12', oif: 2 } : r));
+      k.neighs = k.neighs.filter((n) => n.ip !== '10.244.3.0');
+      k.fdb = k.fdb.filter((n) => n.mac !== MAC.c);
+    });
+    const cs = await all(gathered({ daemon, api, kernel }));
+    expect(find(cs, 'datapath.peers')).toMatchObject({
+      status: 'ok',
+      evidence: '2 peers, each with its entries for the backend it advertises (route, neighbour and FDB entry; route via its public IP), as their annotations say (from the API)',
+    });
+    expect(find(cs, 'datapath.stale')).toMatchObject({ status: 'ok' });
+    // With its route still on flannel.1, the host-gw peer's own route is missing (and nothing is stale).
+    const wrong = withKernel((k) => {
+      k.neighs = k.neighs.filter((n) => n.ip !== '10.244.3.0');
+      k.fdb = k.fdb.filter((n) => n.mac !== MAC.c);
+    });
+    expect(find(await all(gathered({ daemon, api, kernel: wrong })), 'datapath.peers')).toMatchObject({
+      status: 'fail',
+      evidence: '1 entry for 2 peers is wrong: "c": route 10.244.3.0/24 via 198.18.0.12 dev eth0 missing',
+    });
+  });
+
   it('datapath: ip route get that does not take the overlay names the peer', async () => {
     const shadowed = io({ routeGet: async (ip) => (ip === '10.244.3.0' ? [{ family: 2, dst: `${ip}/32`, gateway: '198.18.0.1', oif: 2 }] : [{ family: 2, gateway: ip, oif: 5 }]) });
     expect(find(await all(gathered(), shadowed), 'datapath.path')).toMatchObject({

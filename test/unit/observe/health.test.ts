@@ -19,6 +19,17 @@ describe('HealthState', () => {
     expect(h.readiness().ok).toBe(false);
   });
 
+  it('names a migration in progress in the 200 body, and never in a 503', () => {
+    const h = new HealthState();
+    let note: string | undefined = 'backend host-gw; also vxlan (draining, 41 s left)';
+    h.setNote(() => note);
+    expect(h.readiness()).toEqual({ ok: false, body: 'not ready: starting' });
+    h.setReady(null);
+    expect(h.readiness()).toEqual({ ok: true, body: 'flanneld is ready; backend host-gw; also vxlan (draining, 41 s left)' });
+    note = undefined;
+    expect(h.readiness()).toEqual({ ok: true, body: 'flanneld is ready' });
+  });
+
   it('fails liveness for a loop that stops beating, naming it, and recovers on the next beat', () => {
     const c = clock();
     const h = new HealthState({ now: c.now });

@@ -25,3 +25,13 @@ describe('overlayTarget', () => {
     ]);
   });
 });
+
+describe('overlayTargets of a node that reaches every peer the way it advertises', () => {
+  it('probes each peer by its own backend and skips backends flannel-ts does not implement', () => {
+    expect(overlayTargets([lease('10.244.2.0/24', 'vxlan', 'a'), lease('10.244.3.0/24', 'host-gw', 'b'), lease('10.244.4.0/24', '', 'c'), lease('10.244.5.0/24', 'wireguard', 'd')]).map((t) => t.addr)).toEqual([
+      '10.244.2.0',
+      '10.244.3.1',
+      '10.244.4.0',
+    ]);
+  });
+});

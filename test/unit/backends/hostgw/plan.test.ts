@@ -64,6 +64,14 @@ describe('planHostGw per family', () => {
     expect(p.route.remove).toEqual([route6(9)]);
   });
 
+  it('neither wants nor removes routes another backend of the node programs (a peer reached over vxlan)', () => {
+    const vxlanRoute: Route = { family: AF_INET, dst: '10.244.3.0/24', gateway: '198.18.0.3', oif: EXT };
+    const p = planHostGw({ scope: scope('ipv4'), peers: new Map([peer(2, 'v4'), peer(3, 'v4')]), extIndex: EXT, routes: [vxlanRoute], foreign: new Set(['10.244.3.0/24']) });
+    expect(p.route.create.map((w) => w.obj.dst)).toEqual(['10.244.2.0/24']);
+    expect(p.route.remove).toEqual([]);
+    expect(p.route.unchanged).toBe(0);
+  });
+
   it('reports a peer whose public IPv6 is not IPv6', () => {
     const [key, lease] = peer(2);
     const bad: Lease = { ...lease, attrs: { ...lease.attrs, publicIpv6: '198.18.0.2' } };

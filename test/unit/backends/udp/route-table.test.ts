@@ -20,3 +20,13 @@ describe('RouteTable', () => {
     expect(RouteTable.empty.lookup(ip('10.244.2.1'))).toBe(0);
   });
 });
+
+describe('RouteTable sources', () => {
+  it('accepts datagrams from peers it does not send to (they send with udp while this node advertises it)', () => {
+    const t = RouteTable.build([e('10.244.2.0/24', '198.18.0.3')], [ip('198.18.0.7')]);
+    expect(t.isPeer(ip('198.18.0.7'))).toBe(true);
+    expect(t.isPeer(ip('198.18.0.3'))).toBe(true);
+    expect(t.lookup(ip('10.244.7.1'))).toBe(0);
+    expect(t.size).toBe(1);
+  });
+});

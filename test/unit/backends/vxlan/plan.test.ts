@@ -120,6 +120,25 @@ describe('planVxlan', () => {
   });
 });
 
+describe('planVxlan next to other backends (foreign routes)', () => {
+  const hostGw2: Route = { family: AF_INET, dst: '10.244.2.0/24', gateway: '198.18.0.2', oif: EXT };
+  it('neither wants nor removes a route another backend of the node programs; a moving peer keeps its neighbour and fdb entry', () => {
+    const p = planVxlan({ ...input([peer(2), peer(3)], { neighs: [neigh(2), neigh(3)], fdbs: [fdb(2), fdb(3)], routes: [hostGw2, route(3), route(9)] }), foreign: new Set(['10.244.2.0/24']) });
+    expect(p.route.create).toEqual([]);
+    expect(p.route.replace).toEqual([]);
+    expect(p.route.remove).toEqual([route(9)]);
+    expect(p.neigh.unchanged + p.fdb.unchanged).toBe(4);
+  });
+  it('the same with DirectRouting: no direct route to a foreign destination', () => {
+    const p = planVxlan({ ...input([peer(2)], {}, ['198.18.0.2']), foreign: new Set(['10.244.2.0/24']) });
+    expect(p.route.create).toEqual([]);
+  });
+  it('a route on flannel.1 to a peer another backend now routes is left for that backend to replace', () => {
+    const p = planVxlan({ ...input([], { routes: [route(2)] }), foreign: new Set(['10.244.2.0/24']) });
+    expect(p.route.remove).toEqual([]);
+  });
+});
+
 describe('planVxlan for flannel-v6.N (the IPv6 half)', () => {
   const DEV6 = 8;
   const scope6 = { family: 'ipv6' as const, network: parseCidr6('fd00:10:244::/56')!, own: parseCidr6('fd00:10:244:1::/64')! };

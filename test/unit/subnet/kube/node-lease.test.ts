@@ -195,6 +195,10 @@ describe('own annotations and stored info', () => {
     expect(storedInfoOf(node({ annotations: { 'flannel.alpha.coreos.com/backend-data': 'null' } }), keys)).toEqual({});
     expect(storedInfoOf(node({ annotations: { 'flannel.alpha.coreos.com/backend-data': '{"VtepMAC":"zz"}' } }), keys)).toEqual({});
   });
+  it('keeps the backend-type the node advertised (peers may still send with it after a restart mid-switch)', () => {
+    expect(storedInfoOf(node({ annotations: { 'flannel.alpha.coreos.com/backend-type': 'vxlan', 'flannel.alpha.coreos.com/backend-data': 'null' } }), keys)).toEqual({ backendType: 'vxlan' });
+    expect(storedInfoOf(node({ annotations: { 'flannel.alpha.coreos.com/backend-type': '' } }), keys)).toEqual({ backendType: '' });
+  });
   it('formats times as RFC 3339 UTC seconds', () => {
     expect(kubeTime(new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678)))).toBe('2026-01-02T03:04:05Z');
   });
