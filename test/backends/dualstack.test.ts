@@ -44,7 +44,8 @@ describe.skipIf(!isRoot)('dual-stack vxlan backend in namespaces', () => {
     // The kernel's own routes (fe80::/64, and the prefix route of our /128 address) are not ours.
     return {
       routes: (await topo.ipJson<Json[]>(ns, '-6', 'route', 'show', 'dev', 'flannel-v6.1')).filter((r) => r['protocol'] !== 'kernel'),
-      neigh: (await topo.ipJson<Json[]>(ns, '-6', 'neigh', 'show', 'dev', 'flannel-v6.1')).filter((n) => !String(n['dst']).startsWith('fe80')),
+      // The kernel lists neighbours in hash order: sorted, so the comparison is about content.
+      neigh: (await topo.ipJson<Json[]>(ns, '-6', 'neigh', 'show', 'dev', 'flannel-v6.1')).filter((n) => !String(n['dst']).startsWith('fe80')).sort((a, b) => String(a['dst']).localeCompare(String(b['dst']))),
       fdb: (await topo.fdbJson(ns, 'flannel-v6.1')).sort((a, b) => String(a['mac']).localeCompare(String(b['mac']))),
     };
   }

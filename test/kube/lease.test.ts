@@ -145,7 +145,7 @@ describe('kube subnet manager: own lease (through client-node over HTTP)', () =>
       annotations: { ...flannelAnnotations('198.18.0.1', 'AA:BB:CC:00:00:05'), [`${PREFIX}node-public-ip`]: '198.18.0.50' },
     });
     const info = await (await h.manager()).storedNodeInfo(ac.signal);
-    expect(info).toEqual({ publicIp: '198.18.0.50', vtepMac: 'aa:bb:cc:00:00:05' });
+    expect(info).toEqual({ publicIp: '198.18.0.50', vtepMac: 'aa:bb:cc:00:00:05', backendType: 'vxlan' });
   });
 
   it('reads stored info under a custom prefix (upstream misses it there)', async () => {
