@@ -1,14 +1,14 @@
 import type { VxlanConfig } from '../../config/types.ts';
 import { formatCidr, parseIpv4 } from '../../ip/ipv4.ts';
-import type { Link, NetlinkChange, NetlinkHandle } from '../../netlink/types.ts';
-import { AF_BRIDGE, AF_INET, RT_TABLE_MAIN } from '../../netlink/types.ts';
+import type { Link, Neigh, NetlinkChange, NetlinkHandle } from '../../netlink/types.ts';
+import { AF_BRIDGE, AF_INET, NUD_PERMANENT, RT_TABLE_MAIN } from '../../netlink/types.ts';
 import type { Lease, LeaseAttrs } from '../../subnet/lease.ts';
 import type { Backend, Desired, ExternalInterface, ReconcileReport } from '../backend.ts';
 import type { BackendContext } from '../context.ts';
 import { applyOps, type AppliedOps, type PlannedOp } from '../reconcile/apply-ops.ts';
 import { DriftWatch } from '../reconcile/drift.ts';
 import { linkDeleteKey, neighDeleteKey } from '../reconcile/expected-deletes.ts';
-import { deletePeerRoutes, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
+import { deletePeerRoutes, isOurKindOfRoute, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
 import { SkippedPeerLog } from '../reconcile/warn-once.ts';
 import { ensureAddress, ensureDevice, VXLAN_DEFAULT_PORT, type VxlanDeviceSpec } from './device.ts';
 import { normalizeMac } from '../../ip/mac.ts';
@@ -185,9 +185,10 @@ export class VxlanBackend implements Backend {
       const type = n.family === AF_BRIDGE ? 'fdb' : 'neigh';
       ops.push({ action: 'delete', type, subnet: undefined, node: undefined, queue: (b) => b.neighDel(n), deleteKey: neighDeleteKey(n.family, n.index, n.ip, n.mac) });
     }
-    for (const w of plan.neigh.create) ops.push({ action: 'create', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj) });
-    for (const [w] of plan.neigh.replace) ops.push({ action: 'replace', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj) });
-    for (const w of plan.fdb.create) ops.push({ action: 'create', type: 'fdb', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj) });
+    const written = (n: Neigh): string => neighDeleteKey(n.family, n.index, n.ip, n.mac);
+    for (const w of plan.neigh.create) ops.push({ action: 'create', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj) });
+    for (const [w] of plan.neigh.replace) ops.push({ action: 'replace', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj) });
+    for (const w of plan.fdb.create) ops.push({ action: 'create', type: 'fdb', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj) });
     ops.push(...routeSetOps(plan.route));
     return ops;
   }
@@ -235,17 +236,24 @@ export class VxlanBackend implements Backend {
         return c.link.index === this.ext.index && c.deleted ? `external interface ${this.ext.name} deleted` : undefined;
       case 'addr':
         return c.addr.index === dev?.index && c.deleted ? `address ${c.addr.address} removed from ${this.name}` : undefined;
+      // Additions and in-place changes count as much as deletions: a stale route or a neighbour
+      // pointing at the wrong MAC blackholes traffic until the next resync otherwise. Our own
+      // writes are recognised (ExpectedDeletes) and do not kick.
       case 'route': {
-        if (!c.deleted || c.route.family !== AF_INET) return undefined;
-        if (c.route.oif === dev?.index) return `route ${c.route.dst} deleted`;
+        if (c.route.family !== AF_INET) return undefined;
+        const what = `route ${c.route.dst} ${c.deleted ? 'deleted' : 'added or changed'}`;
+        if (c.route.oif === dev?.index && (c.deleted || isOurKindOfRoute(c.route))) return what;
         const own = this.own?.subnet;
-        if (own !== undefined && isPeerRouteOn(c.route, this.ext.index, this.ctx.network, own)) return `route ${c.route.dst} deleted`;
+        if (own !== undefined && isPeerRouteOn(c.route, this.ext.index, this.ctx.network, own)) return what;
         return undefined;
       }
-      case 'neigh':
-        // No state filter: `ip neigh del` marks the entry FAILED before it announces the delete.
-        if (!c.deleted || c.neigh.index !== dev?.index) return undefined;
-        return c.neigh.family === AF_BRIDGE ? `fdb ${c.neigh.mac} deleted` : `neighbour ${c.neigh.ip} deleted`;
+      case 'neigh': {
+        // No state filter on deletes: `ip neigh del` marks the entry FAILED before it announces
+        // the delete. New entries only when permanent: the rest is the kernel's own cache.
+        if (c.neigh.index !== dev?.index || (!c.deleted && (c.neigh.state & NUD_PERMANENT) === 0)) return undefined;
+        const verb = c.deleted ? 'deleted' : 'added or changed';
+        return c.neigh.family === AF_BRIDGE ? `fdb ${c.neigh.mac} ${verb}` : `neighbour ${c.neigh.ip} ${verb}`;
+      }
     }
   }
 
