@@ -8,7 +8,7 @@
  *
  *   node_modules/.bin/node bench/soak.ts --minutes 30 --nodes 5 --backend vxlan --seed 1
  *     [--pods-per-node 2] [--faults route-deleted,sigkill,…] [--max-faults N]
- *     [--api-outage-s 60] [--sigstop-s 20] [--pause-s 2-5] [--json FILE]
+ *     [--api-outage-s 60] [--sigstop-s 20] [--churn 100] [--pause-s 2-5] [--each-once] [--json FILE]
  *   node_modules/.bin/node bench/soak.ts --list        (the fault kinds)
  *
  * Exit status 1 when any invariant was violated or a daemon exited unexpectedly.
@@ -33,6 +33,8 @@ const { values } = parseArgs({
     'api-outage-s': { type: 'string', default: '60' },
     'sigstop-s': { type: 'string', default: '20' },
     'pause-s': { type: 'string', default: '2-5' },
+    churn: { type: 'string', default: '100' },
+    'each-once': { type: 'boolean', default: false },
     json: { type: 'string' },
     list: { type: 'boolean', default: false },
   },
@@ -63,7 +65,12 @@ const result = await runSoak({
   seed,
   ...(values.faults !== undefined ? { faults: values.faults.split(',').map((s) => s.trim()) } : {}),
   ...(values['max-faults'] !== undefined ? { maxFaults: num('max-faults', values['max-faults']) } : {}),
-  timings: { apiOutageMs: num('api-outage-s', values['api-outage-s']) * 1000, sigstopMs: num('sigstop-s', values['sigstop-s']) * 1000 },
+  timings: {
+    apiOutageMs: num('api-outage-s', values['api-outage-s']) * 1000,
+    sigstopMs: num('sigstop-s', values['sigstop-s']) * 1000,
+    churnNodes: Math.min(100, num('churn', values.churn)),
+  },
+  ...(values['each-once'] ? { schedule: 'each-once' as const } : {}),
   pauseMs: [Number(pause[1]) * 1000, Number(pause[2]) * 1000],
   log: (line) => console.log(line),
 });

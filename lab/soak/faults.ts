@@ -175,6 +175,31 @@ const fdbDeleted: Fault = {
   },
 };
 
+/**
+ * Not in the issue's list, but the nastier form of drift: an entry rewritten in place (no
+ * deletion is announced), which blackholes a peer until it is noticed.
+ */
+const entryChanged: Fault = {
+  kind: 'entry-changed', category: 'kernel', title: "a peer's entry rewritten in place",
+  applies: ALWAYS, cutsPath: ALWAYS,
+  async run(env) {
+    const i = targetNode(env);
+    let argv: string[];
+    if (env.backend === 'vxlan') {
+      const j = otherNode(env, i);
+      argv = ['ip', 'neigh', 'replace', netAddr(env.node(j).podCidr), 'lladdr', env.rng.mac(), 'dev', 'flannel.1', 'nud', 'permanent'];
+    } else if (env.backend === 'host-gw') {
+      const j = otherNode(env, i);
+      argv = ['ip', 'route', 'replace', env.node(j).podCidr, 'via', '198.18.0.250', 'dev', 'eth0'];
+    } else {
+      argv = ['ip', 'route', 'replace', POD_NETWORK, 'dev', 'eth0'];
+    }
+    env.note(`node${i}: ${argv.join(' ')}`);
+    await env.exec(i, argv);
+    return [await env.converge(Date.now(), 'repair')];
+  },
+};
+
 const deviceDeleted: Fault = {
   kind: 'device-deleted', category: 'kernel', title: 'flannel.1 / flannel0 deleted',
   applies: WITH_DEVICE, cutsPath: ALWAYS,
@@ -187,7 +212,7 @@ const deviceDeleted: Fault = {
 };
 
 const underlayDown: Fault = {
-  kind: 'underlay-down', category: 'kernel', title: 'underlay link down for 2 s',
+  kind: 'underlay-down', category: 'kernel', title: 'underlay link down, up',
   applies: ALWAYS, cutsPath: ALWAYS,
   async run(env) {
     const i = targetNode(env);
@@ -283,7 +308,7 @@ const sigterm: Fault = {
 };
 
 const sigstop: Fault = {
-  kind: 'sigstop', category: 'process', title: 'daemon SIGSTOP 20 s + SIGCONT',
+  kind: 'sigstop', category: 'process', title: 'daemon SIGSTOP, SIGCONT',
   applies: ALWAYS, cutsPath: UDP_ONLY,
   async run(env) {
     const i = targetNode(env);
@@ -326,7 +351,7 @@ export function fakeNode(env: FaultEnv, name: string, podCidr: string, publicIp:
 }
 
 const apiStop: Fault = {
-  kind: 'api-stop', category: 'api', title: 'API server stopped 60 s',
+  kind: 'api-stop', category: 'api', title: 'API server stopped, started',
   applies: ALWAYS, cutsPath: NEVER,
   async run(env) {
     env.note(`API server stopped for ${env.timings.apiOutageMs} ms`);
@@ -346,7 +371,7 @@ const BLACKHOLE = [
 ];
 
 const apiBlackhole: Fault = {
-  kind: 'api-blackhole', category: 'api', title: 'API connections blackholed 60 s',
+  kind: 'api-blackhole', category: 'api', title: 'API connections blackholed (DROP)',
   applies: ALWAYS, cutsPath: NEVER,
   async run(env) {
     env.note(`API blackholed (iptables DROP, no reset) for ${env.timings.apiOutageMs} ms`);
@@ -381,7 +406,7 @@ const forced410: Fault = {
 };
 
 const churn: Fault = {
-  kind: 'node-churn', category: 'api', title: '100 nodes added, deleted at 20/s',
+  kind: 'node-churn', category: 'api', title: 'node churn: added, deleted',
   applies: ALWAYS, cutsPath: NEVER,
   async run(env) {
     const { churnNodes: n, churnPerSecond: rate } = env.timings;
@@ -495,7 +520,7 @@ const backendSwitch: Fault = {
 };
 
 export const FAULTS: readonly Fault[] = [
-  routeDeleted, neighDeleted, fdbDeleted, deviceDeleted, underlayDown, addressRemoved, foreignRoute,
+  routeDeleted, neighDeleted, fdbDeleted, entryChanged, deviceDeleted, underlayDown, addressRemoved, foreignRoute,
   sigkill, sigterm, sigstop,
   apiStop, apiBlackhole, watchCut, forced410, churn, malformed, publicIpChanged,
   netconfInvalid, backendSwitch,

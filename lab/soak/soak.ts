@@ -12,6 +12,7 @@
  * bench/soak.ts is the command line; test/lab/soak.test.ts the short CI variant.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLab, type Lab } from '../lab.ts';
 import { netConfJson } from '../daemon.ts';
@@ -36,6 +37,11 @@ export interface SoakOptions {
   readonly faults?: readonly string[];
   /** Stop after this many faults even when time is left. */
   readonly maxFaults?: number;
+  /**
+   * 'random' (default): a kind drawn for every fault until the time is up. 'each-once': every
+   * applicable kind exactly once, in a seeded random order (the CI variant), then stop.
+   */
+  readonly schedule?: 'random' | 'each-once';
   readonly timings?: Partial<FaultTimings>;
   /** Pause after each fault, drawn uniformly from [min, max] ms; default [2000, 5000]. */
   readonly pauseMs?: readonly [number, number];
@@ -64,6 +70,9 @@ export interface SoakResult {
   readonly podsPerNode: number;
   readonly seed: number;
   readonly minutes: number;
+  readonly timings: FaultTimings;
+  readonly pauseMs: readonly [number, number];
+  readonly schedule: 'random' | 'each-once';
   readonly durationS: number;
   readonly faults: readonly FaultRecord[];
   readonly rows: readonly KindRow[];
@@ -75,10 +84,14 @@ export interface SoakResult {
   readonly tcp: TcpStreamStats | undefined;
   readonly memory: MemorySummary | undefined;
   readonly lag: LagSummary;
+  /** The machine's 1-minute load average over the run (the lab shares the machine): mean and max of the samples. */
+  readonly load: { readonly mean: number; readonly max: number };
   readonly violations: number;
 }
 
 export const DEFAULT_TIMINGS: FaultTimings = { apiOutageMs: 60_000, sigstopMs: 20_000, underlayDownMs: 2000, churnNodes: 100, churnPerSecond: 20 };
+
+const DEFAULT_PAUSE_MS: readonly [number, number] = [2000, 5000];
 
 /** How long a fault that did not converge by its deadline may take to recover before the soak moves on. */
 const RECOVERY_MS = 60_000;
@@ -104,6 +117,7 @@ class SoakRunner implements FaultEnv {
   private readonly records: FaultRecord[] = [];
   private readonly exits: UnexpectedExit[] = [];
   private readonly samples: MetricSample[] = [];
+  private readonly loads: number[] = [];
   private readonly seenPids = new Set<number>();
   /** Daemons the soak is stopping or starting itself: the exit monitor leaves them alone. */
   private readonly managed = new Set<number>();
@@ -171,9 +185,18 @@ class SoakRunner implements FaultEnv {
       void this.sampleMetrics();
 
       let index = 0;
-      while (Date.now() < endAt && (this.opts.maxFaults === undefined || index < this.opts.maxFaults)) {
-        const fault = this.rng.pick(kinds);
-        await this.runFault(fault, ++index);
+      if (this.opts.schedule === 'each-once') {
+        const order = [...kinds];
+        for (let k = order.length - 1; k > 0; k--) {
+          const m = this.rng.int(0, k);
+          [order[k], order[m]] = [order[m]!, order[k]!];
+        }
+        for (const fault of order) await this.runFault(fault, ++index);
+      } else {
+        while (Date.now() < endAt && (this.opts.maxFaults === undefined || index < this.opts.maxFaults)) {
+          const fault = this.rng.pick(kinds);
+          await this.runFault(fault, ++index);
+        }
       }
       // Let the last echoes settle inside no fault's window.
       await this.sleep(3500);
@@ -189,7 +212,8 @@ class SoakRunner implements FaultEnv {
       const rows = kindRows(this.records);
       const violations = rows.reduce((a, r) => a + r.violations, 0) + this.baseline.length;
       return {
-        backend, nodes, podsPerNode, seed: this.opts.seed, minutes: this.opts.minutes,
+        backend, nodes, podsPerNode, seed: this.opts.seed, minutes: this.opts.minutes, timings: this.timings,
+        pauseMs: this.opts.pauseMs ?? DEFAULT_PAUSE_MS, schedule: this.opts.schedule ?? 'random',
         durationS: (Date.now() - this.t0) / 1000,
         faults: this.records, rows,
         baselineViolations: this.baseline, baselineLost,
@@ -198,6 +222,7 @@ class SoakRunner implements FaultEnv {
         tcp: tcpStats,
         memory: memorySummary(this.samples, nodes),
         lag: lagSummary(this.samples),
+        load: { mean: this.loads.reduce((a, b) => a + b, 0) / Math.max(1, this.loads.length), max: Math.max(0, ...this.loads) },
         violations,
       };
     } finally {
@@ -224,7 +249,7 @@ class SoakRunner implements FaultEnv {
     }
     const repaired = repairTime(r);
     this.say(`#${index} ${fault.kind}: ${repaired === undefined ? 'NOT REPAIRED' : `repaired in ${repaired} ms`} [${r.phases.map((p) => p ?? '—').join(', ')}]`);
-    const [lo, hi] = this.opts.pauseMs ?? [2000, 5000];
+    const [lo, hi] = this.opts.pauseMs ?? DEFAULT_PAUSE_MS;
     await this.sleep(this.rng.int(lo, hi));
     // The repaired state must still hold after the pause: nothing may drift back.
     await this.converge(Date.now(), 'after the pause', { deadlineMs: 1 });
@@ -407,6 +432,7 @@ class SoakRunner implements FaultEnv {
   }
 
   private async sampleMetrics(): Promise<void> {
+    this.loads.push(loadavg()[0]!);
     await Promise.all(
       this.lab.state.nodes.map(async (n, i) => {
         const pid = n.daemonPid;
@@ -434,7 +460,8 @@ export function formatResult(r: SoakResult): string {
   const mib = (v: number): string => `${v.toFixed(1)} MiB`;
   const lines = [
     `soak: ${r.backend}, ${r.nodes} nodes × ${r.podsPerNode} pods, ${(r.durationS / 60).toFixed(1)} min, ${r.faults.length} faults, seed ${r.seed}`,
-    `replay: node_modules/.bin/node bench/soak.ts --backend ${r.backend} --nodes ${r.nodes} --minutes ${r.minutes} --seed ${r.seed}`,
+    `replay: node_modules/.bin/node bench/soak.ts --backend ${r.backend} --nodes ${r.nodes} --pods-per-node ${r.podsPerNode} --minutes ${r.minutes} --seed ${r.seed} --api-outage-s ${r.timings.apiOutageMs / 1000} --sigstop-s ${r.timings.sigstopMs / 1000} --churn ${r.timings.churnNodes} --pause-s ${r.pauseMs[0] / 1000}-${r.pauseMs[1] / 1000}${r.schedule === 'each-once' ? ' --each-once' : ''}`,
+    `timings: API outages ${r.timings.apiOutageMs / 1000} s, SIGSTOP ${r.timings.sigstopMs / 1000} s, underlay down ${r.timings.underlayDownMs / 1000} s, churn ${r.timings.churnNodes} nodes at ${r.timings.churnPerSecond}/s`,
     '',
     formatTable(r.rows),
     '',
@@ -447,6 +474,7 @@ export function formatResult(r: SoakResult): string {
       ? 'rss: no samples'
       : `rss: start ${mib(r.memory.rssStartMiB)}, end ${mib(r.memory.rssEndMiB)} (mean per daemon); slope ${r.memory.slopeMiBPer10Min.toFixed(2)} MiB/10 min (steepest: node${r.memory.slopeNode}'s longest-lived process, ${r.memory.slopeSpanMinutes.toFixed(1)} min)`,
     `event-loop lag: max ${(r.lag.maxS * 1000).toFixed(0)} ms (node${r.lag.maxNode}), worst window p99 ${(r.lag.p99S * 1000).toFixed(0)} ms; start-up windows up to ${(r.lag.startupMaxS * 1000).toFixed(0)} ms`,
+    `machine load (1-min average, ${r.load.mean.toFixed(1)} mean, ${r.load.max.toFixed(1)} max, on ${availableParallelism()} cores): repair and lag figures include waiting for a CPU`,
     `unexpected daemon exits: ${r.exits.length}`,
     `invariant violations: ${r.violations}`,
   ];
