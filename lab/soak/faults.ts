@@ -114,6 +114,14 @@ function targetNode(env: FaultEnv): number {
   return env.rng.int(0, env.nodeCount - 1);
 }
 
+/**
+ * The daemon a process fault hits: never node0's (with 3 nodes or more), so one daemon lives
+ * through the whole run and its RSS over time says whether memory leaks.
+ */
+function processTarget(env: FaultEnv): number {
+  return env.nodeCount >= 3 ? env.rng.int(1, env.nodeCount - 1) : targetNode(env);
+}
+
 function device(b: Backend): string {
   return b === 'udp' ? 'flannel0' : 'flannel.1';
 }
@@ -284,7 +292,7 @@ const sigkill: Fault = {
   kind: 'sigkill', category: 'process', title: 'daemon SIGKILL + restart',
   applies: ALWAYS, cutsPath: UDP_ONLY,
   async run(env) {
-    const i = targetNode(env);
+    const i = processTarget(env);
     env.note(`node${i}: SIGKILL, restart`);
     await env.killDaemon(i, 'SIGKILL');
     const t0 = Date.now();
@@ -298,7 +306,7 @@ const sigterm: Fault = {
   // The udp daemon is the data path: between its exit and the restart nothing forwards.
   applies: ALWAYS, cutsPath: UDP_ONLY,
   async run(env) {
-    const i = targetNode(env);
+    const i = processTarget(env);
     env.note(`node${i}: SIGTERM, restart`);
     await env.killDaemon(i, 'SIGTERM');
     const t0 = Date.now();
@@ -311,7 +319,7 @@ const sigstop: Fault = {
   kind: 'sigstop', category: 'process', title: 'daemon SIGSTOP, SIGCONT',
   applies: ALWAYS, cutsPath: UDP_ONLY,
   async run(env) {
-    const i = targetNode(env);
+    const i = processTarget(env);
     env.note(`node${i}: SIGSTOP for ${env.timings.sigstopMs} ms`);
     env.pauseDaemon(i);
     try {

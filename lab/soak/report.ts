@@ -106,7 +106,10 @@ export interface MemorySummary {
   /** Mean over nodes of each node's first and last sample. */
   readonly rssStartMiB: number;
   readonly rssEndMiB: number;
-  /** The steepest least-squares slope among the nodes' longest-lived processes, MiB per 10 minutes. */
+  /**
+   * The steepest least-squares slope among the nodes' longest-lived processes, MiB per 10
+   * minutes, after their first 2 minutes when they were sampled for 4 or more.
+   */
   readonly slopeMiBPer10Min: number;
   readonly slopeNode: number;
   /** How long that process was sampled. */
@@ -128,6 +131,9 @@ export function slope(points: readonly (readonly [number, number])[]): number {
   return den === 0 ? 0 : num / den;
 }
 
+/** Left out of the RSS fit of a process sampled for at least twice as long. */
+export const WARM_UP_MS = 120_000;
+
 export function memorySummary(samples: readonly MetricSample[], nodes: number): MemorySummary | undefined {
   const starts: number[] = [];
   const ends: number[] = [];
@@ -145,8 +151,12 @@ export function memorySummary(samples: readonly MetricSample[], nodes: number): 
       if (longest.length === 0 || span > longest[longest.length - 1]!.t - longest[0]!.t) longest = ss;
     }
     if (longest.length < 2) continue;
-    const s = slope(longest.map((x) => [x.t, x.rssBytes] as const)) * 600_000 / 2 ** 20;
     const span = (longest[longest.length - 1]!.t - longest[0]!.t) / 60_000;
+    // A fresh process grows for a while (JIT, lazily built state) before it levels off; a leak
+    // keeps growing. So a process sampled long enough is fitted after its warm-up.
+    const from = longest[0]!.t + (span >= 2 * WARM_UP_MS / 60_000 ? WARM_UP_MS : 0);
+    const fitted = longest.filter((x) => x.t >= from);
+    const s = slope(fitted.map((x) => [x.t, x.rssBytes] as const)) * 600_000 / 2 ** 20;
     if (worst === undefined || s > worst.slope) worst = { slope: s, node: i, span };
   }
   if (starts.length === 0) return undefined;

@@ -472,7 +472,7 @@ export function formatResult(r: SoakResult): string {
       : `tcp: ${r.tcp.megabytes.toFixed(0)} MiB in ${r.tcp.seconds} s, ${r.tcp.stalledSeconds} s without progress (longest ${r.tcp.longestStallSeconds} s)${r.tcp.broke !== undefined ? `, BROKE: ${r.tcp.broke}` : ', unbroken'}`,
     r.memory === undefined
       ? 'rss: no samples'
-      : `rss: start ${mib(r.memory.rssStartMiB)}, end ${mib(r.memory.rssEndMiB)} (mean per daemon); slope ${r.memory.slopeMiBPer10Min.toFixed(2)} MiB/10 min (steepest: node${r.memory.slopeNode}'s longest-lived process, ${r.memory.slopeSpanMinutes.toFixed(1)} min)`,
+      : `rss: start ${mib(r.memory.rssStartMiB)}, end ${mib(r.memory.rssEndMiB)} (mean per daemon); slope ${r.memory.slopeMiBPer10Min.toFixed(2)} MiB/10 min (steepest: node${r.memory.slopeNode}'s longest-lived process, ${r.memory.slopeSpanMinutes.toFixed(1)} min${r.memory.slopeSpanMinutes >= 4 ? ', after 2 min of warm-up' : ''}; process faults spare node0)`,
     `event-loop lag: max ${(r.lag.maxS * 1000).toFixed(0)} ms (node${r.lag.maxNode}), worst window p99 ${(r.lag.p99S * 1000).toFixed(0)} ms; start-up windows up to ${(r.lag.startupMaxS * 1000).toFixed(0)} ms`,
     `machine load (1-min average, ${r.load.mean.toFixed(1)} mean, ${r.load.max.toFixed(1)} max, on ${availableParallelism()} cores): repair and lag figures include waiting for a CPU`,
     `unexpected daemon exits: ${r.exits.length}`,

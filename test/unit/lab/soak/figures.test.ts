@@ -87,6 +87,12 @@ describe('report', () => {
     expect(m.rssEndMiB).toBe((110 + 100) / 2);
   });
 
+  it('RSS slope: the first 2 minutes of a process sampled for 4 or more are its warm-up, not a leak', () => {
+    const warm = Array.from({ length: 21 }, (_, k) => sample({ t: k * 30_000, rssBytes: (k <= 4 ? 100 + 5 * k : 120) * 2 ** 20 }));
+    expect(memorySummary(warm, 1)!.slopeMiBPer10Min).toBe(0);
+    expect(memorySummary(warm.slice(0, 7), 1)!.slopeMiBPer10Min).toBeGreaterThan(50);
+  });
+
   it('lag: start-up and SIGSTOP windows are reported apart', () => {
     const lag = lagSummary([
       sample({ lagMaxS: 0.05, node: 2, t: 5 }),
