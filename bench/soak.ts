@@ -57,6 +57,14 @@ const pause = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(values['pause-s']);
 if (pause === null) throw new Error(`--pause-s must be MIN-MAX seconds, got ${JSON.stringify(values['pause-s'])}`);
 const seed = values.seed !== undefined ? num('seed', values.seed) : randomSeed();
 
+// Ctrl-C ends the run after the fault in progress, prints what it has and removes the lab.
+const stop = new AbortController();
+process.on('SIGINT', () => {
+  if (stop.signal.aborted) process.exit(130);
+  console.log('stopping after the fault in progress (Ctrl-C again to leave at once; the next lab test run sweeps the lab)');
+  stop.abort();
+});
+
 const result = await runSoak({
   minutes: num('minutes', values.minutes),
   nodes: num('nodes', values.nodes),
@@ -73,6 +81,7 @@ const result = await runSoak({
   ...(values['each-once'] ? { schedule: 'each-once' as const } : {}),
   pauseMs: [Number(pause[1]) * 1000, Number(pause[2]) * 1000],
   log: (line) => console.log(line),
+  signal: stop.signal,
 });
 
 console.log('');

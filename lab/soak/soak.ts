@@ -55,6 +55,8 @@ export interface SoakOptions {
   readonly tcpRate?: string;
   /** Progress lines. */
   readonly log?: (line: string) => void;
+  /** Ends the run after the fault in progress (the figures so far are returned, the lab removed). */
+  readonly signal?: AbortSignal;
 }
 
 export interface UnexpectedExit {
@@ -191,9 +193,12 @@ class SoakRunner implements FaultEnv {
           const m = this.rng.int(0, k);
           [order[k], order[m]] = [order[m]!, order[k]!];
         }
-        for (const fault of order) await this.runFault(fault, ++index);
+        for (const fault of order) {
+          if (this.opts.signal?.aborted) break;
+          await this.runFault(fault, ++index);
+        }
       } else {
-        while (Date.now() < endAt && (this.opts.maxFaults === undefined || index < this.opts.maxFaults)) {
+        while (Date.now() < endAt && !this.opts.signal?.aborted && (this.opts.maxFaults === undefined || index < this.opts.maxFaults)) {
           const fault = this.rng.pick(kinds);
           await this.runFault(fault, ++index);
         }
