@@ -102,18 +102,25 @@ export function formatTable(rows: readonly KindRow[]): string {
   return [head, sep, ...lines].join('\n');
 }
 
+/** One daemon process's RSS over the time it was sampled. */
+export interface ProcessMemory {
+  readonly node: number;
+  readonly spanMinutes: number;
+  readonly firstMiB: number;
+  readonly lastMiB: number;
+  /** Least-squares slope, MiB per 10 minutes, after the first 2 minutes when sampled for 4 or more. */
+  readonly slopeMiBPer10Min: number;
+}
+
 export interface MemorySummary {
   /** Mean over nodes of each node's first and last sample. */
   readonly rssStartMiB: number;
   readonly rssEndMiB: number;
-  /**
-   * The steepest least-squares slope among the nodes' longest-lived processes, MiB per 10
-   * minutes, after their first 2 minutes when they were sampled for 4 or more.
-   */
-  readonly slopeMiBPer10Min: number;
-  readonly slopeNode: number;
-  /** How long that process was sampled. */
-  readonly slopeSpanMinutes: number;
+  /** Each node's longest-lived process. */
+  readonly perNode: readonly ProcessMemory[];
+  /** The longest-lived of them (node0's: process faults spare it), the one to judge a leak by. */
+  readonly longest: ProcessMemory;
+  readonly steepest: ProcessMemory;
 }
 
 /** Least-squares slope of y over x. */
@@ -137,7 +144,7 @@ export const WARM_UP_MS = 120_000;
 export function memorySummary(samples: readonly MetricSample[], nodes: number): MemorySummary | undefined {
   const starts: number[] = [];
   const ends: number[] = [];
-  let worst: { slope: number; node: number; span: number } | undefined;
+  const perNode: ProcessMemory[] = [];
   for (let i = 0; i < nodes; i++) {
     const mine = samples.filter((s) => s.node === i);
     if (mine.length === 0) continue;
@@ -156,17 +163,22 @@ export function memorySummary(samples: readonly MetricSample[], nodes: number): 
     // keeps growing. So a process sampled long enough is fitted after its warm-up.
     const from = longest[0]!.t + (span >= 2 * WARM_UP_MS / 60_000 ? WARM_UP_MS : 0);
     const fitted = longest.filter((x) => x.t >= from);
-    const s = slope(fitted.map((x) => [x.t, x.rssBytes] as const)) * 600_000 / 2 ** 20;
-    if (worst === undefined || s > worst.slope) worst = { slope: s, node: i, span };
+    perNode.push({
+      node: i,
+      spanMinutes: span,
+      firstMiB: longest[0]!.rssBytes / 2 ** 20,
+      lastMiB: longest[longest.length - 1]!.rssBytes / 2 ** 20,
+      slopeMiBPer10Min: slope(fitted.map((x) => [x.t, x.rssBytes] as const)) * 600_000 / 2 ** 20,
+    });
   }
-  if (starts.length === 0) return undefined;
+  if (starts.length === 0 || perNode.length === 0) return undefined;
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length / 2 ** 20;
   return {
     rssStartMiB: mean(starts),
     rssEndMiB: mean(ends),
-    slopeMiBPer10Min: worst?.slope ?? 0,
-    slopeNode: worst?.node ?? -1,
-    slopeSpanMinutes: worst?.span ?? 0,
+    perNode,
+    longest: perNode.reduce((a, b) => (b.spanMinutes > a.spanMinutes ? b : a)),
+    steepest: perNode.reduce((a, b) => (b.slopeMiBPer10Min > a.slopeMiBPer10Min ? b : a)),
   };
 }
 

@@ -22,7 +22,7 @@ import { errorText } from '../../src/util/errors.ts';
 import { compareNode, expectedState, LeaseModel, readKernel, toApiNode, type ApiNode, type Backend, type CheckedNode } from './checker.ts';
 import { FAULTS, secondaryIp, type ConvergeOptions, type Fault, type FaultEnv, type FaultTimings, type NodeModel } from './faults.ts';
 import { UnderlayHttp } from './http.ts';
-import { formatTable, kindRows, lagSummary, memorySummary, repairTime, type FaultRecord, type KindRow, type LagSummary, type MemorySummary, type MetricSample } from './report.ts';
+import { formatTable, kindRows, lagSummary, memorySummary, repairTime, type FaultRecord, type KindRow, type LagSummary, type MemorySummary, type MetricSample, type ProcessMemory } from './report.ts';
 import { Rng } from './rng.ts';
 import { PingMatrix, TcpStream, type PingMatrixStats, type TcpStreamStats } from './traffic.ts';
 
@@ -89,6 +89,8 @@ export interface SoakResult {
   /** The machine's 1-minute load average over the run (the lab shares the machine): mean and max of the samples. */
   readonly load: { readonly mean: number; readonly max: number };
   readonly violations: number;
+  /** Every /metrics sample, for a closer look at memory and lag (--json). */
+  readonly samples: readonly MetricSample[];
 }
 
 export const DEFAULT_TIMINGS: FaultTimings = { apiOutageMs: 60_000, sigstopMs: 20_000, underlayDownMs: 2000, churnNodes: 100, churnPerSecond: 20 };
@@ -227,6 +229,7 @@ class SoakRunner implements FaultEnv {
         tcp: tcpStats,
         memory: memorySummary(this.samples, nodes),
         lag: lagSummary(this.samples),
+        samples: this.samples,
         load: { mean: this.loads.reduce((a, b) => a + b, 0) / Math.max(1, this.loads.length), max: Math.max(0, ...this.loads) },
         violations,
       };
@@ -477,7 +480,7 @@ export function formatResult(r: SoakResult): string {
       : `tcp: ${r.tcp.megabytes.toFixed(0)} MiB in ${r.tcp.seconds} s, ${r.tcp.stalledSeconds} s without progress (longest ${r.tcp.longestStallSeconds} s)${r.tcp.broke !== undefined ? `, BROKE: ${r.tcp.broke}` : ', unbroken'}`,
     r.memory === undefined
       ? 'rss: no samples'
-      : `rss: start ${mib(r.memory.rssStartMiB)}, end ${mib(r.memory.rssEndMiB)} (mean per daemon); slope ${r.memory.slopeMiBPer10Min.toFixed(2)} MiB/10 min (steepest: node${r.memory.slopeNode}'s longest-lived process, ${r.memory.slopeSpanMinutes.toFixed(1)} min${r.memory.slopeSpanMinutes >= 4 ? ', after 2 min of warm-up' : ''}; process faults spare node0)`,
+      : `rss: start ${mib(r.memory.rssStartMiB)}, end ${mib(r.memory.rssEndMiB)} (mean per daemon); slope ${slopeText(r.memory.longest)} for the longest-lived daemon (process faults spare node0), steepest ${slopeText(r.memory.steepest)}`,
     `event-loop lag: max ${(r.lag.maxS * 1000).toFixed(0)} ms (node${r.lag.maxNode}), worst window p99 ${(r.lag.p99S * 1000).toFixed(0)} ms; start-up windows up to ${(r.lag.startupMaxS * 1000).toFixed(0)} ms`,
     `machine load (1-min average, ${r.load.mean.toFixed(1)} mean, ${r.load.max.toFixed(1)} max, on ${availableParallelism()} cores): repair and lag figures include waiting for a CPU`,
     `unexpected daemon exits: ${r.exits.length}`,
@@ -489,4 +492,8 @@ export function formatResult(r: SoakResult): string {
   ];
   if (detail.length > 0) lines.push(...detail);
   return lines.join('\n');
+}
+
+function slopeText(p: ProcessMemory): string {
+  return `${p.slopeMiBPer10Min >= 0 ? '+' : ''}${p.slopeMiBPer10Min.toFixed(2)} MiB/10 min (node${p.node}, ${p.spanMinutes.toFixed(1)} min, ${p.firstMiB.toFixed(0)} → ${p.lastMiB.toFixed(0)} MiB)`;
 }

@@ -80,17 +80,18 @@ describe('report', () => {
     const grow = Array.from({ length: 11 }, (_, k) => sample({ t: k * 60_000, rssBytes: (100 + k) * 2 ** 20 }));
     const restarted = [sample({ node: 1, pid: 7, t: 0 }), sample({ node: 1, pid: 8, t: 60_000, startup: true, rssBytes: 300 * 2 ** 20 }), sample({ node: 1, pid: 8, t: 120_000 })];
     const m = memorySummary([...grow, ...restarted], 2)!;
-    expect(m.slopeMiBPer10Min).toBeCloseTo(10, 6);
-    expect(m.slopeNode).toBe(0);
-    expect(m.slopeSpanMinutes).toBe(10);
+    expect(m.longest).toEqual({ node: 0, spanMinutes: 10, firstMiB: 100, lastMiB: 110, slopeMiBPer10Min: expect.closeTo(10, 6) });
+    expect(m.steepest.node).toBe(0);
+    // node1's longest-lived process is one of the two (one sample each: no slope).
+    expect(m.perNode.map((p) => p.node)).toEqual([0]);
     expect(m.rssStartMiB).toBe(100);
     expect(m.rssEndMiB).toBe((110 + 100) / 2);
   });
 
   it('RSS slope: the first 2 minutes of a process sampled for 4 or more are its warm-up, not a leak', () => {
     const warm = Array.from({ length: 21 }, (_, k) => sample({ t: k * 30_000, rssBytes: (k <= 4 ? 100 + 5 * k : 120) * 2 ** 20 }));
-    expect(memorySummary(warm, 1)!.slopeMiBPer10Min).toBe(0);
-    expect(memorySummary(warm.slice(0, 7), 1)!.slopeMiBPer10Min).toBeGreaterThan(50);
+    expect(memorySummary(warm, 1)!.longest.slopeMiBPer10Min).toBe(0);
+    expect(memorySummary(warm.slice(0, 7), 1)!.longest.slopeMiBPer10Min).toBeGreaterThan(50);
   });
 
   it('lag: start-up and SIGSTOP windows are reported apart', () => {
