@@ -25,6 +25,8 @@ export interface MetricSample {
   readonly node: number;
   readonly pid: number;
   readonly rssBytes: number;
+  /** nodejs_heap_size_used_bytes: the JS heap in use, which a leak in our code grows. */
+  readonly heapUsedBytes: number;
   readonly lagMaxS: number;
   readonly lagP99S: number;
   /** The first sample of a daemon process: its window holds the start-up (module loading). */
@@ -110,6 +112,8 @@ export interface ProcessMemory {
   readonly lastMiB: number;
   /** Least-squares slope, MiB per 10 minutes, after the first 2 minutes when sampled for 4 or more. */
   readonly slopeMiBPer10Min: number;
+  /** The same for the JS heap in use. */
+  readonly heapSlopeMiBPer10Min: number;
 }
 
 export interface MemorySummary {
@@ -169,6 +173,7 @@ export function memorySummary(samples: readonly MetricSample[], nodes: number): 
       firstMiB: longest[0]!.rssBytes / 2 ** 20,
       lastMiB: longest[longest.length - 1]!.rssBytes / 2 ** 20,
       slopeMiBPer10Min: slope(fitted.map((x) => [x.t, x.rssBytes] as const)) * 600_000 / 2 ** 20,
+      heapSlopeMiBPer10Min: slope(fitted.map((x) => [x.t, x.heapUsedBytes] as const)) * 600_000 / 2 ** 20,
     });
   }
   if (starts.length === 0 || perNode.length === 0) return undefined;

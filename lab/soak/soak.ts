@@ -454,6 +454,7 @@ class SoakRunner implements FaultEnv {
         this.samples.push({
           t: Date.now(), node: i, pid,
           rssBytes: num('process_resident_memory_bytes'),
+          heapUsedBytes: num('nodejs_heap_size_used_bytes'),
           lagMaxS: num('nodejs_eventloop_lag_max_seconds'),
           lagP99S: num('nodejs_eventloop_lag_p99_seconds'),
           startup, stopped,
@@ -495,5 +496,6 @@ export function formatResult(r: SoakResult): string {
 }
 
 function slopeText(p: ProcessMemory): string {
-  return `${p.slopeMiBPer10Min >= 0 ? '+' : ''}${p.slopeMiBPer10Min.toFixed(2)} MiB/10 min (node${p.node}, ${p.spanMinutes.toFixed(1)} min, ${p.firstMiB.toFixed(0)} → ${p.lastMiB.toFixed(0)} MiB)`;
+  const signed = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
+  return `${signed(p.slopeMiBPer10Min)} MiB/10 min (JS heap in use ${signed(p.heapSlopeMiBPer10Min)}; node${p.node}, ${p.spanMinutes.toFixed(1)} min, ${p.firstMiB.toFixed(0)} → ${p.lastMiB.toFixed(0)} MiB)`;
 }

@@ -74,13 +74,13 @@ describe('report', () => {
     ]);
   });
 
-  const sample = (over: Partial<MetricSample>): MetricSample => ({ t: 0, node: 0, pid: 1, rssBytes: 100 * 2 ** 20, lagMaxS: 0.01, lagP99S: 0.005, startup: false, stopped: false, ...over });
+  const sample = (over: Partial<MetricSample>): MetricSample => ({ t: 0, node: 0, pid: 1, rssBytes: 100 * 2 ** 20, heapUsedBytes: 50 * 2 ** 20, lagMaxS: 0.01, lagP99S: 0.005, startup: false, stopped: false, ...over });
 
   it('RSS slope: the least-squares fit over each node’s longest-lived process, per 10 minutes', () => {
     const grow = Array.from({ length: 11 }, (_, k) => sample({ t: k * 60_000, rssBytes: (100 + k) * 2 ** 20 }));
     const restarted = [sample({ node: 1, pid: 7, t: 0 }), sample({ node: 1, pid: 8, t: 60_000, startup: true, rssBytes: 300 * 2 ** 20 }), sample({ node: 1, pid: 8, t: 120_000 })];
     const m = memorySummary([...grow, ...restarted], 2)!;
-    expect(m.longest).toEqual({ node: 0, spanMinutes: 10, firstMiB: 100, lastMiB: 110, slopeMiBPer10Min: expect.closeTo(10, 6) });
+    expect(m.longest).toEqual({ node: 0, spanMinutes: 10, firstMiB: 100, lastMiB: 110, slopeMiBPer10Min: expect.closeTo(10, 6), heapSlopeMiBPer10Min: 0 });
     expect(m.steepest.node).toBe(0);
     // node1's longest-lived process is one of the two (one sample each: no slope).
     expect(m.perNode.map((p) => p.node)).toEqual([0]);
