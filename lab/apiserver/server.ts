@@ -24,7 +24,8 @@
  * Test and lab controls: create/update/delete nodes, set podCIDRs, expire the watch history (force
  * 410), drop every watch connection, inject failures, stop and restart on the same port, and a log
  * of every request (method, path, content type, body). A standalone process exposes the watch and
- * drop controls at `POST /lab/expire-history`, `POST /lab/drop-watches`, and the log at `GET /lab/requests`.
+ * drop controls at `POST /lab/expire-history`, `POST /lab/drop-watches`, `POST /lab/compact` (a forced
+ * 410 for every watcher: history gone, revision moved on, watches cut), and the log at `GET /lab/requests`.
  */
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -384,6 +385,13 @@ export class FakeApiServer {
     if (method === 'POST' && action === 'expire-history') {
       this.expireHistory();
       return send(200, { resourceVersion: String(this.store.revision) });
+    }
+    if (method === 'POST' && action === 'compact') {
+      // Cuts the watches too: each client re-watches from its last resourceVersion and gets 410.
+      this.store.compact();
+      send(200, { resourceVersion: String(this.store.revision), dropped: this.watches.size });
+      this.dropWatches();
+      return;
     }
     if (method === 'POST' && action === 'drop-watches') {
       send(200, { dropped: this.watches.size });

@@ -94,6 +94,15 @@ export class ObjectStore {
     this.historyStart = this.revision;
   }
 
+  /**
+   * What an etcd compaction does to watchers: the revision moves on and the history is gone, so
+   * every watch that resumes from the resourceVersion it last saw (even the newest) gets 410 Gone.
+   */
+  compact(): void {
+    this.revision++;
+    this.expireHistory();
+  }
+
   /** Every object and the revision, for a restart of the standalone double that keeps its data (as etcd would). */
   snapshot(): StoreSnapshot {
     return { revision: this.revision, nodes: [...this.nodes.values()].map((n) => clone(n)), pods: [...this.pods.entries()].map(([k, v]) => [k, clone(v)]) };

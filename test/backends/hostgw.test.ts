@@ -123,6 +123,33 @@ describe.skipIf(!isRoot)('host-gw backend in namespaces', () => {
     }
   });
 
+  it('removes a hand-added route into the pod network and undoes a hand-changed one through the monitor, without answering its own writes', async () => {
+    // Found by bench/soak.ts: only deletions kicked a run, so these waited for the periodic resync.
+    const live = await startNode(topo, 1, hostGw, { monitor: true });
+    const desired: Desired = desiredFor(live, [n2]);
+    const loop = new ReconcileLoop({ backend: live.backend, desired: () => desired, resyncMs: 3_600_000 });
+    const ac = new AbortController();
+    const good = ['10.244.2.0/24 via 198.18.0.12 dev eth0'];
+    try {
+      loop.start(ac.signal);
+      live.backend.watchDrift((why) => loop.kick(why), ac.signal);
+      await loop.idle();
+      expect(await peerRoutes()).toEqual(good);
+      const runs = loop.stats().runs;
+      await topo.ip(ns1, 'route', 'add', '10.244.250.0/24', 'via', '198.18.0.20', 'dev', 'eth0');
+      expect(await waitFor(async () => JSON.stringify(await peerRoutes()) === JSON.stringify(good))).toBe(true);
+      await loop.idle();
+      await topo.ip(ns1, 'route', 'replace', '10.244.2.0/24', 'via', '198.18.0.20', 'dev', 'eth0');
+      expect(await waitFor(async () => JSON.stringify(await peerRoutes()) === JSON.stringify(good))).toBe(true);
+      await loop.idle();
+      // One run per hand change: the notifications of the run's own delete and replace kicked none.
+      expect(loop.stats().runs).toBe(runs + 2);
+    } finally {
+      ac.abort();
+      await live.backend.close();
+    }
+  });
+
   it('teardown removes its routes and nothing else', async () => {
     await topo.ip(ns1, 'route', 'replace', '10.250.0.0/24', 'via', '198.18.0.18', 'dev', 'eth0');
     await n1.backend.reconcile(desiredFor(n1, [n2]), signal);

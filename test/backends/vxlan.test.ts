@@ -190,6 +190,37 @@ describe.skipIf(!isRoot)('vxlan backend in namespaces', () => {
     }
   });
 
+  it('removes hand-added entries on flannel.1 and undoes a hand-changed neighbour through the monitor, without answering its own writes', async () => {
+    // Found by bench/soak.ts: only deletions kicked a run, so these waited for the periodic resync.
+    const live = await startNode(topo, 1, vxlanConfig(), { monitor: true });
+    const desired: Desired = desiredFor(live, [n2, n3]);
+    const loop = new ReconcileLoop({ backend: live.backend, desired: () => desired, resyncMs: 3_600_000 });
+    const ac = new AbortController();
+    try {
+      loop.start(ac.signal);
+      live.backend.watchDrift((why) => loop.kick(why), ac.signal);
+      await loop.idle();
+      const good = await state();
+      const runs = loop.stats().runs;
+      const restored = async (): Promise<boolean> => JSON.stringify(await state()) === JSON.stringify(good);
+      await topo.ip(ns1, 'route', 'add', '10.244.250.0/24', 'via', '10.244.250.0', 'dev', 'flannel.1', 'onlink');
+      expect(await waitFor(restored)).toBe(true);
+      await loop.idle();
+      await topo.ip(ns1, 'neigh', 'replace', '10.244.2.0', 'lladdr', '0a:00:00:00:00:99', 'dev', 'flannel.1', 'nud', 'permanent');
+      expect(await waitFor(restored)).toBe(true);
+      await loop.idle();
+      await topo.bridge(ns1, 'fdb', 'append', '0a:00:00:00:00:99', 'dev', 'flannel.1', 'dst', '198.18.0.99', 'self', 'permanent');
+      expect(await waitFor(restored)).toBe(true);
+      await loop.idle();
+      // One run per hand change: the notifications of the run's own deletes and writes kicked none.
+      expect(loop.stats().runs).toBe(runs + 3);
+    } finally {
+      ac.abort();
+      await loop.idle();
+      await live.backend.close();
+    }
+  });
+
   it('recreates an incompatible device and names the difference', async () => {
     await topo.ip(ns1, 'link', 'del', 'flannel.1');
     await topo.ip(ns1, 'link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'local', '198.18.0.11', 'dev', 'eth0', 'dstport', '4789', 'nolearning');

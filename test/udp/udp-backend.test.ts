@@ -187,6 +187,15 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
       expect(await ping(1)).toMatch(/1 received/);
     });
 
+    it('moves the Network route back to flannel0 after it was rewritten in place to another device', async () => {
+      // Found by bench/soak.ts: `ip route replace` announces no deletion, so this waited for the resync.
+      const repaired = fa.next('repaired');
+      await runIn(lab.a.ns, ['ip', 'route', 'replace', '10.244.0.0/16', 'dev', 'ula']);
+      expect((await repaired).repaired).toBe('route 10.244.0.0/16 moved to another device');
+      await waitFor(async () => (await routeOf()) === '10.244.0.0/16 dev flannel0');
+      expect(await ping(1)).toMatch(/1 received/);
+    });
+
     it('re-opens flannel0 deleted while held, with address, MTU, route, IPv6 off, and forwards again', async () => {
       const index = async (): Promise<number> => Number(/^(\d+):/.exec(await outputIn(lab.a.ns, ['ip', '-o', 'link', 'show', 'flannel0'], { allowFailure: true }))?.[1] ?? 0);
       const old = await index();

@@ -123,7 +123,10 @@ export class HostGwBackend implements Backend {
   }
 
   private driftReason(c: NetlinkChange): string | undefined {
-    if (c.kind === 'route' && c.deleted && familyScopes(this.ctx, this.own).some((s) => isPeerRouteOn(c.route, this.ext.index, s.network, s.own))) return `route ${c.route.dst} deleted`;
+    // Added or changed routes too (a stale or hijacked route into the pod network); our own writes do not kick (ExpectedDeletes).
+    if (c.kind === 'route' && familyScopes(this.ctx, this.own).some((s) => isPeerRouteOn(c.route, this.ext.index, s.network, s.own))) {
+      return `route ${c.route.dst} ${c.deleted ? 'deleted' : 'added or changed'}`;
+    }
     if (c.kind === 'link' && c.link.index === this.ext.index && (c.deleted || !c.link.up)) return `external interface ${this.ext.name} changed`;
     // The external interface came back (a new index) or came up: routes must be re-added.
     if (c.kind === 'link' && !c.deleted && c.link.name === this.ext.name && c.link.up) return `external interface ${this.ext.name} up`;

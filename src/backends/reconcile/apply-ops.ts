@@ -18,6 +18,8 @@ export interface PlannedOp {
   readonly queue: (b: NetlinkBatch) => void;
   /** Deletes: the key the drift monitor will see for it (ExpectedDeletes). */
   readonly deleteKey?: string;
+  /** Creates and replaces: the key of the object written, so its notification is not taken for drift. */
+  readonly writeKey?: string;
 }
 
 export interface AppliedOps {
@@ -33,14 +35,17 @@ export interface AppliedOps {
 /**
  * Sends every op in one batch (the netlink layer splits it into as few sendmsg calls as the
  * socket buffers allow) and tallies the acks. Deleting what is already gone counts as done.
- * With `expected`, the run's deletes replace what it expected before, so the drift monitor
- * does not answer them with another run. With `log`, each change made is logged (log-ops.ts).
+ * With `expected`, the run's deletes and writes replace what it expected before, so the drift
+ * monitor does not answer them with another run. With `log`, each change made is logged (log-ops.ts).
  */
 export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[], opts: { readonly expected?: ExpectedDeletes; readonly log?: Logger } = {}): Promise<AppliedOps> {
   const { expected, log } = opts;
   if (expected !== undefined) {
     expected.clear();
-    for (const op of ops) if (op.deleteKey !== undefined) expected.expect(op.deleteKey);
+    for (const op of ops) {
+      if (op.deleteKey !== undefined) expected.expect(op.deleteKey);
+      if (op.writeKey !== undefined) expected.expectWrite(op.writeKey);
+    }
   }
   const out = { created: 0, replaced: 0, deleted: 0, changedByType: {} as Record<string, number>, failed: [] as PeerFailure[], results: [] as (KernelError | null)[] };
   if (ops.length === 0) return out;

@@ -2,27 +2,34 @@ import type { NetlinkChange } from '../../netlink/types.ts';
 import { AF_BRIDGE } from '../../netlink/types.ts';
 
 /**
- * Deletions a reconcile made itself, so the drift monitor does not answer our own cleanup
- * with another run. Each expected key is consumed by the first matching notification;
- * the set is cleared before every apply, so a missed notification cannot hide a later one
+ * Deletions and writes a reconcile made itself, so the drift monitor does not answer our own
+ * changes with another run. Each expected key is consumed by the first matching notification;
+ * the sets are cleared before every apply, so a missed notification cannot hide a later one
  * for long.
  */
 export class ExpectedDeletes {
   private readonly keys = new Set<string>();
+  private readonly writes = new Set<string>();
 
   clear(): void {
     this.keys.clear();
+    this.writes.clear();
   }
 
   expect(key: string): void {
     this.keys.add(key);
   }
 
-  /** True (and forgets the key) when `c` is a deletion we made. */
+  /** A create or replace about to be sent (same key form as the deletes). */
+  expectWrite(key: string): void {
+    this.writes.add(key);
+  }
+
+  /** True (and forgets the key) when `c` is a deletion or a write we made. */
   consume(c: NetlinkChange): boolean {
-    if (!c.deleted) return false;
     const key = changeKey(c);
-    return key !== undefined && this.keys.delete(key);
+    if (key === undefined) return false;
+    return c.deleted ? this.keys.delete(key) : this.writes.delete(key);
   }
 }
 

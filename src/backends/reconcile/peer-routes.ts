@@ -88,8 +88,8 @@ export function separateDeviceMoves<W extends ForPeer<Route>>(diff: KeyedDiff<W,
 /** The wanted routes that are missing or differ, as `ip route replace` (idempotent either way). */
 export function routeSetOps(diff: KeyedDiff<ForPeer<Route>, Route>): PlannedOp[] {
   const ops: PlannedOp[] = [];
-  for (const w of diff.create) ops.push({ action: 'create', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj) });
-  for (const [w] of diff.replace) ops.push({ action: 'replace', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj) });
+  for (const w of diff.create) ops.push({ action: 'create', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj), writeKey: routeDeleteKey(w.obj.dst, w.obj.oif) });
+  for (const [w] of diff.replace) ops.push({ action: 'replace', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj), writeKey: routeDeleteKey(w.obj.dst, w.obj.oif) });
   return ops;
 }
 

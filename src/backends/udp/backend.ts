@@ -17,7 +17,7 @@
 import type { UdpConfig } from '../../config/types.ts';
 import { formatCidr, formatIpv4, parseIpv4, type Ipv4Cidr } from '../../ip/ipv4.ts';
 import { loadDatapath, TUN_F_CSUM, TUN_F_TSO4, type DatapathNative } from '../../native/datapath-native.ts';
-import { AF_INET, RT_SCOPE_UNIVERSE, type Link, type NetlinkChange } from '../../netlink/types.ts';
+import { AF_INET, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, type Link, type NetlinkChange } from '../../netlink/types.ts';
 import type { UdpStats } from '../../observe/metrics.ts';
 import type { Lease, LeaseAttrs } from '../../subnet/lease.ts';
 import type { Backend, Desired, PeerFailure, ReconcileReport } from '../backend.ts';
@@ -307,9 +307,12 @@ export class UdpBackend implements Backend {
         return c.link.mtu !== this.mtu || !c.link.up ? `${this.tunName} changed` : undefined;
       case 'addr':
         return c.deleted && c.addr.family === AF_INET && c.addr.index === this.tunIndex ? `address ${c.addr.address} removed from ${this.tunName}` : undefined;
-      case 'route':
-        return c.deleted && c.route.family === AF_INET && c.route.dst === formatCidr(this.network) && c.route.oif === this.tunIndex
-          ? `route ${c.route.dst} deleted` : undefined;
+      case 'route': {
+        if (c.route.family !== AF_INET || c.route.dst !== formatCidr(this.network)) return undefined;
+        if (c.deleted) return c.route.oif === this.tunIndex ? `route ${c.route.dst} deleted` : undefined;
+        // Rewritten in place (`ip route replace`) announces no deletion; ours always names flannel0.
+        return c.route.oif !== this.tunIndex && (c.route.table ?? RT_TABLE_MAIN) === RT_TABLE_MAIN ? `route ${c.route.dst} moved to another device` : undefined;
+      }
       default:
         return undefined;
     }

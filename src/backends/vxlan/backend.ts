@@ -1,7 +1,7 @@
 import type { VxlanConfig } from '../../config/types.ts';
 import { formatAnyCidr, isAddressOf, type IpCidr, type IpFamily } from '../../ip/cidr.ts';
-import type { Link, NetlinkChange, NetlinkHandle } from '../../netlink/types.ts';
-import { AF_BRIDGE, RT_TABLE_MAIN } from '../../netlink/types.ts';
+import type { Link, Neigh, NetlinkChange, NetlinkHandle } from '../../netlink/types.ts';
+import { AF_BRIDGE, NUD_PERMANENT, RT_TABLE_MAIN } from '../../netlink/types.ts';
 import { WarnOnce } from '../../observe/warn-once.ts';
 import { leaseHalf, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
 import { extAddrs, familyScopes, networkFamilies, type Backend, type Desired, type ExternalInterface, type FamilyScope, type ReconcileReport } from '../backend.ts';
@@ -9,7 +9,7 @@ import type { BackendContext } from '../context.ts';
 import { applyOps, type AppliedOps, type PlannedOp } from '../reconcile/apply-ops.ts';
 import { DriftWatch } from '../reconcile/drift.ts';
 import { linkDeleteKey, neighDeleteKey } from '../reconcile/expected-deletes.ts';
-import { afOf, deletePeerRoutes, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
+import { afOf, deletePeerRoutes, isOurKindOfRoute, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
 import { SkippedPeerLog } from '../reconcile/warn-once.ts';
 import { setSysctl } from '../sysctl.ts';
 import { ensureAddress, ensureDevice, VXLAN_DEFAULT_PORT, type VxlanDeviceSpec } from './device.ts';
@@ -239,9 +239,10 @@ export class VxlanBackend implements Backend {
       const type = n.family === AF_BRIDGE ? 'fdb' : 'neigh';
       ops.push({ action: 'delete', type, subnet: undefined, node: undefined, queue: (b) => b.neighDel(n), deleteKey: neighDeleteKey(n.family, n.index, n.ip, n.mac) });
     }
-    for (const w of plan.neigh.create) ops.push({ action: 'create', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj) });
-    for (const [w] of plan.neigh.replace) ops.push({ action: 'replace', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj) });
-    for (const w of plan.fdb.create) ops.push({ action: 'create', type: 'fdb', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj) });
+    const written = (n: Neigh): string => neighDeleteKey(n.family, n.index, n.ip, n.mac);
+    for (const w of plan.neigh.create) ops.push({ action: 'create', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj) });
+    for (const [w] of plan.neigh.replace) ops.push({ action: 'replace', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj) });
+    for (const w of plan.fdb.create) ops.push({ action: 'create', type: 'fdb', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj) });
     ops.push(...routeSetOps(plan.route));
     return ops;
   }
@@ -287,17 +288,22 @@ export class VxlanBackend implements Backend {
         const d = this.devices.find((x) => x.link?.index === c.addr.index);
         return d !== undefined && c.deleted ? `address ${c.addr.address} removed from ${d.name}` : undefined;
       }
+      // Additions and in-place changes count as much as deletions: a stale route or a neighbour
+      // pointing at the wrong MAC blackholes traffic until the next resync otherwise. Our own
+      // writes are recognised (ExpectedDeletes) and do not kick.
       case 'route': {
-        if (!c.deleted) return undefined;
+        const what = `route ${c.route.dst} ${c.deleted ? 'deleted' : 'added or changed'}`;
         const d = this.devices.find((x) => x.link?.index !== undefined && x.link.index === c.route.oif && afOf(x.family) === c.route.family);
-        if (d !== undefined) return `route ${c.route.dst} deleted`;
-        if (familyScopes(this.ctx, this.own).some((s) => isPeerRouteOn(c.route, this.ext.index, s.network, s.own))) return `route ${c.route.dst} deleted`;
+        if (d !== undefined && (c.deleted || isOurKindOfRoute(c.route))) return what;
+        if (familyScopes(this.ctx, this.own).some((s) => isPeerRouteOn(c.route, this.ext.index, s.network, s.own))) return what;
         return undefined;
       }
       case 'neigh': {
-        // No state filter: `ip neigh del` marks the entry FAILED before it announces the delete.
-        if (!c.deleted || !this.devices.some((x) => x.link?.index === c.neigh.index)) return undefined;
-        return c.neigh.family === AF_BRIDGE ? `fdb ${c.neigh.mac} deleted` : `neighbour ${c.neigh.ip} deleted`;
+        // No state filter on deletes: `ip neigh del` marks the entry FAILED before it announces
+        // the delete. New entries only when permanent: the rest is the kernel's own cache.
+        if (!this.devices.some((x) => x.link?.index === c.neigh.index) || (!c.deleted && (c.neigh.state & NUD_PERMANENT) === 0)) return undefined;
+        const verb = c.deleted ? 'deleted' : 'added or changed';
+        return c.neigh.family === AF_BRIDGE ? `fdb ${c.neigh.mac} ${verb}` : `neighbour ${c.neigh.ip} ${verb}`;
       }
     }
   }

@@ -32,6 +32,9 @@ export interface ReflectorHooks {
   readonly isLost: boolean;
 }
 
+/** A watch that ends cleanly sooner than this without delivering anything counts as a failure. */
+const SHORT_WATCH_MS = 1000;
+
 export class NodeReflector {
   /** The current view of every node, by name. */
   readonly nodes = new Map<string, NodeView>();
@@ -81,6 +84,9 @@ export class NodeReflector {
     let resourceVersion: string | undefined;
     const backoff = new Backoff(this.backoff);
     let listed = false;
+    // No watch has delivered anything since the last list: a 410 now means a server that cannot
+    // serve the version it just listed, and relisting at once would spin.
+    let freshList = false;
     while (!signal.aborted) {
       if (resourceVersion === undefined) {
         try {
@@ -88,6 +94,7 @@ export class NodeReflector {
           if (signal.aborted) return;
           if (listed) this.stats.relists++;
           listed = true;
+          freshList = true;
           this.replace(list.nodes);
           resourceVersion = list.resourceVersion;
         } catch (e) {
@@ -97,19 +104,31 @@ export class NodeReflector {
           continue;
         }
       }
+      const started = Date.now();
       const outcome = await this.watchOnce(resourceVersion, signal);
       if (signal.aborted) return;
       this.stats.watchRestarts++;
       resourceVersion = outcome.resourceVersion;
+      // A watch that delivered anything shows the server is back: the next failure starts the
+      // backoff afresh instead of waiting as long as the last outage made it (a connection cut
+      // after an hour of events is retried in 200 ms, not in 5 s).
+      if (outcome.progressed) {
+        backoff.reset();
+        freshList = false;
+      }
       if (outcome.error !== undefined) {
         this.stats.apiErrors++;
         this.retryLog()({ err: outcome.error, resourceVersion: resourceVersion ?? 'relist', retryInMs: backoff.delayMs }, 'node watch ended; restarting');
-      }
-      if (outcome.progressed && outcome.error === undefined) {
-        backoff.reset();
-      } else {
         await sleep(backoff.next(), signal);
+        continue;
       }
+      // 410 Gone (compaction, a restarted server): the relist is the cure, so no wait before it.
+      if (outcome.expired && !freshList) continue;
+      // A watch that ran a while and ended cleanly (server timeout, our idle timeout) is normal:
+      // watch again at once. One that ended at once with nothing is treated as a failure, as
+      // client-go's reflector does with its "very short watch".
+      if (!outcome.expired && (outcome.progressed || Date.now() - started >= SHORT_WATCH_MS)) continue;
+      await sleep(backoff.next(), signal);
     }
   }
 
@@ -120,9 +139,10 @@ export class NodeReflector {
   private async watchOnce(
     from: string,
     signal: AbortSignal,
-  ): Promise<{ resourceVersion: string | undefined; error?: string; progressed: boolean }> {
+  ): Promise<{ resourceVersion: string | undefined; error?: string; progressed: boolean; expired: boolean }> {
     let rv: string | undefined = from;
     let progressed = false;
+    let expired = false;
     let errorText: string | undefined;
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
@@ -133,6 +153,7 @@ export class NodeReflector {
         if (ev.code === 410) {
           errorText = undefined; // expected; the relist is the cure
           this.hooks?.expired(rv);
+          expired = true;
         }
         rv = undefined;
         handle?.stop();
@@ -169,7 +190,7 @@ export class NodeReflector {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
-    return { resourceVersion: rv, progressed, ...(errorText !== undefined ? { error: errorText } : {}) };
+    return { resourceVersion: rv, progressed, expired, ...(errorText !== undefined ? { error: errorText } : {}) };
   }
 
   /** Swaps in a fresh list and reports what changed against the cache. */
