@@ -160,7 +160,9 @@ class SoakRunner implements FaultEnv {
     if (kinds.length === 0) throw new Error(`no fault kind applies to ${backend}`);
 
     this.say(`building a lab: ${nodes} nodes × ${podsPerNode} pods, ${backend}, seed ${this.opts.seed}`);
-    this.lab = await createLab({ nodes, backend, podsPerNode });
+    // A backend switch keeps the previous backend for --migration-grace after every peer moved
+    // (docs/migration.md); 2 s keeps the switch fault's repair time about the switch itself.
+    this.lab = await createLab({ nodes, backend, podsPerNode, daemonArgs: ['--migration-grace=2'] });
     let pings: PingMatrix | undefined;
     let tcp: TcpStream | undefined;
     const timers: NodeJS.Timeout[] = [];

@@ -259,7 +259,9 @@ describe.skipIf(skip)(`backend migration without a lost packet${skip ? ` (skippe
     await server;
     const report = JSON.parse(tcp.stdout) as { error?: string; end?: { sum_received?: { bytes: number }; sum_sent?: { bytes: number; retransmits: number } } };
     console.log(`TCP between 1500-byte pods over udp (flannel0 1472): ${report.end?.sum_sent?.bytes} bytes sent, ${report.end?.sum_received?.bytes} received by the end, ${report.end?.sum_sent?.retransmits} retransmits`);
-    expect([tcp.code, report.error, report.end?.sum_sent?.bytes]).toEqual([0, undefined, 20 * 1024 * 1024]);
+    // iperf3 -n sends at least that much (its last block may overshoot).
+    expect([tcp.code, report.error]).toEqual([0, undefined]);
+    expect(report.end?.sum_sent?.bytes).toBeGreaterThanOrEqual(20 * 1024 * 1024);
     expect(report.end?.sum_received?.bytes).toBeGreaterThan(0);
 
     // Drift: what each backend put in the kernel comes back when removed by hand.
