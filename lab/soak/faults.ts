@@ -512,8 +512,8 @@ const netconfInvalid: Fault = {
 
 const backendSwitch: Fault = {
   kind: 'backend-switch', category: 'config', title: 'backend switch and back',
-  // Nodes that switched and nodes that have not cannot reach each other for that moment (README).
-  applies: ALWAYS, cutsPath: ALWAYS,
+  // Hitless: every peer is reached the way it advertises while nodes switch (docs/migration.md).
+  applies: ALWAYS, cutsPath: NEVER,
   async run(env) {
     const other = switchTarget(env.backend);
     const times: (number | undefined)[] = [];
