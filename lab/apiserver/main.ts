@@ -2,7 +2,9 @@
  * Standalone API server double, for the lab to run inside a namespace:
  *   node lab/apiserver/main.ts --listen 198.18.0.254:6443 --kubeconfig-out FILE
  *     [--tls-cert PEM --tls-key PEM] [--token T] [--node NAME=CIDR[,CIDR]]... [--bookmark-interval-ms N]
- *     [--state-file FILE]
+ *     [--compaction-interval-ms N] [--state-file FILE] [--unix-socket PATH]
+ * --unix-socket: serve the same API on a unix socket too, so a process outside the namespace (a
+ * bench) can reach it.
  * --state-file: on SIGTERM/SIGINT the objects and the resourceVersion are saved there; at start,
  * when the file exists, they are loaded instead of the --node seeds (a restart that keeps its data,
  * as a real API server backed by etcd does; the watch history starts empty, so old watches get 410).
@@ -30,6 +32,8 @@ async function main(): Promise<void> {
       token: { type: 'string' },
       node: { type: 'string', multiple: true, default: [] },
       'bookmark-interval-ms': { type: 'string' },
+      'compaction-interval-ms': { type: 'string' },
+      'unix-socket': { type: 'string' },
       'state-file': { type: 'string' },
     },
   });
@@ -45,6 +49,8 @@ async function main(): Promise<void> {
     ...(cert !== undefined && key !== undefined ? { tls: { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') } } : {}),
     ...(values.token !== undefined ? { token: values.token } : {}),
     ...(values['bookmark-interval-ms'] !== undefined ? { bookmarkIntervalMs: Number(values['bookmark-interval-ms']) } : {}),
+    ...(values['compaction-interval-ms'] !== undefined ? { compactionIntervalMs: Number(values['compaction-interval-ms']) } : {}),
+    ...(values['unix-socket'] !== undefined ? { unixSocket: values['unix-socket'] } : {}),
     ...(restore !== undefined ? { restore } : {}),
   });
   if (restore === undefined) for (const spec of values.node) {

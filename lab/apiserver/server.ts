@@ -3,11 +3,17 @@
  * talk to, over real HTTP(S), so the real client library runs unmodified against it.
  *
  * Faithful where the daemon depends on it:
- * - `GET /api/v1/nodes` lists with the global resourceVersion; `?watch=1|true` streams JSON lines
- *   (ADDED/MODIFIED/DELETED, BOOKMARK when allowWatchBookmarks=true), replaying events after the
- *   given resourceVersion from a bounded history; an absent/"0" resourceVersion starts with
- *   synthetic ADDED events for every node; a too-old one gets HTTP 200 and an ERROR event holding
- *   a 410 Expired Status, as the watch cache does.
+ * - `GET /api/v1/nodes` lists with the global resourceVersion, in pages with `limit` and `continue`
+ *   as etcd3's store serves them (items in key order, every page from the snapshot of the first,
+ *   `remainingItemCount`, a continue token of the same shape); a token whose resourceVersion was
+ *   compacted gets 410 Expired. Compaction runs on a timer (`compactionIntervalMs`, 5 min as
+ *   kube-apiserver's --etcd-compaction-interval), keeping one interval of history.
+ * - `?watch=1|true` streams JSON lines (ADDED/MODIFIED/DELETED), replaying events after the given
+ *   resourceVersion from a bounded history; an absent/"0" resourceVersion starts with synthetic
+ *   ADDED events for every node; a too-old one gets HTTP 200 and an ERROR event holding a 410
+ *   Expired Status, as the watch cache does. With allowWatchBookmarks=true, a BOOKMARK every
+ *   `bookmarkIntervalMs` (a minute, as the watch cache's bookmark frequency) and one 2 s before
+ *   the watch's timeoutSeconds runs out (the cache's pre-timeout bookmark).
  * - `GET/DELETE /api/v1/nodes/{name}`, `POST /api/v1/nodes`, `PATCH /api/v1/nodes/{name}` (status is
  *   kept) and `PATCH /api/v1/nodes/{name}/status` (spec is kept; metadata may change, which is how
  *   flanneld writes annotations), with strategic-merge, merge and JSON patch (see patch.ts).
@@ -15,24 +21,25 @@
  * - Status objects for 401/404/405/409/415/422 shaped like the real ones; every write bumps one
  *   global resourceVersion.
  *
- * Fidelity limits (deliberate): label/field selectors, limit/continue paging, resourceVersion
+ * Fidelity limits (deliberate): label/field selectors, resourceVersion on lists, resourceVersion
  * preconditions (no 409 Conflict), admission, validation of object contents, server-side apply,
  * protobuf/CBOR, and every other resource are not implemented. Watches never time out on their own
- * (the real server closes them after 30–60 min) unless timeoutSeconds is given; bookmarks are sent
- * every `bookmarkIntervalMs` rather than about once a minute.
+ * (the real server closes them after 30–60 min) unless timeoutSeconds is given.
  *
  * Test and lab controls: create/update/delete nodes, set podCIDRs, expire the watch history (force
  * 410), drop every watch connection, inject failures, stop and restart on the same port, and a log
  * of every request (method, path, content type, body). A standalone process exposes the watch and
  * drop controls at `POST /lab/expire-history`, `POST /lab/drop-watches`, `POST /lab/compact` (a forced
- * 410 for every watcher: history gone, revision moved on, watches cut), and the log at `GET /lab/requests`.
+ * 410 for every watcher: history gone, revision moved on, watches cut), the log at `GET /lab/requests`
+ * and requests counted by client and verb at `GET /lab/request-counts`; it can also listen on a
+ * unix socket, which a process outside the server's network namespace can reach.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { clone, isObject, jsonPatch, mergePatch, PatchError, strategicMerge, type Json, type JsonObject } from './patch.ts';
-import { alreadyExists, expired, failureStatus, notFound, unauthorized, unsupportedPatchType } from './status.ts';
+import { alreadyExists, continueExpired, expired, failureStatus, notFound, unauthorized, unsupportedPatchType } from './status.ts';
 import { ObjectStore, type StoreSnapshot, type WatchEvent } from './store.ts';
 import { errorText } from '../../src/util/errors.ts';
 
@@ -47,8 +54,12 @@ export interface FakeApiServerOptions {
   readonly token?: string;
   /** Node events kept for watch replay; default 1000. */
   readonly historyLimit?: number;
-  /** Default 10 s (client-node's watch gives up after 30 s without data). */
+  /** Default 60 s, as the real watch cache's bookmark frequency. */
   readonly bookmarkIntervalMs?: number;
+  /** How often the store is compacted (continue tokens older than the previous compaction expire); default 5 min, 0 = never. */
+  readonly compactionIntervalMs?: number;
+  /** Also serve on this unix socket path (replaced if present). */
+  readonly unixSocket?: string;
   /** Objects and resourceVersion to start with (loaded before the port opens; see ObjectStore.restore). */
   readonly restore?: StoreSnapshot;
 }
@@ -58,6 +69,7 @@ export interface RecordedRequest {
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;
   readonly contentType: string | undefined;
+  readonly userAgent: string;
   readonly body: string;
   /** The response status; 200 for watches that were accepted. */
   status: number;
@@ -93,9 +105,19 @@ export class FakeApiServer {
   private readonly host: string;
   private boundPort: number;
   private server: http.Server | undefined;
+  private unixServer: http.Server | undefined;
+  private compactionTimer: NodeJS.Timeout | undefined;
+  /** Page snapshots of paged lists, by the resourceVersion of their first page: the nodes in name order. */
+  private readonly listSnapshots = new Map<number, JsonObject[]>();
+  /**
+   * Called with every request before it is served (tests: compact between two pages of a list).
+   * Runs after the request is recorded and before failures are injected.
+   */
+  beforeRequest: ((rec: RecordedRequest) => void) | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<http.ServerResponse>();
   private readonly failures: Failure[] = [];
+  private lastBookmarkRevision = 0;
 
   private constructor(opts: FakeApiServerOptions) {
     this.opts = opts;
@@ -144,6 +166,17 @@ export class FakeApiServer {
     const addr = server.address();
     if (addr !== null && typeof addr === 'object') this.boundPort = addr.port;
     this.server = server;
+    if (this.opts.unixSocket !== undefined) this.unixServer = await listenUnix(this.opts.unixSocket, handler, this.sockets);
+    const every = this.opts.compactionIntervalMs ?? 5 * 60_000;
+    if (every > 0) {
+      // etcd compaction as kube-apiserver schedules it: each run removes what is older than the previous run's revision.
+      let previous = this.store.revision;
+      this.compactionTimer = setInterval(() => {
+        this.compact(previous);
+        previous = this.store.revision;
+      }, every);
+      this.compactionTimer.unref();
+    }
   }
 
   /** Stops listening and cuts every connection, as a crashed API server would. */
@@ -151,16 +184,28 @@ export class FakeApiServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    clearInterval(this.compactionTimer);
+    const closing = [server, ...(this.unixServer !== undefined ? [this.unixServer] : [])].map((srv) => new Promise<void>((resolve) => srv.close(() => resolve())));
+    this.unixServer = undefined;
     this.dropWatches();
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
-    await closed;
+    await Promise.all(closing);
   }
 
   /** Watch streams currently open. */
   get openWatches(): number {
     return this.watches.size;
+  }
+
+  /** Ends every open watch cleanly, as when its timeoutSeconds runs out (the client reads to the end). */
+  endWatches(): void {
+    for (const res of this.watches) res.end();
+  }
+
+  /** The resourceVersion of the last BOOKMARK written to any watch; 0 before the first. */
+  get lastBookmark(): number {
+    return this.lastBookmarkRevision;
   }
 
   /** Cuts every open watch connection (the client sees the stream end abruptly). */
@@ -169,14 +214,38 @@ export class FakeApiServer {
     this.watches.clear();
   }
 
-  /** Forgets the watch history: watches from any older resourceVersion get 410 Gone. */
+  /** Forgets the watch history: watches from any older resourceVersion get 410 Gone (continue tokens too). */
   expireHistory(): void {
     this.store.expireHistory();
+    this.compact();
+  }
+
+  /**
+   * Compacts the store up to `revision` (default: now): the continue tokens of lists begun before
+   * it get 410 Expired, as after an etcd compaction. The watch history is the watch cache's and
+   * is kept.
+   */
+  compact(revision = this.store.revision): void {
+    this.store.compact(revision);
+    for (const rv of this.listSnapshots.keys()) if (rv < this.store.compactedRevision) this.listSnapshots.delete(rv);
   }
 
   /** The next `times` requests matching `filter` fail with `code` (a Status body). */
   failNext(filter: RequestFilter, code: number, times = 1): void {
     this.failures.push({ filter, code, remaining: times });
+  }
+
+  /** Requests by client (the User-Agent's product, e.g. `flannel-ts`) and Kubernetes verb (list, watch, get, create, patch, delete …). */
+  requestCounts(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const r of this.requests) {
+      const verb = verbOf(r);
+      if (verb === undefined) continue;
+      const client = r.userAgent.split('/')[0] || 'unknown';
+      const byVerb = (out[client] ??= {});
+      byVerb[verb] = (byVerb[verb] ?? 0) + 1;
+    }
+    return out;
   }
 
   countRequests(filter: RequestFilter = {}): number {
@@ -289,6 +358,7 @@ export class FakeApiServer {
         path: url.pathname,
         query: Object.fromEntries(url.searchParams),
         contentType: req.headers['content-type'],
+        userAgent: req.headers['user-agent'] ?? '',
         body: Buffer.concat(chunks).toString('utf8'),
         status: 0,
       };
@@ -303,6 +373,7 @@ export class FakeApiServer {
         send(401, unauthorized());
         return;
       }
+      this.beforeRequest?.(rec);
       const failure = this.failures.find((f) => f.remaining > 0 && matches(f.filter, rec.method, rec.path));
       if (failure) {
         failure.remaining--;
@@ -331,7 +402,8 @@ export class FakeApiServer {
       if (method === 'GET') {
         const watch = url.searchParams.get('watch');
         if (watch === '1' || watch === 'true') return this.watchNodes(rec, url, res);
-        return send(200, this.nodeList());
+        const page = this.nodeList(url.searchParams);
+        return send(page.code, page.body);
       }
       if (method === 'POST') return this.createNodeFromBody(rec, send);
       return notAllowed();
@@ -382,13 +454,14 @@ export class FakeApiServer {
     if (action === 'requests' && method === 'GET') {
       return send(200, { requests: this.requests.map((r) => ({ ...r })) as unknown as Json });
     }
+    if (action === 'request-counts' && method === 'GET') return send(200, { counts: this.requestCounts() });
     if (method === 'POST' && action === 'expire-history') {
       this.expireHistory();
       return send(200, { resourceVersion: String(this.store.revision) });
     }
     if (method === 'POST' && action === 'compact') {
       // Cuts the watches too: each client re-watches from its last resourceVersion and gets 410.
-      this.store.compact();
+      this.store.compactAll();
       send(200, { resourceVersion: String(this.store.revision), dropped: this.watches.size });
       this.dropWatches();
       return;
@@ -410,12 +483,46 @@ export class FakeApiServer {
     send(201, this.store.putNode(name, body));
   }
 
-  private nodeList(): JsonObject {
-    const items = [...this.store.nodes.values()].map((n) => {
+  /**
+   * A node list, whole or one page of it (etcd3's store.GetList): items in key order (by name),
+   * every page read from the snapshot of the first so the pages make one consistent list, and a
+   * continue token naming that snapshot's resourceVersion and the next key. A token from before
+   * the last compaction gets 410 Expired.
+   */
+  private nodeList(params: URLSearchParams): { code: number; body: JsonObject } {
+    const limit = Number(params.get('limit') ?? '0');
+    const token = params.get('continue') ?? '';
+    const strip = (n: JsonObject): JsonObject => {
       const { kind: _k, apiVersion: _a, ...rest } = clone(n);
       return rest;
-    });
-    return { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.store.revision) }, items };
+    };
+    if (token === '' && !(limit > 0)) {
+      return { code: 200, body: { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.store.revision) }, items: [...this.store.nodes.values()].map(strip) } };
+    }
+    let rv = this.store.revision;
+    let start = '';
+    if (token !== '') {
+      const decoded = decodeContinue(token);
+      if (decoded === undefined) return { code: 400, body: failureStatus(400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)') };
+      ({ rv, start } = decoded);
+      if (rv < this.store.compactedRevision || !this.listSnapshots.has(rv)) return { code: 410, body: continueExpired() };
+    }
+    let snapshot = this.listSnapshots.get(rv);
+    if (snapshot === undefined) {
+      snapshot = [...this.store.nodes.values()].sort((a, b) => compareNames(nameOf(a), nameOf(b)));
+      this.listSnapshots.set(rv, snapshot);
+      // A handful of lists in flight at a time is plenty for a double; the oldest go first.
+      for (const old of this.listSnapshots.keys()) if (this.listSnapshots.size > 16) this.listSnapshots.delete(old);
+    }
+    let from = 0;
+    while (from < snapshot.length && compareNames(nameOf(snapshot[from]!), start) < 0) from++;
+    const to = limit > 0 ? Math.min(snapshot.length, from + limit) : snapshot.length;
+    const metadata: JsonObject = { resourceVersion: String(rv) };
+    if (to < snapshot.length) {
+      metadata['continue'] = encodeContinue(rv, `${nameOf(snapshot[to - 1]!)}\u0000`);
+      metadata['remainingItemCount'] = snapshot.length - to;
+    }
+    return { code: 200, body: { kind: 'NodeList', apiVersion: 'v1', metadata, items: snapshot.slice(from, to).map(strip) } };
   }
 
   private watchNodes(rec: RecordedRequest, url: URL, res: http.ServerResponse): void {
@@ -444,14 +551,15 @@ export class FakeApiServer {
     for (const ev of backlog) write(ev.type, ev.object);
     const unsubscribe = this.store.subscribe((ev) => write(ev.type, ev.object));
     const timers: NodeJS.Timeout[] = [];
-    if (bookmarks) {
-      timers.push(
-        setInterval(() => {
-          write('BOOKMARK', { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(this.store.revision), creationTimestamp: null } });
-        }, this.opts.bookmarkIntervalMs ?? 10_000),
-      );
+    const bookmark = (): void => {
+      this.lastBookmarkRevision = this.store.revision;
+      write('BOOKMARK', { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(this.store.revision), creationTimestamp: null } });
+    };
+    if (bookmarks) timers.push(setInterval(bookmark, this.opts.bookmarkIntervalMs ?? 60_000));
+    if (timeoutSeconds > 0) {
+      timers.push(setTimeout(() => res.end(), timeoutSeconds * 1000));
+      if (bookmarks && timeoutSeconds > 2) timers.push(setTimeout(bookmark, (timeoutSeconds - 2) * 1000));
     }
-    if (timeoutSeconds > 0) timers.push(setTimeout(() => res.end(), timeoutSeconds * 1000));
     this.watches.add(res);
     res.on('close', () => {
       unsubscribe();
@@ -459,6 +567,67 @@ export class FakeApiServer {
       this.watches.delete(res);
     });
   }
+}
+
+/** The Kubernetes verb of an API request (as in apiserver_request_total); undefined for the lab's own paths. */
+function verbOf(r: RecordedRequest): string | undefined {
+  const parts = r.path.split('/').filter((p) => p !== '');
+  if (parts[0] !== 'api') return undefined;
+  // /api/v1/nodes and /api/v1/namespaces/<ns>/pods are collections; one more segment names an object.
+  const collection = parts[2] === 'namespaces' ? parts.length === 5 : parts.length === 3;
+  switch (r.method) {
+    case 'GET':
+      if (!collection) return 'get';
+      return r.query['watch'] === '1' || r.query['watch'] === 'true' ? 'watch' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    default:
+      return r.method.toLowerCase();
+  }
+}
+
+/** etcd key order: byte order of the names. */
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function nameOf(obj: JsonObject): string {
+  const meta = obj['metadata'];
+  return isObject(meta) && typeof meta['name'] === 'string' ? meta['name'] : '';
+}
+
+/** The apiserver's continue token: unpadded base64url of {"v":"meta.k8s.io/v1","rv":…,"start":…}. */
+function encodeContinue(rv: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64url');
+}
+
+function decodeContinue(token: string): { rv: number; start: string } | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { v?: unknown; rv?: unknown; start?: unknown };
+    if (v.v !== 'meta.k8s.io/v1' || typeof v.rv !== 'number' || !Number.isInteger(v.rv) || v.rv <= 0 || typeof v.start !== 'string') return undefined;
+    return { rv: v.rv, start: v.start };
+  } catch {
+    return undefined;
+  }
+}
+
+async function listenUnix(path: string, handler: http.RequestListener, sockets: Set<Socket>): Promise<http.Server> {
+  rmSync(path, { force: true });
+  const server = http.createServer(handler);
+  server.on('connection', (sock: Socket) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
 }
 
 function matches(filter: RequestFilter, method: string, path: string): boolean {

@@ -32,3 +32,12 @@ export function unauthorized(): JsonObject {
 export function expired(requested: number, oldest: number): JsonObject {
   return failureStatus(410, 'Expired', `too old resource version: ${requested} (${oldest})`);
 }
+
+/** A list's continue token from before the last compaction (the apiserver's words). */
+export function continueExpired(): JsonObject {
+  return failureStatus(
+    410,
+    'Expired',
+    'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+  );
+}

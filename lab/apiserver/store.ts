@@ -29,6 +29,8 @@ export class ObjectStore {
   private history: WatchEvent[] = [];
   /** A watch may start at any resourceVersion ≥ this; older ones get 410 Gone. */
   historyStart = 0;
+  /** Revisions before this one are compacted away: a paged list begun before it cannot continue. */
+  compactedRevision = 0;
   private readonly historyLimit: number;
   private readonly listeners = new Set<(ev: WatchEvent) => void>();
 
@@ -98,9 +100,15 @@ export class ObjectStore {
    * What an etcd compaction does to watchers: the revision moves on and the history is gone, so
    * every watch that resumes from the resourceVersion it last saw (even the newest) gets 410 Gone.
    */
-  compact(): void {
+  compactAll(): void {
     this.revision++;
     this.expireHistory();
+    this.compact(this.revision);
+  }
+
+  /** Compacts up to `revision` (never backwards). */
+  compact(revision: number): void {
+    this.compactedRevision = Math.max(this.compactedRevision, Math.min(revision, this.revision));
   }
 
   /** Every object and the revision, for a restart of the standalone double that keeps its data (as etcd would). */

@@ -160,7 +160,7 @@ export class Daemon {
     this.sm = sm;
     log.info(`Created subnet manager: ${sm.name}`);
     this.metrics.addSource('subnet', () => ({
-      ...(subnetStats?.() ?? { watchRestarts: 0, relists: 0, peersSkipped: {} }),
+      ...(subnetStats?.() ?? { watchRestarts: {}, relists: 0, peersSkipped: {} }),
       peersByBackend: Object.fromEntries(this.peers.countByBackend()),
     }));
 

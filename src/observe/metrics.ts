@@ -17,8 +17,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** Counts the subnet manager (kube or etcd) keeps. */
 export interface SubnetStats {
-  /** Times the API watch (informer) was restarted after it stopped on an error. */
-  readonly watchRestarts: number;
+  /**
+   * Times the API watch was re-opened, by reason: 'expiry' (the server ended it at its timeout,
+   * or its resourceVersion expired and the list was read again) and 'error'.
+   */
+  readonly watchRestarts: Readonly<Record<string, number>>;
   /** Full lists of nodes (first sync, 410 Gone, restarts). */
   readonly relists: number;
   /** Peers ignored because their annotations are malformed, by reason (e.g. 'backend-data'). */
@@ -175,7 +178,7 @@ export const METRIC_DOCS = [
   { name: 'flannel_peers', type: 'gauge', labels: ['backend'], help: 'Other nodes with a lease, by the backend type they announce.' },
   { name: 'flannel_backend_active', type: 'gauge', labels: ['backend', 'role'], help: "Backends running on this node, one series per reason: role 'advertised' (net-conf.json configures it; the node's annotations say it), 'peers' (peers advertise it, so this node sends with it), 'draining' (this node advertised it before; kept to receive until no peer may still send with it)." },
   { name: 'flannel_peers_skipped_total', type: 'counter', labels: ['reason'], help: 'Peer updates ignored because the node annotations were malformed (reason `malformed`), or programmed without one family because its half was missing (`missing-ipv4-half`, `missing-ipv6-half`).' },
-  { name: 'flannel_kube_watch_restarts_total', type: 'counter', labels: [], help: 'Restarts of the API watch after it stopped on an error.' },
+  { name: 'flannel_kube_watch_restarts_total', type: 'counter', labels: ['reason'], help: "Restarts of the API watch, by reason: 'expiry' (the server ended the watch at its timeout, or its resourceVersion expired; normal, about one per 5-10 minutes) or 'error' (a failed request, a broken connection, a silent stream)." },
   { name: 'flannel_kube_relists_total', type: 'counter', labels: [], help: 'Full lists of nodes from the API server.' },
   { name: 'flannel_kernel_entries', type: 'gauge', labels: ['type'], help: "Kernel entries owned by this node's backends, by type (route, neigh, fdb)." },
   { name: 'flannel_reconcile_runs_total', type: 'counter', labels: [], help: 'Reconcile runs of the kernel state against the desired state.' },
@@ -378,7 +381,7 @@ function subnetMetrics(make: MetricMaker): void {
     for (const [backend, roles] of Object.entries(b.roles)) for (const role of roles) g.set({ backend, role }, 1);
   });
   make.sourcedCounter('flannel_peers_skipped_total', 'subnet', (s) => byLabel('reason', s.peersSkipped));
-  make.sourcedCounter('flannel_kube_watch_restarts_total', 'subnet', (s) => single(s.watchRestarts));
+  make.sourcedCounter('flannel_kube_watch_restarts_total', 'subnet', (s) => byLabel('reason', s.watchRestarts));
   make.sourcedCounter('flannel_kube_relists_total', 'subnet', (s) => single(s.relists));
 }
 

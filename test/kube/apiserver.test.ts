@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,5 +106,53 @@ describe('API server double over HTTP', () => {
     const r = await fetch(s.url + '/api/v1/nodes');
     expect(r.status).toBe(401);
     expect(((await r.json()) as { reason: string }).reason).toBe('Unauthorized');
+  });
+
+  it('pages a list from one snapshot with etcd3-style continue tokens, and expires them on compaction', async () => {
+    const s = await start();
+    for (const n of ['n3', 'n1', 'n2']) s.createNode(n);
+    const get = async (q: string): Promise<{ status: number; json: { metadata: Record<string, unknown>; items?: { metadata: { name: string } }[]; reason?: string } }> => {
+      const r = await fetch(`${s.url}/api/v1/nodes?${q}`);
+      return { status: r.status, json: (await r.json()) as never };
+    };
+    const first = await get('limit=2');
+    expect(first.json.items!.map((i) => i.metadata.name)).toEqual(['n1', 'n2']);
+    expect(first.json.metadata).toMatchObject({ resourceVersion: '3', remainingItemCount: 1 });
+    const token = first.json.metadata['continue'] as string;
+    expect(JSON.parse(Buffer.from(token, 'base64url').toString())).toEqual({ v: 'meta.k8s.io/v1', rv: 3, start: 'n2\u0000' });
+    s.deleteNode('n3'); // after the snapshot: the next page still has it
+    const second = await get(`limit=2&continue=${token}`);
+    expect(second.json.items!.map((i) => i.metadata.name)).toEqual(['n3']);
+    expect(second.json.metadata).toEqual({ resourceVersion: '3' });
+    s.compact();
+    const expired = await get(`limit=2&continue=${token}`);
+    expect(expired.status).toBe(410);
+    expect(expired.json.reason).toBe('Expired');
+    expect((await get('continue=bm90LWEtdG9rZW4')).status).toBe(400);
+  });
+
+  it('serves on a unix socket too and counts requests by client and verb', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'apiserver-unix-'));
+    try {
+      const socketPath = join(dir, 'api.sock');
+      const s = await start({ unixSocket: socketPath });
+      s.createNode('n1');
+      const viaSocket = (method: string, path: string, userAgent: string): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const req = http.request({ socketPath, method, path, headers: { 'User-Agent': userAgent } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await viaSocket('GET', '/api/v1/nodes/n1', 'flannel-ts/0.1.0 (x)')).toBe(200);
+      expect(await viaSocket('GET', '/api/v1/nodes?limit=500', 'flannel-ts/0.1.0 (x)')).toBe(200);
+      expect(await viaSocket('DELETE', '/api/v1/nodes/n1', 'bench')).toBe(200);
+      await fetch(`${s.url}/lab/request-counts`);
+      expect(s.requestCounts()).toEqual({ 'flannel-ts': { get: 1, list: 1 }, bench: { delete: 1 } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,7 +6,8 @@ import { parseCidr6 } from '../../src/ip/ipv6.ts';
 import { FakeApiServer, type FakeApiServerOptions } from '../../lab/apiserver/server.ts';
 import { silentLogger, type Logger } from '../../src/observe/log.ts';
 import type { LeaseEvent } from '../../src/subnet/lease.ts';
-import { createKubeSubnetManager, type KubeSubnetManager } from '../../src/subnet/kube/manager.ts';
+import { createKubeSubnetManager, type KubeSubnetManager, type KubeSubnetManagerConfig } from '../../src/subnet/kube/manager.ts';
+import type { BackoffOptions } from '../../src/util/retry.ts';
 
 export const PREFIX = 'flannel.alpha.coreos.com/';
 export const MAC1 = 'aa:bb:cc:00:00:01';
@@ -22,11 +23,25 @@ export function flannelAnnotations(publicIp: string, mac: string): Record<string
   };
 }
 
+export interface ManagerOptions {
+  nodeName?: string;
+  env?: NodeJS.ProcessEnv;
+  setNodeNetworkUnavailable?: boolean;
+  prefix?: string;
+  /** `null` turns IPv4 off; `ipv6Network` turns IPv6 on. */
+  network?: string | null;
+  ipv6Network?: string;
+  log?: Logger;
+  syncTimeoutMs?: number;
+  /** Default 10–100 ms, so failures retry quickly. */
+  backoff?: BackoffOptions;
+  reflector?: KubeSubnetManagerConfig['reflector'];
+}
+
 export interface Harness {
   readonly api: FakeApiServer;
   readonly kubeconfig: string;
-  /** `network: null` turns IPv4 off; `ipv6Network` turns IPv6 on. */
-  manager(opts?: { nodeName?: string; env?: NodeJS.ProcessEnv; setNodeNetworkUnavailable?: boolean; prefix?: string; network?: string | null; ipv6Network?: string; log?: Logger; syncTimeoutMs?: number }): Promise<KubeSubnetManager>;
+  manager(opts?: ManagerOptions): Promise<KubeSubnetManager>;
   close(): Promise<void>;
 }
 
@@ -48,8 +63,9 @@ export async function startHarness(opts: FakeApiServerOptions = {}): Promise<Har
         setNodeNetworkUnavailable: m.setNodeNetworkUnavailable ?? true,
         log: m.log ?? silentLogger(),
         env: m.env ?? { NODE_NAME: m.nodeName ?? 'node1' },
-        backoff: { initialMs: 10, maxMs: 100 },
+        backoff: m.backoff ?? { initialMs: 10, maxMs: 100 },
         ...(m.syncTimeoutMs !== undefined ? { syncTimeoutMs: m.syncTimeoutMs } : {}),
+        ...(m.reflector !== undefined ? { reflector: m.reflector } : {}),
       });
       managers.push(mgr);
       return mgr;

@@ -78,7 +78,8 @@ export function createEtcdMode(flags: EtcdModeFlags, log: Logger, onLeaseRevoked
         manager,
         stats: () => {
           const s = manager.stats;
-          return { watchRestarts: s.watchRestarts, relists: s.relists, peersSkipped: { malformed: s.malformedSkipped } };
+          // An etcd watch ends on errors and compactions, never on a timeout: every restart counts as an error.
+          return { watchRestarts: { expiry: 0, error: s.watchRestarts }, relists: s.relists, peersSkipped: { malformed: s.malformedSkipped } };
         },
         waitingFor: () => manager.waitingFor,
       };

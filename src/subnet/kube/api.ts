@@ -12,10 +12,32 @@ export interface NodeView {
   readonly podCIDRs: readonly string[];
 }
 
+/** One page of a node list (the whole list when no limit was asked for). */
 export interface NodeList {
   readonly resourceVersion: string;
   readonly nodes: readonly NodeView[];
+  /** The token that asks for the next page; '' after the last page. */
+  readonly continue: string;
 }
+
+export interface ListOptions {
+  /** Items per page; 0 or absent: everything in one response. */
+  readonly limit?: number;
+  /** The previous page's continue token. */
+  readonly continue?: string;
+}
+
+export interface WatchOptions {
+  /** Asks the server to end the watch cleanly after this long (it then says so with a clean end of stream). */
+  readonly timeoutSeconds?: number;
+}
+
+/**
+ * How a watch stream ended: `closed` — the server finished the response (its timeoutSeconds ran
+ * out, or it shut down in an orderly way); `error` — the request failed, the connection broke,
+ * or the stream was silent too long; `stopped` — stop() was called.
+ */
+export type WatchEnd = { readonly kind: 'closed' } | { readonly kind: 'stopped' } | { readonly kind: 'error'; readonly error: Error };
 
 export type NodeWatchEvent =
   | { readonly type: 'ADDED' | 'MODIFIED' | 'DELETED'; readonly node: NodeView }
@@ -31,9 +53,10 @@ export interface KubeApi {
   /** The API server URL, for logs. */
   readonly server: string;
   getNode(name: string): Promise<NodeView>;
-  listNodes(): Promise<NodeList>;
+  /** A failure with an expired `continue` token is a KubeApiError with code 410. */
+  listNodes(opts?: ListOptions): Promise<NodeList>;
   /** Calls `onDone` exactly once, when the stream ends for any reason (also after stop()). */
-  watchNodes(resourceVersion: string, onEvent: (ev: NodeWatchEvent) => void, onDone: (err?: Error) => void): Promise<WatchHandle>;
+  watchNodes(resourceVersion: string, opts: WatchOptions, onEvent: (ev: NodeWatchEvent) => void, onDone: (end: WatchEnd) => void): Promise<WatchHandle>;
   /** A strategic-merge PATCH of nodes/<name>/status. */
   patchNodeStatus(name: string, body: object): Promise<NodeView>;
   /** The pod's spec.nodeName, '' when unscheduled. */

@@ -13,7 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { VERSION } from '../../version.ts';
-import type { KubeApi, NodeList, NodeView, NodeWatchEvent, WatchHandle } from './api.ts';
+import type { KubeApi, ListOptions, NodeList, NodeView, NodeWatchEvent, WatchEnd, WatchHandle, WatchOptions } from './api.ts';
 import { KubeApiError } from './api.ts';
 import { ListStreamParser } from './list-stream.ts';
 import { readText, sendRequest, type ContactObserver, type RequestSpec } from './transport.ts';
@@ -71,8 +71,13 @@ export function createKubeApi(opts: KubeClientOptions): KubeApi {
 // flannel's patches are strategic merges (a merge patch would replace the kubelet's conditions list).
 const STRATEGIC_MERGE = 'application/strategic-merge-patch+json';
 const USER_AGENT = `flannel-ts/${VERSION} (kubernetes-client-javascript)`;
-/** A watch silent this long is ended with a TimeoutError, as client-node's Watch does (the reflector re-watches quietly). */
-const WATCH_IDLE_MS = 30_000;
+/**
+ * A watch silent this long is taken for a dead connection and ended as an error. A real API
+ * server sends a bookmark about once a minute to a watch that allows them (the watch cache's
+ * bookmark frequency), so a healthy quiet watch is never silent for 2.5 minutes. (client-node's
+ * Watch gives up after 30 s, which on a quiet cluster re-opened every watch twice a minute.)
+ */
+export const WATCH_IDLE_MS = 150_000;
 
 class ClientNodeApi implements KubeApi {
   readonly server: string;
@@ -89,12 +94,16 @@ class ClientNodeApi implements KubeApi {
     return toNodeView(await this.json(`get node "${name}"`, { method: 'GET', path: `/api/v1/nodes/${encodeURIComponent(name)}` }));
   }
 
-  async listNodes(): Promise<NodeList> {
-    const what = 'list nodes';
-    const res = await this.send(what, { method: 'GET', path: '/api/v1/nodes' });
+  async listNodes(opts: ListOptions = {}): Promise<NodeList> {
+    const what = opts.continue ? 'list nodes (next page)' : 'list nodes';
+    const query = new URLSearchParams();
+    if (opts.limit !== undefined && opts.limit > 0) query.set('limit', String(opts.limit));
+    if (opts.continue) query.set('continue', opts.continue);
+    const q = query.toString();
+    const res = await this.send(what, { method: 'GET', path: `/api/v1/nodes${q === '' ? '' : `?${q}`}` });
     const nodes: NodeView[] = [];
     const parser = new ListStreamParser((item) => nodes.push(toNodeView(item)));
-    let list: { metadata?: { resourceVersion?: unknown } };
+    let list: { metadata?: { resourceVersion?: unknown; continue?: unknown } };
     try {
       for await (const chunk of res) parser.push(chunk as Buffer);
       list = parser.end();
@@ -102,7 +111,8 @@ class ClientNodeApi implements KubeApi {
       throw new KubeApiError(`${what}: reading the response: ${asError(e).message}`, 0);
     }
     const rv = list.metadata?.resourceVersion;
-    return { resourceVersion: typeof rv === 'string' ? rv : '', nodes };
+    const next = list.metadata?.continue;
+    return { resourceVersion: typeof rv === 'string' ? rv : '', nodes, continue: typeof next === 'string' ? next : '' };
   }
 
   async patchNodeStatus(name: string, body: object): Promise<NodeView> {
@@ -117,30 +127,32 @@ class ClientNodeApi implements KubeApi {
     return typeof nodeName === 'string' ? nodeName : '';
   }
 
-  async watchNodes(resourceVersion: string, onEvent: (ev: NodeWatchEvent) => void, onDone: (err?: Error) => void): Promise<WatchHandle> {
+  async watchNodes(resourceVersion: string, opts: WatchOptions, onEvent: (ev: NodeWatchEvent) => void, onDone: (end: WatchEnd) => void): Promise<WatchHandle> {
     const controller = new AbortController();
     let ended = false;
     let timer: NodeJS.Timeout | undefined;
-    const finish = (err?: Error): void => {
+    const finish = (end: WatchEnd): void => {
       if (ended) return;
       ended = true;
       clearTimeout(timer);
       controller.abort();
-      onDone(err);
+      onDone(end);
     };
+    const fail = (e: unknown): void => finish(controller.signal.aborted ? { kind: 'stopped' } : { kind: 'error', error: asError(e) });
     const resetTimer = (): void => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(timeoutError()), WATCH_IDLE_MS);
+      timer = setTimeout(() => finish({ kind: 'error', error: new Error(`the watch was silent for ${WATCH_IDLE_MS / 1000} s (no event or bookmark); reconnecting`) }), WATCH_IDLE_MS);
       timer.unref();
     };
-    const handle: WatchHandle = { stop: () => finish() };
+    const handle: WatchHandle = { stop: () => finish({ kind: 'stopped' }) };
     const query = new URLSearchParams({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true' });
+    if (opts.timeoutSeconds !== undefined) query.set('timeoutSeconds', String(opts.timeoutSeconds));
     resetTimer();
     let res: IncomingMessage;
     try {
       res = await this.send('watch nodes', { method: 'GET', path: `/api/v1/nodes?${query}`, signal: controller.signal });
     } catch (e) {
-      finish(controller.signal.aborted ? undefined : asError(e));
+      fail(e);
       return handle;
     }
     if (ended) {
@@ -148,8 +160,10 @@ class ClientNodeApi implements KubeApi {
       return handle;
     }
     resetTimer();
-    res.on('error', (e: Error) => finish(controller.signal.aborted ? undefined : asError(e)));
-    res.on('close', () => finish());
+    res.on('error', fail);
+    // A response that was read to its end is the server's orderly close (timeoutSeconds); one cut
+    // short is a broken connection.
+    res.on('close', () => (res.complete ? finish({ kind: 'closed' }) : fail(new Error('the watch connection closed in the middle of the stream'))));
     const lines = createInterface({ input: res, crlfDelay: Infinity });
     // readline re-emits the stream's errors (a cut connection, our own abort); res.on('error') has them.
     lines.on('error', () => undefined);
@@ -203,12 +217,6 @@ class ClientNodeApi implements KubeApi {
     }
     throw new KubeApiError(`${what}: HTTP ${code}${message ? `: ${message}` : ''}`, code);
   }
-}
-
-function timeoutError(): Error {
-  const e = new Error(`the watch was silent for ${WATCH_IDLE_MS / 1000} s`);
-  e.name = 'TimeoutError';
-  return e;
 }
 
 function asError(e: unknown): Error {

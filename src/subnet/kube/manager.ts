@@ -18,7 +18,7 @@ import type { StoredNodeInfo, SubnetManager } from '../manager.ts';
 import { LeaseSubscribers } from '../lease-subscribers.ts';
 import { annotationKeys, type AnnotationKeys } from './annotations.ts';
 import type { KubeApi, NodeView } from './api.ts';
-import { DEFAULT_BACKOFF, NodeReflector, type NodeDelta } from './node-reflector.ts';
+import { DEFAULT_BACKOFF, NodeReflector, type NodeDelta, type NodeReflectorOptions, type WatchRestartReason } from './node-reflector.ts';
 import { ApiContact, apiSilenceMs } from './api-contact.ts';
 import { errorText } from '../../util/errors.ts';
 import { retry, type BackoffOptions } from '../../util/retry.ts';
@@ -39,7 +39,8 @@ import { continueWhenCacheNotReady, NODE_SYNC_TIMEOUT_MS, waitForNodeSync } from
 
 /** Plain integers for the metrics layer, read at scrape time. */
 export interface KubeSubnetStats {
-  readonly watchRestarts: number;
+  /** Watches re-opened, by reason: `expiry` (the server ended it, or 410) and `error`. */
+  readonly watchRestarts: Readonly<Record<WatchRestartReason, number>>;
   readonly relists: number;
   readonly apiErrors: number;
   /** How many times a peer was skipped for malformed annotations (once per distinct problem). */
@@ -75,6 +76,8 @@ export interface KubeSubnetManagerOptions {
   readonly continueWhenCacheNotReady?: boolean;
   /** Contact with the API server: fed by the client, told of 410s and relists here. */
   readonly contact?: ApiContact;
+  /** Node list page size and watch timeouts (tests); the defaults are client-go's. */
+  readonly reflector?: Omit<NodeReflectorOptions, 'backoff'>;
 }
 
 export class KubeSubnetManager implements SubnetManager {
@@ -123,7 +126,11 @@ export class KubeSubnetManager implements SubnetManager {
     this.now = opts.now ?? (() => new Date());
     this.syncDeadline = { timeoutMs: opts.syncTimeoutMs ?? NODE_SYNC_TIMEOUT_MS, continueWhenNotReady: opts.continueWhenCacheNotReady ?? false };
     this.contact = opts.contact;
-    this.reflector = new NodeReflector(this.api, this.log, (d, relist) => this.onDeltas(d, relist), this.backoff, this.contact);
+    this.reflector = new NodeReflector(this.api, this.log, (d, relist) => this.onDeltas(d, relist), {
+      ...opts.reflector,
+      backoff: this.backoff,
+      ...(this.contact !== undefined ? { hooks: this.contact } : {}),
+    });
     // Silence counts from now: the first requests (the node name, the own node) go out next.
     this.contact?.start(this.stop.signal);
   }
@@ -135,7 +142,7 @@ export class KubeSubnetManager implements SubnetManager {
   get stats(): KubeSubnetStats {
     const r = this.reflector.stats;
     return {
-      watchRestarts: r.watchRestarts,
+      watchRestarts: { ...r.watchRestarts },
       relists: r.relists,
       apiErrors: r.apiErrors,
       malformedPeersSkipped: this.malformedSkipped,
@@ -416,6 +423,7 @@ export interface KubeSubnetManagerConfig {
   readonly env?: NodeJS.ProcessEnv;
   readonly backoff?: BackoffOptions;
   readonly syncTimeoutMs?: number;
+  readonly reflector?: Omit<NodeReflectorOptions, 'backoff'>;
 }
 
 /**
@@ -447,5 +455,6 @@ export async function createKubeSubnetManager(cfg: KubeSubnetManagerConfig): Pro
     ...(cfg.syncTimeoutMs !== undefined ? { syncTimeoutMs: cfg.syncTimeoutMs } : {}),
     continueWhenCacheNotReady: continueWhenCacheNotReady(env),
     contact,
+    ...(cfg.reflector !== undefined ? { reflector: cfg.reflector } : {}),
   });
 }

@@ -122,20 +122,22 @@ describe('createMetrics', () => {
 
   it('reports subnet manager counts and peers by backend as they come and go', async () => {
     const m = quiet();
-    const s = { watchRestarts: 0, relists: 1, peersSkipped: {} as Record<string, number>, peersByBackend: { vxlan: 2 } as Record<string, number> } satisfies SubnetStats;
+    const s = { watchRestarts: { expiry: 0, error: 0 } as Record<string, number>, relists: 1, peersSkipped: {} as Record<string, number>, peersByBackend: { vxlan: 2 } as Record<string, number> } satisfies SubnetStats;
     m.addSource('subnet', () => s);
     let text = await m.scrape();
     expect(sample(text, 'flannel_peers{backend="vxlan"}')).toBe(2);
     expect(sample(text, 'flannel_kube_relists_total')).toBe(1);
-    expect(sample(text, 'flannel_kube_watch_restarts_total')).toBe(0);
+    expect(sample(text, 'flannel_kube_watch_restarts_total{reason="expiry"}')).toBe(0);
+    expect(sample(text, 'flannel_kube_watch_restarts_total{reason="error"}')).toBe(0);
     s.peersByBackend = { vxlan: 1, 'host-gw': 1 };
     s.peersSkipped['backend-data'] = 4;
-    s.watchRestarts = 2;
+    s.watchRestarts = { expiry: 3, error: 2 };
     text = await m.scrape();
     expect(sample(text, 'flannel_peers{backend="vxlan"}')).toBe(1);
     expect(sample(text, 'flannel_peers{backend="host-gw"}')).toBe(1);
     expect(sample(text, 'flannel_peers_skipped_total{reason="backend-data"}')).toBe(4);
-    expect(sample(text, 'flannel_kube_watch_restarts_total')).toBe(2);
+    expect(sample(text, 'flannel_kube_watch_restarts_total{reason="expiry"}')).toBe(3);
+    expect(sample(text, 'flannel_kube_watch_restarts_total{reason="error"}')).toBe(2);
   });
 
   it('sets lease and config info, counts reload errors, observes reconcile durations', async () => {
