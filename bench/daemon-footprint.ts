@@ -15,10 +15,10 @@
  * Set-up (all in one throwaway namespace `dfp-<pid>-<hex>-node`, removed on exit, on failure too):
  * - a veth `eth0` with 198.18.0.10/24 (peers' public IPs repeat over 198.18.0.20-249);
  * - the API server double (lab/apiserver/main.ts) on 127.0.0.1:6443 inside the namespace,
- *   started from a state file this bench writes: the own node (podCIDR 10.244.255.248/29) and N
- *   peer Node objects with /29 podCIDRs inside 10.244.0.0/16, flannel vxlan annotations, and a
- *   kubelet-like status (conditions, addresses, nodeInfo, images) so the initial list has the
- *   size of a real one;
+ *   started from a state file this bench writes (lab/harness/kube-nodes.ts): the own node
+ *   (podCIDR 10.244.255.248/29) and N peer Node objects with /29 podCIDRs inside 10.244.0.0/16,
+ *   flannel vxlan annotations, and a kubelet-like status (conditions, addresses, nodeInfo,
+ *   images) so the initial list has the size of a real one;
  * - net-conf.json: Network 10.244.0.0/16, SubnetLen 29, vxlan.
  * A warm-up run per variant publishes the own node's annotations and programs the peers, so the
  * measured runs find the lease existing (annotations equal, podCIDR set) and adopt the kernel
@@ -30,13 +30,13 @@
  * peer programmed, reconcile loop idle).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { outputIn } from '../lab/harness/exec.ts';
+import { apiState } from '../lab/harness/kube-nodes.ts';
 import { addVeth, isRoot, NetnsSet } from '../lab/harness/netns.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -44,87 +44,8 @@ const NODE = join(ROOT, 'node_modules/.bin/node');
 /** Run as a process, as the lab runs it, so the bench imports only src/ and lab/harness/. */
 const APISERVER = join(ROOT, 'lab/apiserver/main.ts');
 const OWN_NODE = 'bench-node';
-const OWN_CIDR = '10.244.255.248/29';
-const PREFIX = 'flannel.alpha.coreos.com/';
 
 await main();
-
-// ---------------------------------------------------------------- the API double's objects
-
-/**
- * The state file the API double starts from (its --state-file, see lab/apiserver/main.ts): the
- * own node and `n` peers, stamped as the double stamps what it stores. Returns the file's nodes'
- * JSON size too (the initial list the daemon reads).
- */
-function apiState(n: number): { snapshot: string; listBytes: number } {
-  const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const nodes: Record<string, unknown>[] = [];
-  const put = (obj: Record<string, unknown>): void => {
-    const meta = obj['metadata'] as Record<string, unknown>;
-    nodes.push({ kind: 'Node', apiVersion: 'v1', ...obj, metadata: { ...meta, uid: randomUUID(), creationTimestamp: created, resourceVersion: String(nodes.length + 1) } });
-  };
-  put(nodeObject(OWN_NODE, OWN_CIDR, undefined, 0));
-  for (let i = 0; i < n; i++) {
-    const ip = (10 << 24) | (244 << 16) | (i * 8);
-    const cidr = `10.244.${(ip >>> 8) & 0xff}.${ip & 0xff}/29`;
-    const mac = `0a:58:0a:f4:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
-    put(nodeObject(`peer-${i}`, cidr, { publicIp: `198.18.0.${20 + (i % 230)}`, mac }, i));
-  }
-  return { snapshot: JSON.stringify({ revision: nodes.length, nodes, pods: [] }), listBytes: Buffer.byteLength(JSON.stringify(nodes)) };
-}
-
-/** A Node as a kubelet-registered node looks, trimmed only where flannel could not care less. */
-function nodeObject(name: string, podCIDR: string, flannel: { publicIp: string; mac: string } | undefined, i: number): Record<string, unknown> {
-  const t = '2026-11-01T10:00:00Z';
-  const annotations: Record<string, string> = {
-    'kubeadm.alpha.kubernetes.io/cri-socket': 'unix:///run/containerd/containerd.sock',
-    'node.alpha.kubernetes.io/ttl': '0',
-    'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
-  };
-  if (flannel !== undefined) {
-    annotations[`${PREFIX}backend-data`] = `{"VNI":1,"VtepMAC":"${flannel.mac}"}`;
-    annotations[`${PREFIX}backend-type`] = 'vxlan';
-    annotations[`${PREFIX}kube-subnet-manager`] = 'true';
-    annotations[`${PREFIX}public-ip`] = flannel.publicIp;
-  }
-  const cond = (type: string, status: string, reason: string, message: string): Record<string, string> => ({
-    type, status, lastHeartbeatTime: t, lastTransitionTime: t, reason, message,
-  });
-  const images = Array.from({ length: 8 }, (_, k) => ({
-    names: [`registry.example.com/team${k}/image-${k}@sha256:${(i * 31 + k).toString(16).padStart(64, '0')}`, `registry.example.com/team${k}/image-${k}:v1.${k}.0`],
-    sizeBytes: 10_000_000 + k * 1_234_567,
-  }));
-  return {
-    metadata: {
-      name,
-      labels: {
-        'beta.kubernetes.io/arch': 'amd64', 'beta.kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64',
-        'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node.kubernetes.io/instance-type': 'm5.large',
-        'topology.kubernetes.io/region': 'eu-west-1', 'topology.kubernetes.io/zone': `eu-west-1${'abc'[i % 3]}`,
-      },
-      annotations,
-    },
-    spec: { podCIDR, podCIDRs: [podCIDR], providerID: `aws:///eu-west-1a/i-${i.toString(16).padStart(17, '0')}` },
-    status: {
-      capacity: { cpu: '2', 'ephemeral-storage': '81106868Ki', 'hugepages-2Mi': '0', memory: '7950088Ki', pods: '110' },
-      allocatable: { cpu: '1930m', 'ephemeral-storage': '74748194764', 'hugepages-2Mi': '0', memory: '7260936Ki', pods: '110' },
-      conditions: [
-        cond('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'),
-        cond('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
-        cond('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
-        cond('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status'),
-      ],
-      addresses: [{ type: 'InternalIP', address: flannel?.publicIp ?? '198.18.0.10' }, { type: 'Hostname', address: name }],
-      daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
-      nodeInfo: {
-        machineID: randomBytes(16).toString('hex'), systemUUID: randomBytes(16).toString('hex'), bootID: randomBytes(16).toString('hex'),
-        kernelVersion: '6.8.0-1019-aws', osImage: 'Ubuntu 24.04.1 LTS', containerRuntimeVersion: 'containerd://1.7.22',
-        kubeletVersion: 'v1.31.2', kubeProxyVersion: 'v1.31.2', operatingSystem: 'linux', architecture: 'amd64',
-      },
-      images,
-    },
-  };
-}
 
 // ---------------------------------------------------------------- the bench (root mode)
 
@@ -198,7 +119,7 @@ async function main(): Promise<void> {
 
     const kubeconfig = join(dir, 'kubeconfig');
     const stateFile = join(dir, 'apiserver-state.json');
-    const { snapshot, listBytes } = apiState(peers);
+    const { snapshot, listBytes } = apiState(OWN_NODE, peers);
     writeFileSync(stateFile, snapshot);
     const api = spawn('ip', ['netns', 'exec', ns, NODE, APISERVER, '--listen', '127.0.0.1:6443', '--kubeconfig-out', kubeconfig, '--state-file', stateFile], {
       stdio: ['ignore', 'pipe', 'inherit'],
