@@ -6,7 +6,11 @@
  * run (`node -e` that writes a file and stays up), so the machine's noise is visible.
  *
  *   node_modules/.bin/node bench/daemon-footprint.ts [--peers 5000] [--runs 5] [--settle-ms 12000]
- *     [--variants bundle,source] [--timeline] [--node-flags='--v8-flag …']      (needs root)
+ *     [--variants bundle,source] [--timeline] [--node-flags='--v8-flag …'] [--api in-cluster|kubeconfig]   (needs root)
+ *
+ * --api in-cluster (the default) runs the daemons as in a pod: HTTPS to the double with a service
+ * account token and CA at the pod path, no kubeconfig (lab/harness/in-cluster.ts); kubeconfig runs
+ * them with --kubeconfig-file over HTTP, as the lab does (client-node's KubeConfig is loaded then).
  *
  * --timeline prints the last run's log with ms since spawn and the largest mappings at idle (where
  * the time and the memory go); --node-flags runs the bundle with other node/V8 flags than the
@@ -14,7 +18,8 @@
  *
  * Set-up (all in one throwaway namespace `dfp-<pid>-<hex>-node`, removed on exit, on failure too):
  * - a veth `eth0` with 198.18.0.10/24 (peers' public IPs repeat over 198.18.0.20-249);
- * - the API server double (lab/apiserver/main.ts) on 127.0.0.1:6443 inside the namespace,
+ * - the API server double (lab/apiserver/main.ts) on 127.0.0.1:6443 inside the namespace (HTTPS
+ *   with a self-signed certificate and a bearer token in-cluster),
  *   started from a state file this bench writes (lab/harness/kube-nodes.ts): the own node
  *   (podCIDR 10.244.255.248/29) and N peer Node objects with /29 podCIDRs inside 10.244.0.0/16,
  *   flannel vxlan annotations, and a kubelet-like status (conditions, addresses, nodeInfo,
@@ -36,6 +41,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { outputIn } from '../lab/harness/exec.ts';
+import { inClusterCommand, inClusterEnv, serviceAccount } from '../lab/harness/in-cluster.ts';
 import { apiState } from '../lab/harness/kube-nodes.ts';
 import { addVeth, isRoot, NetnsSet } from '../lab/harness/netns.ts';
 
@@ -77,8 +83,10 @@ async function main(): Promise<void> {
     options: {
       peers: { type: 'string', default: '5000' },
       runs: { type: 'string', default: '5' },
-      // Past one periodic resync (10 s), whose netlink dumps are the steady state's garbage.
+      // Long enough for V8 to finish collecting after the busy start (its memory reducer).
       'settle-ms': { type: 'string', default: '12000' },
+      /** in-cluster: as in a pod (HTTPS, service account token and CA); kubeconfig: --kubeconfig-file, as the lab runs it. */
+      api: { type: 'string', default: 'in-cluster' },
       variants: { type: 'string', default: 'bundle,source' },
       timeline: { type: 'boolean', default: false },
       /** Extra node flags for the bundle (through FLANNEL_NODE), to try V8 flags without rebuilding. */
@@ -121,7 +129,10 @@ async function main(): Promise<void> {
     const stateFile = join(dir, 'apiserver-state.json');
     const { snapshot, listBytes } = apiState(OWN_NODE, peers);
     writeFileSync(stateFile, snapshot);
-    const api = spawn('ip', ['netns', 'exec', ns, NODE, APISERVER, '--listen', '127.0.0.1:6443', '--kubeconfig-out', kubeconfig, '--state-file', stateFile], {
+    if (values.api !== 'in-cluster' && values.api !== 'kubeconfig') throw new Error(`--api must be in-cluster or kubeconfig, got ${values.api}`);
+    const sa = values.api === 'in-cluster' ? serviceAccount(dir) : undefined;
+    const tls = sa === undefined ? [] : ['--tls-cert', sa.certFile, '--tls-key', sa.keyFile, '--token', sa.token];
+    const api = spawn('ip', ['netns', 'exec', ns, NODE, APISERVER, '--listen', '127.0.0.1:6443', '--kubeconfig-out', kubeconfig, '--state-file', stateFile, ...tls], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.add(api);
@@ -132,8 +143,10 @@ async function main(): Promise<void> {
     const subnetFile = join(dir, 'run/subnet.env');
     const flags = [
       '--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081', '--logging-format=json',
-      '--kubeconfig-file', kubeconfig, '--iface', 'eth0', '--net-config-path', netConf, '--subnet-file', subnetFile,
+      ...(sa === undefined ? ['--kubeconfig-file', kubeconfig] : []), '--iface', 'eth0', '--net-config-path', netConf, '--subnet-file', subnetFile,
     ];
+    const pod = (command: string[]): string[] => (sa === undefined ? command : inClusterCommand(sa, command));
+    const podEnv = sa === undefined ? {} : inClusterEnv('127.0.0.1', 6443);
     // The reference rewrites the file with its own content, so the daemon's next run reads a valid previous subnet.env.
     const refScript = `const fs=require('fs'),f=${JSON.stringify(subnetFile)};fs.mkdirSync(require('path').dirname(f),{recursive:true});` +
       `fs.writeFileSync(f,fs.existsSync(f)?fs.readFileSync(f):'');setInterval(()=>{},1e6)`;
@@ -144,8 +157,8 @@ async function main(): Promise<void> {
     }
     const all: Variant[] = [
       { name: 'reference: node -e (write file)', command: [NODE, '-e', refScript], reference: true },
-      { name: 'bundle (image launcher)', command: [join(image, 'opt/bin/flanneld')], env: { FLANNEL_NODE: nodeWithFlags } },
-      { name: 'source (bin/flanneld)', command: [join(ROOT, 'bin/flanneld')] },
+      { name: 'bundle (image launcher)', command: pod([join(image, 'opt/bin/flanneld')]), env: { ...podEnv, FLANNEL_NODE: nodeWithFlags } },
+      { name: 'source (bin/flanneld)', command: pod([join(ROOT, 'bin/flanneld')]), env: podEnv },
     ];
     const wanted = new Set(values.variants.split(','));
     const variants = all.filter((v) => v.reference || [...wanted].some((w) => v.name.startsWith(w)));
@@ -160,7 +173,7 @@ async function main(): Promise<void> {
     }
 
     const peersProgrammed = (await outputIn(ns, ['ip', 'route', 'show', 'dev', 'flannel.1'])).split('\n').filter((l) => l.includes('onlink')).length;
-    console.log(`\ndaemon footprint: ${peers} peers (${peersProgrammed} routes on flannel.1), initial list ${(listBytes / 1048576).toFixed(1)} MiB JSON, ` +
+    console.log(`\ndaemon footprint (${sa === undefined ? 'kubeconfig, HTTP' : 'in-cluster: HTTPS, service account'}): ${peers} peers (${peersProgrammed} routes on flannel.1), initial list ${(listBytes / 1048576).toFixed(1)} MiB JSON, ` +
       `${runs} runs each after one warm-up, RSS ${settleMs} ms after ready;${values['node-flags'] ? ` bundle run with extra node flags ${values['node-flags']};` : ''} bundle ${(bundleBytes / 1048576).toFixed(2)} MiB (built in ${(buildMs / 1000).toFixed(1)} s); node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}\n`);
     const rows = variants.map((v) => {
       const rs = results.get(v.name)!;

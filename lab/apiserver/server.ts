@@ -118,12 +118,15 @@ export class FakeApiServer {
   private readonly watches = new Set<http.ServerResponse>();
   private readonly failures: Failure[] = [];
   private lastBookmarkRevision = 0;
+  /** The bearer token every request must carry (a rotated service account token: setToken). */
+  private token: string | undefined;
 
   private constructor(opts: FakeApiServerOptions) {
     this.opts = opts;
     this.host = opts.host ?? '127.0.0.1';
     this.boundPort = opts.port ?? 0;
     this.store = new ObjectStore(opts.historyLimit ?? 1000);
+    this.token = opts.token;
     if (opts.restore !== undefined) this.store.restore(opts.restore);
   }
 
@@ -196,6 +199,11 @@ export class FakeApiServer {
   /** Watch streams currently open. */
   get openWatches(): number {
     return this.watches.size;
+  }
+
+  /** From now on requests must carry this bearer token (the old one gets 401), as after a token rotation. */
+  setToken(token: string): void {
+    this.token = token;
   }
 
   /** Ends every open watch cleanly, as when its timeoutSeconds runs out (the client reads to the end). */
@@ -327,7 +335,7 @@ export class FakeApiServer {
     if (this.opts.tls) cluster['certificate-authority-data'] = Buffer.from(this.opts.tls.cert).toString('base64');
     // client-node refuses http:// servers unless this is set (there is no TLS to skip).
     else cluster['insecure-skip-tls-verify'] = true;
-    const user: JsonObject = this.opts.token !== undefined ? { token: this.opts.token } : {};
+    const user: JsonObject = this.token !== undefined ? { token: this.token } : {};
     return JSON.stringify(
       {
         apiVersion: 'v1',
@@ -369,7 +377,7 @@ export class FakeApiServer {
         res.writeHead(code, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) });
         res.end(text);
       };
-      if (this.opts.token !== undefined && req.headers.authorization !== `Bearer ${this.opts.token}`) {
+      if (this.token !== undefined && req.headers.authorization !== `Bearer ${this.token}`) {
         send(401, unauthorized());
         return;
       }

@@ -313,7 +313,7 @@ async function listNodes(s: Settings): Promise<Gathered['api']> {
   try {
     // Loaded only here: the client is the heavy part of the image's code.
     const { createKubeApi } = await import('../subnet/kube/client.ts');
-    const api = createKubeApi({ kubeconfigFile: s.kubeconfigFile, apiUrl: s.kubeApiUrl });
+    const api = await createKubeApi({ kubeconfigFile: s.kubeconfigFile, apiUrl: s.kubeApiUrl });
     const list = await withTimeout(api.listNodes(), API_TIMEOUT_MS, `listing nodes from ${api.server}`);
     return ok({ server: api.server, nodes: list.nodes });
   } catch (e) {
@@ -328,7 +328,7 @@ async function resolveNode(doctor: DoctorFlags, daemon: Result<DaemonDebugState>
     const { createKubeApi } = await import('../subnet/kube/client.ts');
     const { resolveNodeName } = await import('../subnet/kube/node-name.ts');
     if ((env['NODE_NAME'] ?? '') !== '') return ok(env['NODE_NAME']!);
-    const api = createKubeApi({ kubeconfigFile: s.kubeconfigFile, apiUrl: s.kubeApiUrl });
+    const api = await createKubeApi({ kubeconfigFile: s.kubeconfigFile, apiUrl: s.kubeApiUrl });
     return ok(await withTimeout(resolveNodeName(env, api), API_TIMEOUT_MS, 'finding this node'));
   } catch (e) {
     return bad(`${errorText(e)} (set NODE_NAME or pass --node-name)`);

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../util/node-http.ts';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './log.ts';
 import type { HealthState } from './health.ts';
@@ -84,7 +85,7 @@ export function serveMetrics(metrics: Metrics, listen: { host: string; port: num
 }
 
 async function serve(what: string, routes: ReadonlyMap<string, Responder>, listen: { host: string; port: number }, log?: Logger): Promise<HttpListener> {
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     void handle(routes, req, res).catch((err: unknown) => {
       log?.error({ err, path: req.url }, `${what} server: request failed`);
       if (!res.headersSent) reply(res, 500, TEXT, `internal error: ${errorText(err)}`);

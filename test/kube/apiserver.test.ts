@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeApiServer } from '../../lab/apiserver/server.ts';
 import { createKubeApi } from '../../src/subnet/kube/client.ts';
 
@@ -90,10 +90,10 @@ describe('API server double over HTTP', () => {
       const s = await start({ tls: { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') }, token: 'sekret' });
       s.createNode('n1', { podCIDR: '10.244.1.0/24' });
       s.writeKubeconfig(join(dir, 'kubeconfig'));
-      const api = createKubeApi({ kubeconfigFile: join(dir, 'kubeconfig') });
+      const api = await createKubeApi({ kubeconfigFile: join(dir, 'kubeconfig') });
       expect((await api.getNode('n1')).podCIDR).toBe('10.244.1.0/24');
       // --kube-api-url overrides the server but keeps the kubeconfig's CA and token.
-      const overridden = createKubeApi({ kubeconfigFile: join(dir, 'kubeconfig'), apiUrl: s.url });
+      const overridden = await createKubeApi({ kubeconfigFile: join(dir, 'kubeconfig'), apiUrl: s.url });
       expect((await overridden.listNodes()).nodes).toHaveLength(1);
       expect(s.requests.every((r) => r.status === 200)).toBe(true);
     } finally {
@@ -151,6 +151,40 @@ describe('API server double over HTTP', () => {
       expect(await viaSocket('DELETE', '/api/v1/nodes/n1', 'bench')).toBe(200);
       await fetch(`${s.url}/lab/request-counts`);
       expect(s.requestCounts()).toEqual({ 'flannel-ts': { get: 1, list: 1 }, bench: { delete: 1 } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('in-cluster: the server from KUBERNETES_SERVICE_HOST/PORT, the CA and token of the service account, the token re-read once a minute old', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'apiserver-sa-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'ca.crt')], { stdio: 'ignore' });
+      writeFileSync(join(dir, 'token'), 'first\n');
+      const s = await start({ tls: { cert: readFileSync(join(dir, 'ca.crt'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') }, token: 'first' });
+      s.createNode('n1', { podCIDR: '10.244.1.0/24' });
+      const warnings: string[] = [];
+      const api = await createKubeApi({
+        env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(s.port) },
+        serviceAccountDir: dir,
+        onWarning: (m) => warnings.push(m),
+      });
+      expect(api.server).toBe(`https://127.0.0.1:${s.port}`);
+      expect((await api.getNode('n1')).podCIDR).toBe('10.244.1.0/24');
+      // The kubelet rotates the token: the old one keeps working here until it is a minute old.
+      writeFileSync(join(dir, 'token'), 'second\n');
+      s.setToken('second');
+      expect(((await api.getNode('n1').catch((e: unknown) => e)) as Error).message).toMatch(/HTTP 401/);
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        vi.setSystemTime(Date.now() + 61_000);
+        expect((await api.getNode('n1')).podCIDR).toBe('10.244.1.0/24');
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(warnings).toEqual([]);
+      await expect(createKubeApi({ env: {} })).rejects.toThrow('unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

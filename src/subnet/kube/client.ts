@@ -1,22 +1,23 @@
 /**
- * The only module that imports @kubernetes/client-node, and only its KubeConfig, by deep import:
- * kubeconfig and in-cluster loading and every auth method (TLS, tokens, client certificates, exec
- * and auth-provider plugins, proxies) come from the library; transport.ts sends the requests with
- * the options KubeConfig applies. The generated CoreV1Api is not used: the package index loads
- * every model and API of Kubernetes (about 0.5 s and 90 MB of RSS) and deserializes a node list
- * into class instances, and the daemon makes five calls (list, watch and get nodes, patch node
- * status, get pod), built here. The node list is read as a stream (list-stream.ts), so the 20+ MB
- * response never exists whole. Everything else sees the narrow KubeApi below and plain NodeView
- * records; the manager loads this module with one dynamic import.
+ * The Kubernetes API calls the daemon makes — list, watch and get nodes, patch node status, get
+ * pod — on node:http/https (transport.ts). The generated CoreV1Api of client-node is not used:
+ * the package index loads every model and API of Kubernetes (about 0.5 s and 90 MB of RSS) and
+ * deserializes a node list into class instances. The node list is read as a stream
+ * (list-stream.ts), so a page of it never exists whole. Everything else sees the narrow KubeApi
+ * below and plain NodeView records.
+ *
+ * Configuration as client-go's BuildConfigFromFlags(apiUrl, kubeconfig): a kubeconfig file when
+ * given (client-node's KubeConfig, kubeconfig.ts, loaded only then), only the URL when that is all
+ * there is, and the in-cluster service account when both are empty (in-cluster.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
-import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { VERSION } from '../../version.ts';
 import type { KubeApi, ListOptions, NodeList, NodeView, NodeWatchEvent, WatchEnd, WatchHandle, WatchOptions } from './api.ts';
 import { KubeApiError } from './api.ts';
+import { inClusterConfig, urlOnlyConfig, type ApiConfig } from './in-cluster.ts';
 import { ListStreamParser } from './list-stream.ts';
-import { readText, sendRequest, type ContactObserver, type RequestSpec } from './transport.ts';
+import { readText, sendRequest, type ContactObserver, type RequestAuth, type RequestSpec } from './transport.ts';
 
 export interface KubeClientOptions {
   /** --kubeconfig-file; '' or undefined for none. */
@@ -25,47 +26,29 @@ export interface KubeClientOptions {
   readonly apiUrl?: string;
   /** Told of every byte from the server and of requests without an answer (api-contact.ts). */
   readonly contact?: ContactObserver;
+  /** For the in-cluster config (KUBERNETES_SERVICE_HOST/PORT); default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Problems that do not stop the client (an unreadable CA file: the system's roots are used). */
+  readonly onWarning?: (msg: string) => void;
+  /** Where the service account's token and ca.crt are (tests); default the path every pod has. */
+  readonly serviceAccountDir?: string;
+  /**
+   * Which annotations a NodeView keeps (default: all). The daemon keeps flannel's: a kubelet's
+   * node carries several others that would otherwise be held for every node of the cluster.
+   */
+  readonly keepAnnotation?: (key: string) => boolean;
 }
 
-/**
- * Builds the client as client-go's BuildConfigFromFlags(apiUrl, kubeconfig) does: the kubeconfig
- * when given (with the URL overriding its server), only the URL when that is all there is, and the
- * in-cluster service account when both are empty.
- */
-export function loadKubeConfig(opts: KubeClientOptions): KubeConfig {
-  const kc = new KubeConfig();
+export async function loadApiConfig(opts: KubeClientOptions): Promise<ApiConfig> {
   const file = opts.kubeconfigFile ?? '';
   const url = opts.apiUrl ?? '';
-  if (file !== '') {
-    kc.loadFromFile(file);
-    if (url !== '') {
-      const current = kc.getCurrentCluster();
-      if (current === null) throw new Error(`kubeconfig ${file} has no current cluster to point at ${url}`);
-      kc.clusters = kc.clusters.map((c) => (c.name === current.name ? { ...c, server: url } : c));
-    }
-  } else if (url !== '') {
-    kc.loadFromOptions({
-      clusters: [{ name: 'flannel', server: url }],
-      users: [{ name: 'flannel' }],
-      contexts: [{ name: 'flannel', cluster: 'flannel', user: 'flannel' }],
-      currentContext: 'flannel',
-    });
-  } else {
-    if (!process.env['KUBERNETES_SERVICE_HOST'] || !process.env['KUBERNETES_SERVICE_PORT']) {
-      throw new Error(
-        'unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined (or pass --kubeconfig-file / --kube-api-url)',
-      );
-    }
-    kc.loadFromCluster();
-  }
-  // client-go talks plain HTTP to an http:// server; client-node refuses unless skipTLSVerify is
-  // set, which for a server without TLS changes nothing else.
-  kc.clusters = kc.clusters.map((c) => (c.server.startsWith('http://') ? { ...c, skipTLSVerify: true } : c));
-  return kc;
+  if (file !== '') return (await import('./kubeconfig.ts')).kubeconfigConfig(file, url);
+  if (url !== '') return urlOnlyConfig(url);
+  return inClusterConfig(opts.env ?? process.env, opts.onWarning ?? (() => undefined), opts.serviceAccountDir);
 }
 
-export function createKubeApi(opts: KubeClientOptions): KubeApi {
-  return new ClientNodeApi(loadKubeConfig(opts), opts.contact);
+export async function createKubeApi(opts: KubeClientOptions): Promise<KubeApi> {
+  return new HttpKubeApi(await loadApiConfig(opts), opts.keepAnnotation ?? (() => true), opts.contact);
 }
 
 // flannel's patches are strategic merges (a merge patch would replace the kubelet's conditions list).
@@ -79,19 +62,23 @@ const USER_AGENT = `flannel-ts/${VERSION} (kubernetes-client-javascript)`;
  */
 export const WATCH_IDLE_MS = 150_000;
 
-class ClientNodeApi implements KubeApi {
+class HttpKubeApi implements KubeApi {
   readonly server: string;
-  private readonly kc: KubeConfig;
+  private readonly auth: RequestAuth;
+  private readonly toNodeView: (obj: unknown) => NodeView;
+  private readonly toWatchEvent: (phase: string, obj: unknown) => NodeWatchEvent;
   private readonly contact: ContactObserver | undefined;
 
-  constructor(kc: KubeConfig, contact?: ContactObserver) {
-    this.kc = kc;
+  constructor(config: ApiConfig, keepAnnotation: (key: string) => boolean, contact?: ContactObserver) {
+    this.auth = config.auth;
     this.contact = contact;
-    this.server = kc.getCurrentCluster()?.server ?? '';
+    this.server = config.server;
+    this.toNodeView = (obj) => toNodeView(obj, keepAnnotation);
+    this.toWatchEvent = (phase, obj) => toWatchEvent(phase, obj, this.toNodeView);
   }
 
   async getNode(name: string): Promise<NodeView> {
-    return toNodeView(await this.json(`get node "${name}"`, { method: 'GET', path: `/api/v1/nodes/${encodeURIComponent(name)}` }));
+    return this.toNodeView(await this.json(`get node "${name}"`, { method: 'GET', path: `/api/v1/nodes/${encodeURIComponent(name)}` }));
   }
 
   async listNodes(opts: ListOptions = {}): Promise<NodeList> {
@@ -102,7 +89,7 @@ class ClientNodeApi implements KubeApi {
     const q = query.toString();
     const res = await this.send(what, { method: 'GET', path: `/api/v1/nodes${q === '' ? '' : `?${q}`}` });
     const nodes: NodeView[] = [];
-    const parser = new ListStreamParser((item) => nodes.push(toNodeView(item)));
+    const parser = new ListStreamParser((item) => nodes.push(this.toNodeView(item)));
     let list: { metadata?: { resourceVersion?: unknown; continue?: unknown } };
     try {
       for await (const chunk of res) parser.push(chunk as Buffer);
@@ -117,7 +104,7 @@ class ClientNodeApi implements KubeApi {
 
   async patchNodeStatus(name: string, body: object): Promise<NodeView> {
     const path = `/api/v1/nodes/${encodeURIComponent(name)}/status`;
-    return toNodeView(await this.json(`patch node "${name}" status`, { method: 'PATCH', path, body: JSON.stringify(body), contentType: STRATEGIC_MERGE }));
+    return this.toNodeView(await this.json(`patch node "${name}" status`, { method: 'PATCH', path, body: JSON.stringify(body), contentType: STRATEGIC_MERGE }));
   }
 
   async getPodNodeName(namespace: string, name: string): Promise<string> {
@@ -176,7 +163,7 @@ class ClientNodeApi implements KubeApi {
       } catch {
         return; // not an event; client-node skips these too
       }
-      onEvent(toWatchEvent(typeof data.type === 'string' ? data.type : '', data.object));
+      onEvent(this.toWatchEvent(typeof data.type === 'string' ? data.type : '', data.object));
     });
     return handle;
   }
@@ -195,7 +182,7 @@ class ClientNodeApi implements KubeApi {
   private async send(what: string, spec: Omit<RequestSpec, 'userAgent'>): Promise<IncomingMessage> {
     let res: IncomingMessage;
     try {
-      res = await sendRequest(this.kc, this.server, { ...spec, userAgent: USER_AGENT, ...(this.contact !== undefined ? { contact: this.contact } : {}) });
+      res = await sendRequest(this.auth, this.server, { ...spec, userAgent: USER_AGENT, ...(this.contact !== undefined ? { contact: this.contact } : {}) });
     } catch (e) {
       if (spec.signal?.aborted) throw e;
       throw new KubeApiError(`${what}: ${asError(e).message}`, 0);
@@ -236,21 +223,23 @@ interface RawObject {
 }
 
 /** Keeps only what a lease needs from a Node's JSON (list items, GET/PATCH responses, watch events). */
-function toNodeView(obj: unknown): NodeView {
+function toNodeView(obj: unknown, keepAnnotation: (key: string) => boolean): NodeView {
   const o = (obj ?? {}) as RawObject;
+  const annotations: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o.metadata?.annotations ?? {})) if (keepAnnotation(k)) annotations[k] = v;
   const view: NodeView = {
     name: o.metadata?.name ?? '',
     resourceVersion: o.metadata?.resourceVersion ?? '',
-    annotations: { ...(o.metadata?.annotations ?? {}) },
+    annotations,
     podCIDRs: [...(o.spec?.podCIDRs ?? [])],
     ...(o.spec?.podCIDR ? { podCIDR: o.spec.podCIDR } : {}),
   };
   return view;
 }
 
-function toWatchEvent(phase: string, obj: unknown): NodeWatchEvent {
-  if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') return { type: phase, node: toNodeView(obj) };
-  if (phase === 'BOOKMARK') return { type: 'BOOKMARK', resourceVersion: toNodeView(obj).resourceVersion };
+function toWatchEvent(phase: string, obj: unknown, view: (obj: unknown) => NodeView): NodeWatchEvent {
+  if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') return { type: phase, node: view(obj) };
+  if (phase === 'BOOKMARK') return { type: 'BOOKMARK', resourceVersion: view(obj).resourceVersion };
   const status = (obj ?? {}) as { code?: unknown; message?: unknown };
   return {
     type: 'ERROR',

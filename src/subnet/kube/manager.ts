@@ -432,14 +432,17 @@ export interface KubeSubnetManagerConfig {
  */
 export async function createKubeSubnetManager(cfg: KubeSubnetManagerConfig): Promise<KubeSubnetManager> {
   const env = cfg.env ?? process.env;
-  annotationKeys(cfg.annotationPrefix);
+  const keys = annotationKeys(cfg.annotationPrefix);
   eventQueueDepth(env);
   const contact = new ApiContact({ log: cfg.log, silenceMs: apiSilenceMs(env) });
   const { createKubeApi } = await import('./client.ts');
-  const api = createKubeApi({
+  const api = await createKubeApi({
     ...(cfg.kubeconfigFile !== undefined ? { kubeconfigFile: cfg.kubeconfigFile } : {}),
     ...(cfg.apiUrl !== undefined ? { apiUrl: cfg.apiUrl } : {}),
     contact,
+    env,
+    onWarning: (msg) => cfg.log.warn(msg),
+    keepAnnotation: (key) => key.startsWith(keys.prefix),
   });
   contact.server = api.server;
   const nodeName = await resolveNodeName(env, api);

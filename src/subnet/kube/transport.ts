@@ -1,18 +1,24 @@
 /**
- * HTTP to the API server on node:http/https, authenticated by client-node's KubeConfig:
- * `applyToHTTPSOptions` sets the CA, client certificate and key, TLS server name and skip-verify,
- * the Authorization header (static token, token file, exec and auth-provider plugins, refreshed
- * on every call as the library does) and the agent (cached per cluster and user, so connections
- * are reused; an http(s)/socks proxy agent when the kubeconfig names a proxy).
+ * HTTP to the API server on node:http/https. A RequestAuth sets each request's TLS options,
+ * credentials and agent: the in-cluster service account (in-cluster.ts), or client-node's
+ * KubeConfig for a kubeconfig file (kubeconfig.ts: `applyToHTTPSOptions` sets the CA, client
+ * certificate and key, TLS server name and skip-verify, the Authorization header from a static
+ * token, token file, exec or auth-provider plugin, and the agent, cached per cluster and user
+ * so connections are reused, or a proxy agent when the kubeconfig names a proxy).
  *
  * Why not client-node's own fetch (undici): its HTTP parser is WebAssembly, compiled and given its
  * own memory on first use, and undici is 1.3 MB of bundle; node:http's parser is native and
  * already in the process (bench/daemon-footprint.ts).
  */
-import http from 'node:http';
+import type * as httpTypes from 'node:http';
+import { http } from '../../util/node-http.ts';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+
+/** Sets one request's CA, client certificate, credentials and agent. */
+export interface RequestAuth {
+  apply(opts: https.RequestOptions): Promise<void>;
+}
 
 export interface RequestSpec {
   readonly method: 'GET' | 'PATCH';
@@ -38,12 +44,12 @@ export class TransportError extends Error {
 }
 
 /** Sends one request; resolves with the response once its headers are in (the body is a stream). */
-export async function sendRequest(kc: KubeConfig, server: string, spec: RequestSpec): Promise<http.IncomingMessage> {
+export async function sendRequest(auth: RequestAuth, server: string, spec: RequestSpec): Promise<httpTypes.IncomingMessage> {
   const opts: https.RequestOptions = {};
-  await kc.applyToHTTPSOptions(opts);
+  await auth.apply(opts);
   const url = new URL(server.replace(/\/+$/, '') + spec.path);
-  const headers: http.OutgoingHttpHeaders = {
-    ...(opts.headers as http.OutgoingHttpHeaders | undefined),
+  const headers: httpTypes.OutgoingHttpHeaders = {
+    ...(opts.headers as httpTypes.OutgoingHttpHeaders | undefined),
     Accept: 'application/json',
     'User-Agent': spec.userAgent,
   };
@@ -85,7 +91,7 @@ function observeSocket(socket: Socket, contact: ContactObserver): void {
 }
 
 /** Reads a whole response body as text. */
-export async function readText(res: http.IncomingMessage): Promise<string> {
+export async function readText(res: httpTypes.IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of res) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
