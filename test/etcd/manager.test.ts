@@ -195,7 +195,8 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     await put(keyOf(p, '10.5.14.0/24'), '{"PublicIP":"198.18.0.14","PublicIPv6":null}');
     await put(keyOf(p, '10.5.11.0/24'), '{"PublicIP":"198.18.0.21","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:00:00:00:00:21"}}');
     await etcd.etcdctl(['del', keyOf(p, '10.5.12.0/24')]);
-    const grant = await etcd.etcdctl(['lease', 'grant', '2']);
+    // Long enough that its put and its expiry never land in one watch response on a loaded machine.
+    const grant = await etcd.etcdctl(['lease', 'grant', '5']);
     const id = /lease ([0-9a-f]+) granted/.exec(grant.stdout)![1]!;
     await put(keyOf(p, '10.5.15.0/24'), '{"PublicIP":"198.18.0.15","PublicIPv6":null}', `--lease=${id}`);
     const seen = (type: string): boolean => sink.batches.flat().some((e) => e.type === type && formatCidr(e.lease.subnet!) === '10.5.15.0/24');
