@@ -18,14 +18,16 @@
  * final state into a fresh namespace with the same flannel.1 (the bench checks both dumps agree).
  *
  *   node_modules/.bin/node bench/scale.ts [--peers 1000,5000,10000] [--runs 1] [--quiet-s 60]
- *     [--add-rate 100] [--variant bundle|source] [--node-flags='--v8-flag …']      (needs root)
+ *     [--add-rate 100] [--variant bundle|source] [--node-flags='--v8-flag …'] [--rules false]   (needs root)
  *
  * Set-up per run (removed after it, on failure too): one namespace `scl-<pid>-<hex>-node` with
  * a veth eth0 198.18.0.10/24; the API double (lab/apiserver/main.ts) inside it on
- * 127.0.0.1:6443 and on a unix socket the bench drives it through; net-conf.json Network
+ * 127.0.0.1:6443 (HTTPS, a bearer token) and on a unix socket the bench drives it through; the
+ * daemon as in a pod (service account token and CA, KUBERNETES_SERVICE_HOST/PORT:
+ * lab/harness/in-cluster.ts); net-conf.json Network
  * 10.244.0.0/16 with SubnetLen 30 (10,000 peers do not fit as /29s), vxlan; the daemon as the
  * image runs it (the bundle from scripts/build-image.sh, through its launcher) or bin/flanneld,
- * with --ip-masq like the manifest.
+ * with --ip-masq and the forward rules like the manifest (--rules false: neither).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -35,6 +37,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { outputIn, run, runIn } from '../lab/harness/exec.ts';
+import { inClusterCommand, inClusterEnv, serviceAccount } from '../lab/harness/in-cluster.ts';
 import { apiState, ownPodCidr, peerNode, peerSpec } from '../lab/harness/kube-nodes.ts';
 import { addVeth, isRoot, NetnsSet } from '../lab/harness/netns.ts';
 
@@ -85,12 +88,17 @@ async function main(): Promise<void> {
       'add-rate': { type: 'string', default: '100' },
       variant: { type: 'string', default: 'bundle' },
       'node-flags': { type: 'string', default: '' },
+      /**
+       * The manifest passes --ip-masq and keeps the forward rules; their check (iptables-save every
+       * 5 s) is part of the idle cost. false: neither (--iptables-forward-rules=false), to see the rest.
+       */
+      rules: { type: 'string', default: 'true' },
     },
   });
   if (!isRoot) throw new Error('scale needs root (network namespaces)');
   const sizes = values.peers.split(',').map(Number);
   const runs = Number(values.runs);
-  const opts = { quietMs: Number(values['quiet-s']) * 1000, addRate: Number(values['add-rate']) };
+  const opts = { quietMs: Number(values['quiet-s']) * 1000, addRate: Number(values['add-rate']), rules: values.rules !== 'false' };
   const dir = mkdtempSync(join(tmpdir(), 'scale-bench-'));
   try {
     let command: string[];
@@ -109,7 +117,7 @@ async function main(): Promise<void> {
     } else {
       throw new Error(`--variant must be bundle or source, got ${values.variant}`);
     }
-    console.log(`scale: ${values.variant} daemon, peers ${sizes.join('/')}, ${runs} run(s) each, quiet ${opts.quietMs / 1000} s, re-add at ${opts.addRate}/s; node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} CPUs, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+    console.log(`scale: ${values.variant} daemon${opts.rules ? ' with --ip-masq' : ' without masquerade or forward rules'}, peers ${sizes.join('/')}, ${runs} run(s) each, quiet ${opts.quietMs / 1000} s, re-add at ${opts.addRate}/s; node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} CPUs, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
     for (const n of sizes) {
       const results: RunResult[] = [];
       for (let r = 0; r < runs; r++) results.push(await runOnce(n, command, env, opts));
@@ -122,7 +130,7 @@ async function main(): Promise<void> {
 
 // ---------------------------------------------------------------- one run
 
-async function runOnce(n: number, command: readonly string[], env: NodeJS.ProcessEnv, opts: { quietMs: number; addRate: number }): Promise<RunResult> {
+async function runOnce(n: number, command: readonly string[], env: NodeJS.ProcessEnv, opts: { quietMs: number; addRate: number; rules: boolean }): Promise<RunResult> {
   const nets = new NetnsSet('scl');
   const dir = mkdtempSync(join(tmpdir(), `${nets.prefix}-`));
   const children = new Set<ChildProcess>();
@@ -140,22 +148,28 @@ async function runOnce(n: number, command: readonly string[], env: NodeJS.Proces
     const stateFile = join(dir, 'apiserver-state.json');
     const socket = join(dir, 'api.sock');
     writeFileSync(stateFile, apiState(OWN_NODE, n, PREFIX_LEN).snapshot);
-    const api = spawn('ip', ['netns', 'exec', ns, NODE, APISERVER, '--listen', '127.0.0.1:6443', '--kubeconfig-out', kubeconfig, '--state-file', stateFile, '--unix-socket', socket], {
+    // As in a pod: HTTPS, the service account's token and CA (lab/harness/in-cluster.ts).
+    const sa = serviceAccount(dir);
+    const api = spawn('ip', ['netns', 'exec', ns, NODE, APISERVER, '--listen', '127.0.0.1:6443', '--kubeconfig-out', kubeconfig, '--state-file', stateFile,
+      '--unix-socket', socket, '--tls-cert', sa.certFile, '--tls-key', sa.keyFile, '--token', sa.token], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.add(api);
     await waitForLine(api, 'stdout', /^listening /, 180_000);
-    const client = new DoubleClient(socket);
+    const client = new DoubleClient(socket, sa.token);
 
     const netConf = join(dir, 'net-conf.json');
     writeFileSync(netConf, JSON.stringify({ Network: '10.244.0.0/16', SubnetLen: PREFIX_LEN, Backend: { Type: 'vxlan' } }) + '\n');
     const subnetFile = join(dir, 'run/subnet.env');
     const flags = [
-      '--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081', `--metrics-port=${METRICS_PORT}`,
-      '--kubeconfig-file', kubeconfig, '--iface', 'eth0', '--net-config-path', netConf, '--subnet-file', subnetFile,
+      ...(opts.rules ? ['--ip-masq'] : ['--iptables-forward-rules=false']), '--kube-subnet-mgr', '--healthz-port=8081', `--metrics-port=${METRICS_PORT}`,
+      '--iface', 'eth0', '--net-config-path', netConf, '--subnet-file', subnetFile,
     ];
     const t0 = Date.now();
-    const daemon = spawn('ip', ['netns', 'exec', ns, ...command, ...flags], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env, NODE_NAME: OWN_NODE } });
+    const daemon = spawn('ip', ['netns', 'exec', ns, ...inClusterCommand(sa, [...command, ...flags])], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...env, ...inClusterEnv('127.0.0.1', 6443), NODE_NAME: OWN_NODE },
+    });
     children.add(daemon);
     const pid = daemon.pid!;
     await waitForLine(daemon, 'stderr', /flannel is ready/, 600_000);
@@ -327,15 +341,17 @@ async function reconcileRuns(ns: string): Promise<number> {
 class DoubleClient {
   private readonly agent: http.Agent;
   private readonly socketPath: string;
+  private readonly token: string;
 
-  constructor(socketPath: string) {
+  constructor(socketPath: string, token: string) {
     this.socketPath = socketPath;
+    this.token = token;
     this.agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   }
 
   request(method: string, path: string, body?: string): Promise<string> {
     return new Promise((resolveBody, reject) => {
-      const headers: http.OutgoingHttpHeaders = { 'User-Agent': 'scale-bench' };
+      const headers: http.OutgoingHttpHeaders = { 'User-Agent': 'scale-bench', Authorization: `Bearer ${this.token}` };
       if (body !== undefined) headers['Content-Type'] = 'application/json';
       const req = http.request({ socketPath: this.socketPath, agent: this.agent, method, path, headers }, (res) => {
         const chunks: Buffer[] = [];
