@@ -145,7 +145,7 @@ function masquerade(g: Gathered, m: Model): Check {
   return ok(id, `${where}: FLANNEL-POSTRTG has its ${want.rules.length} rules for ${pod}${want.rules.some((r) => r.includes('--random-fully')) ? ' (--random-fully)' : ''}, POSTROUTING jumps to it`);
 }
 
-/** kube-proxy's chains living in the other iptables backend than flannel's (user-problems row 20). */
+/** kube-proxy's chains living in the other iptables backend than flannel's: masquerade then silently misses kube-proxy's traffic. */
 function kubeProxyElsewhere(g: Gathered): string | undefined {
   const has = (r: Result<string>, chain: string): boolean => r.ok && new RegExp(`^:${chain} `, 'm').test(r.value);
   const legacyKube = has(g.rules.legacySave, 'KUBE-SERVICES');
