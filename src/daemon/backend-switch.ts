@@ -6,7 +6,6 @@ import type { Logger } from '../observe/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { restartOnlyChanges } from './config-diff.ts';
 import type { Readiness } from './readiness.ts';
-import { networksText } from './network-runner.ts';
 
 export interface BackendSwitchDeps {
   /** net-conf.json, for messages. */

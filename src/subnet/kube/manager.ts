@@ -9,7 +9,7 @@
  * start when public-ip-overwrite is set).
  */
 import { containsAnyCidr, familyName, formatAnyCidr, isIpv6Cidr, type Families, type IpCidr } from '../../ip/cidr.ts';
-import { formatCidr, type Ipv4Cidr } from '../../ip/ipv4.ts';
+import type { Ipv4Cidr } from '../../ip/ipv4.ts';
 import type { Ipv6Cidr } from '../../ip/ipv6.ts';
 import type { Logger } from '../../observe/log.ts';
 import { WarnOnce } from '../../observe/warn-once.ts';
