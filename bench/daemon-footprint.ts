@@ -40,6 +40,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { waitForLine } from '../lab/harness/child-line.ts';
 import { outputIn } from '../lab/harness/exec.ts';
 import { inClusterCommand, inClusterEnv, serviceAccount } from '../lab/harness/in-cluster.ts';
 import { apiState } from '../lab/harness/kube-nodes.ts';
@@ -290,40 +291,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Resolves with the first stdout line matching `re`; fails with the output when the child exits first. */
-function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, timeoutMs: number, log: string[] = []): Promise<string> {
-  const out = child[stream]!;
-  return new Promise((resolveLine, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => fail(new Error(`no line matching ${re} within ${timeoutMs} ms`)), timeoutMs);
-    const onData = (b: Buffer): void => {
-      const text = b.toString();
-      log.push(text);
-      buf += text;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (re.test(line)) {
-          cleanupListeners();
-          resolveLine(line);
-          return;
-        }
-      }
-    };
-    const onExit = (code: number | null, sig: string | null): void => fail(new Error(`exited (${code ?? sig}) before a line matching ${re}`));
-    const cleanupListeners = (): void => {
-      clearTimeout(timer);
-      out.off('data', onData);
-      child.off('exit', onExit);
-    };
-    function fail(e: Error): void {
-      cleanupListeners();
-      reject(new Error(`${e.message}:\n${log.join('').slice(-3000)}`));
-    }
-    out.on('data', onData);
-    child.once('exit', onExit);
-  });
-}
 
 async function waitFor(cond: () => boolean, timeoutMs: number, what: string, child: ChildProcess, log: string[]): Promise<void> {
   const end = Date.now() + timeoutMs;

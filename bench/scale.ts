@@ -36,6 +36,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { waitForLine } from '../lab/harness/child-line.ts';
 import { outputIn, run, runIn } from '../lab/harness/exec.ts';
 import { inClusterCommand, inClusterEnv, serviceAccount } from '../lab/harness/in-cluster.ts';
 import { apiState, ownPodCidr, peerNode, peerSpec } from '../lab/harness/kube-nodes.ts';
@@ -441,44 +442,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Resolves with the first line on `stream` matching `re`; fails with the output when the child exits first. */
-function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, timeoutMs: number): Promise<string> {
-  const out = child[stream]!;
-  const log: string[] = [];
-  return new Promise((resolveLine, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => fail(new Error(`no line matching ${re} within ${timeoutMs} ms`)), timeoutMs);
-    const onData = (b: Buffer): void => {
-      const text = b.toString();
-      log.push(text);
-      if (log.length > 200) log.shift();
-      buf += text;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (re.test(line)) {
-          done();
-          // Keep draining, so a chatty child never blocks on a full pipe.
-          out.on('data', () => undefined);
-          resolveLine(line);
-          return;
-        }
-      }
-    };
-    const onExit = (code: number | null, sig: string | null): void => fail(new Error(`exited (${code ?? sig}) before a line matching ${re}`));
-    const done = (): void => {
-      clearTimeout(timer);
-      out.off('data', onData);
-      child.off('exit', onExit);
-    };
-    function fail(e: Error): void {
-      done();
-      reject(new Error(`${e.message}:\n${log.join('').slice(-3000)}`));
-    }
-    out.on('data', onData);
-    child.once('exit', onExit);
-  });
-}
 
 // Last: the classes above must be initialised before main() runs.
 await main();
