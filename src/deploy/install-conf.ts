@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import { errorText } from '../util/errors.ts';
 
@@ -10,7 +10,16 @@ import { errorText } from '../util/errors.ts';
  */
 
 export async function installConf(src: string, dst: string): Promise<void> {
-  const [data, mode] = await Promise.all([readFile(src), stat(src).then((s) => s.mode & 0o7777)]);
+  // One open: the content and the mode are of the same file, and a missing source fails at the
+  // open, always with the same message (two calls in parallel raced to report first).
+  const fh = await open(src, 'r');
+  let data: Buffer;
+  let mode: number;
+  try {
+    [data, mode] = await Promise.all([fh.readFile(), fh.stat().then((s) => s.mode & 0o7777)]);
+  } finally {
+    await fh.close();
+  }
   // The source's mode, not the umask's: the kubelet and runtimes read the file as it was shipped.
   await writeFileAtomic(dst, data, mode);
 }
