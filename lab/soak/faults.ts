@@ -232,9 +232,14 @@ const underlayDown: Fault = {
   },
 };
 
+/**
+ * Cuts the path: the device's address is its only IPv4 address, and when the last one goes the
+ * kernel flushes every route through the device (fib_disable_ip in net/ipv4/fib_frontend.c),
+ * so peers are unreachable until the routes are put back.
+ */
 const addressRemoved: Fault = {
   kind: 'address-removed', category: 'kernel', title: "the device's address removed",
-  applies: WITH_DEVICE, cutsPath: NEVER,
+  applies: WITH_DEVICE, cutsPath: ALWAYS,
   async run(env) {
     const i = targetNode(env);
     const addr = `${netAddr(env.node(i).podCidr)}/32`;
