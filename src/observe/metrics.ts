@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { replaceEventLoopLag } from './event-loop-lag.ts';
 
 /*
  * Prometheus metrics for flanneld, on a registry of their own (never prom-client's global one,
@@ -184,7 +185,7 @@ export const METRIC_DOCS = [
   { name: 'flannel_reconcile_runs_total', type: 'counter', labels: [], help: 'Reconcile runs of the kernel state against the desired state.' },
   { name: 'flannel_reconcile_duration_seconds', type: 'histogram', labels: [], help: 'Time one reconcile run took.' },
   { name: 'flannel_reconcile_errors_total', type: 'counter', labels: ['reason'], help: 'Reconcile errors, by reason.' },
-  { name: 'flannel_last_reconcile_success_timestamp_seconds', type: 'gauge', labels: [], help: 'Unix time of the last reconcile run without errors; 0 before the first.' },
+  { name: 'flannel_last_reconcile_success_timestamp_seconds', type: 'gauge', labels: [], help: 'Unix time the kernel last matched the desired state: the end of the last run without errors, or the scrape while the loop is idle after one; 0 before the first.' },
   { name: 'flannel_drift_repairs_total', type: 'counter', labels: ['object'], help: 'Kernel objects restored after something else changed or removed them, by object type.' },
   { name: 'flannel_hostgw_peers_not_on_link', type: 'gauge', labels: [], help: 'host-gw peers whose public IP is not on a directly connected network, so no route to them exists.' },
   { name: 'flannel_iptables_resyncs_total', type: 'counter', labels: [], help: 'Periodic checks of the masquerade and forward rules.' },
@@ -222,7 +223,11 @@ export interface MetricsOptions {
 
 export function createMetrics(opts: MetricsOptions): Metrics {
   const registry = new Registry();
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics !== false) {
+    // Its event loop histogram is replaced (event-loop-lag.ts): sampled once a second, it costs nothing.
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
+    replaceEventLoopLag(registry);
+  }
   const sources = new Sources();
   const make = new MetricMaker(registry, sources);
   // Registration order is the order of the exposition text (and of METRIC_DOCS).

@@ -171,6 +171,23 @@ describe('createMetrics', () => {
   });
 });
 
+describe('event loop lag', () => {
+  const lagMax = async (m: ReturnType<typeof createMetrics>): Promise<number> =>
+    Number(/^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await m.registry.metrics())?.[1]);
+
+  it('reports a stall as the delay beyond the sampling interval, including one right after a scrape', async () => {
+    const m = createMetrics({ version: 'x' });
+    await new Promise((r) => setTimeout(r, 250));
+    await lagMax(m);
+    const end = Date.now() + 300;
+    while (Date.now() < end); // the loop blocked for 300 ms
+    await new Promise((r) => setTimeout(r, 250));
+    const max = await lagMax(m);
+    expect(max).toBeGreaterThan(0.15);
+    expect(max).toBeLessThan(1);
+  });
+});
+
 describe('peer health metrics', () => {
   it('counts without per-peer labels, and observes round trips', async () => {
     const m = quiet();
