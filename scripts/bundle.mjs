@@ -12,8 +12,9 @@
 // - client-node's generated code (dist/gen: every model and API of Kubernetes) is declared free
 //   of side effects, so tree-shaking keeps only what KubeConfig reaches (the package declares
 //   nothing, so esbuild would keep all of it);
-// - undici (imported by client-node's KubeConfig for a code path flannel-ts never takes) is
-//   replaced by a stub that throws: see scripts/bundle-stubs/undici.mjs;
+// - undici (imported by client-node's KubeConfig for a code path flannel-ts never takes),
+//   prom-client's Pushgateway (node:https, tls, zlib) and pino's transport (thread-stream) are
+//   replaced by stubs that throw: see STUBS and scripts/bundle-stubs/;
 // - some CommonJS dependencies call require() for Node built-ins, which an ES module lacks, so
 //   the banner provides one;
 // - the output is ASCII: esbuild escapes non-ASCII characters in code but keeps comments as they
@@ -49,13 +50,27 @@ const clientNodeGenPure = {
   },
 };
 
-const UNDICI_STUB = join(dirname(fileURLToPath(import.meta.url)), 'bundle-stubs', 'undici.mjs');
+const STUB_DIR = join(dirname(fileURLToPath(import.meta.url)), 'bundle-stubs');
 
-/** Resolves client-node's `undici` imports to the stub. */
-const undiciStub = {
-  name: 'undici-stub',
+/**
+ * Modules the daemon never runs that their packages load anyway, each replaced by a stub that
+ * throws if reached (scripts/bundle-stubs/; scripts/source-tree-hooks.mjs does the same for the
+ * source tree): the import, and the module that makes it.
+ */
+const STUBS = [
+  { specifier: 'undici', importer: CLIENT_NODE, stub: 'undici.mjs' },
+  { specifier: './lib/pushgateway', importer: /[/\\]prom-client[/\\]index\.js$/, stub: 'prom-client-pushgateway.cjs' },
+  { specifier: './lib/transport', importer: /[/\\]pino[/\\]pino\.js$/, stub: 'pino-transport.cjs' },
+  { specifier: './transport', importer: /[/\\]pino[/\\]lib[/\\]tools\.js$/, stub: 'pino-transport.cjs' },
+];
+
+const stubs = {
+  name: 'stubs',
   setup(b) {
-    b.onResolve({ filter: /^undici$/ }, (args) => (CLIENT_NODE.test(args.importer) ? { path: UNDICI_STUB } : undefined));
+    b.onResolve({ filter: /./ }, (args) => {
+      const s = STUBS.find((x) => x.specifier === args.path && x.importer.test(args.importer));
+      return s === undefined ? undefined : { path: join(STUB_DIR, s.stub) };
+    });
   },
 };
 
@@ -74,7 +89,7 @@ const result = await build({
   legalComments: 'linked',
   logLevel: 'warning',
   banner: { js: "import { createRequire as __flannelRequire } from 'node:module'; const require = __flannelRequire(import.meta.url);" },
-  plugins: [undiciStub, clientNodeGenPure],
+  plugins: [stubs, clientNodeGenPure],
   metafile: true,
 });
 if (metafileOut !== undefined) writeFileSync(metafileOut, JSON.stringify(result.metafile));

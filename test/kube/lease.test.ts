@@ -85,7 +85,7 @@ describe('kube subnet manager: own lease (through client-node over HTTP)', () =>
     );
   });
 
-  it('takes the lease from the node read by storedNodeInfo without waiting for the node list', async () => {
+  it('takes the lease from the node read by storedNodeInfo, and lists nodes only once the leases are watched', async () => {
     h.api.createNode('node1', { podCIDR: '10.244.1.0/24', annotations: flannelAnnotations('198.18.0.1', MAC1) });
     // Every list fails, so only the node GET can provide the lease; the list keeps retrying.
     h.api.failNext({ method: 'GET', path: '/api/v1/nodes' }, 500, 1000);
@@ -94,6 +94,9 @@ describe('kube subnet manager: own lease (through client-node over HTTP)', () =>
     const lease = await mgr.acquireLease(attrs, ac.signal);
     expect(lease.subnet).toEqual({ ip: 0x0af40100, prefixLen: 24 });
     expect(h.api.patches()).toHaveLength(0);
+    // The list (megabytes with thousands of nodes) waits for watchLeases, after subnet.env.
+    expect(h.api.countRequests({ method: 'GET', path: '/api/v1/nodes' })).toBe(0);
+    mgr.watchLeases(() => undefined, ac.signal);
     await waitFor(() => h.api.countRequests({ method: 'GET', path: '/api/v1/nodes' }) > 0); // the list runs, failing
   });
 

@@ -166,16 +166,16 @@ export class KubeSubnetManager implements SubnetManager {
     } catch (e) {
       this.log.warn({ node: this.nodeName, err: errorText(e) }, 'could not read the node’s stored public IP and VtepMAC; continuing without them');
       return {};
-    } finally {
-      // The node list (megabytes with thousands of nodes) starts now, after the small GET, so it
-      // loads while the daemon selects the interface and prepares the backend; a GET has no
-      // effect anyone can observe, so the order of what the daemon does is unchanged.
-      this.ensureStarted();
     }
   }
 
+  /**
+   * The node list (megabytes with thousands of nodes, and the CPU to parse them) starts only when
+   * the lease needs it — the own node as read by storedNodeInfo has no usable podCIDR — or with
+   * watchLeases, after subnet.env is written: on a restart the lease and subnet.env then do not
+   * wait for the list, nor share the CPU with it.
+   */
   async acquireLease(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
-    this.ensureStarted();
     const { node, ipv4, ipv6 } = await this.ownPodCidrs(signal);
     this.checkContains(this.network, ipv4, '');
     this.checkContains(this.ipv6Network, ipv6, 'IPv6 ');
@@ -213,6 +213,7 @@ export class KubeSubnetManager implements SubnetManager {
   private async ownPodCidrs(signal: AbortSignal): Promise<{ node: NodeView; ipv4?: Ipv4Cidr; ipv6?: Ipv6Cidr }> {
     let early = this.takeOwnNodeRead();
     if (early === undefined) {
+      this.ensureStarted();
       await waitForNodeSync((sig) => this.reflector.waitForSync(sig), { ...this.syncDeadline, log: this.log }, signal);
     }
     const warned = new WarnOnce(this.log);
