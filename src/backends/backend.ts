@@ -32,8 +32,19 @@ export interface Desired extends Networks {
   /** Bumps on any lease or config change. */
   readonly generation: number;
   readonly own: Lease;
-  /** Other nodes' leases keyed by leaseKey (IPv4 subnet text '10.244.2.0/24', else IPv6); never the own lease. */
+  /**
+   * Other nodes' leases keyed by leaseKey (IPv4 subnet text '10.244.2.0/24', else IPv6); never
+   * the own lease. May be the daemon's live set: read what a run needs without awaiting in
+   * between, or expect newer leases.
+   */
   readonly peers: ReadonlyMap<string, Lease>;
+  /**
+   * The peers (keys of `peers`) whose lease was added, changed or removed since the previous
+   * run, when only lease events asked for this run. A backend that knows what it programmed may
+   * then plan and apply those peers alone; the kernel must end up as a full run would leave it.
+   * Absent: reconcile everything (start, periodic resync, drift, retries).
+   */
+  readonly changed?: ReadonlySet<string>;
   /**
    * A node running several backends (each peer reached the way it advertises): destinations
    * ('10.244.2.0/24', 'fd00:10:244:2::/64') of routes another backend of this node programs.
@@ -100,7 +111,8 @@ export interface ReconcileReport {
 
 /**
  * A backend owns some kernel state (devices, routes, neighbours, fdb) and makes it match a
- * Desired. Level-triggered: reconcile lists what it owns, diffs, and applies the difference.
+ * Desired. Level-triggered: a full reconcile lists what it owns, diffs, and applies the
+ * difference; one for changed peers may work on those alone (Desired.changed).
  */
 export interface Backend {
   readonly type: string;

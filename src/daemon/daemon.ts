@@ -40,8 +40,13 @@ export class FatalError extends Error {
   override readonly name = 'FatalError';
 }
 
-/** Liveness: a loop silent longer than this is stuck (the resync period is 10 s, watch heartbeats on bookmarks). */
+/**
+ * Liveness: a reconcile run that has not finished after this long is stuck. Runs are rare on a
+ * quiet node (the full resync comes every few minutes), so the loop is checked every
+ * RECONCILE_CHECK_MS and counts as alive while no run has been going on for longer.
+ */
 const RECONCILE_STALL_MS = 60_000;
+const RECONCILE_CHECK_MS = 10_000;
 /** How often a subnet.env that could not be written is tried again (readiness waits for it). */
 const SUBNET_FILE_RETRY_MS = 5_000;
 
@@ -209,7 +214,8 @@ export class Daemon {
       const first = !this.peers.listed;
       this.peers.apply(events, (type, lease) => logLeaseChange(log, type, lease));
       if (first) this.readiness.setPhase(`programming ${this.peers.size} peers known at startup`);
-      this.runner?.reconcileLoop?.kick(first ? 'startup-complete' : 'lease');
+      // Lease events let the run cover the changed peers alone; the complete list starts a full one.
+      this.runner?.reconcileLoop?.kick(first ? 'startup-complete' : 'lease', first ? 'full' : 'peers');
     }, signal);
     this.peerHealth = startPeerHealth({
       intervalSeconds: config.peerHealthIntervalSeconds,
@@ -321,6 +327,11 @@ export class Daemon {
     this.readiness.setPhase(this.peers.listed ? `programming ${this.peers.size} peers` : 'waiting for the list of other nodes');
     const loop = runner.run();
     this.health.watchdog('reconcile', RECONCILE_STALL_MS);
+    const beat = setInterval(() => {
+      if (signal.aborted) return clearInterval(beat);
+      if (loop.busyForMs() < RECONCILE_STALL_MS) this.health.heartbeat('reconcile');
+    }, RECONCILE_CHECK_MS);
+    beat.unref();
     this.metrics.addSource('reconcile', () => loop.stats());
     this.metrics.addSource('backends', () => ({ roles: Object.fromEntries(runner.backend.view().backends.map((b) => [b.type, b.roles])) }));
     this.health.setNote(() => migrationNote(runner.backend.view(), Date.now()));

@@ -120,8 +120,12 @@ export class NetworkRunner {
   run(): ReconcileLoop {
     if (this.own === undefined) throw new Error('NetworkRunner.run() before register()');
     const { conf, peers, log } = this.opts;
-    const desired = (): Desired | undefined =>
-      peers.listed && this.own !== undefined ? { generation: peers.generation, ...networksOf(conf), own: this.own, peers: peers.snapshot() } : undefined;
+    const desired = ({ full }: { readonly full: boolean }): Desired | undefined => {
+      if (!peers.listed || this.own === undefined) return undefined;
+      // Taken on full runs too: a full run covers every change made so far.
+      const changed = peers.takeChanged();
+      return { generation: peers.generation, ...networksOf(conf), own: this.own, peers: peers.live, ...(full ? {} : { changed }) };
+    };
     const loop = new ReconcileLoop({
       backend: this.backend,
       desired,

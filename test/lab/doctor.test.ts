@@ -175,6 +175,12 @@ describe.skipIf(skip)(`flanneld doctor and peer health, vxlan${skip ? ` (skipped
     // A hand-made change is put back by the next reconcile.
     await lab().node(1).exec(['ethtool', '-K', 'flannel.1', 'tx-checksum-ip-generic', 'on']);
     await eventually(async () => expect(await ethtool(1)).toBe('off'), 20_000);
+    // The correction's own notification costs one more run, not a loop of them.
+    const runs = async (): Promise<number | undefined> => (await scrape(lab().node(1))).samples.find((x) => x.name === 'flannel_reconcile_runs_total')?.value;
+    await new Promise((r) => setTimeout(r, 1000));
+    const settled = await runs();
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await runs()).toBe(settled);
   });
 
   it('finds faults the daemon does not repair: pod MTU, bridge-nf-call-iptables, a missing CNI plugin, a foreign cni0 address', async () => {

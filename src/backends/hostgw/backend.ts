@@ -1,14 +1,15 @@
-import { familyName } from '../../ip/cidr.ts';
-import type { NetlinkChange } from '../../netlink/types.ts';
+import { familyName, type IpFamily } from '../../ip/cidr.ts';
+import type { NetlinkChange, Route } from '../../netlink/types.ts';
 import { RT_TABLE_MAIN } from '../../netlink/types.ts';
 import { leaseSubnets, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
 import { extAddrs, familyScopes, networkFamilies, type Backend, type Desired, type ExternalInterface, type PeerFailure, type ReconcileReport } from '../backend.ts';
 import type { BackendContext } from '../context.ts';
 import { applyOps } from '../reconcile/apply-ops.ts';
+import { OwnedIndex } from '../reconcile/owned-index.ts';
 import { DriftWatch } from '../reconcile/drift.ts';
 import { afOf, deletePeerRoutes, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
 import { SkippedPeerLog } from '../reconcile/warn-once.ts';
-import { planHostGw } from './plan.ts';
+import { HOSTGW_KEYS, planHostGw, type HostGwPlan } from './plan.ts';
 import { isErrno } from '../../util/errors.ts';
 
 /** Upstream's refusal, word for word (pkg/backend/hostgw/hostgw.go), so operators' searches find it. */
@@ -20,8 +21,9 @@ export class HostGwRefusedError extends Error {
 
 /**
  * host-gw (upstream: pkg/backend/hostgw/hostgw.go and the route loop in
- * pkg/backend/route_network.go): one route per peer and family, `<subnet> via <public ip> dev <ext>`. A
- * peer whose public IP is not on a directly connected network makes the kernel answer
+ * pkg/backend/route_network.go): one route per peer and family, `<subnet> via <public ip> dev
+ * <ext>`; a full run lists the main table, a run for a few changed peers works on those alone
+ * (OwnedIndex). A peer whose public IP is not on a directly connected network makes the kernel answer
  * ENETUNREACH; it is then logged once by name, listed in `notOnLink`, and tried again only on
  * later runs (no backoff storm: it is not a transient failure).
  */
@@ -35,6 +37,8 @@ export class HostGwBackend implements Backend {
   private readonly skipped: SkippedPeerLog;
   /** Peers (subnet → node name) the kernel refused as not on-link, as of the last run. */
   private readonly notOnLink = new Map<string, string>();
+  /** Per family, the routes it owns, so a run for a few changed peers lists nothing (see OwnedIndex). */
+  private readonly index: Record<IpFamily, OwnedIndex<'route'>> = { ipv4: new OwnedIndex(HOSTGW_KEYS), ipv6: new OwnedIndex(HOSTGW_KEYS) };
 
   constructor(ctx: BackendContext) {
     this.ctx = ctx;
@@ -63,19 +67,71 @@ export class HostGwBackend implements Backend {
 
   async reconcile(desired: Desired): Promise<ReconcileReport> {
     const t0 = performance.now();
+    try {
+      const changed = desired.changed;
+      if (changed !== undefined && this.indexed(desired)) return await this.finish(desired, this.planPeers(desired, changed), changed, t0);
+      return await this.finish(desired, await this.planAll(desired), undefined, t0);
+    } catch (e) {
+      this.invalidate(); // what the batch did is unknown: the next run lists the kernel
+      throw e;
+    }
+  }
+
+  /** Whether the indexes are good for a run of changed peers: built, and for the same own subnets. */
+  private indexed(desired: Desired): boolean {
+    const scopes = familyScopes(desired, desired.own);
+    return this.own !== undefined && leaseSubnets(this.own) === leaseSubnets(desired.own) && scopes.every((s) => this.index[s.family].valid);
+  }
+
+  private invalidate(): void {
+    this.index.ipv4.invalidate();
+    this.index.ipv6.invalidate();
+  }
+
+  /** Every peer against a listing of the main table, per family. */
+  private async planAll(desired: Desired): Promise<FamilyPlan[]> {
     this.own = desired.own;
     const ext = await this.ctx.nl.linkByName(this.ext.name);
     if (ext === undefined) throw new Error(`external interface ${this.ext.name} is gone; host-gw routes wait for it`);
     if (ext.index !== this.ext.index) this.ext = { ...this.ext, index: ext.index };
-    const plans = await Promise.all(
+    return Promise.all(
       familyScopes(desired, desired.own).map(async (scope) => {
         const routes = await this.ctx.nl.routeList({ family: afOf(scope.family), table: RT_TABLE_MAIN });
-        return planHostGw({ scope, peers: desired.peers, extIndex: this.ext.index, routes, foreign: desired.foreignRoutes });
+        const plan = planHostGw({ scope, peers: desired.peers, extIndex: this.ext.index, routes, foreign: desired.foreignRoutes });
+        this.index[scope.family].reset(plan.owned, plan.wanted);
+        return { family: scope.family, plan };
       }),
     );
-    for (const plan of plans) this.skipped.log(plan);
-    const ops = plans.flatMap((plan) => [...routeDeleteOps(plan.route.remove), ...routeSetOps(plan.route)]);
+  }
+
+  /** The changed peers alone, against the routes the index says they own and the ones they now want. */
+  private planPeers(desired: Desired, changed: ReadonlySet<string>): FamilyPlan[] {
+    const peers = new Map<string, Lease>();
+    for (const key of changed) {
+      const lease = desired.peers.get(key);
+      if (lease !== undefined) peers.set(key, lease);
+    }
+    return familyScopes(desired, desired.own).map((scope) => {
+      const index = this.index[scope.family];
+      const input = { scope, peers, extIndex: this.ext.index, foreign: desired.foreignRoutes };
+      const owned = index.ownedFor(changed, planHostGw({ ...input, routes: [] }).wanted);
+      const plan = planHostGw({ ...input, routes: owned.route as Route[] });
+      index.setWanted(changed, plan.wanted);
+      return { family: scope.family, plan };
+    });
+  }
+
+  /** Applies the families' plans in one batch; `scope` is the peers they covered (undefined: all). */
+  private async finish(desired: Desired, plans: readonly FamilyPlan[], scope: ReadonlySet<string> | undefined, t0: number): Promise<ReconcileReport> {
+    for (const { plan } of plans) this.skipped.log(plan);
+    const perFamily = plans.map(({ family, plan }) => ({ family, ops: [...routeDeleteOps(plan.route.remove), ...routeSetOps(plan.route)] }));
+    const ops = perFamily.flatMap((f) => f.ops);
     const applied = await applyOps(this.ctx.nl, ops, { expected: this.drift.expected, log: this.ctx.log });
+    let at = 0;
+    for (const f of perFamily) {
+      this.index[f.family].record(f.ops, applied.results.slice(at, at + f.ops.length));
+      at += f.ops.length;
+    }
 
     // Split "not on-link" (a topology fact) from transient failures (retried with backoff).
     const failed: PeerFailure[] = [];
@@ -98,12 +154,11 @@ export class HostGwBackend implements Backend {
       }
     }
     for (const [subnet, who] of [...this.notOnLink]) {
-      if (stillUnreachable.has(subnet)) continue;
+      if (stillUnreachable.has(subnet) || (scope !== undefined && !scope.has(subnet))) continue;
       this.notOnLink.delete(subnet);
       if (desired.peers.has(subnet)) this.ctx.log.info(`host-gw peer ${who} (${subnet}) is reachable on-link now`);
     }
-    const unchanged = plans.reduce((n, plan) => n + plan.route.unchanged, 0);
-    const inPlace = unchanged + applied.created + applied.replaced;
+    const unchanged = plans.reduce((n, { plan }) => n + plan.route.unchanged, 0);
     return {
       generation: desired.generation,
       created: applied.created,
@@ -113,7 +168,7 @@ export class HostGwBackend implements Backend {
       failed,
       ms: performance.now() - t0,
       changedByType: applied.changedByType,
-      owned: { route: inPlace },
+      owned: { route: this.index.ipv4.size('route') + this.index.ipv6.size('route') },
       notOnLink: [...this.notOnLink.values()],
     };
   }
@@ -135,10 +190,16 @@ export class HostGwBackend implements Backend {
   }
 
   async teardown(foreignRoutes?: ReadonlySet<string>): Promise<void> {
+    this.invalidate();
     for (const s of familyScopes(this.ctx, this.own)) await deletePeerRoutes(this.ctx.nl, this.ext.index, s.network, s.own, foreignRoutes);
   }
 
   async close(): Promise<void> {
     this.drift.close();
   }
+}
+
+interface FamilyPlan {
+  readonly family: IpFamily;
+  readonly plan: HostGwPlan;
 }

@@ -20,7 +20,13 @@ export interface HostGwPlanInput {
 
 export interface HostGwPlan extends SkippedPeers {
   readonly route: KeyedDiff<ForPeer<Route>, Route>;
+  /** What was diffed, by the keys of HOSTGW_KEYS: the wanted routes and the owned ones found. */
+  readonly wanted: { readonly route: ReadonlyMap<string, ForPeer<Route>> };
+  readonly owned: { readonly route: ReadonlyMap<string, Route> };
 }
+
+/** How the kernel tells our routes apart (the keys of the plan's maps). */
+export const HOSTGW_KEYS = { route: routeKey };
 
 /**
  * Desired, for one family: `<subnet> via <public ip> dev <ext>` per host-gw peer with a half of
@@ -49,9 +55,10 @@ export function planHostGw(input: HostGwPlanInput): HostGwPlan {
     }
     const dst = formatAnyCidr(half.subnet);
     if (input.foreign?.has(dst) === true) continue;
-    want.set(dst, { subnet, node: lease.node, obj: { family: af, dst, gateway: half.publicIp, oif: input.extIndex } });
+    const obj: Route = { family: af, dst, gateway: half.publicIp, oif: input.extIndex };
+    want.set(routeKey(obj), { subnet, node: lease.node, obj });
   }
   const have = new Map<string, Route>();
   for (const r of input.routes) if (r.family === af && isPeerRouteOn(r, input.extIndex, network, own) && !isForeign(r, input.foreign)) have.set(routeKey(r), r);
-  return { route: diffKeyed(want, have, (w, h) => sameRoute(w.obj, h)), otherBackend, invalid };
+  return { route: diffKeyed(want, have, (w, h) => sameRoute(w.obj, h)), wanted: { route: want }, owned: { route: have }, otherBackend, invalid };
 }

@@ -1,7 +1,7 @@
 import type { BackendConfig } from '../../config/types.ts';
 import type { UdpStats } from '../../observe/metrics.ts';
 import { WarnOnce } from '../../observe/warn-once.ts';
-import { leaseSubnets, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
+import { leaseKey, leaseSubnets, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
 import { errorText } from '../../util/errors.ts';
 import type { Backend, Desired, PeerFailure, ReconcileReport } from '../backend.ts';
 import type { BackendContext } from '../context.ts';
@@ -53,6 +53,7 @@ export interface MultiBackendView {
 }
 
 const NO_PEERS: ReadonlyMap<string, Lease> = new Map();
+const NO_ROUTES: ReadonlySet<string> = new Set();
 
 /**
  * How long the backend a peer left keeps programming it after the peer moved to another one.
@@ -254,6 +255,16 @@ export class MultiBackend implements Backend {
 
   private async run(desired: Desired, signal: AbortSignal): Promise<ReconcileReport> {
     const t0 = performance.now();
+    const alone = desired.changed === undefined ? undefined : this.changedAlone(desired, desired.changed);
+    if (alone !== undefined) {
+      const report = await this.runInstance(alone.inst, { ...desired, changed: alone.changed }, alone.peers, NO_ROUTES, signal);
+      return merge(desired.generation + this.epoch, t0, [report]);
+    }
+    return this.runAll(desired.changed === undefined ? desired : withoutChanged(desired), signal, t0);
+  }
+
+  /** Every backend and every peer: what runs, who moves, what drains. */
+  private async runAll(desired: Desired, signal: AbortSignal, t0: number): Promise<ReconcileReport> {
     this.own = desired.own;
     const now = this.now();
     // A previous backend adopted at startup starts its grace period once the peers are known.
@@ -317,6 +328,38 @@ export class MultiBackend implements Backend {
     return merge(desired.generation + this.epoch, t0, reports);
   }
 
+  /**
+   * The common case of lease events on a settled node: one backend runs, nothing drains or is
+   * held, and every changed peer advertises that backend before and after. Its peer map is
+   * then brought up to date in place and the instance works on the changed peers alone, with
+   * no pass over all peers. Anything else (a peer changing backend, a new backend, a grace
+   * period) returns undefined: a full run sorts it out.
+   */
+  private changedAlone(desired: Desired, changed: ReadonlySet<string>): { inst: Instance; peers: ReadonlyMap<string, Lease>; changed: ReadonlySet<string> } | undefined {
+    if (this.instances.size !== 1 || this.pendingCfg !== undefined || this.draining.size > 0) return undefined;
+    const inst = this.instances.get(this.configuredCfg.type);
+    const mine = this.partition.byType.get(this.configuredCfg.type);
+    if (inst === undefined || mine === undefined || inst.leaving.size > 0) return undefined;
+    for (const key of changed) {
+      const lease = desired.peers.get(key);
+      if (lease !== undefined && advertisedBackend(lease) !== inst.type) return undefined;
+      if (!mine.has(key) && this.partition.byType.size + this.partition.unsupported.length > 1 && this.elsewhere(key)) return undefined;
+    }
+    for (const key of changed) {
+      const lease = desired.peers.get(key);
+      if (lease === undefined) mine.delete(key);
+      else mine.set(key, lease);
+    }
+    this.peerCounts.set(inst.type, mine.size);
+    return { inst, peers: mine, changed };
+  }
+
+  /** Whether the last full run filed a peer under another backend or as unsupported. */
+  private elsewhere(key: string): boolean {
+    for (const [t, peers] of this.partition.byType) if (t !== this.configuredCfg.type && peers.has(key)) return true;
+    return this.partition.unsupported.some((l) => leaseKey(l) === key);
+  }
+
   /** Peers that left `inst` for another running backend: held (old lease) until their hold is over. */
   private updateLeaving(inst: Instance, part: Partition, running: ReadonlySet<BackendType>, now: number): void {
     const moved = leavingPeers(inst.type, inst.served, part.byType, running);
@@ -343,7 +386,8 @@ export class MultiBackend implements Backend {
       return r;
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
-      return { generation: desired.generation, created: 0, replaced: 0, deleted: 0, unchanged: 0, failed: failuresOf(peers, error, inst.type), ms: performance.now() - t0 };
+      const hit = desired.changed === undefined ? peers : new Map([...desired.changed].flatMap((k) => (peers.has(k) ? [[k, peers.get(k)!] as const] : [])));
+      return { generation: desired.generation, created: 0, replaced: 0, deleted: 0, unchanged: 0, failed: failuresOf(hit, error, inst.type), ms: performance.now() - t0 };
     }
   }
 
@@ -438,6 +482,12 @@ export class MultiBackend implements Backend {
       }
     });
   }
+}
+
+/** The same desired state for a run of every peer. */
+function withoutChanged(desired: Desired): Desired {
+  const { changed: _changed, ...all } = desired;
+  return all;
 }
 
 function failuresOf(peers: ReadonlyMap<string, Lease>, error: Error, type: BackendType): PeerFailure[] {

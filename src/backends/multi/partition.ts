@@ -20,9 +20,13 @@ export function advertisedBackend(lease: Lease): BackendType | undefined {
   return (BACKEND_TYPES as readonly string[]).includes(t) ? (t as BackendType) : undefined;
 }
 
-/** The peers by the backend they advertise, and those advertising one flannel-ts does not implement. */
+/**
+ * The peers by the backend they advertise, and those advertising one flannel-ts does not
+ * implement. The per-type maps are the owner's to update in place (MultiBackend does so for
+ * lease events that keep every peer on its backend).
+ */
 export interface Partition {
-  readonly byType: ReadonlyMap<BackendType, ReadonlyMap<string, Lease>>;
+  readonly byType: ReadonlyMap<BackendType, Map<string, Lease>>;
   readonly unsupported: readonly Lease[];
 }
 

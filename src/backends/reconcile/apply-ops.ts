@@ -20,6 +20,8 @@ export interface PlannedOp {
   readonly deleteKey?: string;
   /** Creates and replaces: the key of the object written, so its notification is not taken for drift. */
   readonly writeKey?: string;
+  /** The kernel object it sets or deletes, for a backend that keeps an index of what it owns (OwnedIndex). */
+  readonly obj?: unknown;
 }
 
 export interface AppliedOps {
@@ -35,13 +37,12 @@ export interface AppliedOps {
 /**
  * Sends every op in one batch (the netlink layer splits it into as few sendmsg calls as the
  * socket buffers allow) and tallies the acks. Deleting what is already gone counts as done.
- * With `expected`, the run's deletes and writes replace what it expected before, so the drift
- * monitor does not answer them with another run. With `log`, each change made is logged (log-ops.ts).
+ * With `expected`, the run's deletes and writes are expected, so the drift monitor does not
+ * answer them with another run. With `log`, each change made is logged (log-ops.ts).
  */
 export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[], opts: { readonly expected?: ExpectedDeletes; readonly log?: Logger } = {}): Promise<AppliedOps> {
   const { expected, log } = opts;
   if (expected !== undefined) {
-    expected.clear();
     for (const op of ops) {
       if (op.deleteKey !== undefined) expected.expect(op.deleteKey);
       if (op.writeKey !== undefined) expected.expectWrite(op.writeKey);
@@ -57,7 +58,7 @@ export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[], opt
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
     const err = results[i] ?? null;
-    if (err !== null && !(op.action === 'delete' && (err.code === 'ENOENT' || err.code === 'ESRCH'))) {
+    if (err !== null && !opSucceeded(op, err)) {
       const subnet = op.subnet ?? `stale ${op.type}`;
       // One failure per peer is enough for the report; the log line names the object.
       if (op.subnet === undefined || !failedSubnets.has(subnet)) {
@@ -73,4 +74,9 @@ export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[], opt
     if (op.action !== 'delete') out.changedByType[op.type] = (out.changedByType[op.type] ?? 0) + 1;
   }
   return out;
+}
+
+/** Whether an op of a batch took effect (a delete of what was already gone did). */
+export function opSucceeded(op: PlannedOp, err: KernelError | null | undefined): boolean {
+  return err === null || err === undefined || (op.action === 'delete' && (err.code === 'ENOENT' || err.code === 'ESRCH'));
 }

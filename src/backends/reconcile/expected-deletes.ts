@@ -1,35 +1,59 @@
 import type { NetlinkChange } from '../../netlink/types.ts';
 import { AF_BRIDGE } from '../../netlink/types.ts';
 
+/** How long a change of ours waits for its notification. */
+const EXPECT_MS = 10_000;
+
 /**
  * Deletions and writes a reconcile made itself, so the drift monitor does not answer our own
- * changes with another run. Each expected key is consumed by the first matching notification;
- * the sets are cleared before every apply, so a missed notification cannot hide a later one
- * for long.
+ * changes with another run. Each expected key is consumed by the first matching notification.
+ * Keys outlive the run that made them: during a burst of lease events the notifications of one
+ * run arrive while the next run applies, and each one taken for drift would cost a full run. A
+ * key whose notification never came (lost in a monitor overflow, which kicks a full run anyway)
+ * is forgotten after EXPECT_MS, so it cannot hide a later change for long.
  */
 export class ExpectedDeletes {
-  private readonly keys = new Set<string>();
-  private readonly writes = new Set<string>();
+  /** Key → until when (performance.now() ms) it is expected; oldest first. */
+  private readonly keys = new Map<string, number>();
+  private readonly writes = new Map<string, number>();
+  private nextPrune = 0;
 
   clear(): void {
     this.keys.clear();
     this.writes.clear();
   }
 
-  expect(key: string): void {
-    this.keys.add(key);
+  expect(key: string, now = performance.now()): void {
+    this.add(this.keys, key, now);
   }
 
   /** A create or replace about to be sent (same key form as the deletes). */
-  expectWrite(key: string): void {
-    this.writes.add(key);
+  expectWrite(key: string, now = performance.now()): void {
+    this.add(this.writes, key, now);
   }
 
-  /** True (and forgets the key) when `c` is a deletion or a write we made. */
-  consume(c: NetlinkChange): boolean {
+  /** True (and forgets the key) when `c` is a deletion or a write we made, still expected. */
+  consume(c: NetlinkChange, now = performance.now()): boolean {
     const key = changeKey(c);
     if (key === undefined) return false;
-    return c.deleted ? this.keys.delete(key) : this.writes.delete(key);
+    const from = c.deleted ? this.keys : this.writes;
+    const until = from.get(key);
+    if (until === undefined) return false;
+    from.delete(key);
+    return until >= now;
+  }
+
+  private add(into: Map<string, number>, key: string, now: number): void {
+    into.delete(key); // re-inserted at the end, so the oldest stay first
+    into.set(key, now + EXPECT_MS);
+    if (now < this.nextPrune) return;
+    this.nextPrune = now + EXPECT_MS;
+    for (const m of [this.keys, this.writes]) {
+      for (const [k, until] of m) {
+        if (until >= now) break;
+        m.delete(k);
+      }
+    }
   }
 }
 

@@ -6,11 +6,22 @@ import { backoffDelay } from '../../util/retry.ts';
 
 export interface ReconcileLoopOptions {
   readonly backend: Pick<Backend, 'reconcile'>;
-  /** The desired state, read when a run starts (level, not edge); undefined = not yet known. */
-  readonly desired: () => Desired | undefined;
+  /**
+   * The desired state, read when a run starts (level, not edge); undefined = not yet known.
+   * `full` is false when only lease events asked for the run: the state may then name the peers
+   * that changed (Desired.changed), so the backend can work on those alone.
+   */
+  readonly desired: (run: { readonly full: boolean }) => Desired | undefined;
   readonly log?: Logger;
-  /** Full resync period even when nothing kicks. Upstream's host-gw check runs every 10 s. */
+  /**
+   * Full resync period even when nothing kicks, drawn anew each time from [resyncMs,
+   * resyncMs·(1 + resyncJitter)).
+   */
   readonly resyncMs?: number;
+  /** Default 0.5. */
+  readonly resyncJitter?: number;
+  /** How long a run asked for by lease events alone waits for more of them (default COALESCE_MS). */
+  readonly coalesceMs?: number;
   /** Backoff for runs with failed peers: base, doubling up to max, at most maxAttempts in a row. */
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
@@ -24,8 +35,21 @@ export interface ReconcileLoopOptions {
   readonly holdsReadiness?: (f: PeerFailure, failingRuns: number) => boolean;
 }
 
-/** Defaults: a resync costs one dump per object type, cheap even with thousands of peers. */
-const RESYNC_MS = 10_000;
+/**
+ * The full resync is a backstop: lease events program their peers, and the netlink monitor wakes
+ * the loop within a second of a change to anything it owns. It covers what neither sees (an
+ * underlay route change that moves a DirectRouting peer on- or off-link, a notification lost
+ * without an overflow). At 10,000 peers one costs ~0.2 s of CPU (three kernel dumps per
+ * family), so every few minutes, not every 10 s as upstream's host-gw check.
+ */
+const RESYNC_MS = 5 * 60_000;
+const RESYNC_JITTER = 0.5;
+/**
+ * Nodes joining or leaving come as one watch event each, often tens a second (a scale-up, a
+ * rolling replacement); a run per event pays the run's fixed cost every time. Waiting this long
+ * after a lease event gathers them into one batch; a new node's route is 50 ms later at worst.
+ */
+const COALESCE_MS = 50;
 const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
 /** After this many failing runs in a row only the resync timer retries (kindnet drops after 15). */
@@ -34,12 +58,17 @@ const RETRY_MAX_ATTEMPTS = 8;
 /**
  * Runs `backend.reconcile` whenever something kicks it — lease events, netlink drift notices,
  * the resync timer, retries — and never two at once: kicks that arrive during a run coalesce
- * into exactly one more run, which reads the desired state afresh.
+ * into exactly one more run, which reads the desired state afresh. A run is full unless every
+ * kick since the last one was a `peers` kick (lease events) and no peer is failing: those let the
+ * backend work on the changed peers alone.
  */
 export class ReconcileLoop {
   private readonly opts: ReconcileLoopOptions;
   private running = false;
   private again = false;
+  /** A full run is owed: the first run, and any kick but a `peers` one, asks for one. */
+  private fullPending = true;
+  private runStartedMs = 0;
   private started = false;
   private stopped = false;
   private signal: AbortSignal = new AbortController().signal;
@@ -81,16 +110,30 @@ export class ReconcileLoop {
     if (this.started) return;
     this.started = true;
     this.signal = signal;
-    const resync = this.opts.resyncMs ?? RESYNC_MS;
-    this.resyncTimer = setInterval(() => this.kick('resync'), resync);
-    this.resyncTimer.unref();
+    this.scheduleResync();
     signal.addEventListener('abort', () => this.stop(), { once: true });
     this.kick('start');
   }
 
-  /** Asks for a run. Cheap and safe from any callback; bursts become one run. */
-  kick(why: string): void {
+  private scheduleResync(): void {
     if (this.stopped) return;
+    const base = this.opts.resyncMs ?? RESYNC_MS;
+    const ms = base * (1 + Math.random() * (this.opts.resyncJitter ?? RESYNC_JITTER));
+    this.resyncTimer = setTimeout(() => {
+      this.kick('resync');
+      this.scheduleResync();
+    }, ms);
+    this.resyncTimer.unref();
+  }
+
+  /**
+   * Asks for a run. Cheap and safe from any callback; bursts become one run. `peers`: only
+   * lease events changed (the run may cover the changed peers alone); `full` (the default):
+   * anything else, such as drift, a retry or the resync.
+   */
+  kick(why: string, scope: 'full' | 'peers' = 'full'): void {
+    if (this.stopped) return;
+    if (scope === 'full') this.fullPending = true;
     if (this.lastWhy.length < 8) this.lastWhy.push(why);
     if (!this.started) return; // start() runs once anyway
     if (this.running) {
@@ -98,8 +141,12 @@ export class ReconcileLoop {
       return;
     }
     this.running = true;
-    // A synchronous burst of kicks (a list of 5000 lease events) should become one run.
-    setImmediate(() => void this.drain());
+    this.runStartedMs = performance.now();
+    // A synchronous burst of kicks (a list of 5000 lease events) becomes one run; lease events
+    // also wait a moment for the next ones. Drift, retries and the resync run at once.
+    const wait = scope === 'peers' ? (this.opts.coalesceMs ?? COALESCE_MS) : 0;
+    if (wait > 0) setTimeout(() => void this.drain(), wait).unref();
+    else setImmediate(() => void this.drain());
   }
 
   /** Resolves when no run is in progress or queued (tests and benchmarks). */
@@ -112,15 +159,26 @@ export class ReconcileLoop {
     return this.lastReport;
   }
 
-  /** For the metrics layer (ReconcileStats) plus the last run's duration. */
+  /** How long the run in progress has taken so far; 0 when none is (liveness: a run that never ends is stuck). */
+  busyForMs(now = performance.now()): number {
+    return this.running ? now - this.runStartedMs : 0;
+  }
+
+  /**
+   * For the metrics layer (ReconcileStats) plus the last run's duration. While the loop is idle
+   * after a clean run, the kernel is known to match (any change to it or to the leases would
+   * have woken the loop), so lastSuccessMs is now: runs are rare on a quiet node, and an alert
+   * on the age of the last success must not fire for that.
+   */
   stats(): ReconcileStats & { readonly lastDurationMs: number; readonly failingAttempts: number } {
+    const converged = !this.running && this.attempts === 0 && this.lastSuccessMs > 0;
     return {
       runs: this.runs,
       errors: { ...this.errors },
       driftRepairs: { ...this.driftRepairs },
       kernelEntries: this.kernelEntries,
       peersNotOnLink: this.peersNotOnLink,
-      lastSuccessMs: this.lastSuccessMs,
+      lastSuccessMs: converged ? Date.now() : this.lastSuccessMs,
       lastDurationMs: this.lastDurationMs,
       failingAttempts: this.attempts,
     };
@@ -128,7 +186,7 @@ export class ReconcileLoop {
 
   private stop(): void {
     this.stopped = true;
-    clearInterval(this.resyncTimer);
+    clearTimeout(this.resyncTimer);
     clearTimeout(this.retryTimer);
   }
 
@@ -136,15 +194,23 @@ export class ReconcileLoop {
     try {
       do {
         this.again = false;
-        const desired = this.opts.desired();
-        if (desired === undefined || this.stopped) break; // no own lease or no peer list yet
+        // While peers fail, every run is full: its report then says which still fail (readiness,
+        // the warnings and the backoff read it as the whole truth).
+        const full = this.fullPending || this.attempts > 0;
+        this.fullPending = false;
+        this.runStartedMs = performance.now();
+        const desired = this.opts.desired({ full });
+        if (desired === undefined || this.stopped) {
+          this.fullPending ||= full;
+          break; // no own lease or no peer list yet
+        }
         if (this.startupGeneration < 0) {
           this.startupPeers = new Set(desired.peers.keys());
           this.startupGeneration = desired.generation;
         }
         const why = this.lastWhy.join(',');
         this.lastWhy = [];
-        this.opts.log?.debug({ why, generation: desired.generation }, 'reconcile run');
+        this.opts.log?.debug({ why, generation: desired.generation, peers: desired.changed?.size ?? 'all' }, 'reconcile run');
         await this.runOnce(desired);
       } while (this.again && !this.stopped);
     } finally {

@@ -64,7 +64,7 @@ export function isOurKindOfRoute(r: Route): boolean {
 
 /** Deletes of routes we own and no peer wants; the drift monitor is told to expect each. */
 export function routeDeleteOps(stale: readonly Route[]): PlannedOp[] {
-  return stale.map((r) => ({ action: 'delete', type: 'route', subnet: undefined, node: undefined, queue: (b) => b.routeDel(r), deleteKey: routeDeleteKey(r.dst, r.oif) }));
+  return stale.map((r) => ({ action: 'delete', type: 'route', subnet: undefined, node: undefined, queue: (b) => b.routeDel(r), deleteKey: routeDeleteKey(r.dst, r.oif), obj: r }));
 }
 
 /**
@@ -88,8 +88,8 @@ export function separateDeviceMoves<W extends ForPeer<Route>>(diff: KeyedDiff<W,
 /** The wanted routes that are missing or differ, as `ip route replace` (idempotent either way). */
 export function routeSetOps(diff: KeyedDiff<ForPeer<Route>, Route>): PlannedOp[] {
   const ops: PlannedOp[] = [];
-  for (const w of diff.create) ops.push({ action: 'create', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj), writeKey: routeDeleteKey(w.obj.dst, w.obj.oif) });
-  for (const [w] of diff.replace) ops.push({ action: 'replace', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj), writeKey: routeDeleteKey(w.obj.dst, w.obj.oif) });
+  for (const w of diff.create) ops.push({ action: 'create', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj), writeKey: routeDeleteKey(w.obj.dst, w.obj.oif), obj: w.obj });
+  for (const [w] of diff.replace) ops.push({ action: 'replace', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeReplace(w.obj), writeKey: routeDeleteKey(w.obj.dst, w.obj.oif), obj: w.obj });
   return ops;
 }
 

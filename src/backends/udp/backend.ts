@@ -288,8 +288,10 @@ export class UdpBackend implements Backend {
     }
     this.fwd?.setRoutes(RouteTable.build(entries, sources));
     this.peers = next;
-    // Level-triggered: re-assert the device, its address and the Network route.
-    await this.ensureDevice();
+    // Level-triggered: re-assert the device, its address and the Network route — on full runs;
+    // a run for lease events only changes the table (the drift monitor asks for a full run when
+    // the device changes). The table is rebuilt whole, never edited under the packet loop.
+    if (desired.changed === undefined) await this.ensureDevice();
     return { generation: desired.generation, created, replaced, deleted, unchanged, failed, ms: performance.now() - t0 };
   }
 

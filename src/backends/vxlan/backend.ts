@@ -1,12 +1,13 @@
 import type { VxlanConfig } from '../../config/types.ts';
 import { formatAnyCidr, isAddressOf, type IpCidr, type IpFamily } from '../../ip/cidr.ts';
-import type { Link, Neigh, NetlinkChange, NetlinkHandle } from '../../netlink/types.ts';
+import type { Link, Neigh, NetlinkChange, NetlinkHandle, Route } from '../../netlink/types.ts';
 import { AF_BRIDGE, NUD_PERMANENT, RT_TABLE_MAIN } from '../../netlink/types.ts';
 import { WarnOnce } from '../../observe/warn-once.ts';
-import { leaseHalf, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
+import { leaseHalf, leaseSubnets, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
 import { extAddrs, familyScopes, networkFamilies, type Backend, type Desired, type ExternalInterface, type FamilyScope, type ReconcileReport } from '../backend.ts';
 import type { BackendContext } from '../context.ts';
-import { applyOps, type AppliedOps, type PlannedOp } from '../reconcile/apply-ops.ts';
+import { applyOps, type PlannedOp } from '../reconcile/apply-ops.ts';
+import { OwnedIndex } from '../reconcile/owned-index.ts';
 import { DriftWatch } from '../reconcile/drift.ts';
 import { linkDeleteKey, neighDeleteKey } from '../reconcile/expected-deletes.ts';
 import { afOf, deletePeerRoutes, isOurKindOfRoute, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
@@ -15,7 +16,7 @@ import { setSysctl } from '../sysctl.ts';
 import { ensureAddress, ensureDevice, VXLAN_DEFAULT_PORT, type VxlanDeviceSpec } from './device.ts';
 import { normalizeMac } from '../../ip/mac.ts';
 import { formatVxlanBackendData, randomMac } from './mac.ts';
-import { planVxlan, type VxlanPlan } from './plan.ts';
+import { planVxlan, VXLAN_KEYS, type VxlanPlan, type VxlanPlanInput } from './plan.ts';
 import { keepTxCsum } from '../../kernel/tx-csum.ts';
 
 /**
@@ -32,15 +33,31 @@ interface FamilyDevice {
   readonly mtu: number;
   mac: string;
   link: Link | undefined;
+  /** What it owns on and for the device, so a run for a few changed peers lists nothing (OwnedIndex). */
+  readonly index: OwnedIndex<'neigh' | 'fdb' | 'route'>;
+  /** VtepMAC → the peer that holds it on this device (its key, and the name a clash message shows). */
+  macOwner: Map<string, { readonly key: string; readonly who: string }>;
+  /** Peers skipped because another peer holds their VtepMAC: planned again with every change, as it may be free now. */
+  macClashes: Set<string>;
 }
+
+/** A plan and the device it is for. */
+interface DevicePlan {
+  readonly d: FamilyDevice;
+  readonly plan: VxlanPlan;
+}
+
+const NO_STATE = { neighs: [], fdbs: [], routes: [] } as const;
 
 /**
  * The vxlan backend (upstream: pkg/backend/vxlan/vxlan.go, device.go, vxlan_network.go): per
  * enabled family a device (flannel.<VNI>, flannel-v6.<VNI>), and per peer a permanent
  * neighbour, a permanent self fdb entry and an onlink route on it — or, with DirectRouting and
- * an on-link peer, a plain route via its public IP. Unlike upstream's event handlers, every
- * reconcile lists what it owns, diffs, and applies the difference of both families in one
- * batch; see plan.ts for ownership.
+ * an on-link peer, a plain route via its public IP. Unlike upstream's event handlers, a full
+ * reconcile lists what it owns, diffs, and applies the difference of both families in one batch
+ * (see plan.ts for ownership); a run for a few changed peers plans and applies those alone
+ * against the index of what it owns (OwnedIndex), so a lease event costs work for its peer, not
+ * for all of them.
  */
 export class VxlanBackend implements Backend {
   readonly type = 'vxlan';
@@ -67,6 +84,9 @@ export class VxlanBackend implements Backend {
       mtu: base - VXLAN_OVERHEAD[family],
       mac: '',
       link: undefined,
+      index: new OwnedIndex(VXLAN_KEYS),
+      macOwner: new Map(),
+      macClashes: new Set(),
     }));
     this.mtu = Math.min(...this.devices.map((d) => d.mtu));
     this.drift = new DriftWatch(ctx.openMonitor);
@@ -152,21 +172,102 @@ export class VxlanBackend implements Backend {
 
   async reconcile(desired: Desired): Promise<ReconcileReport> {
     const t0 = performance.now();
+    try {
+      const changed = desired.changed;
+      if (changed !== undefined && this.indexed(desired)) return await this.finish(desired, await this.planPeers(desired, changed), {}, t0);
+      return await this.reconcileAll(desired, t0);
+    } catch (e) {
+      for (const d of this.devices) d.index.invalidate(); // what the batch did is unknown: the next run lists the kernel
+      throw e;
+    }
+  }
+
+  /** Whether the indexes are good for a run of changed peers: built, for the same own subnets and devices. */
+  private indexed(desired: Desired): boolean {
+    if (this.own === undefined || leaseSubnets(this.own) !== leaseSubnets(desired.own)) return false;
+    return familyScopes(desired, desired.own).every((s) => {
+      const d = this.device(s.family);
+      return d.link !== undefined && d.index.valid;
+    });
+  }
+
+  /** Everything: the devices, their addresses, and every peer against a listing of the kernel. */
+  private async reconcileAll(desired: Desired, t0: number): Promise<ReconcileReport> {
     await this.followUnderlay();
     const changedByType: Record<string, number> = {};
-    const plans: { d: FamilyDevice; plan: VxlanPlan }[] = [];
+    const plans: DevicePlan[] = [];
     for (const scope of familyScopes(desired, desired.own)) {
       const d = this.device(scope.family);
       const dev = await this.ensureDeviceFor(d, scope, changedByType);
-      plans.push({ d, plan: await this.plan(desired, scope, dev.index) });
+      const plan = await this.plan(desired, scope, dev.index);
+      d.index.reset(plan.owned, plan.wanted);
+      trackMacs(d, plan, undefined);
+      plans.push({ d, plan });
     }
     this.own = desired.own;
+    return this.finish(desired, plans, changedByType, t0);
+  }
+
+  /**
+   * The changed peers alone (and those waiting for a VtepMAC), per family: planned against the
+   * objects the index says they own and the keys they now want. The devices are left alone: the
+   * drift monitor asks for a full run when one changes.
+   */
+  private async planPeers(desired: Desired, changed: ReadonlySet<string>): Promise<DevicePlan[]> {
+    const plans: DevicePlan[] = [];
+    for (const scope of familyScopes(desired, desired.own)) {
+      const d = this.device(scope.family);
+      const keys = new Set(changed);
+      for (const k of d.macClashes) keys.add(k);
+      const peers = new Map<string, Lease>();
+      for (const k of keys) {
+        const lease = desired.peers.get(k);
+        if (lease !== undefined) peers.set(k, lease);
+      }
+      const onLink = this.cfg.directRouting ? await this.onLinkPeers(peers, scope.family) : undefined;
+      const input: Omit<VxlanPlanInput, 'have'> = {
+        scope,
+        peers,
+        deviceIndex: d.link!.index,
+        extIndex: this.ext.index,
+        onLink,
+        foreign: desired.foreignRoutes,
+        macClaimedBy: (mac) => {
+          const owner = d.macOwner.get(mac);
+          return owner !== undefined && !keys.has(owner.key) ? owner.who : undefined;
+        },
+      };
+      const owned = d.index.ownedFor(keys, planVxlan({ ...input, have: NO_STATE }).wanted);
+      const plan = planVxlan({ ...input, have: { neighs: owned.neigh as Neigh[], fdbs: owned.fdb as Neigh[], routes: owned.route as Route[] } });
+      d.index.setWanted(keys, plan.wanted);
+      trackMacs(d, plan, keys);
+      plans.push({ d, plan });
+    }
+    return plans;
+  }
+
+  /** Applies the plans of both families in one batch and reports. */
+  private async finish(desired: Desired, plans: readonly DevicePlan[], changedByType: Record<string, number>, t0: number): Promise<ReconcileReport> {
     for (const p of plans) this.skipped.log(p.plan);
-    const ops = plans.flatMap((p) => this.opsOf(p.plan));
-    const applied = await this.apply(plans, ops);
+    const perDevice = plans.map((p) => ({ ...p, ops: this.opsOf(p.plan) }));
+    const ops = perDevice.flatMap((p) => p.ops);
+    const applied = await applyOps(this.nl, ops, { expected: this.drift.expected, log: this.ctx.log });
+    let at = 0;
+    for (const p of perDevice) {
+      p.d.index.record(p.ops, applied.results.slice(at, at + p.ops.length));
+      at += p.ops.length;
+    }
+    // Never leave a route without its neighbour and fdb entry: traffic would vanish into a
+    // gateway that no one answers for. So the route of any peer whose neigh/fdb failed goes again.
+    const broken = new Set(applied.failed.map((f) => f.subnet));
+    for (const p of broken.size === 0 ? [] : perDevice) {
+      const orphans = orphanRouteOps(p.plan, p.d.link?.index, broken);
+      if (orphans.length > 0) p.d.index.record(orphans, (await applyOps(this.nl, orphans, { log: this.ctx.log })).results);
+    }
     for (const [k, v] of Object.entries(applied.changedByType)) changedByType[k] = (changedByType[k] ?? 0) + v;
     let unchanged = 0;
     for (const { plan } of plans) unchanged += plan.neigh.unchanged + plan.fdb.unchanged + plan.route.unchanged;
+    const owned = (kind: 'neigh' | 'fdb' | 'route'): number => this.devices.reduce((n, d) => n + d.index.size(kind), 0);
     return {
       generation: desired.generation,
       created: applied.created,
@@ -176,7 +277,7 @@ export class VxlanBackend implements Backend {
       failed: applied.failed,
       ms: performance.now() - t0,
       changedByType,
-      owned: ownedAfter(plans.map((p) => p.plan), ops, applied.results),
+      owned: { neigh: owned('neigh'), fdb: owned('fdb'), route: owned('route') },
     };
   }
 
@@ -219,30 +320,17 @@ export class VxlanBackend implements Backend {
     return planVxlan({ scope, peers: desired.peers, deviceIndex, extIndex: this.ext.index, onLink, have: { neighs, fdbs, routes }, foreign: desired.foreignRoutes });
   }
 
-  /**
-   * Applies the ops in one batch. Never leaves a route without its neighbour and fdb entry:
-   * traffic would vanish into a gateway that no one answers for. So the route of any peer
-   * whose neigh/fdb failed is removed again.
-   */
-  private async apply(plans: readonly { d: FamilyDevice; plan: VxlanPlan }[], ops: readonly PlannedOp[]): Promise<AppliedOps> {
-    const applied = await applyOps(this.nl, ops, { expected: this.drift.expected, log: this.ctx.log });
-    const broken = new Set(applied.failed.map((f) => f.subnet));
-    const orphanRoutes = ops.length === 0 || broken.size === 0 ? [] : plans.flatMap((p) => orphanRouteOps(p.plan, p.d.link?.index, broken));
-    if (orphanRoutes.length > 0) await applyOps(this.nl, orphanRoutes, { log: this.ctx.log });
-    return applied;
-  }
-
   /** Deletes first (route → fdb → neigh), then adds (neigh → fdb → route): a route only ever points at a resolvable gateway. */
   private opsOf(plan: VxlanPlan): PlannedOp[] {
     const ops = routeDeleteOps(plan.route.remove);
     for (const n of [...plan.fdb.remove, ...plan.neigh.remove]) {
       const type = n.family === AF_BRIDGE ? 'fdb' : 'neigh';
-      ops.push({ action: 'delete', type, subnet: undefined, node: undefined, queue: (b) => b.neighDel(n), deleteKey: neighDeleteKey(n.family, n.index, n.ip, n.mac) });
+      ops.push({ action: 'delete', type, subnet: undefined, node: undefined, queue: (b) => b.neighDel(n), deleteKey: neighDeleteKey(n.family, n.index, n.ip, n.mac), obj: n });
     }
     const written = (n: Neigh): string => neighDeleteKey(n.family, n.index, n.ip, n.mac);
-    for (const w of plan.neigh.create) ops.push({ action: 'create', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj) });
-    for (const [w] of plan.neigh.replace) ops.push({ action: 'replace', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj) });
-    for (const w of plan.fdb.create) ops.push({ action: 'create', type: 'fdb', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj) });
+    for (const w of plan.neigh.create) ops.push({ action: 'create', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj), obj: w.obj });
+    for (const [w] of plan.neigh.replace) ops.push({ action: 'replace', type: 'neigh', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj), obj: w.obj });
+    for (const w of plan.fdb.create) ops.push({ action: 'create', type: 'fdb', subnet: w.subnet, node: w.node, queue: (b) => b.neighSet(w.obj), writeKey: written(w.obj), obj: w.obj });
     ops.push(...routeSetOps(plan.route));
     return ops;
   }
@@ -280,6 +368,10 @@ export class VxlanBackend implements Backend {
         if (d !== undefined) {
           if (c.deleted) return `${d.name} deleted`;
           if (c.link.mtu !== d.mtu || (c.link.mac !== '' && c.link.mac !== d.mac) || !c.link.up) return `${d.name} changed`;
+          // A change of offload features is announced as a link change with nothing to show for
+          // it; when the daemon keeps tx checksum offload one way, every such change is checked.
+          // (Its own correction causes one more notification, and the run after it changes nothing.)
+          if (this.ctx.txChecksum !== undefined) return `${d.name} changed (features?)`;
           return undefined;
         }
         return c.link.index === this.ext.index && c.deleted ? `external interface ${this.ext.name} deleted` : undefined;
@@ -314,6 +406,7 @@ export class VxlanBackend implements Backend {
       const dev = await this.nl.linkByName(d.name);
       if (dev !== undefined) await this.nl.linkDel(dev.index);
       d.link = undefined;
+      d.index.invalidate();
     }
     for (const s of familyScopes(this.ctx, this.own)) await deletePeerRoutes(this.nl, this.ext.index, s.network, s.own, foreignRoutes);
   }
@@ -328,22 +421,18 @@ function orphanRouteOps(plan: VxlanPlan, dev: number | undefined, broken: Readon
   const wanted = [...plan.route.create, ...plan.route.replace.map(([w]) => w)];
   return wanted
     .filter((w) => broken.has(w.subnet) && w.obj.oif === dev)
-    .map((w): PlannedOp => ({ action: 'delete', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeDel(w.obj) }));
+    .map((w): PlannedOp => ({ action: 'delete', type: 'route', subnet: w.subnet, node: w.node, queue: (b) => b.routeDel(w.obj), obj: w.obj }));
 }
 
-/** Desired objects in the kernel after the run, by type, both families together. */
-function ownedAfter(plans: readonly VxlanPlan[], ops: readonly PlannedOp[], results: readonly unknown[]): Record<string, number> {
-  const sum = (f: (p: VxlanPlan) => number): number => plans.reduce((n, p) => n + f(p), 0);
-  return {
-    neigh: countInPlace(sum((p) => p.neigh.unchanged), ops, results, 'neigh'),
-    fdb: countInPlace(sum((p) => p.fdb.unchanged), ops, results, 'fdb'),
-    route: countInPlace(sum((p) => p.route.unchanged), ops, results, 'route'),
-  };
-}
-
-/** Desired objects of a type that are in the kernel after the run: unchanged plus successful adds. */
-function countInPlace(unchanged: number, ops: readonly PlannedOp[], results: readonly unknown[], type: string): number {
-  let n = unchanged;
-  for (let i = 0; i < ops.length; i++) if (ops[i]!.type === type && ops[i]!.action !== 'delete' && results[i] === null) n++;
-  return n;
+/** Who holds which VtepMAC on the device after a plan of `keys` (undefined: of every peer). */
+function trackMacs(d: FamilyDevice, plan: VxlanPlan, keys: ReadonlySet<string> | undefined): void {
+  if (keys === undefined) {
+    d.macOwner = new Map();
+    d.macClashes = new Set();
+  } else {
+    for (const [mac, owner] of d.macOwner) if (keys.has(owner.key)) d.macOwner.delete(mac);
+    for (const k of keys) d.macClashes.delete(k);
+  }
+  for (const w of plan.wanted.fdb.values()) d.macOwner.set(w.obj.mac!, { key: w.subnet, who: w.node ?? w.subnet });
+  for (const k of plan.macClashes) d.macClashes.add(k);
 }

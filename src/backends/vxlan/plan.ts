@@ -29,6 +29,11 @@ export interface VxlanPlanInput {
   readonly have: VxlanKernelState;
   /** Route destinations another backend of this node programs (Desired.foreignRoutes): neither wanted nor owned here. */
   readonly foreign?: ReadonlySet<string>;
+  /**
+   * A plan for some peers only: who (outside `peers`) already uses a VtepMAC, if anyone. Such a
+   * MAC counts as taken, as if that peer came first in `peers`.
+   */
+  readonly macClaimedBy?: (mac: string) => string | undefined;
 }
 
 /** `invalid` here: bad backend data, or a VtepMAC another peer already uses. */
@@ -36,7 +41,19 @@ export interface VxlanPlan extends SkippedPeers {
   readonly neigh: KeyedDiff<ForPeer<Neigh>, Neigh>;
   readonly fdb: KeyedDiff<ForPeer<Neigh>, Neigh>;
   readonly route: KeyedDiff<ForPeer<Route>, Route>;
+  /** What was diffed, by the keys of VXLAN_KEYS: the wanted objects and the owned ones found. */
+  readonly wanted: { readonly neigh: ReadonlyMap<string, ForPeer<Neigh>>; readonly fdb: ReadonlyMap<string, ForPeer<Neigh>>; readonly route: ReadonlyMap<string, ForPeer<Route>> };
+  readonly owned: { readonly neigh: ReadonlyMap<string, Neigh>; readonly fdb: ReadonlyMap<string, Neigh>; readonly route: ReadonlyMap<string, Route> };
+  /** Peers (keys) among the `invalid` ones whose only problem is a VtepMAC another peer holds. */
+  readonly macClashes: readonly string[];
 }
+
+/** How the kernel tells our objects apart (the keys of the plan's maps). */
+export const VXLAN_KEYS = {
+  neigh: (n: Neigh): string => n.ip ?? '',
+  fdb: (f: Neigh): string => fdbKey(f.mac ?? '', f.ip ?? ''),
+  route: routeKey,
+};
 
 /**
  * One family's plan; the IPv4 one is for flannel.N, the IPv6 one for flannel-v6.N, which
@@ -63,6 +80,7 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
   const wantRoute = new Map<string, ForPeer<Route>>();
   const otherBackend: Lease[] = [];
   const invalid: { lease: Lease; reason: string }[] = [];
+  const macClashes: string[] = [];
   const macOwner = new Map<string, string>();
 
   for (const [subnet, lease] of input.peers) {
@@ -78,7 +96,7 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
     }
     const foreignRoute = foreign?.has(facts.route.obj.dst!) === true;
     if (input.onLink?.has(facts.publicIp) === true) {
-      if (!foreignRoute) wantRoute.set(facts.direct.obj.dst!, facts.direct);
+      if (!foreignRoute) wantRoute.set(routeKey(facts.direct.obj), facts.direct);
       continue;
     }
     if (facts.neigh === undefined || facts.fdb === undefined) {
@@ -86,28 +104,29 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
       continue;
     }
     const mac = facts.neigh.obj.mac!;
-    const clash = macOwner.get(mac);
+    const clash = input.macClaimedBy?.(mac) ?? macOwner.get(mac);
     if (clash !== undefined) {
       invalid.push({ lease, reason: `VtepMAC ${mac} is already used by peer ${clash}` });
+      macClashes.push(subnet);
       continue;
     }
     macOwner.set(mac, lease.node ?? subnet);
-    wantNeigh.set(facts.neigh.obj.ip!, facts.neigh);
+    wantNeigh.set(VXLAN_KEYS.neigh(facts.neigh.obj), facts.neigh);
     wantFdb.set(facts.fdbKey, facts.fdb);
-    if (!foreignRoute) wantRoute.set(facts.route.obj.dst!, facts.route);
+    if (!foreignRoute) wantRoute.set(routeKey(facts.route.obj), facts.route);
   }
 
   const haveNeigh = new Map<string, Neigh>();
   for (const n of input.have.neighs) {
-    if (n.index === deviceIndex && n.family === af && n.ip !== undefined && isPermanent(n)) haveNeigh.set(n.ip, n);
+    if (n.index === deviceIndex && n.family === af && n.ip !== undefined && isPermanent(n)) haveNeigh.set(VXLAN_KEYS.neigh(n), n);
   }
   // A wanted address held by a non-permanent (kernel-cache) entry must still be replaced.
   for (const n of input.have.neighs) {
-    if (n.index === deviceIndex && n.ip !== undefined && !isPermanent(n) && wantNeigh.has(n.ip)) haveNeigh.set(n.ip, n);
+    if (n.index === deviceIndex && n.ip !== undefined && !isPermanent(n) && wantNeigh.has(n.ip)) haveNeigh.set(VXLAN_KEYS.neigh(n), n);
   }
   const haveFdb = new Map<string, Neigh>();
   for (const f of input.have.fdbs) {
-    if (f.index === deviceIndex && f.family === AF_BRIDGE && f.mac !== undefined && isPermanent(f)) haveFdb.set(fdbKey(f.mac, f.ip ?? ''), f);
+    if (f.index === deviceIndex && f.family === AF_BRIDGE && f.mac !== undefined && isPermanent(f)) haveFdb.set(VXLAN_KEYS.fdb(f), f);
   }
   const haveRoute = new Map<string, Route>();
   for (const r of input.have.routes) {
@@ -121,8 +140,11 @@ export function planVxlan(input: VxlanPlanInput): VxlanPlan {
     // Keyed by mac+dst: a changed public IP or VtepMAC is a delete of the old entry plus a new one.
     fdb: diffKeyed(wantFdb, haveFdb, () => true),
     route: separateDeviceMoves(diffKeyed(wantRoute, haveRoute, (w, h) => sameRoute(w.obj, h))),
+    wanted: { neigh: wantNeigh, fdb: wantFdb, route: wantRoute },
+    owned: { neigh: haveNeigh, fdb: haveFdb, route: haveRoute },
     otherBackend,
     invalid,
+    macClashes,
   };
 }
 

@@ -21,6 +21,20 @@ describe('PeerSet', () => {
     expect(s.apply([{ type: 'removed', lease: lease('10.244.9.0/24', '198.18.0.9') }])).toBe(false);
     expect(s.generation).toBe(3);
   });
+  it('tells which peers changed since it was last asked: added, changed and removed, not repeats', () => {
+    const s = new PeerSet();
+    s.apply([{ type: 'added', lease: lease('10.244.2.0/24', '198.18.0.3') }, { type: 'added', lease: lease('10.244.3.0/24', '198.18.0.4') }]);
+    expect([...s.takeChanged()].sort()).toEqual(['10.244.2.0/24', '10.244.3.0/24']);
+    expect([...s.takeChanged()]).toEqual([]);
+    s.apply([
+      { type: 'added', lease: lease('10.244.2.0/24', '198.18.0.3') },
+      { type: 'added', lease: lease('10.244.3.0/24', '198.18.0.5') },
+      { type: 'removed', lease: lease('10.244.9.0/24', '198.18.0.9') },
+    ]);
+    s.apply([{ type: 'removed', lease: lease('10.244.2.0/24', '198.18.0.3') }]);
+    expect([...s.takeChanged()].sort()).toEqual(['10.244.2.0/24', '10.244.3.0/24']);
+    expect([...s.live.keys()]).toEqual(['10.244.3.0/24']);
+  });
   it('is listed from the first batch on, even an empty one (the complete list of other nodes)', () => {
     const s = new PeerSet();
     expect(s.listed).toBe(false);

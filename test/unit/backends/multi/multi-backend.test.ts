@@ -32,7 +32,8 @@ class FakeBackend implements Backend {
   }
   async reconcile(d: Desired): Promise<ReconcileReport> {
     const peers = [...d.peers.values()].map((l) => `${l.node}:${l.attrs.backendType || 'udp'}`).join(',');
-    this.calls.push(`${this.type} reconcile [${peers}] foreign [${[...(d.foreignRoutes ?? [])].join(',')}] senders ${d.senders?.size ?? 'none'}`);
+    const changed = d.changed === undefined ? '' : ` changed [${[...d.changed].join(',')}]`;
+    this.calls.push(`${this.type} reconcile [${peers}] foreign [${[...(d.foreignRoutes ?? [])].join(',')}] senders ${d.senders?.size ?? 'none'}${changed}`);
     return { generation: d.generation, created: d.peers.size, replaced: 0, deleted: 0, unchanged: 0, failed: [], ms: 0, owned: { route: d.peers.size } };
   }
   watchDrift(): void {}
@@ -71,7 +72,8 @@ function setup(opts: { configured?: BackendConfig; links?: Link[]; stored?: { ba
   });
   let gen = 0;
   const signal = new AbortController().signal;
-  const run = (peers: [string, Lease][]) => multi.reconcile({ generation: ++gen, network: parseCidr('10.244.0.0/16')!, own, peers: new Map(peers) }, signal);
+  const run = (peers: [string, Lease][], changed?: string[]) =>
+    multi.reconcile({ generation: ++gen, network: parseCidr('10.244.0.0/16')!, own, peers: new Map(peers), ...(changed === undefined ? {} : { changed: new Set(changed) }) }, signal);
   const drain = () => calls.splice(0);
   return { multi, calls, drain, run, signal, advance: (ms: number) => (now += ms) };
 }
@@ -101,6 +103,28 @@ describe('MultiBackend', () => {
         { type: 'udp', roles: ['peers'], peers: 1 },
       ],
     });
+  });
+
+  it('passes lease events on a settled node to its one backend as changed peers; a peer changing backend makes a full run', async () => {
+    const t = setup();
+    await t.multi.prepare(t.signal);
+    await t.multi.configure(own, t.signal);
+    await t.run([peer(2, 'vxlan'), peer(3, 'vxlan')]);
+    t.drain();
+    await t.run([peer(2, 'vxlan'), peer(3, 'vxlan'), peer(5, 'vxlan')], ['10.244.5.0/24']);
+    await t.run([peer(2, 'vxlan'), peer(5, 'vxlan')], ['10.244.3.0/24']);
+    expect(t.drain()).toEqual([
+      'vxlan reconcile [node2:vxlan,node3:vxlan,node5:vxlan] foreign [] senders 3 changed [10.244.5.0/24]',
+      'vxlan reconcile [node2:vxlan,node5:vxlan] foreign [] senders 2 changed [10.244.3.0/24]',
+    ]);
+    expect(t.multi.view().backends).toEqual([{ type: 'vxlan', roles: ['advertised', 'peers'], peers: 2 }]);
+    await t.run([peer(2, 'vxlan'), peer(5, 'host-gw')], ['10.244.5.0/24']);
+    expect(t.drain()).toEqual([
+      'host-gw prepare',
+      'host-gw configure me',
+      'host-gw reconcile [node5:host-gw] foreign [10.244.2.0/24] senders 2',
+      'vxlan reconcile [node2:vxlan,node5:vxlan] foreign [10.244.5.0/24] senders 2',
+    ]);
   });
 
   it('makes before it breaks: a peer moving to another backend is added there; the old one lets it go a moment later', async () => {

@@ -73,7 +73,7 @@ describe('ReconcileLoop', () => {
       }),
     };
     const t0 = Date.now();
-    const loop = new ReconcileLoop({ backend, desired: () => d, resyncMs: 60_000, retryBaseMs: 100, retryMaxMs: 250, retryMaxAttempts: 3 });
+    const loop = new ReconcileLoop({ backend, desired: () => d, resyncMs: 60_000, resyncJitter: 0, retryBaseMs: 100, retryMaxMs: 250, retryMaxAttempts: 3 });
     loop.start(ac.signal);
     await vi.advanceTimersByTimeAsync(59_000);
     // Gaps: 100, 200, then capped at 250 ms; +1 each for the faked setImmediate that starts a run.
@@ -84,6 +84,76 @@ describe('ReconcileLoop', () => {
     expect(at.length).toBe(5);
     expect(at[4]! - t0).toBe(60_001);
     expect(loop.stats().lastSuccessMs).toBe(0);
+  });
+
+  it('runs for lease events alone are not full, gather the events of 50 ms, and any other kick makes the next run full', async () => {
+    const runs: { full: boolean; at: number }[] = [];
+    const d = desiredOf(1, ['a']);
+    const backend = { reconcile: vi.fn(async (x: Desired) => report(x)) };
+    const t0 = Date.now();
+    const loop = new ReconcileLoop({
+      backend,
+      desired: ({ full }) => {
+        runs.push({ full, at: Date.now() - t0 });
+        return d;
+      },
+    });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(0);
+    loop.kick('lease', 'peers');
+    await vi.advanceTimersByTimeAsync(20);
+    loop.kick('lease', 'peers');
+    await vi.advanceTimersByTimeAsync(40);
+    expect(runs).toEqual([{ full: true, at: 0 }, { full: false, at: 50 }]);
+    loop.kick('lease', 'peers');
+    loop.kick('route 10.244.3.0/24 deleted');
+    await vi.advanceTimersByTimeAsync(60);
+    expect(runs.slice(2)).toEqual([{ full: true, at: 110 }]);
+    expect(backend.reconcile).toHaveBeenCalledTimes(3);
+  });
+
+  it('while a peer fails, runs for lease events are full ones, so their reports say which peers still fail', async () => {
+    const d = desiredOf(1, ['a', 'b']);
+    const runs: boolean[] = [];
+    let failing = true;
+    const backend = { reconcile: vi.fn(async (x: Desired) => report(x, { failed: failing ? [failure('a')] : [] })) };
+    const loop = new ReconcileLoop({
+      backend,
+      desired: ({ full }) => {
+        runs.push(full);
+        return d;
+      },
+      retryBaseMs: 10_000,
+    });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(0);
+    loop.kick('lease', 'peers');
+    await vi.advanceTimersByTimeAsync(100);
+    failing = false;
+    await vi.advanceTimersByTimeAsync(30_000); // the retry
+    loop.kick('lease', 'peers');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(runs).toEqual([true, true, true, false]);
+  });
+
+  it('the full resync comes at a jittered period, and an idle loop after a clean run reads as converged now', async () => {
+    const d = desiredOf(1, []);
+    const at: number[] = [];
+    const backend = {
+      reconcile: vi.fn(async (x: Desired) => {
+        at.push(Date.now());
+        return report(x);
+      }),
+    };
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const t0 = Date.now();
+    const loop = new ReconcileLoop({ backend, desired: () => d, resyncMs: 1_000, resyncJitter: 0.5 });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(2_600);
+    vi.mocked(Math.random).mockRestore();
+    expect(at.map((t) => t - t0)).toEqual([0, 1_251, 2_501]); // 1.25 s apart, +1 for the faked setImmediate that starts a run
+    expect(loop.stats().lastSuccessMs).toBe(Date.now());
+    expect(loop.busyForMs()).toBe(0);
   });
 
   it('counts a whole-run error by errno and runs again after backoff', async () => {
@@ -222,7 +292,7 @@ describe('ReconcileLoop', () => {
   it('stops on abort', async () => {
     const d = desiredOf(1, []);
     const backend = { reconcile: vi.fn(async () => report(d)) };
-    const loop = new ReconcileLoop({ backend, desired: () => d, resyncMs: 1_000 });
+    const loop = new ReconcileLoop({ backend, desired: () => d, resyncMs: 1_000, resyncJitter: 0 });
     loop.start(ac.signal);
     await vi.advanceTimersByTimeAsync(2_500);
     expect(backend.reconcile).toHaveBeenCalledTimes(3);
