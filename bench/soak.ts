@@ -8,7 +8,7 @@
  *
  *   node_modules/.bin/node bench/soak.ts --minutes 30 --nodes 5 --backend vxlan --seed 1
  *     [--pods-per-node 2] [--faults route-deleted,sigkill,…] [--max-faults N]
- *     [--api-outage-s 60] [--sigstop-s 20] [--churn 100] [--pause-s 2-5] [--each-once] [--json FILE]
+ *     [--api-outage-s 60] [--sigstop-s 20] [--churn 100] [--pause-s 1-3] [--each-once] [--json FILE]
  *   node_modules/.bin/node bench/soak.ts --list        (the fault kinds)
  *
  * Exit status 1 when any invariant was violated or a daemon exited unexpectedly.
@@ -32,7 +32,7 @@ const { values } = parseArgs({
     'max-faults': { type: 'string' },
     'api-outage-s': { type: 'string', default: '60' },
     'sigstop-s': { type: 'string', default: '20' },
-    'pause-s': { type: 'string', default: '2-5' },
+    'pause-s': { type: 'string', default: '1-3' },
     churn: { type: 'string', default: '100' },
     'each-once': { type: 'boolean', default: false },
     json: { type: 'string' },

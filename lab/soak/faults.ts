@@ -82,8 +82,16 @@ export interface Fault {
   applies(b: Backend): boolean;
   /** Whether pings may be lost: the fault takes the data path away for a while by design. */
   cutsPath(b: Backend): boolean;
+  /**
+   * Holds the lab for tens of seconds (an API outage, a SIGSTOP): drawn RARE_WEIGHT as often as
+   * the others, so that a 30-minute run has ≥ 300 faults and still each of these several times.
+   */
+  readonly long?: true;
   run(env: FaultEnv): Promise<(number | undefined)[]>;
 }
+
+/** How often a `long` fault is drawn relative to the others. */
+export const RARE_WEIGHT = 0.25;
 
 const VXLAN_ONLY = (b: Backend): boolean => b === 'vxlan';
 const WITH_DEVICE = (b: Backend): boolean => b !== 'host-gw';
@@ -322,7 +330,7 @@ const sigterm: Fault = {
 
 const sigstop: Fault = {
   kind: 'sigstop', category: 'process', title: 'daemon SIGSTOP, SIGCONT',
-  applies: ALWAYS, cutsPath: UDP_ONLY,
+  applies: ALWAYS, cutsPath: UDP_ONLY, long: true,
   async run(env) {
     const i = processTarget(env);
     env.note(`node${i}: SIGSTOP for ${env.timings.sigstopMs} ms`);
@@ -365,7 +373,7 @@ export function fakeNode(env: FaultEnv, name: string, podCidr: string, publicIp:
 
 const apiStop: Fault = {
   kind: 'api-stop', category: 'api', title: 'API server stopped, started',
-  applies: ALWAYS, cutsPath: NEVER,
+  applies: ALWAYS, cutsPath: NEVER, long: true,
   async run(env) {
     env.note(`API server stopped for ${env.timings.apiOutageMs} ms`);
     await env.stopApiServer();
@@ -385,7 +393,7 @@ const BLACKHOLE = [
 
 const apiBlackhole: Fault = {
   kind: 'api-blackhole', category: 'api', title: 'API connections blackholed (DROP)',
-  applies: ALWAYS, cutsPath: NEVER,
+  applies: ALWAYS, cutsPath: NEVER, long: true,
   async run(env) {
     env.note(`API blackholed (iptables DROP, no reset) for ${env.timings.apiOutageMs} ms`);
     for (const r of BLACKHOLE) await env.execUnderlay(['iptables', '-I', ...r]);

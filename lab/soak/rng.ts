@@ -53,6 +53,18 @@ export class Rng {
     return items[this.int(0, items.length - 1)]!;
   }
 
+  /** An item drawn with probability proportional to its weight (weights > 0). */
+  pickWeighted<T>(items: readonly T[], weight: (item: T) => number): T {
+    const total = items.reduce((n, it) => n + weight(it), 0);
+    if (!(total > 0)) throw new Error('Rng.pickWeighted: no items with weight');
+    let x = this.float() * total;
+    for (const it of items) {
+      x -= weight(it);
+      if (x < 0) return it;
+    }
+    return items[items.length - 1]!;
+  }
+
   /** A locally administered unicast MAC (the kind flannel gives its VTEPs). */
   mac(): string {
     const bytes = [0x0a, ...Array.from({ length: 5 }, () => this.int(0, 255))];

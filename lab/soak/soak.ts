@@ -20,7 +20,7 @@ import { isAlive, logTail } from '../processes.ts';
 import { runIn } from '../harness/exec.ts';
 import { errorText } from '../../src/util/errors.ts';
 import { compareNode, expectedState, LeaseModel, readKernel, toApiNode, type ApiNode, type Backend, type CheckedNode } from './checker.ts';
-import { FAULTS, secondaryIp, type ConvergeOptions, type Fault, type FaultEnv, type FaultTimings, type NodeModel } from './faults.ts';
+import { FAULTS, RARE_WEIGHT, secondaryIp, type ConvergeOptions, type Fault, type FaultEnv, type FaultTimings, type NodeModel } from './faults.ts';
 import { UnderlayHttp } from './http.ts';
 import { formatTable, kindRows, lagSummary, memorySummary, repairTime, type FaultRecord, type KindRow, type LagSummary, type MemorySummary, type MetricSample, type ProcessMemory } from './report.ts';
 import { Rng } from './rng.ts';
@@ -43,7 +43,7 @@ export interface SoakOptions {
    */
   readonly schedule?: 'random' | 'each-once';
   readonly timings?: Partial<FaultTimings>;
-  /** Pause after each fault, drawn uniformly from [min, max] ms; default [2000, 5000]. */
+  /** Pause after each fault, drawn uniformly from [min, max] ms; default [1000, 3000]. */
   readonly pauseMs?: readonly [number, number];
   /** Deadline for the invariants after kernel, process and config faults; default 10 s. */
   readonly deadlineMs?: number;
@@ -95,7 +95,8 @@ export interface SoakResult {
 
 export const DEFAULT_TIMINGS: FaultTimings = { apiOutageMs: 60_000, sigstopMs: 20_000, underlayDownMs: 2000, churnNodes: 100, churnPerSecond: 20 };
 
-const DEFAULT_PAUSE_MS: readonly [number, number] = [2000, 5000];
+/** Long enough for the ping matrix to show a fault's losses apart from the next one's. */
+const DEFAULT_PAUSE_MS: readonly [number, number] = [1000, 3000];
 
 /** How long a fault that did not converge by its deadline may take to recover before the soak moves on. */
 const RECOVERY_MS = 60_000;
@@ -203,7 +204,7 @@ class SoakRunner implements FaultEnv {
         }
       } else {
         while (Date.now() < endAt && !this.opts.signal?.aborted && (this.opts.maxFaults === undefined || index < this.opts.maxFaults)) {
-          const fault = this.rng.pick(kinds);
+          const fault = this.rng.pickWeighted(kinds, (f) => (f.long === true ? RARE_WEIGHT : 1));
           await this.runFault(fault, ++index);
         }
       }

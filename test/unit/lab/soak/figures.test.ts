@@ -127,4 +127,12 @@ describe('Rng', () => {
     expect(r.mac()).toMatch(/^0a(:[0-9a-f]{2}){5}$/);
     expect(() => new Rng(-1)).toThrow('seed must be an integer 0..4294967295, got -1');
   });
+
+  it('draws by weight: a long fault a quarter as often as a short one', () => {
+    const r = new Rng(7);
+    const counts = { short: 0, long: 0 };
+    for (let i = 0; i < 8000; i++) counts[r.pickWeighted(['short', 'long'] as const, (k) => (k === 'long' ? 0.25 : 1))]++;
+    expect(counts.long / counts.short).toBeGreaterThan(0.2);
+    expect(counts.long / counts.short).toBeLessThan(0.3);
+  });
 });
