@@ -37,6 +37,8 @@ interface FamilyDevice {
   readonly index: OwnedIndex<'neigh' | 'fdb' | 'route'>;
   /** VtepMAC → the peer that holds it on this device (its key, and the name a clash message shows). */
   macOwner: Map<string, { readonly key: string; readonly who: string }>;
+  /** The other way round: peer key → the VtepMAC it holds (a run for a few peers frees theirs without a pass over all). */
+  macOf: Map<string, string>;
   /** Peers skipped because another peer holds their VtepMAC: planned again with every change, as it may be free now. */
   macClashes: Set<string>;
 }
@@ -86,6 +88,7 @@ export class VxlanBackend implements Backend {
       link: undefined,
       index: new OwnedIndex(VXLAN_KEYS),
       macOwner: new Map(),
+      macOf: new Map(),
       macClashes: new Set(),
     }));
     this.mtu = Math.min(...this.devices.map((d) => d.mtu));
@@ -428,11 +431,19 @@ function orphanRouteOps(plan: VxlanPlan, dev: number | undefined, broken: Readon
 function trackMacs(d: FamilyDevice, plan: VxlanPlan, keys: ReadonlySet<string> | undefined): void {
   if (keys === undefined) {
     d.macOwner = new Map();
+    d.macOf = new Map();
     d.macClashes = new Set();
   } else {
-    for (const [mac, owner] of d.macOwner) if (keys.has(owner.key)) d.macOwner.delete(mac);
-    for (const k of keys) d.macClashes.delete(k);
+    for (const k of keys) {
+      const mac = d.macOf.get(k);
+      if (mac !== undefined && d.macOwner.get(mac)?.key === k) d.macOwner.delete(mac);
+      d.macOf.delete(k);
+      d.macClashes.delete(k);
+    }
   }
-  for (const w of plan.wanted.fdb.values()) d.macOwner.set(w.obj.mac!, { key: w.subnet, who: w.node ?? w.subnet });
+  for (const w of plan.wanted.fdb.values()) {
+    d.macOwner.set(w.obj.mac!, { key: w.subnet, who: w.node ?? w.subnet });
+    d.macOf.set(w.subnet, w.obj.mac!);
+  }
   for (const k of plan.macClashes) d.macClashes.add(k);
 }
