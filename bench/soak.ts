@@ -21,8 +21,15 @@ import { FAULTS } from '../lab/soak/faults.ts';
 import { randomSeed } from '../lab/soak/rng.ts';
 import { formatResult, runSoak } from '../lab/soak/soak.ts';
 
+const USAGE = `usage: node_modules/.bin/node bench/soak.ts --minutes 30 --nodes 5 --backend vxlan|host-gw|udp --seed 1
+  [--pods-per-node 2] [--faults route-deleted,sigkill,…] [--max-faults N]
+  [--api-outage-s 60] [--sigstop-s 20] [--churn 100] [--pause-s 1-3] [--each-once] [--json FILE]
+node_modules/.bin/node bench/soak.ts --list    the fault kinds
+Needs root. Exit status 1 when an invariant was violated or a daemon exited unexpectedly.`;
+
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', short: 'h', default: false },
     minutes: { type: 'string', default: '5' },
     nodes: { type: 'string', default: '5' },
     backend: { type: 'string', default: 'vxlan' },
@@ -39,6 +46,11 @@ const { values } = parseArgs({
     list: { type: 'boolean', default: false },
   },
 });
+
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 if (values.list) {
   for (const f of FAULTS) console.log(`${f.kind.padEnd(22)} ${f.category.padEnd(8)} ${f.title}${(['vxlan', 'host-gw', 'udp'] as const).filter((b) => !f.applies(b)).map((b) => ` (not ${b})`).join('')}`);
