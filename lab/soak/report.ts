@@ -110,8 +110,10 @@ export interface ProcessMemory {
   readonly spanMinutes: number;
   readonly firstMiB: number;
   readonly lastMiB: number;
-  /** Least-squares slope, MiB per 10 minutes, after the first 2 minutes when sampled for 4 or more. */
+  /** Least-squares slope, MiB per 10 minutes, after the warm-up (WARM_UP_MS) when sampled for 4 minutes or more. */
   readonly slopeMiBPer10Min: number;
+  /** Where the fit starts, in minutes of the process's life. */
+  readonly fittedFromMinutes: number;
   /** The same for the JS heap in use. */
   readonly heapSlopeMiBPer10Min: number;
 }
@@ -142,7 +144,13 @@ export function slope(points: readonly (readonly [number, number])[]): number {
   return den === 0 ? 0 : num / den;
 }
 
-/** Left out of the RSS fit of a process sampled for at least twice as long. */
+/**
+ * Left out of the RSS fit of a process sampled for at least twice as long: 2 minutes, or the
+ * first third of a longer life. A fresh daemon's RSS climbs for about 5 minutes (V8 growing its
+ * heap spaces and compiled code; sampled per minute from /proc/PID/smaps in a 30-minute udp run:
+ * +25 MiB by minute 6, then +0.8 MiB in the next 17), so a 2-minute warm-up fits that climb as
+ * if it were a leak.
+ */
 export const WARM_UP_MS = 120_000;
 
 export function memorySummary(samples: readonly MetricSample[], nodes: number): MemorySummary | undefined {
@@ -165,7 +173,8 @@ export function memorySummary(samples: readonly MetricSample[], nodes: number): 
     const span = (longest[longest.length - 1]!.t - longest[0]!.t) / 60_000;
     // A fresh process grows for a while (JIT, lazily built state) before it levels off; a leak
     // keeps growing. So a process sampled long enough is fitted after its warm-up.
-    const from = longest[0]!.t + (span >= 2 * WARM_UP_MS / 60_000 ? WARM_UP_MS : 0);
+    const warmUp = Math.max(WARM_UP_MS, (span * 60_000) / 3);
+    const from = longest[0]!.t + (span >= 2 * WARM_UP_MS / 60_000 ? warmUp : 0);
     const fitted = longest.filter((x) => x.t >= from);
     perNode.push({
       node: i,
@@ -173,6 +182,7 @@ export function memorySummary(samples: readonly MetricSample[], nodes: number): 
       firstMiB: longest[0]!.rssBytes / 2 ** 20,
       lastMiB: longest[longest.length - 1]!.rssBytes / 2 ** 20,
       slopeMiBPer10Min: slope(fitted.map((x) => [x.t, x.rssBytes] as const)) * 600_000 / 2 ** 20,
+      fittedFromMinutes: (from - longest[0]!.t) / 60_000,
       heapSlopeMiBPer10Min: slope(fitted.map((x) => [x.t, x.heapUsedBytes] as const)) * 600_000 / 2 ** 20,
     });
   }

@@ -500,5 +500,5 @@ export function formatResult(r: SoakResult): string {
 
 function slopeText(p: ProcessMemory): string {
   const signed = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
-  return `${signed(p.slopeMiBPer10Min)} MiB/10 min (JS heap in use ${signed(p.heapSlopeMiBPer10Min)}; node${p.node}, ${p.spanMinutes.toFixed(1)} min, ${p.firstMiB.toFixed(0)} → ${p.lastMiB.toFixed(0)} MiB)`;
+  return `${signed(p.slopeMiBPer10Min)} MiB/10 min (JS heap in use ${signed(p.heapSlopeMiBPer10Min)}; node${p.node}, ${p.spanMinutes.toFixed(1)} min, ${p.firstMiB.toFixed(0)} → ${p.lastMiB.toFixed(0)} MiB, fitted from minute ${p.fittedFromMinutes.toFixed(0)})`;
 }

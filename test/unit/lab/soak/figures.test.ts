@@ -80,7 +80,7 @@ describe('report', () => {
     const grow = Array.from({ length: 11 }, (_, k) => sample({ t: k * 60_000, rssBytes: (100 + k) * 2 ** 20 }));
     const restarted = [sample({ node: 1, pid: 7, t: 0 }), sample({ node: 1, pid: 8, t: 60_000, startup: true, rssBytes: 300 * 2 ** 20 }), sample({ node: 1, pid: 8, t: 120_000 })];
     const m = memorySummary([...grow, ...restarted], 2)!;
-    expect(m.longest).toEqual({ node: 0, spanMinutes: 10, firstMiB: 100, lastMiB: 110, slopeMiBPer10Min: expect.closeTo(10, 6), heapSlopeMiBPer10Min: 0 });
+    expect(m.longest).toEqual({ node: 0, spanMinutes: 10, firstMiB: 100, lastMiB: 110, slopeMiBPer10Min: expect.closeTo(10, 6), heapSlopeMiBPer10Min: 0, fittedFromMinutes: expect.closeTo(10 / 3, 6) });
     expect(m.steepest.node).toBe(0);
     // node1's longest-lived process is one of the two (one sample each: no slope).
     expect(m.perNode.map((p) => p.node)).toEqual([0]);
@@ -92,6 +92,14 @@ describe('report', () => {
     const warm = Array.from({ length: 21 }, (_, k) => sample({ t: k * 30_000, rssBytes: (k <= 4 ? 100 + 5 * k : 120) * 2 ** 20 }));
     expect(memorySummary(warm, 1)!.longest.slopeMiBPer10Min).toBe(0);
     expect(memorySummary(warm.slice(0, 7), 1)!.longest.slopeMiBPer10Min).toBeGreaterThan(50);
+  });
+
+  it('RSS slope of a long life: the first third is its warm-up; a leak that keeps growing is still seen', () => {
+    // 30 minutes, a sample a minute: +4 MiB a minute for 6 minutes, then flat.
+    const levelled = Array.from({ length: 31 }, (_, k) => sample({ t: k * 60_000, rssBytes: (100 + 4 * Math.min(k, 6)) * 2 ** 20 }));
+    expect(memorySummary(levelled, 1)!.longest).toMatchObject({ slopeMiBPer10Min: 0, fittedFromMinutes: 10 });
+    const leak = Array.from({ length: 31 }, (_, k) => sample({ t: k * 60_000, rssBytes: (100 + 0.2 * k) * 2 ** 20 }));
+    expect(memorySummary(leak, 1)!.longest.slopeMiBPer10Min).toBeCloseTo(2, 5);
   });
 
   it('lag: start-up and SIGSTOP windows are reported apart', () => {
