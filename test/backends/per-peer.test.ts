@@ -6,6 +6,7 @@ import type { BackendConfig } from '../../src/config/types.ts';
 import { PeerSet } from '../../src/daemon/peer-set.ts';
 import { selectInterface } from '../../src/ifaces/select.ts';
 import { formatCidr, formatIpv4, parseCidr } from '../../src/ip/ipv4.ts';
+import { formatCidr6, formatIpv6, parseCidr6 } from '../../src/ip/ipv6.ts';
 import type { NetlinkBatch, NetlinkHandle } from '../../src/netlink/types.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import type { Lease, LeaseEvent } from '../../src/subnet/lease.ts';
@@ -237,6 +238,93 @@ describe.skipIf(!isRoot)('per-peer reconcile in namespaces', () => {
     await backend.reconcile(desired(false), signal);
     expect(watch.lists()).toBe(lists);
     expect(await kernel(1, 'vxlan')).toEqual(expected([b], 'vxlan'));
+    await backend.teardown();
+    await backend.close();
+  });
+});
+
+/** Peer k of a dual-stack cluster: the IPv4 half as peerLease's, plus fd00:10:244:<k>::/64 with its own VtepMAC. */
+function dualLease(k: number, version = 0, ipShift = 0): Lease {
+  const v4 = peerLease(k, 'vxlan', version, ipShift);
+  const mac6 = `0a:66:${version.toString(16).padStart(2, '0')}:f4:00:${k.toString(16).padStart(2, '0')}`;
+  return {
+    ...v4,
+    ipv6Subnet: parseCidr6(`fd00:10:244:${k.toString(16)}::/64`)!,
+    attrs: { ...v4.attrs, publicIpv6: `fd00:198:18::${(0x20 + ((k + ipShift) % 200)).toString(16)}`, backendV6Data: formatVxlanBackendData(1, mac6) },
+  };
+}
+
+describe.skipIf(!isRoot)('per-peer reconcile in namespaces, dual-stack vxlan', () => {
+  let topo: Topology;
+  beforeAll(async () => {
+    topo = await Topology.create(1, 24, 'ftpp', { ipv6: true });
+  });
+  afterAll(() => topo?.destroy());
+
+  /** flannel.1 and flannel-v6.1 as `ip` and `bridge` show them, one line per object. */
+  async function kernel(): Promise<string[]> {
+    const ns = topo.node(1).ns;
+    const out: string[] = [];
+    for (const [dev, v] of [['flannel.1', '-4'], ['flannel-v6.1', '-6']] as const) {
+      for (const r of await topo.ipJson<{ dst: string; gateway?: string }[]>(ns, v, 'route', 'show', 'dev', dev)) if (r.gateway !== undefined) out.push(`route ${r.dst} via ${r.gateway}`);
+      for (const n of await topo.ipJson<{ dst: string; lladdr?: string; state: string[] }[]>(ns, v, 'neigh', 'show', 'dev', dev)) if (n.state.includes('PERMANENT')) out.push(`neigh ${n.dst} ${n.lladdr}`);
+      for (const f of await topo.fdbJson(ns, dev)) if (f['dst'] !== undefined) out.push(`fdb ${String(f['mac'])} ${String(f['dst'])}`);
+    }
+    return out.sort();
+  }
+
+  function expected(peers: Iterable<Lease>): string[] {
+    const out: string[] = [];
+    for (const l of peers) {
+      const gw = formatIpv4(l.subnet!.ip);
+      out.push(`route ${formatCidr(l.subnet!)} via ${gw}`, `neigh ${gw} ${vtepMac(l)}`, `fdb ${vtepMac(l)} ${l.attrs.publicIp}`);
+      const gw6 = formatIpv6(l.ipv6Subnet!.ip);
+      const mac6 = (JSON.parse(l.attrs.backendV6Data!) as { VtepMAC: string }).VtepMAC;
+      out.push(`route ${formatCidr6(l.ipv6Subnet!)} via ${gw6}`, `neigh ${gw6} ${mac6}`, `fdb ${mac6} ${l.attrs.publicIpv6}`);
+    }
+    return out.sort();
+  }
+
+  it('after bursts of adds, removals and changes, each one run, both families hold exactly the final lease set', async () => {
+    const node = topo.node(1);
+    const watch = observed(node.nl);
+    const ext = await selectInterface(node.nl, { ifaces: ['eth0'], families: { ipv4: true, ipv6: true } });
+    const backend = createBackend(vxlanConfig(), { nl: watch.nl, ext, network: NETWORK, ipv6Network: parseCidr6('fd00:10:244::/56')!, stored: {}, log: silentLogger() });
+    const attrs = await backend.prepare(signal);
+    const own: Lease = { subnet: OWN, ipv6Subnet: parseCidr6('fd00:10:244:ff::/64')!, attrs, node: 'node1' };
+    await backend.configure(own, signal);
+    const peers = new PeerSet();
+    const live = new Map<number, Lease>();
+    for (let k = 0; k < 150; k++) live.set(k, dualLease(k));
+    peers.apply([...live.values()].map((lease): LeaseEvent => ({ type: 'added', lease })));
+    const desired = (full: boolean): Desired => {
+      const changed = peers.takeChanged();
+      return { generation: peers.generation, network: NETWORK, ipv6Network: parseCidr6('fd00:10:244::/56')!, own, peers: peers.live, ...(full ? {} : { changed }) };
+    };
+    await backend.reconcile(desired(true), signal);
+    const lists = watch.lists();
+    const rand = prng(11);
+    for (let burst = 0; burst < 25; burst++) {
+      const events: LeaseEvent[] = [];
+      for (let e = 0, size = 1 + Math.floor(rand() * 30); e < size; e++) {
+        const k = Math.floor(rand() * 200);
+        const roll = rand();
+        const current = live.get(k);
+        if (current !== undefined && roll < 0.4) {
+          live.delete(k);
+          events.push({ type: 'removed', lease: current });
+        } else {
+          const next = dualLease(k, roll < 0.7 ? burst % 3 : 0, roll >= 0.7 ? burst : 0);
+          live.set(k, next);
+          events.push({ type: 'added', lease: next });
+        }
+      }
+      peers.apply(events);
+      expect((await backend.reconcile(desired(false), signal)).failed).toEqual([]);
+    }
+    expect(watch.lists()).toBe(lists);
+    expect(await kernel()).toEqual(expected(live.values()));
+    expect(await backend.reconcile(desired(true), signal)).toMatchObject({ created: 0, replaced: 0, deleted: 0, failed: [] });
     await backend.teardown();
     await backend.close();
   });
