@@ -18,7 +18,8 @@
  * final state into a fresh namespace with the same flannel.1 (the bench checks both dumps agree).
  *
  *   node_modules/.bin/node bench/scale.ts [--peers 1000,5000,10000] [--runs 1] [--quiet-s 60]
- *     [--add-rate 100] [--variant bundle|source] [--node-flags='--v8-flag …'] [--rules false]   (needs root)
+ *     [--add-rate 100] [--variant bundle|source] [--node-flags='--v8-flag …'] [--rules false]
+ *     [--daemon-flags='--peer-health-interval=0 …']   (needs root)
  *
  * Set-up per run (removed after it, on failure too): one namespace `scl-<pid>-<hex>-node` with
  * a veth eth0 198.18.0.10/24; the API double (lab/apiserver/main.ts) inside it on
@@ -96,12 +97,15 @@ async function main(): Promise<void> {
        * 5 s) is part of the idle cost. false: neither (--iptables-forward-rules=false), to see the rest.
        */
       rules: { type: 'string', default: 'true' },
+      /** More flanneld flags, to see what a feature costs (e.g. --peer-health-interval=0). */
+      'daemon-flags': { type: 'string', default: '' },
     },
   });
   if (!isRoot) throw new Error('scale needs root (network namespaces)');
   const sizes = values.peers.split(',').map(Number);
   const runs = Number(values.runs);
-  const opts = { quietMs: Number(values['quiet-s']) * 1000, addRate: Number(values['add-rate']), rules: values.rules !== 'false' };
+  const daemonFlags = values['daemon-flags'].split(/\s+/).filter((f) => f !== '');
+  const opts = { quietMs: Number(values['quiet-s']) * 1000, addRate: Number(values['add-rate']), rules: values.rules !== 'false', daemonFlags };
   const dir = mkdtempSync(join(tmpdir(), 'scale-bench-'));
   try {
     let command: string[];
@@ -120,7 +124,7 @@ async function main(): Promise<void> {
     } else {
       throw new Error(`--variant must be bundle or source, got ${values.variant}`);
     }
-    console.log(`scale: ${values.variant} daemon${opts.rules ? ' with --ip-masq' : ' without masquerade or forward rules'}, peers ${sizes.join('/')}, ${runs} run(s) each, quiet ${opts.quietMs / 1000} s, re-add at ${opts.addRate}/s; node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} CPUs, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+    console.log(`scale: ${values.variant} daemon${opts.rules ? ' with --ip-masq' : ' without masquerade or forward rules'}${daemonFlags.length > 0 ? ` and ${daemonFlags.join(' ')}` : ''}, peers ${sizes.join('/')}, ${runs} run(s) each, quiet ${opts.quietMs / 1000} s, re-add at ${opts.addRate}/s; node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} CPUs, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
     for (const n of sizes) {
       const results: RunResult[] = [];
       for (let r = 0; r < runs; r++) results.push(await runOnce(n, command, env, opts));
@@ -133,7 +137,7 @@ async function main(): Promise<void> {
 
 // ---------------------------------------------------------------- one run
 
-async function runOnce(n: number, command: readonly string[], env: NodeJS.ProcessEnv, opts: { quietMs: number; addRate: number; rules: boolean }): Promise<RunResult> {
+async function runOnce(n: number, command: readonly string[], env: NodeJS.ProcessEnv, opts: { quietMs: number; addRate: number; rules: boolean; daemonFlags: readonly string[] }): Promise<RunResult> {
   const nets = new NetnsSet('scl');
   const dir = mkdtempSync(join(tmpdir(), `${nets.prefix}-`));
   const children = new Set<ChildProcess>();
@@ -169,7 +173,7 @@ async function runOnce(n: number, command: readonly string[], env: NodeJS.Proces
     const subnetFile = join(dir, 'run/subnet.env');
     const flags = [
       ...(opts.rules ? ['--ip-masq'] : ['--iptables-forward-rules=false']), '--kube-subnet-mgr', '--healthz-port=8081', `--metrics-port=${METRICS_PORT}`,
-      '--iface', 'eth0', '--net-config-path', netConf, '--subnet-file', subnetFile,
+      '--iface', 'eth0', '--net-config-path', netConf, '--subnet-file', subnetFile, ...opts.daemonFlags,
     ];
     const t0 = Date.now();
     const daemon = spawn('ip', ['netns', 'exec', ns, ...inClusterCommand(sa, [...command, ...flags])], {

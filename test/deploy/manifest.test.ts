@@ -138,7 +138,7 @@ describe('deploy/kube-flannel.yml', () => {
     expect(flannel.command).toEqual(['/opt/bin/flanneld']);
     expect(flannel.args).toEqual(['--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081']);
     expect(flannel.securityContext).toEqual({ privileged: false, capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } });
-    expect(flannel.resources).toEqual({ requests: { cpu: '100m', memory: '50Mi' } });
+    expect(flannel.resources).toEqual({ requests: { cpu: '25m', memory: '100Mi' } });
     expect(flannel.env).toEqual([
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
