@@ -41,7 +41,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { waitForLine } from '../lab/harness/child-line.ts';
+import { stopChild, waitForLine } from '../lab/harness/child-line.ts';
 import { outputIn } from '../lab/harness/exec.ts';
 import { inClusterCommand, inClusterEnv, serviceAccount } from '../lab/harness/in-cluster.ts';
 import { apiState } from '../lab/harness/kube-nodes.ts';
@@ -282,17 +282,6 @@ function kib(status: string, field: string): number {
   if (!m) throw new Error(`no ${field} in /proc/<pid>/status`);
   return Number(m[1]);
 }
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Resolves with the first stdout line matching `re`; fails with the output when the child exits first. */
 
 async function waitFor(cond: () => boolean, timeoutMs: number, what: string, child: ChildProcess, log: string[]): Promise<void> {
   const end = Date.now() + timeoutMs;

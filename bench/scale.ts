@@ -37,7 +37,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { waitForLine } from '../lab/harness/child-line.ts';
+import { stopChild, waitForLine } from '../lab/harness/child-line.ts';
 import { outputIn, run, runIn } from '../lab/harness/exec.ts';
 import { inClusterCommand, inClusterEnv, serviceAccount } from '../lab/harness/in-cluster.ts';
 import { apiState, ownPodCidr, peerNode, peerSpec } from '../lab/harness/kube-nodes.ts';
@@ -455,17 +455,6 @@ function printTable(header: readonly string[], rows: readonly (readonly string[]
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Resolves with the first line on `stream` matching `re`; fails with the output when the child exits first. */
 
 // Last: the classes above must be initialised before main() runs.
 await main();

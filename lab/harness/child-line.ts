@@ -1,6 +1,7 @@
 /**
- * Waiting for a child process to print a line: the benches start the API double and the daemon
- * and go on once they say they are listening or ready. A failure carries the child's last output.
+ * The benches' child processes (the API double, the daemon): waiting for one to print a line
+ * (they go on once it says it is listening or ready; a failure carries its last output), and
+ * stopping one.
  */
 import type { ChildProcess } from 'node:child_process';
 
@@ -42,4 +43,14 @@ export function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', re
     out.on('data', onData);
     child.once('exit', onExit);
   });
+}
+
+/** SIGTERM, SIGKILL after 5 s; resolves once the child has exited (at once if it had). */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
 }
