@@ -84,6 +84,36 @@ function prng(seed: number): () => number {
   };
 }
 
+/**
+ * One burst of 1..maxEvents lease events over peers 0..peers-1, applied to `live` too: a known
+ * peer is removed (40%) or changed, an unknown one added; a change is a new VtepMAC (version) or
+ * a new public IP (ipShift), picked by the roll.
+ */
+function randomBurst(
+  live: Map<number, Lease>,
+  rand: () => number,
+  burst: number,
+  range: { readonly peers: number; readonly maxEvents: number },
+  leaseOf: (k: number, version: number, ipShift: number) => Lease,
+): LeaseEvent[] {
+  const events: LeaseEvent[] = [];
+  const size = 1 + Math.floor(rand() * range.maxEvents);
+  for (let e = 0; e < size; e++) {
+    const k = Math.floor(rand() * range.peers);
+    const roll = rand();
+    const current = live.get(k);
+    if (current !== undefined && roll < 0.4) {
+      live.delete(k);
+      events.push({ type: 'removed', lease: current });
+    } else {
+      const next = leaseOf(k, roll < 0.7 ? burst % 3 : 0, roll >= 0.7 ? burst : 0);
+      live.set(k, next);
+      events.push({ type: 'added', lease: next });
+    }
+  }
+  return events;
+}
+
 describe.skipIf(!isRoot)('per-peer reconcile in namespaces', () => {
   let topo: Topology;
   beforeAll(async () => {
@@ -190,23 +220,7 @@ describe.skipIf(!isRoot)('per-peer reconcile in namespaces', () => {
       const lists = watch.lists();
       const rand = prng(9);
       for (let burst = 0; burst < 40; burst++) {
-        const events: LeaseEvent[] = [];
-        const size = 1 + Math.floor(rand() * 60);
-        for (let e = 0; e < size; e++) {
-          const k = Math.floor(rand() * 400);
-          const roll = rand();
-          const current = live.get(k);
-          if (current !== undefined && roll < 0.4) {
-            live.delete(k);
-            events.push({ type: 'removed', lease: current });
-          } else {
-            // Added, or changed: a new VtepMAC or a new public IP, picked by the roll.
-            const next = peerLease(k, type, roll < 0.7 ? burst % 3 : 0, roll >= 0.7 ? burst : 0);
-            live.set(k, next);
-            events.push({ type: 'added', lease: next });
-          }
-        }
-        peers.apply(events);
+        peers.apply(randomBurst(live, rand, burst, { peers: 400, maxEvents: 60 }, (k, version, ipShift) => peerLease(k, type, version, ipShift)));
         const r = await backend.reconcile(desired(false), signal);
         expect(r.failed).toEqual([]);
       }
@@ -305,21 +319,7 @@ describe.skipIf(!isRoot)('per-peer reconcile in namespaces, dual-stack vxlan', (
     const lists = watch.lists();
     const rand = prng(11);
     for (let burst = 0; burst < 25; burst++) {
-      const events: LeaseEvent[] = [];
-      for (let e = 0, size = 1 + Math.floor(rand() * 30); e < size; e++) {
-        const k = Math.floor(rand() * 200);
-        const roll = rand();
-        const current = live.get(k);
-        if (current !== undefined && roll < 0.4) {
-          live.delete(k);
-          events.push({ type: 'removed', lease: current });
-        } else {
-          const next = dualLease(k, roll < 0.7 ? burst % 3 : 0, roll >= 0.7 ? burst : 0);
-          live.set(k, next);
-          events.push({ type: 'added', lease: next });
-        }
-      }
-      peers.apply(events);
+      peers.apply(randomBurst(live, rand, burst, { peers: 200, maxEvents: 30 }, dualLease));
       expect((await backend.reconcile(desired(false), signal)).failed).toEqual([]);
     }
     expect(watch.lists()).toBe(lists);
