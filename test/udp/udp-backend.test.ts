@@ -65,9 +65,11 @@ describe.skipIf(!isRoot)('udp backend between two nodes', () => {
     const srv = spawn('ip', ['netns', 'exec', lab.b.podNs, NODE_BIN, '-e', server, lab.b.pod]);
     let got = '';
     srv.stdout.on('data', (d: Buffer) => { got += d.toString(); });
+    // Taken before the client runs: the server may exit before the client's process does.
+    const serverExited = new Promise((r) => srv.once('exit', r));
     while (!got.includes('listening')) await new Promise((r) => setTimeout(r, 20));
-    const sent = (await outputIn(lab.a.podNs, [NODE_BIN, '-e', client, lab.b.pod], { timeoutMs: 60_000 })).trim();
-    await new Promise((r) => srv.once('exit', r));
+    const sent = (await outputIn(lab.a.podNs, [NODE_BIN, '-e', client, lab.b.pod], { timeoutMs: 50_000 })).trim();
+    await serverExited;
     expect(got.replace('listening\n', '').trim()).toBe(sent);
     expect(sent.startsWith(`${64 << 20} `)).toBe(true);
   });
