@@ -38,9 +38,11 @@ export class Fixture {
   }
   next<K extends string>(key: K, ms = 20_000): Promise<Record<K, unknown>> {
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`fixture: no "${key}" within ${ms} ms; stderr: ${this.stderr}`)), ms);
-      this.proc.once('exit', (code) => { clearTimeout(t); reject(new Error(`fixture exited ${code}: ${this.stderr}`)); });
-      this.waiters.push((o) => { if (!(key in o)) return false; clearTimeout(t); resolve(o as Record<K, unknown>); return true; });
+      // Removed once answered: a fixture asked for counters many times must not pile up listeners.
+      const onExit = (code: number | null) => { clearTimeout(t); reject(new Error(`fixture exited ${code}: ${this.stderr}`)); };
+      const t = setTimeout(() => { this.proc.off('exit', onExit); reject(new Error(`fixture: no "${key}" within ${ms} ms; stderr: ${this.stderr}`)); }, ms);
+      this.proc.once('exit', onExit);
+      this.waiters.push((o) => { if (!(key in o)) return false; clearTimeout(t); this.proc.off('exit', onExit); resolve(o as Record<K, unknown>); return true; });
     });
   }
   async counters(): Promise<Record<string, number>> {
