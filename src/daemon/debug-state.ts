@@ -3,6 +3,7 @@ import type { Backend, ExternalInterface } from '../backends/backend.ts';
 import type { NetConf } from '../config/types.ts';
 import type { DaemonConfig } from './config.ts';
 import type { DaemonDebugState, LeaseView, PeerHealthView, Verdict } from '../doctor/daemon-state.ts';
+import { formatAnyCidr } from '../ip/cidr.ts';
 import { formatCidr } from '../ip/ipv4.ts';
 import type { CsumPolicy } from '../kernel/tx-csum.ts';
 import { leaseSubnets, type Lease } from '../subnet/lease.ts';
@@ -40,7 +41,7 @@ export function buildDebugState(i: DebugStateInput): DaemonDebugState {
     ...(i.conf !== undefined
       ? { config: { network: networksText(i.conf), backend: { ...i.conf.backend }, enableNFTables: i.conf.enableNFTables } }
       : {}),
-    ...(i.ext !== undefined ? { external: { name: i.ext.name, index: i.ext.index, mtu: i.ext.mtu, ifaceAddr: i.ext.ifaceAddr ?? '', extAddr: i.ext.extAddr ?? '' } } : {}),
+    ...(i.ext !== undefined ? { external: externalView(i.ext) } : {}),
     ...(i.lease !== undefined ? { lease: leaseView(i.lease) } : {}),
     ...(i.backend !== undefined ? { backend: { type: i.backend.type, mtu: i.backend.mtu } } : {}),
     csumOffload: { mode: o.vxlanCsumOffload, want: i.csum.want ?? null, reason: i.csum.reason },
@@ -50,13 +51,21 @@ export function buildDebugState(i: DebugStateInput): DaemonDebugState {
   };
 }
 
+function externalView(e: ExternalInterface): NonNullable<DaemonDebugState['external']> {
+  const { name, index, mtu, ifaceAddr, extAddr, ifaceV6Addr, extV6Addr } = e;
+  return { name, index, mtu, ...(ifaceAddr !== undefined ? { ifaceAddr, extAddr: extAddr ?? ifaceAddr } : {}), ...(ifaceV6Addr !== undefined ? { ifaceV6Addr, extV6Addr: extV6Addr ?? ifaceV6Addr } : {}) };
+}
+
 function leaseView(l: Lease): LeaseView {
   return {
     ...(l.node !== undefined ? { node: l.node } : {}),
-    // The doctor checks the IPv4 half; an IPv6-only lease shows its IPv6 half.
+    // The first half is IPv4's; an IPv6-only lease shows its IPv6 half there too.
     subnet: l.subnet !== undefined ? formatCidr(l.subnet) : leaseSubnets(l),
     publicIp: l.attrs.publicIp ?? l.attrs.publicIpv6 ?? '',
     backendType: l.attrs.backendType,
     backendData: (l.subnet !== undefined ? l.attrs.backendData : l.attrs.backendV6Data) ?? 'null',
+    ...(l.ipv6Subnet !== undefined
+      ? { ipv6Subnet: formatAnyCidr(l.ipv6Subnet), publicIpv6: l.attrs.publicIpv6 ?? '', backendV6Data: l.attrs.backendV6Data ?? 'null' }
+      : {}),
   };
 }

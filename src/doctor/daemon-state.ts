@@ -14,10 +14,19 @@ export interface DaemonDebugState {
   readonly ready: Verdict;
   readonly live: Verdict;
   readonly settings: DaemonSettings;
-  /** Absent until net-conf.json was read. */
+  /** Absent until net-conf.json was read. `network`: the enabled families' networks, IPv4 first, comma-separated. */
   readonly config?: { readonly network: string; readonly backend: Readonly<Record<string, unknown>>; readonly enableNFTables: boolean };
   /** The interface selected for inter-host traffic; absent until selected. */
-  readonly external?: { readonly name: string; readonly index: number; readonly mtu: number; readonly ifaceAddr: string; readonly extAddr: string };
+  readonly external?: {
+    readonly name: string;
+    readonly index: number;
+    readonly mtu: number;
+    /** Each family's address on the interface and the one advertised; a family that is off has none. */
+    readonly ifaceAddr?: string;
+    readonly extAddr?: string;
+    readonly ifaceV6Addr?: string;
+    readonly extV6Addr?: string;
+  };
   /** The own lease and what the daemon publishes in the node's annotations; absent until acquired. */
   readonly lease?: LeaseView;
   /** The running backend: its type and the MTU it writes to subnet.env. */
@@ -54,12 +63,19 @@ export interface DaemonSettings {
   readonly peerHealthInterval: number;
 }
 
+/**
+ * A lease as the daemon holds it. `subnet`, `publicIp` and `backendData` are the IPv4 half, or the
+ * IPv6 half on an IPv6-only node; a dual-stack lease also carries its IPv6 half in the ipv6 fields.
+ */
 export interface LeaseView {
   readonly node?: string;
   readonly subnet: string;
   readonly publicIp: string;
   readonly backendType: string;
   readonly backendData: string;
+  readonly ipv6Subnet?: string;
+  readonly publicIpv6?: string;
+  readonly backendV6Data?: string;
 }
 
 export interface PeerHealthView {

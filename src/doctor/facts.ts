@@ -5,6 +5,7 @@
  * own and a failure is kept as data, so one broken source never hides the others.
  */
 import { errorText } from '../util/errors.ts';
+import type { Families } from '../ip/cidr.ts';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import { selectInterface } from '../ifaces/select.ts';
 import { runningKernel, type KernelVersion } from '../kernel/release.ts';
 import { openNetlink } from '../netlink/index.ts';
 import { ipv4NeighThresholds, type NeighTableThresholds } from '../netlink/neigh-table.ts';
-import { AF_BRIDGE, AF_INET, type Addr, type Link, type Neigh, type Route } from '../netlink/types.ts';
+import { AF_BRIDGE, AF_INET, AF_INET6, type Addr, type Link, type Neigh, type Route } from '../netlink/types.ts';
 import { annotationKeys } from '../subnet/kube/annotations.ts';
 import type { NodeView } from '../subnet/kube/api.ts';
 import { parseDotenv } from '../subnet/subnet-env.ts';
@@ -51,9 +52,9 @@ export interface KernelFacts {
   readonly version: KernelVersion | undefined;
   readonly links: readonly Link[];
   readonly addrs: readonly Addr[];
-  /** IPv4 routes of every table. */
+  /** Routes of every table, both families (each carries its family). */
   readonly routes: readonly Route[];
-  /** AF_INET neighbours of every device. */
+  /** AF_INET and AF_INET6 neighbours of every device. */
   readonly neighs: readonly Neigh[];
   /** AF_BRIDGE entries of every device (vxlan FDB, bridge ports). */
   readonly fdb: readonly Neigh[];
@@ -101,7 +102,7 @@ export interface Gathered {
 /** The CNI plugins a flannel node needs: flannel's own, and what its delegate and the manifest's conflist call. */
 export const CNI_PLUGINS = ['flannel', 'bridge', 'host-local', 'portmap'] as const;
 
-export const SYSCTLS = ['net/ipv4/ip_forward', 'net/bridge/bridge-nf-call-iptables'] as const;
+export const SYSCTLS = ['net/ipv4/ip_forward', 'net/ipv6/conf/all/forwarding', 'net/bridge/bridge-nf-call-iptables'] as const;
 
 const API_TIMEOUT_MS = 10_000;
 const DAEMON_TIMEOUT_MS = 5_000;
@@ -125,7 +126,8 @@ export async function gather(opts: Options, doctor: DoctorFlags, env: NodeJS.Pro
   const inferred = inferFromFiles(settings, opts, daemon.ok, subnetEnv);
   const api = await listNodes(inferred);
   const nodeName = await resolveNode(doctor, daemon, env, settings);
-  const ext = await externalInterface(daemon, settings, api, nodeName);
+  const families = netConf.ok ? { ipv4: netConf.value.conf.enableIPv4, ipv6: netConf.value.conf.enableIPv6 } : undefined;
+  const ext = await externalInterface(daemon, settings, api, nodeName, families);
   return { at, doctor, daemonUrl, daemon, settings: inferred, nodeName, netConf, subnetEnv, api, kernel, ext, sysctl, rules, cni };
 }
 
@@ -213,15 +215,18 @@ async function readKernel(): Promise<Result<KernelFacts>> {
     return bad(`netlink: ${errorText(e)}`);
   }
   try {
-    const [links, addrs, routes, neighs, fdb, neighTable] = await Promise.all([
+    const [links, addrs, addrs6, routes, routes6, neighs, neighs6, fdb, neighTable] = await Promise.all([
       nl.linkList(),
       nl.addrList({ family: AF_INET }),
+      nl.addrList({ family: AF_INET6 }),
       nl.routeList({ family: AF_INET }),
+      nl.routeList({ family: AF_INET6 }),
       nl.neighList({ family: AF_INET }),
+      nl.neighList({ family: AF_INET6 }),
       nl.neighList({ family: AF_BRIDGE }),
       ipv4NeighThresholds().catch(() => undefined),
     ]);
-    return ok({ version: runningKernel(), links, addrs, routes, neighs, fdb, neighTable });
+    return ok({ version: runningKernel(), links, addrs: [...addrs, ...addrs6], routes: [...routes, ...routes6], neighs: [...neighs, ...neighs6], fdb, neighTable });
   } catch (e) {
     return bad(`netlink: ${errorText(e)}`);
   } finally {
@@ -335,7 +340,7 @@ async function resolveNode(doctor: DoctorFlags, daemon: Result<DaemonDebugState>
   }
 }
 
-async function externalInterface(daemon: Result<DaemonDebugState>, s: Settings, api: Gathered['api'], node: Result<string>): Promise<Result<ExternalInterface>> {
+async function externalInterface(daemon: Result<DaemonDebugState>, s: Settings, api: Gathered['api'], node: Result<string>, families: Families | undefined): Promise<Result<ExternalInterface>> {
   if (daemon.ok && daemon.value.external !== undefined) return ok(daemon.value.external);
   // As the daemon chooses it: node-public-ip annotation over --public-ip, then the interface flags.
   let publicIp = s.publicIP;
@@ -350,7 +355,7 @@ async function externalInterface(daemon: Result<DaemonDebugState>, s: Settings, 
   }
   const nl = openNetlink();
   try {
-    return ok(await selectInterface(nl, { ifaces: s.iface, ifaceRegexes: s.ifaceRegex, publicIp }));
+    return ok(await selectInterface(nl, { ifaces: s.iface, ifaceRegexes: s.ifaceRegex, publicIp, ...(families !== undefined ? { families } : {}) }));
   } catch (e) {
     return bad(errorText(e));
   } finally {

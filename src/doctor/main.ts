@@ -12,7 +12,7 @@
  */
 import { errorText } from '../util/errors.ts';
 import { parseFlags, UsageError } from '../cli/flags.ts';
-import { formatCidr } from '../ip/ipv4.ts';
+import { formatAnyCidr } from '../ip/cidr.ts';
 import { readTxCsum } from '../kernel/tx-csum.ts';
 import { openNetlink } from '../netlink/index.ts';
 import { IcmpProber } from '../probe/icmp.ts';
@@ -25,7 +25,7 @@ import { checkLease } from './checks/lease.ts';
 import { checkReach, httpGet, type PeerProbe } from './checks/reach.ts';
 import { checkRules } from './checks/rules.ts';
 import { gather, type DoctorFlags } from './facts.ts';
-import { deriveModel } from './model.ts';
+import { deriveModel, type Model } from './model.ts';
 import { buildReport, renderTable } from './report.ts';
 
 export const DOCTOR_USAGE = `usage: flanneld doctor [--json] [--bundle FILE] [--no-probe] [--probe-timeout MS]
@@ -165,7 +165,7 @@ export async function doctorMain(argv: readonly string[], env: NodeJS.ProcessEnv
   }
 
   const report = buildReport(
-    { node: m.nodeName, backend: m.backend?.type, lease: m.own === undefined ? undefined : formatCidr(m.own.subnet), peers: m.peers.length, at: g.at },
+    { node: m.nodeName, backend: m.backend?.type, lease: ownSubnets(m), peers: m.leases.length, at: g.at },
     checks,
   );
   process.stdout.write(doctor.json ? JSON.stringify(report, null, 2) + '\n' : renderTable(report));
@@ -174,4 +174,10 @@ export async function doctorMain(argv: readonly string[], env: NodeJS.ProcessEnv
     process.stderr.write(`wrote ${doctor.bundle} (${names.length} files)\n`);
   }
   return report.exitCode;
+}
+
+/** The own subnets, IPv4 first, comma-separated (as upstream's lease line); undefined without one. */
+function ownSubnets(m: Model): string | undefined {
+  const list = [m.own?.subnet, m.ownV6?.subnet].filter((c) => c !== undefined).map(formatAnyCidr);
+  return list.length === 0 ? undefined : list.join(',');
 }

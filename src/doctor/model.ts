@@ -7,21 +7,24 @@
 import { errorText } from '../util/errors.ts';
 import type { ExternalInterface } from '../backends/backend.ts';
 import type { BackendConfig } from '../config/types.ts';
+import { VXLAN_OVERHEAD } from '../backends/vxlan/backend.ts';
+import type { Families } from '../ip/cidr.ts';
 import { networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
+import { networkOf6, parseCidr6, type Ipv6Cidr } from '../ip/ipv6.ts';
 import { annotationKeys, type AnnotationKeys } from '../subnet/kube/annotations.ts';
 import type { NodeView } from '../subnet/kube/api.ts';
 import { isFlannelNode, nodeToLease, podCidrs } from '../subnet/kube/node-lease.ts';
 import type { Lease, LeaseAttrs } from '../subnet/lease.ts';
+import type { LeaseView } from './daemon-state.ts';
 import type { Gathered } from './facts.ts';
 
-/** VXLAN: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 (upstream's vxlan_network.go). */
-export const VXLAN_OVERHEAD = 50;
 /** udp: outer IPv4 20 + UDP 8 (upstream's udp backend). */
 export const UDP_OVERHEAD = 28;
 
 /**
- * The doctor checks the IPv4 datapath (an IPv6-only or dual-stack node's IPv6 half is not checked
- * yet): a peer's IPv4 half, with the public IP and backend data it publishes for it.
+ * A peer's IPv4 half, with the public IP and backend data it publishes for it: what the IPv4-only
+ * checks (public IPs, route lookups, ICMP probes) take. The kernel tables are checked for both
+ * families from the whole leases (Model.leases).
  */
 export interface V4Lease extends Lease {
   readonly subnet: Ipv4Cidr;
@@ -33,15 +36,11 @@ export function v4Half(l: Lease): V4Lease | undefined {
   return { ...l, subnet: l.subnet, attrs: { ...l.attrs, publicIp: l.attrs.publicIp, backendData: l.attrs.backendData ?? 'null' } };
 }
 
-/** The node's IPv4 podCIDR, as the kube subnet manager picks it. */
-export function ipv4PodCidr(node: NodeView): { kind: 'ok'; cidr: Ipv4Cidr } | { kind: 'missing' } | { kind: 'invalid'; reason: string } {
-  const r = podCidrs(node);
-  if (r.kind !== 'ok') return r;
-  return r.ipv4 === undefined ? { kind: 'invalid', reason: 'missing IPv4 address on n.Spec.PodCIDRs' } : { kind: 'ok', cidr: r.ipv4 };
-}
-
 export interface Model {
+  /** The families the cluster runs (the daemon's networks, else net-conf.json; IPv4 when neither is known). */
+  readonly families: Families;
   readonly network: Ipv4Cidr | undefined;
+  readonly ipv6Network: Ipv6Cidr | undefined;
   readonly backend: BackendConfig | undefined;
   /** Where network and backend came from. */
   readonly configSource: 'daemon' | 'net-conf.json' | undefined;
@@ -49,8 +48,11 @@ export interface Model {
   readonly keys: AnnotationKeys | undefined;
   readonly nodeName: string | undefined;
   readonly ownNode: NodeView | undefined;
-  readonly own: { readonly subnet: Ipv4Cidr; readonly source: 'daemon' | 'API' | 'subnet.env' } | undefined;
-  /** Flannel peers (other nodes with a lease), from their annotations. */
+  readonly own: { readonly subnet: Ipv4Cidr; readonly source: OwnSource } | undefined;
+  readonly ownV6: { readonly subnet: Ipv6Cidr; readonly source: OwnSource } | undefined;
+  /** Flannel peers (other nodes with a lease), from their annotations: each lease whole, sorted by node. */
+  readonly leases: readonly Lease[];
+  /** Their IPv4 halves. */
   readonly peers: readonly V4Lease[];
   readonly peersSource: 'API' | 'daemon' | 'none';
   /** Nodes whose annotations cannot become a lease. */
@@ -58,25 +60,38 @@ export interface Model {
   readonly ext: ExternalInterface | undefined;
   /** The MTU the backend needs over this external interface (what subnet.env should say). */
   readonly backendMtu: number | undefined;
-  /** flannel.<VNI>, flannel0; undefined for host-gw. */
+  /** flannel.<VNI>, flannel0; undefined for host-gw or without IPv4. */
   readonly device: string | undefined;
+  /** flannel-v6.<VNI> with IPv6 and vxlan. */
+  readonly device6: string | undefined;
 }
+
+type OwnSource = 'daemon' | 'API' | 'subnet.env';
 
 export function deriveModel(g: Gathered): Model {
   const d = g.daemon.ok ? g.daemon.value : undefined;
   let network: Ipv4Cidr | undefined;
+  let ipv6Network: Ipv6Cidr | undefined;
+  let families: Families = { ipv4: true, ipv6: false };
   let backend: BackendConfig | undefined;
   let configSource: Model['configSource'];
   let enableNFTables = false;
   if (d?.config !== undefined) {
-    network = parseCidr(d.config.network);
+    // "10.244.0.0/16", "fd00:10:244::/56" or both, comma-separated (IPv4 first).
+    const texts = d.config.network.split(',');
+    network = texts.map((t) => parseCidr(t)).find((c) => c !== undefined);
+    ipv6Network = texts.map((t) => parseCidr6(t)).find((c) => c !== undefined);
+    families = { ipv4: network !== undefined, ipv6: ipv6Network !== undefined };
     backend = d.config.backend as unknown as BackendConfig;
     enableNFTables = d.config.enableNFTables;
     configSource = 'daemon';
   } else if (g.netConf.ok) {
-    network = g.netConf.value.conf.network;
-    backend = g.netConf.value.conf.backend;
-    enableNFTables = g.netConf.value.conf.enableNFTables;
+    const conf = g.netConf.value.conf;
+    network = conf.network;
+    ipv6Network = conf.ipv6Network;
+    families = { ipv4: conf.enableIPv4, ipv6: conf.enableIPv6 };
+    backend = conf.backend;
+    enableNFTables = conf.enableNFTables;
     configSource = 'net-conf.json';
   }
 
@@ -90,17 +105,23 @@ export function deriveModel(g: Gathered): Model {
   const nodes = g.api.ok ? g.api.value.nodes : [];
   const ownNode = nodeName === undefined ? undefined : nodes.find((n) => n.name === nodeName);
 
-  let own: Model['own'];
-  const fromDaemon = d?.lease === undefined ? undefined : parseCidr(d.lease.subnet);
-  if (fromDaemon !== undefined) own = { subnet: fromDaemon, source: 'daemon' };
-  const fromApi = ownNode === undefined ? undefined : ipv4PodCidr(ownNode);
-  if (own === undefined && fromApi?.kind === 'ok') own = { subnet: fromApi.cidr, source: 'API' };
-  else if (own === undefined && g.subnetEnv.ok) {
-    const c = parseCidr(g.subnetEnv.value.vars.get('FLANNEL_SUBNET') ?? '');
-    if (c !== undefined) own = { subnet: networkOf(c), source: 'subnet.env' };
-  }
+  // The own subnets: the daemon's lease, else the node's podCIDRs, else subnet.env.
+  const ownLease = d?.lease === undefined ? undefined : leaseOfView(d.lease);
+  const fromApi = ownNode === undefined ? undefined : podCidrs(ownNode, { ipv4: false, ipv6: false });
+  const env = g.subnetEnv.ok ? g.subnetEnv.value.vars : new Map<string, string>();
+  const ownOf = <C>(wanted: boolean, daemon: C | undefined, api: C | undefined, file: C | undefined): { subnet: C; source: OwnSource } | undefined => {
+    if (!wanted) return undefined;
+    if (daemon !== undefined) return { subnet: daemon, source: 'daemon' };
+    if (api !== undefined) return { subnet: api, source: 'API' };
+    return file === undefined ? undefined : { subnet: file, source: 'subnet.env' };
+  };
+  const envV4 = parseCidr(env.get('FLANNEL_SUBNET') ?? '');
+  const envV6 = parseCidr6(env.get('FLANNEL_IPV6_SUBNET') ?? '');
+  const apiCidrs = fromApi?.kind === 'ok' ? fromApi : undefined;
+  const own = ownOf(families.ipv4, ownLease?.subnet, apiCidrs?.ipv4, envV4 === undefined ? undefined : networkOf(envV4));
+  const ownV6 = ownOf(families.ipv6, ownLease?.ipv6Subnet, apiCidrs?.ipv6, envV6 === undefined ? undefined : networkOf6(envV6));
 
-  const peers: V4Lease[] = [];
+  const leases: Lease[] = [];
   const malformed: { node: string; problem: string }[] = [];
   let peersSource: Model['peersSource'] = 'none';
   if (g.api.ok && keys !== undefined) {
@@ -108,8 +129,10 @@ export function deriveModel(g: Gathered): Model {
     for (const n of nodes) {
       if (n.name === nodeName || !isFlannelNode(n, keys)) continue;
       try {
-        const v = v4Half(nodeToLease(n, keys).lease);
-        if (v !== undefined) peers.push(v);
+        // As the daemon: a peer lacking one enabled family's half is programmed for the other.
+        const { lease, missing } = nodeToLease(n, keys, families);
+        leases.push(lease);
+        for (const x of missing) malformed.push({ node: n.name, problem: errorText(x.error) });
       } catch (e) {
         malformed.push({ node: n.name, problem: errorText(e) });
       }
@@ -117,25 +140,48 @@ export function deriveModel(g: Gathered): Model {
   } else if (d !== undefined) {
     peersSource = 'daemon';
     for (const p of d.peers) {
-      const subnet = parseCidr(p.subnet);
-      if (subnet === undefined) continue;
-      peers.push({ subnet, attrs: { publicIp: p.publicIp, backendType: p.backendType, backendData: p.backendData }, ...(p.node !== undefined ? { node: p.node } : {}) });
+      const lease = leaseOfView(p);
+      if (lease !== undefined) leases.push(lease);
     }
   }
+  leases.sort((a, b) => (a.node ?? '').localeCompare(b.node ?? ''));
+  const peers = leases.map(v4Half).filter((v) => v !== undefined);
   peers.sort((a, b) => (a.subnet.ip >>> 0) - (b.subnet.ip >>> 0));
 
   const ext = g.ext.ok ? g.ext.value : undefined;
   let backendMtu: number | undefined;
   let device: string | undefined;
+  let device6: string | undefined;
   if (backend !== undefined) {
-    if (backend.type === 'vxlan') device = `flannel.${backend.vni}`;
+    if (backend.type === 'vxlan' && families.ipv4) device = `flannel.${backend.vni}`;
+    if (backend.type === 'vxlan' && families.ipv6) device6 = `flannel-v6.${backend.vni}`;
     if (backend.type === 'udp') device = 'flannel0';
     if (d?.backend !== undefined && d.backend.type === backend.type) backendMtu = d.backend.mtu;
     else if (ext !== undefined) {
-      if (backend.type === 'vxlan') backendMtu = (backend.mtu > 0 ? backend.mtu : ext.mtu) - VXLAN_OVERHEAD;
+      // The pods' MTU is the smallest device's: flannel-v6.N's when IPv6 runs.
+      if (backend.type === 'vxlan') backendMtu = (backend.mtu > 0 ? backend.mtu : ext.mtu) - VXLAN_OVERHEAD[families.ipv6 ? 'ipv6' : 'ipv4'];
       else if (backend.type === 'udp') backendMtu = ext.mtu - UDP_OVERHEAD;
       else backendMtu = ext.mtu;
     }
   }
-  return { network, backend, configSource, enableNFTables, keys, nodeName, ownNode, own, peers, peersSource, malformed, ext, backendMtu, device };
+  return { families, network, ipv6Network, backend, configSource, enableNFTables, keys, nodeName, ownNode, own, ownV6, leases, peers, peersSource, malformed, ext, backendMtu, device, device6 };
+}
+
+/** The lease a /debug/state view describes (its first half is IPv6's on an IPv6-only node). */
+export function leaseOfView(v: LeaseView): Lease | undefined {
+  const v4 = parseCidr(v.subnet);
+  const v6 = parseCidr6(v.ipv6Subnet ?? (v4 === undefined ? v.subnet : ''));
+  if (v4 === undefined && v6 === undefined) return undefined;
+  const v6Ip = v.ipv6Subnet !== undefined ? v.publicIpv6 : v.publicIp;
+  const v6Data = v.ipv6Subnet !== undefined ? v.backendV6Data : v.backendData;
+  return {
+    ...(v4 !== undefined ? { subnet: networkOf(v4) } : {}),
+    ...(v6 !== undefined ? { ipv6Subnet: networkOf6(v6) } : {}),
+    attrs: {
+      backendType: v.backendType,
+      ...(v4 !== undefined ? { publicIp: v.publicIp, backendData: v.backendData } : {}),
+      ...(v6 !== undefined ? { publicIpv6: v6Ip ?? '', backendV6Data: v6Data ?? 'null' } : {}),
+    },
+    ...(v.node !== undefined ? { node: v.node } : {}),
+  };
 }

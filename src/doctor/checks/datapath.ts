@@ -3,10 +3,13 @@ import { planHostGw } from '../../backends/hostgw/plan.ts';
 import type { KeyedDiff } from '../../backends/reconcile/keyed-diff.ts';
 import { planVxlan } from '../../backends/vxlan/plan.ts';
 import type { ForPeer } from '../../backends/reconcile/keyed-diff.ts';
-import { formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
+import { addressOf, familyName, formatAnyCidr, type IpCidr, type IpFamily } from '../../ip/cidr.ts';
+import type { BackendConfig } from '../../config/types.ts';
+import { formatCidr, parseIpv4 } from '../../ip/ipv4.ts';
+import { VXLAN_OVERHEAD } from '../../backends/vxlan/backend.ts';
 import { CSUM_FIXED_IN, kernelHasCsumBug } from '../../kernel/tx-csum.ts';
-import { AF_INET, RT_TABLE_MAIN, type Link, type Neigh, type Route } from '../../netlink/types.ts';
-import { leaseSubnets, type Lease } from '../../subnet/lease.ts';
+import { AF_INET, AF_INET6, RT_TABLE_MAIN, type Link, type Neigh, type Route } from '../../netlink/types.ts';
+import { leaseHalf, leaseKey, leaseSubnets, type Lease } from '../../subnet/lease.ts';
 import { overlayTargets } from '../../probe/targets.ts';
 import { partitionPeers } from '../../backends/multi/partition.ts';
 import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
@@ -30,7 +33,7 @@ export async function checkDatapath(g: Gathered, m: Model, io: DatapathIo): Prom
     ...(await peers(k, m, io)),
     await paths(k, m, io),
     mtu(k, m),
-    ipForward(g),
+    ipForward(g, m),
     brNetfilter(g),
     neighThresholds(k, m),
     csumOffload(g, k, m, io),
@@ -45,39 +48,76 @@ function device(k: KernelFacts, m: Model): Check {
   const ext = k.links.find((l) => l.index === m.ext!.index);
   if (b.type === 'host-gw') {
     if (ext === undefined || !ext.up) return fail(id, `external interface ${m.ext.name} is ${ext === undefined ? 'gone' : 'down'}`, `ip link set ${m.ext.name} up`);
-    return ok(id, `host-gw over ${m.ext.name} (${m.ext.extAddr}, mtu ${m.ext.mtu})`);
+    const addrs = [m.ext.extAddr, m.ext.extV6Addr].filter((a) => a !== undefined && a !== '');
+    return ok(id, `host-gw over ${m.ext.name} (${addrs.join(', ')}, mtu ${m.ext.mtu})`);
   }
-  const name = m.device!;
-  const link = k.links.find((l) => l.name === name);
-  if (link === undefined) return fail(id, `${name} does not exist`, 'flanneld creates it at start and re-creates it within a second when it is deleted: is flanneld running?');
+  // One device per family: flannel.N (or flannel0) for IPv4, flannel-v6.N for IPv6.
+  const devices: DeviceWant[] = [
+    { name: m.device, family: 'ipv4' as const, own: m.own?.subnet, local: m.ext.extAddr },
+    { name: m.device6, family: 'ipv6' as const, own: m.ownV6?.subnet, local: m.ext.extV6Addr },
+  ].flatMap((d) => (d.name === undefined ? [] : [{ ...d, name: d.name }]));
+  const results = devices.map((want) => oneDevice(k, m, b, want));
+  const failures = results.flatMap((r) => ('failure' in r ? [r.failure] : []));
+  if (failures.length > 0) {
+    const gone = failures.every((f) => f.endsWith('does not exist'));
+    return gone
+      ? fail(id, failures.join('; '), 'flanneld creates it at start and re-creates it within a second when it is deleted: is flanneld running?')
+      : fail(id, failures.join('; '), 'flanneld corrects or re-creates the device on its next reconcile (10 s); if it stays wrong, read its log', { problems: failures });
+  }
+  return ok(id, results.map((r) => ('detail' in r ? r.detail : '')).join('; '));
+}
+
+interface DeviceWant {
+  readonly name: string;
+  readonly family: IpFamily;
+  /** The own subnet of the family: the device holds its network address as /32 or /128. */
+  readonly own: IpCidr | undefined;
+  /** The VXLAN device's local address: the external interface's address of the family. */
+  readonly local: string | undefined;
+}
+
+/** One overlay device against what flanneld makes of it: a line of evidence, or what is wrong. */
+function oneDevice(k: KernelFacts, m: Model, b: BackendConfig, want: DeviceWant): { failure: string } | { detail: string } {
+  const ext = m.ext!;
+  const link = k.links.find((l) => l.name === want.name);
+  if (link === undefined) return { failure: `${want.name} does not exist` };
   const problems: string[] = [];
+  const v = link.vxlan;
   if (b.type === 'vxlan') {
-    const v = link.vxlan;
     if (link.kind !== 'vxlan' || v === undefined) problems.push(`kind ${link.kind || 'none'}, want vxlan`);
     else {
       const port = b.port === 0 ? 8472 : b.port;
       if (v.vni !== b.vni) problems.push(`vni ${v.vni}, want ${b.vni}`);
       if ((v.port ?? 8472) !== port) problems.push(`dstport ${v.port ?? 8472}, want ${port}`);
-      if ((v.local ?? '') !== m.ext.extAddr) problems.push(`local ${v.local ?? 'none'}, want ${m.ext.extAddr}`);
-      if ((v.underlayIndex ?? 0) !== m.ext.index) problems.push(`dev index ${v.underlayIndex ?? 'none'}, want ${m.ext.index} (${m.ext.name})`);
+      if ((v.local ?? '') !== (want.local ?? '')) problems.push(`local ${v.local ?? 'none'}, want ${want.local ?? 'none'}`);
+      if ((v.underlayIndex ?? 0) !== ext.index) problems.push(`dev index ${v.underlayIndex ?? 'none'}, want ${ext.index} (${ext.name})`);
       if ((v.learning ?? true) !== b.learning) problems.push(`${v.learning ?? true ? 'learning' : 'nolearning'}, want ${b.learning ? 'learning' : 'nolearning'}`);
     }
   } else if (link.kind !== 'tun') {
     problems.push(`kind ${link.kind || 'none'}, want tun`);
   }
-  if (m.backendMtu !== undefined && link.mtu !== m.backendMtu) problems.push(`mtu ${link.mtu}, want ${m.backendMtu}`);
+  const wantMtu = deviceMtu(m, want.family);
+  if (wantMtu !== undefined && link.mtu !== wantMtu) problems.push(`mtu ${link.mtu}, want ${wantMtu}`);
   if (!link.up) problems.push('down');
-  if (m.own !== undefined) {
-    const want = formatIpv4(m.own.subnet.ip);
-    const addrs = k.addrs.filter((a) => a.index === link.index && a.family === AF_INET);
-    if (!addrs.some((a) => a.address === want && a.prefixLen === 32)) problems.push(`no address ${want}/32`);
-    const others = addrs.filter((a) => !(a.address === want && a.prefixLen === 32)).map((a) => `${a.address}/${a.prefixLen}`);
+  const hostLen = want.family === 'ipv4' ? 32 : 128;
+  if (want.own !== undefined) {
+    const addr = addressOf(want.own);
+    // The kernel's own IPv6 link-local address (fe80::/10) is not flannel's business.
+    const addrs = k.addrs.filter((a) => a.index === link.index && a.family === (want.family === 'ipv4' ? AF_INET : AF_INET6) && !/^fe[89ab]/i.test(a.address));
+    if (!addrs.some((a) => a.address === addr && a.prefixLen === hostLen)) problems.push(`no address ${addr}/${hostLen}`);
+    const others = addrs.filter((a) => !(a.address === addr && a.prefixLen === hostLen)).map((a) => `${a.address}/${a.prefixLen}`);
     if (others.length > 0) problems.push(`also has ${others.join(', ')}`);
   }
-  if (problems.length > 0) return fail(id, `${name}: ${problems.join('; ')}`, 'flanneld corrects or re-creates the device on its next reconcile (10 s); if it stays wrong, read its log', { device: name, problems });
-  const v = link.vxlan;
-  const detail = v !== undefined ? `vni ${v.vni} dstport ${v.port ?? 8472} local ${v.local} dev ${m.ext.name} ${v.learning ? 'learning' : 'nolearning'} ` : '';
-  return ok(id, `${name}: ${detail}mtu ${link.mtu}, up${m.own !== undefined ? `, ${formatIpv4(m.own.subnet.ip)}/32` : ''}`);
+  if (problems.length > 0) return { failure: `${want.name}: ${problems.join('; ')}` };
+  const detail = v !== undefined ? `vni ${v.vni} dstport ${v.port ?? 8472} local ${v.local} dev ${ext.name} ${v.learning ? 'learning' : 'nolearning'} ` : '';
+  return { detail: `${want.name}: ${detail}mtu ${link.mtu}, up${want.own !== undefined ? `, ${addressOf(want.own)}/${hostLen}` : ''}` };
+}
+
+/** The MTU flanneld gives the family's device: the backend's, except vxlan's, which differs per family. */
+function deviceMtu(m: Model, family: IpFamily): number | undefined {
+  const b = m.backend;
+  if (b?.type !== 'vxlan' || m.ext === undefined) return m.backendMtu;
+  return (b.mtu > 0 ? b.mtu : m.ext.mtu) - VXLAN_OVERHEAD[family];
 }
 
 type Entry = ForPeer<Route> | ForPeer<Neigh>;
@@ -86,11 +126,16 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
   const id = 'datapath.peers';
   const staleId = 'datapath.stale';
   const b = m.backend;
-  if (b === undefined || m.network === undefined || m.own === undefined || m.ext === undefined) {
+  // Each family the node runs, with its Network and the own subnet (the planners' scope).
+  const scopes = [
+    ...(m.network !== undefined && m.own !== undefined ? [{ family: 'ipv4' as const, network: m.network, own: m.own.subnet }] : []),
+    ...(m.ipv6Network !== undefined && m.ownV6 !== undefined ? [{ family: 'ipv6' as const, network: m.ipv6Network, own: m.ownV6.subnet }] : []),
+  ];
+  if (b === undefined || scopes.length === 0 || m.ext === undefined) {
     return [skip(id, 'no backend, Network, lease or external interface to compare with'), skip(staleId, 'nothing to compare with')];
   }
   if (m.peersSource === 'none') return [skip(id, 'no peer list (the API and the daemon did not answer)'), skip(staleId, 'no peer list')];
-  const want = new Map<string, Lease>(m.peers.map((p) => [formatCidr(p.subnet), p]));
+  const want = new Map<string, Lease>(m.leases.map((p) => [leaseKey(p), p]));
   // flanneld reaches each peer the way it advertises (docs/migration.md): vxlan peers through
   // flannel.N, host-gw peers by a route via their public IP, udp peers through flannel0.
   const part = partitionPeers(want);
@@ -100,7 +145,6 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
   if (b.type === 'udp' && vxlanPeers.size === 0 && hostGwPeers.size === 0) {
     return [ok(id, 'udp keeps its peers in the daemon, not in kernel tables (the reachability probes test them)'), ok(staleId, 'nothing per peer in the kernel')];
   }
-  const mainRoutes = k.routes.filter((r) => r.family === AF_INET && (r.table ?? RT_TABLE_MAIN) === RT_TABLE_MAIN);
   const missing: string[] = [];
   const differ: string[] = [];
   const stale = new Set<string>();
@@ -112,56 +156,68 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
     for (const w of diff.create) missing.push(`${name(w)}: ${what} ${show(w.obj)} missing`);
     for (const [w, h] of diff.replace) differ.push(`${name(w)}: ${what} is ${show(h)}, annotations want ${show(w.obj)}`);
   };
-  const scope = { family: 'ipv4' as const, network: m.network, own: m.own.subnet };
   const staleRoute = (r: Route): void => {
     const text = `route ${describeRoute(r, k.links)}`;
     if (!stale.has(text)) staleRoutes++;
     stale.add(text);
   };
-  const entries: string[] = [];
+  const entries = new Set<string>();
   let onLinkCount = 0;
-  if (b.type === 'vxlan' || vxlanPeers.size > 0) {
-    // A node configured for another backend sends to vxlan peers through the flannel.N it made for them.
-    const dev = b.type === 'vxlan' ? k.links.find((l) => l.name === m.device) : k.links.find((l) => l.kind === 'vxlan' && /^flannel\.\d+$/.test(l.name));
-    const devName = b.type === 'vxlan' ? m.device : 'flannel.<VNI>';
-    if (dev === undefined) return [fail(id, `${devName} does not exist, so no vxlan peer has its entries`, 'see datapath.device'), skip(staleId, `no ${devName}`)];
-    const onLink = b.type === 'vxlan' && b.directRouting ? await onLinkPeers(m, io) : undefined;
-    onLinkCount = onLink?.size ?? 0;
-    const plan = planVxlan({
-      scope,
-      peers: vxlanPeers,
-      deviceIndex: dev.index,
-      extIndex: m.ext.index,
-      onLink,
-      have: { neighs: k.neighs.filter((n) => n.index === dev.index), fdbs: k.fdb.filter((n) => n.index === dev.index), routes: mainRoutes },
-      foreign: new Set([...hostGwPeers.values()].map((l) => formatCidr(l.subnet!))),
-    });
-    collect(plan.route, 'route', (r) => describeRoute(r as Route, k.links));
-    collect(plan.neigh, 'neighbour', (n) => `${(n as Neigh).ip} lladdr ${(n as Neigh).mac}`);
-    collect(plan.fdb, 'fdb', (n) => `${(n as Neigh).mac} dst ${(n as Neigh).ip}`);
-    for (const r of plan.route.remove) staleRoute(r);
-    for (const n of plan.neigh.remove) stale.add(`neighbour ${n.ip} lladdr ${n.mac}`);
-    for (const n of plan.fdb.remove) stale.add(`fdb ${n.mac} dst ${n.ip}`);
-    invalid.push(...plan.invalid);
-    if (vxlanPeers.size > 0) entries.push(onLinkCount > 0 ? 'route (direct or via flannel), neighbour and FDB entry' : 'route, neighbour and FDB entry');
+  // Subnets of the family, for the other backend's planner to leave alone.
+  const subnetsOf = (peers: Map<string, Lease>, family: IpFamily): Set<string> =>
+    new Set([...peers.values()].map((l) => leaseHalf(l, family)).filter((h) => h !== undefined).map((h) => formatAnyCidr(h.subnet)));
+  for (const scope of scopes) {
+    const mainRoutes = k.routes.filter((r) => r.family === (scope.family === 'ipv4' ? AF_INET : AF_INET6) && (r.table ?? RT_TABLE_MAIN) === RT_TABLE_MAIN);
+    if (b.type === 'vxlan' || vxlanPeers.size > 0) {
+      // A node configured for another backend sends to vxlan peers through the flannel.N it made for them.
+      const pattern = scope.family === 'ipv4' ? /^flannel\.\d+$/ : /^flannel-v6\.\d+$/;
+      const ownName = scope.family === 'ipv4' ? m.device : m.device6;
+      const dev = b.type === 'vxlan' ? k.links.find((l) => l.name === ownName) : k.links.find((l) => l.kind === 'vxlan' && pattern.test(l.name));
+      const devName = b.type === 'vxlan' ? ownName : scope.family === 'ipv4' ? 'flannel.<VNI>' : 'flannel-v6.<VNI>';
+      if (dev === undefined) return [fail(id, `${devName} does not exist, so no vxlan peer has its ${familyName(scope.family)} entries`, 'see datapath.device'), skip(staleId, `no ${devName}`)];
+      // DirectRouting applies to IPv4 peers here (the route lookups are IPv4's).
+      const onLink = b.type === 'vxlan' && b.directRouting && scope.family === 'ipv4' ? await onLinkPeers(m, io) : undefined;
+      onLinkCount += onLink?.size ?? 0;
+      const plan = planVxlan({
+        scope,
+        peers: vxlanPeers,
+        deviceIndex: dev.index,
+        extIndex: m.ext.index,
+        onLink,
+        have: { neighs: k.neighs.filter((n) => n.index === dev.index), fdbs: k.fdb.filter((n) => n.index === dev.index), routes: mainRoutes },
+        foreign: subnetsOf(hostGwPeers, scope.family),
+      });
+      collect(plan.route, 'route', (r) => describeRoute(r as Route, k.links));
+      collect(plan.neigh, 'neighbour', (n) => `${(n as Neigh).ip} lladdr ${(n as Neigh).mac}`);
+      collect(plan.fdb, 'fdb', (n) => `${(n as Neigh).mac} dst ${(n as Neigh).ip}`);
+      for (const r of plan.route.remove) staleRoute(r);
+      for (const n of plan.neigh.remove) stale.add(`neighbour ${n.ip} lladdr ${n.mac}`);
+      for (const n of plan.fdb.remove) stale.add(`fdb ${n.mac} dst ${n.ip}`);
+      invalid.push(...plan.invalid);
+      if (vxlanPeers.size > 0) entries.add(onLinkCount > 0 ? 'route (direct or via flannel), neighbour and FDB entry' : 'route, neighbour and FDB entry');
+    }
+    if (b.type === 'host-gw' || hostGwPeers.size > 0) {
+      const plan = planHostGw({ scope, peers: hostGwPeers, extIndex: m.ext.index, routes: mainRoutes, foreign: subnetsOf(vxlanPeers, scope.family) });
+      collect(plan.route, 'route', (r) => describeRoute(r as Route, k.links));
+      for (const r of plan.route.remove) staleRoute(r);
+      invalid.push(...plan.invalid);
+      if (hostGwPeers.size > 0) entries.add('route via its public IP');
+    }
   }
-  if (b.type === 'host-gw' || hostGwPeers.size > 0) {
-    const plan = planHostGw({ scope, peers: hostGwPeers, extIndex: m.ext.index, routes: mainRoutes, foreign: new Set([...vxlanPeers.values()].map((l) => formatCidr(l.subnet!))) });
-    collect(plan.route, 'route', (r) => describeRoute(r as Route, k.links));
-    for (const r of plan.route.remove) staleRoute(r);
-    invalid.push(...plan.invalid);
-    if (hostGwPeers.size > 0) entries.push('route via its public IP');
-  }
-  if (udpPeers > 0) entries.push(`${count(udpPeers, 'udp peer')} in flanneld's forwarder`);
+  if (udpPeers > 0) entries.add(`${count(udpPeers, 'udp peer')} in flanneld's forwarder`);
+  const kinds = [...entries];
+  const perFamily = scopes.length > 1 ? ' per family' : '';
   const entriesPerPeer =
-    entries.length === 0 ? (b.type === 'host-gw' ? 'route via its public IP' : 'route, neighbour and FDB entry')
-    : entries.length === 1 ? entries[0]!
-    : `entries for the backend it advertises (${entries.join('; ')})`;
+    kinds.length === 0 ? `${b.type === 'host-gw' ? 'route via its public IP' : 'route, neighbour and FDB entry'}${perFamily}`
+    : kinds.length === 1 ? `${kinds[0]!}${perFamily}`
+    : `entries for the backend it advertises${perFamily} (${kinds.join('; ')})`;
   const out: Check[] = [];
   const notes: string[] = [];
-  for (const x of invalid) notes.push(`"${x.lease.node ?? leaseSubnets(x.lease)}" cannot be programmed: ${x.reason}`);
+  // A peer invalid for both families is named (and counted) once.
+  const invalidPeers = [...new Map(invalid.map((x) => [x.lease, x])).values()];
+  for (const x of invalidPeers) notes.push(`"${x.lease.node ?? leaseSubnets(x.lease)}" cannot be programmed: ${x.reason}`);
   for (const l of otherBackend) notes.push(`"${l.node ?? leaseSubnets(l)}" runs ${l.attrs.backendType}, which flannel-ts does not implement`);
-  const programmable = want.size - invalid.length - otherBackend.length;
+  const programmable = want.size - invalidPeers.length - otherBackend.length;
   if (missing.length + differ.length > 0) {
     const problems = [...missing, ...differ];
     out.push(
@@ -197,6 +253,7 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
 async function paths(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check> {
   const id = 'datapath.path';
   const b = m.backend;
+  if (!m.families.ipv4) return skip(id, 'IPv6-only: the route lookups cover IPv4 peers (the IPv6 routes are checked in datapath.peers)');
   if (b === undefined || m.ext === undefined || m.own === undefined || m.peersSource === 'none') return skip(id, 'nothing to compare with');
   const dev = m.device === undefined ? undefined : k.links.find((l) => l.name === m.device);
   const targets = overlayTargets(m.peers, b.type);
@@ -276,11 +333,14 @@ function podIpOf(k: KernelFacts, port: Link, cni0: Link): string {
   return ip === undefined ? '' : ` (pod ${ip})`;
 }
 
-function ipForward(g: Gathered): Check {
+function ipForward(g: Gathered, m: Model): Check {
   const id = 'datapath.ip-forward';
-  const v = g.sysctl['net/ipv4/ip_forward'];
-  if (v === '1') return ok(id, 'net.ipv4.ip_forward = 1');
-  return fail(id, `net.ipv4.ip_forward = ${v ?? '(unreadable)'}: the node does not route between pods and the overlay`, 'sysctl -w net.ipv4.ip_forward=1 (and persist it in /etc/sysctl.d)');
+  // Each family the node routes needs its forwarding switch.
+  const keys = [...(m.families.ipv4 ? ['net/ipv4/ip_forward'] : []), ...(m.families.ipv6 ? ['net/ipv6/conf/all/forwarding'] : [])] as const;
+  const shown = keys.map((k) => `${k.replace(/\//g, '.')} = ${g.sysctl[k] ?? '(unreadable)'}`);
+  const off = keys.filter((k) => g.sysctl[k] !== '1');
+  if (off.length === 0) return ok(id, shown.join(', '));
+  return fail(id, `${shown.join(', ')}: the node does not route between pods and the overlay`, `${off.map((k) => `sysctl -w ${k.replace(/\//g, '.')}=1`).join('; ')} (and persist it in /etc/sysctl.d)`);
 }
 
 function brNetfilter(g: Gathered): Check {
@@ -322,17 +382,18 @@ function pow2(n: number): number {
 function csumOffload(g: Gathered, k: KernelFacts, m: Model, io: DatapathIo): Check {
   const id = 'datapath.csum-offload';
   if (m.backend === undefined) return skip(id, 'backend unknown');
-  if (m.backend.type !== 'vxlan' || m.device === undefined) return ok(id, `not affected: the bug is in the kernel's VXLAN device, and this node runs ${m.backend.type}`);
+  const device = m.device ?? m.device6;
+  if (m.backend.type !== 'vxlan' || device === undefined) return ok(id, `not affected: the bug is in the kernel's VXLAN device, and this node runs ${m.backend.type}`);
   const kernel = k.version;
   let on: boolean;
   try {
-    on = io.txCsum(m.device);
+    on = io.txCsum(device);
   } catch (e) {
-    return skip(id, `cannot read tx checksum offload of ${m.device}: ${errorText(e)}`);
+    return skip(id, `cannot read tx checksum offload of ${device}: ${errorText(e)}`);
   }
   const d = g.daemon.ok ? g.daemon.value.csumOffload : undefined;
   const daemonText = d === undefined ? '' : `; flanneld --vxlan-csum-offload=${d.mode}${d.want === null ? ' leaves it' : ` keeps it ${d.want}`}`;
-  const state = `${m.device} tx-checksum-ip-generic ${on ? 'on' : 'off'}`;
+  const state = `${device} tx-checksum-ip-generic ${on ? 'on' : 'off'}`;
   const kernelText = `kernel ${kernel?.text ?? 'unknown'}`;
   if (d?.want !== undefined && d.want !== null && (d.want === 'on') !== on) {
     return fail(id, `${state}, but flanneld wants it ${d.want}${daemonText}`, 'flanneld sets it on each reconcile; see its log for why the ethtool call fails');
@@ -340,7 +401,7 @@ function csumOffload(g: Gathered, k: KernelFacts, m: Model, io: DatapathIo): Che
   if (!kernelHasCsumBug(kernel)) return ok(id, `${kernelText} has the VXLAN checksum fix (${CSUM_FIXED_IN.major}.${CSUM_FIXED_IN.minor}+); ${state}${daemonText}`);
   if (!on) return ok(id, `${kernelText} has the VXLAN checksum bug, worked around: ${state}${daemonText}`);
   const randomFully = usesRandomFully(g);
-  const fix = `run flanneld with --vxlan-csum-offload=auto (the default) or off, or: ethtool -K ${m.device} tx-checksum-ip-generic off`;
+  const fix = `run flanneld with --vxlan-csum-offload=auto (the default) or off, or: ethtool -K ${device} tx-checksum-ip-generic off`;
   if (randomFully) {
     return fail(id, `${kernelText} (< 5.7) with ${state} while masquerade rules use --random-fully: cross-node Service traffic loses packets to bad UDP checksums (~63 s stalls)`, fix);
   }

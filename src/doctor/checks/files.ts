@@ -1,6 +1,8 @@
 import { errorText } from '../../util/errors.ts';
-import { containsIp, formatCidr, formatIpv4, parseIpv4 } from '../../ip/ipv4.ts';
-import { AF_INET } from '../../netlink/types.ts';
+import { containsAddress, formatAnyCidr, isIpv6Cidr, type IpCidr } from '../../ip/cidr.ts';
+import { formatCidr, formatIpv4 } from '../../ip/ipv4.ts';
+import { formatCidr6, formatIpv6 } from '../../ip/ipv6.ts';
+import { AF_INET, AF_INET6 } from '../../netlink/types.ts';
 import { fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered } from '../facts.ts';
 import type { Model } from '../model.ts';
@@ -24,13 +26,21 @@ function subnetEnv(g: Gathered, m: Model): Check {
     if (have !== want) differ.push(`${key}=${have ?? '(missing)'}, want ${want}`);
   };
   expect('FLANNEL_NETWORK', m.network === undefined ? undefined : formatCidr(m.network));
-  expect('FLANNEL_SUBNET', m.own === undefined ? undefined : `${formatIpv4((m.own.subnet.ip + 1) >>> 0)}/${m.own.subnet.prefixLen}`);
+  expect('FLANNEL_SUBNET', m.own === undefined ? undefined : gatewayOf(m.own.subnet));
+  expect('FLANNEL_IPV6_NETWORK', m.ipv6Network === undefined ? undefined : formatCidr6(m.ipv6Network));
+  expect('FLANNEL_IPV6_SUBNET', m.ownV6 === undefined ? undefined : gatewayOf(m.ownV6.subnet));
   expect('FLANNEL_MTU', m.backendMtu === undefined ? undefined : String(m.backendMtu));
   expect('FLANNEL_IPMASQ', String(g.settings.ipMasq));
   if (differ.length > 0) {
     return fail(id, `${path}: ${differ.join('; ')}`, 'flanneld rewrites it at start and on a backend switch; if it runs and the file stays wrong, something else writes it (or the path differs from the CNI conf\'s subnetFile)');
   }
-  return ok(id, `${path}: subnet ${v.get('FLANNEL_SUBNET')}, MTU ${v.get('FLANNEL_MTU')}, as the lease says`);
+  const subnets = ['FLANNEL_SUBNET', 'FLANNEL_IPV6_SUBNET'].map((k) => v.get(k)).filter((x) => x !== undefined);
+  return ok(id, `${path}: subnet ${subnets.join(', ') || '(none)'}, MTU ${v.get('FLANNEL_MTU')}, as the lease says`);
+}
+
+/** The subnet's first address with its prefix: what subnet.env names and the bridge plugin gives cni0. */
+function gatewayOf(c: IpCidr): string {
+  return isIpv6Cidr(c) ? `${formatIpv6(c.ip + 1n)}/${c.prefixLen}` : `${formatIpv4((c.ip + 1) >>> 0)}/${c.prefixLen}`;
 }
 
 interface CniConfDoc {
@@ -85,21 +95,30 @@ function cni0(g: Gathered, m: Model): Check {
   if (!g.kernel.ok) return skip(id, g.kernel.error);
   const link = g.kernel.value.links.find((l) => l.name === 'cni0');
   if (link === undefined) return ok(id, 'no cni0 yet (the bridge plugin creates it with the first pod)');
-  if (m.own === undefined) return skip(id, 'no lease to compare cni0 with');
-  const gw = `${formatIpv4((m.own.subnet.ip + 1) >>> 0)}/${m.own.subnet.prefixLen}`;
-  const addrs = g.kernel.value.addrs.filter((a) => a.index === link.index && a.family === AF_INET).map((a) => `${a.address}/${a.prefixLen}`);
-  const foreign = addrs.filter((a) => a !== gw);
-  const inNetwork = foreign.filter((a) => {
-    const ip = parseIpv4(a.split('/')[0]!);
-    return m.network !== undefined && ip !== undefined && containsIp(m.network, ip);
-  });
-  if (foreign.length > 0) {
-    const where = inNetwork.length > 0 ? ' (from another podCIDR: the bridge plugin now fails with "cni0 already has an IP address different from")' : '';
-    return fail(id, `cni0 has ${foreign.join(', ')} besides ${addrs.includes(gw) ? gw : `no ${gw}`}${where}`, 'ip link delete cni0 (the bridge plugin re-creates it with the right address on the next pod; pods on this node need a restart)', { addresses: addrs, want: gw });
+  const halves = [
+    { family: AF_INET, name: 'IPv4', own: m.own?.subnet, network: m.network },
+    { family: AF_INET6, name: 'IPv6', own: m.ownV6?.subnet, network: m.ipv6Network },
+  ].filter((h) => h.own !== undefined);
+  if (halves.length === 0) return skip(id, 'no lease to compare cni0 with');
+  const good: string[] = [];
+  for (const h of halves) {
+    const own = h.own!;
+    const gw = gatewayOf(own);
+    // IPv6 link-local addresses (fe80::/10) are the kernel's own on every interface.
+    const addrs = g.kernel.value.addrs
+      .filter((a) => a.index === link.index && a.family === h.family && !(h.family === AF_INET6 && /^fe[89ab]/i.test(a.address)))
+      .map((a) => `${a.address}/${a.prefixLen}`);
+    const foreign = addrs.filter((a) => a !== gw);
+    const inNetwork = foreign.filter((a) => h.network !== undefined && containsAddress(h.network, a.split('/')[0]!));
+    if (foreign.length > 0) {
+      const where = inNetwork.length > 0 ? ' (from another podCIDR: the bridge plugin now fails with "cni0 already has an IP address different from")' : '';
+      return fail(id, `cni0 has ${foreign.join(', ')} besides ${addrs.includes(gw) ? gw : `no ${gw}`}${where}`, 'ip link delete cni0 (the bridge plugin re-creates it with the right address on the next pod; pods on this node need a restart)', { addresses: addrs, want: gw });
+    }
+    if (!addrs.includes(gw)) {
+      if (addrs.length === 0) return warn(id, `cni0 has no ${h.name} address (want ${gw})`, 'the bridge plugin adds it with the next pod; if pods run, ip link delete cni0 and restart them');
+      return fail(id, `cni0 lacks ${gw}`, 'ip link delete cni0 and restart the pods on this node');
+    }
+    good.push(`${gw}, the gateway of ${formatAnyCidr(own)}`);
   }
-  if (!addrs.includes(gw)) {
-    if (addrs.length === 0) return warn(id, `cni0 has no IPv4 address (want ${gw})`, 'the bridge plugin adds it with the next pod; if pods run, ip link delete cni0 and restart them');
-    return fail(id, `cni0 lacks ${gw}`, 'ip link delete cni0 and restart the pods on this node');
-  }
-  return ok(id, `cni0 has ${gw}, the gateway of ${formatCidr(m.own.subnet)}, nothing else`);
+  return ok(id, `cni0 has ${good.join(' and ')}, nothing else`);
 }

@@ -1,6 +1,7 @@
-import { containsCidr, formatCidr } from '../../ip/ipv4.ts';
-import { publishedAttrs } from '../../subnet/kube/node-lease.ts';
-import { ipv4PodCidr } from '../model.ts';
+import { containsAnyCidr, enabledFamilies, familyName, formatAnyCidr } from '../../ip/cidr.ts';
+import { annotationChanges, podCidrs } from '../../subnet/kube/node-lease.ts';
+import { leaseSubnets, type Lease } from '../../subnet/lease.ts';
+import { leaseOfView } from '../model.ts';
 import { fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered } from '../facts.ts';
 import type { Model } from '../model.ts';
@@ -25,19 +26,28 @@ function podCidr(g: Gathered, m: Model): Check {
   if (!g.nodeName.ok) return fail(id, `cannot tell which node this is: ${g.nodeName.error}`, 'set NODE_NAME (the manifest passes POD_NAME and POD_NAMESPACE), or pass --node-name');
   const node = m.ownNode;
   if (node === undefined) return fail(id, `node "${m.nodeName}" is not in the API server's node list`, 'register the node (kubelet) or pass the right --node-name');
-  const c = ipv4PodCidr(node);
+  const c = podCidrs(node, m.families);
   if (c.kind === 'missing') {
     return fail(id, `node "${node.name}" has no spec.podCIDR`, 'kube-controller-manager --allocate-node-cidrs=true --cluster-cidr=<Network> (kubeadm: --pod-network-cidr), or set spec.podCIDR');
   }
-  if (c.kind === 'invalid') return fail(id, `node "${node.name}": ${c.reason}`, 'fix spec.podCIDRs (one IPv4 CIDR, optionally one IPv6)');
-  const text = formatCidr(c.cidr);
-  if (m.network !== undefined && !containsCidr(m.network, c.cidr)) {
-    return fail(id, `node "${node.name}" spec.podCIDR ${text} is outside Network ${formatCidr(m.network)}`, 'make net-conf.json Network match kube-controller-manager --cluster-cidr');
+  if (c.kind === 'invalid') return fail(id, `node "${node.name}": ${c.reason}`, `fix spec.podCIDRs (one CIDR of each family the cluster runs: ${enabledFamilies(m.families).map(familyName).join(' and ')})`);
+  const halves = [
+    { have: m.families.ipv4 ? c.ipv4 : undefined, network: m.network, own: m.own, key: 'Network' },
+    { have: m.families.ipv6 ? c.ipv6 : undefined, network: m.ipv6Network, own: m.ownV6, key: 'IPv6Network' },
+  ];
+  const texts: string[] = [];
+  for (const h of halves) {
+    if (h.have === undefined) continue;
+    const text = formatAnyCidr(h.have);
+    if (h.network !== undefined && !containsAnyCidr(h.network, h.have)) {
+      return fail(id, `node "${node.name}" spec.podCIDR ${text} is outside ${h.key} ${formatAnyCidr(h.network)}`, `make net-conf.json ${h.key} match kube-controller-manager --cluster-cidr`);
+    }
+    if (h.own?.source === 'daemon' && formatAnyCidr(h.own.subnet) !== text) {
+      return fail(id, `node "${node.name}" spec.podCIDR ${text}, but flanneld runs with ${formatAnyCidr(h.own.subnet)}`, 'restart flanneld so it takes the current podCIDR');
+    }
+    texts.push(text);
   }
-  if (m.own?.source === 'daemon' && formatCidr(m.own.subnet) !== text) {
-    return fail(id, `node "${node.name}" spec.podCIDR ${text}, but flanneld runs with ${formatCidr(m.own.subnet)}`, 'restart flanneld so it takes the current podCIDR');
-  }
-  return ok(id, `node "${node.name}" spec.podCIDR ${text}`);
+  return ok(id, `node "${node.name}" spec.podCIDR${texts.length > 1 ? 's' : ''} ${texts.join(', ')}`);
 }
 
 function annotations(g: Gathered, m: Model): Check {
@@ -47,18 +57,30 @@ function annotations(g: Gathered, m: Model): Check {
   if (node === undefined || keys === undefined) return skip(id, 'no node object to compare');
   const a = node.annotations;
   const d = g.daemon.ok ? g.daemon.value.lease : undefined;
-  const want: Record<string, string | undefined> = {
-    [keys.kubeSubnetManager]: 'true',
-    [keys.backendType]: d?.backendType ?? (m.backend === undefined ? undefined : m.backend.type === 'udp' ? '' : m.backend.type),
-    [keys.backendData]: d?.backendData,
-    [keys.publicIp]: d === undefined ? m.ext?.extAddr : publishedAttrs(node, keys, { publicIp: d.publicIp, backendType: d.backendType, backendData: d.backendData }).publicIp,
-  };
+  const held = d === undefined ? undefined : leaseOfView(d);
   const missing: string[] = [];
   const differ: string[] = [];
-  for (const [k, v] of Object.entries(want)) {
-    const have = a[k];
-    if (have === undefined) missing.push(k);
-    else if (v !== undefined && have !== v) differ.push(`${k}=${JSON.stringify(have)}, flanneld publishes ${JSON.stringify(v)}`);
+  if (held !== undefined) {
+    // Exactly what the daemon would patch (node-lease.ts, as upstream's AcquireLease): nothing when right.
+    for (const [k, v] of Object.entries(annotationChanges(node, keys, held.attrs))) {
+      if (a[k] === undefined) missing.push(k);
+      else differ.push(`${k}=${JSON.stringify(a[k])}, flanneld publishes ${JSON.stringify(v)}`);
+    }
+  } else {
+    // No daemon: each family the cluster runs needs its public address (of this node's interface) and data.
+    const want: Record<string, string | undefined> = {
+      [keys.kubeSubnetManager]: 'true',
+      [keys.backendType]: m.backend === undefined ? undefined : m.backend.type === 'udp' ? '' : m.backend.type,
+      ...(m.families.ipv4 ? { [keys.backendData]: undefined, [keys.publicIp]: m.ext?.extAddr } : {}),
+      ...(m.families.ipv6 ? { [keys.backendV6Data]: undefined, [keys.publicIpv6]: m.ext?.extV6Addr } : {}),
+    };
+    for (const [k, v] of Object.entries(want)) {
+      const have = a[k];
+      if (have === undefined) missing.push(k);
+      else if (v !== undefined && have !== v && !(k === keys.publicIp && a[keys.publicIpOverwrite]) && !(k === keys.publicIpv6 && a[keys.publicIpv6Overwrite])) {
+        differ.push(`${k}=${JSON.stringify(have)}, flanneld publishes ${JSON.stringify(v)}`);
+      }
+    }
   }
   if (missing.length > 0) {
     return fail(id, `node "${node.name}" lacks ${missing.join(', ')}`, 'flanneld writes them once it holds the lease; see its log for why it has not');
@@ -66,7 +88,9 @@ function annotations(g: Gathered, m: Model): Check {
   if (differ.length > 0) {
     return fail(id, `node "${node.name}": ${differ.join('; ')}`, 'something else rewrites the annotations, or flanneld could not patch the node (RBAC: nodes/status patch)');
   }
-  return ok(id, `node "${node.name}": ${keys.publicIp.slice(keys.prefix.length)}=${a[keys.publicIp]}, ${keys.backendType.slice(keys.prefix.length)}=${a[keys.backendType] || '(udp)'}${d === undefined ? ' (no daemon to compare with)' : ', as flanneld publishes'}`);
+  const short = (key: string): string => `${key.slice(keys.prefix.length)}=${a[key] || '(udp)'}`;
+  const shown = [...(m.families.ipv4 ? [keys.publicIp] : []), ...(m.families.ipv6 ? [keys.publicIpv6] : []), keys.backendType].map(short);
+  return ok(id, `node "${node.name}": ${shown.join(', ')}${d === undefined ? ' (no daemon to compare with)' : ', as flanneld publishes'}`);
 }
 
 function publicIps(m: Model): Check {
@@ -78,10 +102,14 @@ function publicIps(m: Model): Check {
     byIp.set(ip, list);
   };
   if (m.ownNode !== undefined && m.keys !== undefined) {
-    const own = m.ownNode.annotations[m.keys.publicIp];
-    if (own !== undefined) add(own, m.ownNode.name);
+    for (const [on, key] of [[m.families.ipv4, m.keys.publicIp], [m.families.ipv6, m.keys.publicIpv6]] as const) {
+      const own = on ? m.ownNode.annotations[key] : undefined;
+      if (own !== undefined) add(own, m.ownNode.name);
+    }
   }
-  for (const p of m.peers) add(p.attrs.publicIp, p.node ?? formatCidr(p.subnet));
+  for (const p of m.leases) {
+    for (const ip of [p.attrs.publicIp, p.attrs.publicIpv6]) if (ip !== undefined) add(ip, p.node ?? leaseSubnets(p));
+  }
   const dups = [...byIp].filter(([, nodes]) => nodes.length > 1);
   if (dups.length === 0) return ok(id, `${byIp.size} nodes, each with its own public-ip`);
   const text = dups.map(([ip, nodes]) => `${ip} is advertised by ${nodes.map((n) => `"${n}"`).join(' and ')}`).join('; ');
@@ -98,12 +126,13 @@ function peerView(g: Gathered, m: Model): Check {
   const problems: string[] = [];
   for (const x of m.malformed) problems.push(x.problem);
   if (g.daemon.ok) {
-    const known = new Set(g.daemon.value.peers.map((p) => `${p.subnet} ${p.publicIp} ${p.backendData}`));
-    const stale = m.peers.filter((p) => !known.has(`${formatCidr(p.subnet)} ${p.attrs.publicIp} ${p.attrs.backendData}`)).map((p) => p.node ?? formatCidr(p.subnet));
+    const seen = (l: Lease): string => JSON.stringify([l.subnet && formatAnyCidr(l.subnet), l.ipv6Subnet && formatAnyCidr(l.ipv6Subnet), l.attrs]);
+    const known = new Set(g.daemon.value.peers.map(leaseOfView).filter((l) => l !== undefined).map(seen));
+    const stale = m.leases.filter((p) => !known.has(seen(p))).map((p) => p.node ?? leaseSubnets(p));
     if (stale.length > 0) problems.push(`flanneld's view differs from the API for ${listNames(stale)}`);
   }
   if (problems.length > 0) {
     return warn(id, problems.join('; '), 'malformed nodes are skipped by every flanneld (fix their annotations); a view that stays different means the daemon\'s watch is stuck: restart it');
   }
-  return ok(id, `${m.peers.length === 1 ? '1 peer' : `${m.peers.length} peers`} with valid annotations${g.daemon.ok ? ', as flanneld sees them' : ''}`);
+  return ok(id, `${m.leases.length === 1 ? '1 peer' : `${m.leases.length} peers`} with valid annotations${g.daemon.ok ? ', as flanneld sees them' : ''}`);
 }

@@ -46,6 +46,7 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
   if (!g.doctor.probe) return none('probes off (--no-probe)');
   if (m.backend === undefined || m.backendMtu === undefined) return none('backend or MTU unknown');
   if (m.peersSource === 'none') return none('no peer list');
+  if (!m.families.ipv4) return none('IPv6-only: the probes are ICMP (IPv4) echoes; IPv6 peers are not probed yet');
   if (io.probe === undefined) return none(`cannot probe: ${io.probeError ?? 'no ICMP socket'}`);
   const probe = io.probe;
   const targets = overlayTargets(m.peers, m.backend.type);

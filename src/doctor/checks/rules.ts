@@ -6,6 +6,9 @@ import { fail, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered, Result } from '../facts.ts';
 import type { Model } from '../model.ts';
 
+/** Why an IPv6-only node's rules are skipped (the dual-stack node's IPv4 rules are checked). */
+const IPV6_RULES = 'IPv6-only: the ip6tables / nftables ip6 rules are not checked yet (flanneld programs them; see its log)';
+
 /** The firewall: does FORWARD let pod traffic through, and are flannel's masquerade rules in place? */
 export function checkRules(g: Gathered, m: Model): Check[] {
   return [forward(g, m), masquerade(g, m)];
@@ -56,7 +59,7 @@ function acceptsNetwork(text: string, net: string): { accepts: boolean; via: str
 
 function forward(g: Gathered, m: Model): Check {
   const id = 'datapath.forward';
-  if (m.network === undefined) return skip(id, 'Network unknown');
+  if (m.network === undefined) return skip(id, m.families.ipv4 ? 'Network unknown' : IPV6_RULES);
   const net = formatCidr(m.network);
   const vs = variants(g);
   if (vs.length === 0) return skip(id, `no iptables rules readable (${g.rules.iptablesSave.ok ? 'empty' : g.rules.iptablesSave.error})`);
@@ -105,7 +108,7 @@ function flannelNftChains(g: Gathered): Map<string, string> | undefined {
 function masquerade(g: Gathered, m: Model): Check {
   const id = 'datapath.masquerade';
   if (!g.settings.ipMasq) return ok(id, '--ip-masq is off: flannel installs no masquerade rules (the CNI bridge plugin masquerades instead)');
-  if (m.network === undefined || m.own === undefined) return skip(id, 'Network or lease unknown');
+  if (m.network === undefined || m.own === undefined) return skip(id, m.families.ipv4 ? 'Network or lease unknown' : IPV6_RULES);
   const net = formatCidr(m.network);
   const pod = formatCidr(m.own.subnet);
   if (m.enableNFTables) {
