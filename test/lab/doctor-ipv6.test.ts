@@ -3,8 +3,9 @@
  * can make, and both families' kernel state is checked (flannel.1 and flannel-v6.1, each peer's
  * entries per family). With node0's daemon stopped (it would repair them within a second), a
  * deleted IPv6 route to one peer and a stale IPv6 route are named, and the files, the API and the
- * kernel still tell what the node should be. On an IPv6-only node, the IPv4-only checks (route
- * lookups, ICMP probes, masquerade and forward rules) skip with the reason instead of failing.
+ * kernel still tell what the node should be. On an IPv6-only node, the IPv4-only checks (ICMP
+ * probes, masquerade and forward rules) skip with the reason instead of failing. With
+ * DirectRouting, a peer on the same link is expected direct in both families, as the daemon does it.
  */
 import { describe, expect, it } from 'vitest';
 import { runDoctor } from '../../lab/doctor.ts';
@@ -51,6 +52,7 @@ describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan${skip ? ` (skipped: ${w
     expect(check(report, 'lease.pod-cidr').evidence).toBe(`node "${lab().node(0).name}" spec.podCIDRs 10.244.1.0/24, fd00:10:244:1::/64`);
     expect(check(report, 'files.subnet-env').evidence).toMatch(/: subnet 10\.244\.1\.1\/24, fd00:10:244:1::1\/64, MTU 1430, as the lease says$/);
     expect(check(report, 'datapath.ip-forward').evidence).toBe('net.ipv4.ip_forward = 1, net.ipv6.conf.all.forwarding = 1');
+    expect(check(report, 'datapath.path').evidence).toBe('ip route get picks flannel.1 for all 2 peers; flannel-v6.1 for all 2 peers (IPv6)');
   });
 
   it('with node0’s daemon stopped: a deleted IPv6 route to one peer and a stale IPv6 route are named', async () => {
@@ -67,6 +69,8 @@ describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan${skip ? ` (skipped: ${w
       evidence: `1 entry for 2 peers is wrong: "${peer.name}": route ${peer.podCidr6} via ${peer.podCidr6!.split('/')[0]} dev flannel-v6.1 onlink missing`,
     });
     expect(check(report, 'datapath.stale')).toMatchObject({ status: 'fail', evidence: '1 entry belongs to no peer: route fd00:10:244:99::/64 via fd00:10:244:99:: dev flannel-v6.1 onlink' });
+    // The lookup for that peer's IPv6 address finds no way there (the lab has no IPv6 default route).
+    expect(check(report, 'datapath.path')).toMatchObject({ status: 'fail', evidence: expect.stringMatching(new RegExp(`^ip route get: "${peer.name}" \\(fd00:10:244:2::\\): .*ENETUNREACH`)) });
     // Without the daemon: the interface as flanneld would choose it, for both families.
     expect(check(report, 'datapath.device').status).toBe('ok');
     expect(check(report, 'lease.annotations')).toMatchObject({ status: 'ok', evidence: expect.stringContaining('public-ipv6=fd00:198:18::10') });
@@ -77,7 +81,7 @@ describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan${skip ? ` (skipped: ${w
 describe.skipIf(skip)(`flanneld doctor, IPv6-only vxlan${skip ? ` (skipped: ${why})` : ''}`, () => {
   const lab = useLab({ nodes: 2, backend: 'vxlan', ipFamily: 'ipv6' });
 
-  it('a healthy node: no check fails; the IPv4-only ones skip, saying why', async () => {
+  it('a healthy node: no check fails; the IPv4-only ones (probes, rules) skip, saying why', async () => {
     await waitReady(lab(), [0, 1]);
     const { code, report } = await doctor(lab(), 0);
     expect(report.checks.filter((c) => c.status === 'fail' || c.status === 'warn')).toEqual([]);
@@ -87,11 +91,24 @@ describe.skipIf(skip)(`flanneld doctor, IPv6-only vxlan${skip ? ` (skipped: ${wh
     expect(check(report, 'datapath.peers').evidence).toBe('1 peer, each with its route, neighbour and FDB entry, as their annotations say (from the API)');
     expect(check(report, 'lease.annotations').evidence).toBe(`node "${lab().node(0).name}": public-ipv6=fd00:198:18::10, backend-type=vxlan, as flanneld publishes`);
     expect(check(report, 'files.cni0').evidence).toBe('cni0 has fd00:10:244:1::1/64, the gateway of fd00:10:244:1::/64, nothing else');
+    expect(check(report, 'datapath.path').evidence).toBe('ip route get picks flannel-v6.1 for all 1 peer');
     const skipped = report.checks.filter((c) => c.status === 'skip').map((c) => `${c.id}: ${c.evidence}`);
     expect(skipped).toEqual([
-      'datapath.path: IPv6-only: the route lookups cover IPv4 peers (the IPv6 routes are checked in datapath.peers)',
       ...['datapath.forward', 'datapath.masquerade'].map((id) => `${id}: IPv6-only: the ip6tables / nftables ip6 rules are not checked yet (flanneld programs them; see its log)`),
       ...['reach.overlay', 'reach.mtu', 'reach.peer-daemons'].map((id) => `${id}: IPv6-only: the probes are ICMP (IPv4) echoes; IPv6 peers are not probed yet`),
     ]);
+  });
+});
+
+describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan with DirectRouting${skip ? ` (skipped: ${why})` : ''}`, () => {
+  const lab = useLab({ nodes: 2, backend: 'vxlan', ipFamily: 'dual', directRouting: true });
+
+  it('peers on the same link are reached directly in both families, and the doctor expects exactly that', async () => {
+    await waitReady(lab(), [0, 1]);
+    const { code, report } = await doctor(lab(), 0);
+    expect(notOk(report)).toEqual([]);
+    expect(code).toBe(0);
+    expect(check(report, 'datapath.peers').evidence).toBe('1 peer, each with its route (direct or via flannel), neighbour and FDB entry per family, as their annotations say (from the API)');
+    expect(check(report, 'datapath.path').evidence).toBe('ip route get picks flannel.1 (or eth0 for 1 direct peer) for all 1 peer; flannel-v6.1 (or eth0 for 1 direct peer) for all 1 peer (IPv6)');
   });
 });

@@ -3,9 +3,8 @@ import { planHostGw } from '../../backends/hostgw/plan.ts';
 import type { KeyedDiff } from '../../backends/reconcile/keyed-diff.ts';
 import { planVxlan } from '../../backends/vxlan/plan.ts';
 import type { ForPeer } from '../../backends/reconcile/keyed-diff.ts';
-import { addressOf, familyName, formatAnyCidr, type IpCidr, type IpFamily } from '../../ip/cidr.ts';
+import { addressOf, enabledFamilies, familyName, formatAnyCidr, isAddressOf, type IpCidr, type IpFamily } from '../../ip/cidr.ts';
 import type { BackendConfig } from '../../config/types.ts';
-import { formatCidr, parseIpv4 } from '../../ip/ipv4.ts';
 import { VXLAN_OVERHEAD } from '../../backends/vxlan/backend.ts';
 import { CSUM_FIXED_IN, kernelHasCsumBug } from '../../kernel/tx-csum.ts';
 import { AF_INET, AF_INET6, RT_TABLE_MAIN, type Link, type Neigh, type Route } from '../../netlink/types.ts';
@@ -175,8 +174,7 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
       const dev = b.type === 'vxlan' ? k.links.find((l) => l.name === ownName) : k.links.find((l) => l.kind === 'vxlan' && pattern.test(l.name));
       const devName = b.type === 'vxlan' ? ownName : scope.family === 'ipv4' ? 'flannel.<VNI>' : 'flannel-v6.<VNI>';
       if (dev === undefined) return [fail(id, `${devName} does not exist, so no vxlan peer has its ${familyName(scope.family)} entries`, 'see datapath.device'), skip(staleId, `no ${devName}`)];
-      // DirectRouting applies to IPv4 peers here (the route lookups are IPv4's).
-      const onLink = b.type === 'vxlan' && b.directRouting && scope.family === 'ipv4' ? await onLinkPeers(m, io) : undefined;
+      const onLink = b.type === 'vxlan' && b.directRouting ? await onLinkPeers(m, io, scope.family) : undefined;
       onLinkCount += onLink?.size ?? 0;
       const plan = planVxlan({
         scope,
@@ -253,42 +251,57 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
 async function paths(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check> {
   const id = 'datapath.path';
   const b = m.backend;
-  if (!m.families.ipv4) return skip(id, 'IPv6-only: the route lookups cover IPv4 peers (the IPv6 routes are checked in datapath.peers)');
-  if (b === undefined || m.ext === undefined || m.own === undefined || m.peersSource === 'none') return skip(id, 'nothing to compare with');
-  const dev = m.device === undefined ? undefined : k.links.find((l) => l.name === m.device);
-  const targets = overlayTargets(m.peers, b.type);
-  const onLink = b.type === 'vxlan' && b.directRouting ? await onLinkPeers(m, io) : new Set<string>();
+  if (b === undefined || m.ext === undefined || m.peersSource === 'none') return skip(id, 'nothing to compare with');
+  const ext = m.ext;
   const wrong: string[] = [];
-  await Promise.all(
-    targets.map(async (t) => {
-      const lease = m.peers.find((p) => formatCidr(p.subnet) === t.subnet)!;
-      const direct = b.type === 'host-gw' || onLink.has(lease.attrs.publicIp);
-      const wantOif = direct ? m.ext!.index : dev?.index;
-      let got: Route | undefined;
-      try {
-        got = (await io.routeGet(t.addr))[0];
-      } catch (e) {
-        wrong.push(`"${t.node}" (${t.addr}): ${errorText(e)}`);
-        return;
-      }
-      const ok = got !== undefined && got.oif === wantOif && (!direct || got.gateway === lease.attrs.publicIp);
-      if (!ok) wrong.push(`"${t.node}" (${t.addr}) goes ${got === undefined ? 'nowhere' : describeRoute({ ...got, dst: undefined }, k.links).replace(/^default ?/, '') || 'nowhere'}, not ${direct ? `via ${lease.attrs.publicIp} dev ${m.ext!.name}` : `dev ${m.device}`}`);
-    }),
-  );
+  const picked: string[] = [];
+  for (const family of enabledFamilies(m.families)) {
+    if ((family === 'ipv4' ? m.own : m.ownV6) === undefined) continue;
+    const devName = family === 'ipv4' ? m.device : m.device6;
+    const dev = devName === undefined ? undefined : k.links.find((l) => l.name === devName);
+    const targets = overlayTargets(m.leases, b.type, family);
+    const publicIps = new Map<string, string>();
+    for (const l of m.leases) {
+      const h = leaseHalf(l, family);
+      if (h?.publicIp !== undefined) publicIps.set(formatAnyCidr(h.subnet), h.publicIp);
+    }
+    const onLink = b.type === 'vxlan' && b.directRouting ? await onLinkPeers(m, io, family) : new Set<string>();
+    await Promise.all(
+      targets.map(async (t) => {
+        const publicIp = publicIps.get(t.subnet) ?? '';
+        const direct = b.type === 'host-gw' || onLink.has(publicIp);
+        const wantOif = direct ? ext.index : dev?.index;
+        let got: Route | undefined;
+        try {
+          got = (await io.routeGet(t.addr))[0];
+        } catch (e) {
+          wrong.push(`"${t.node}" (${t.addr}): ${errorText(e)}`);
+          return;
+        }
+        const ok = got !== undefined && got.oif === wantOif && (!direct || got.gateway === publicIp);
+        if (!ok) wrong.push(`"${t.node}" (${t.addr}) goes ${got === undefined ? 'nowhere' : describeRoute({ ...got, dst: undefined }, k.links).replace(/^default ?/, '') || 'nowhere'}, not ${direct ? `via ${publicIp} dev ${ext.name}` : `dev ${devName}`}`);
+      }),
+    );
+    const how = b.type === 'host-gw' ? `${ext.name} via each peer's public IP` : `${devName}${onLink.size > 0 ? ` (or ${ext.name} for ${count(onLink.size, 'direct peer')})` : ''}`;
+    picked.push(`${how} for all ${count(targets.length, 'peer')}${family === 'ipv6' && m.families.ipv4 ? ' (IPv6)' : ''}`);
+  }
+  if (picked.length === 0) return skip(id, 'no lease to compare with');
   if (wrong.length > 0) {
     return fail(id, `ip route get: ${listNames(wrong.sort(), 4)}`, 'a more specific route or a policy rule (ip rule) takes the traffic elsewhere: find it with ip route get <address> and remove it', wrong);
   }
-  return ok(id, `ip route get picks ${b.type === 'host-gw' ? `${m.ext.name} via each peer's public IP` : `${m.device}${onLink.size > 0 ? ` (or ${m.ext.name} for ${count(onLink.size, 'direct peer')})` : ''}`} for all ${count(targets.length, 'peer')}`);
+  return ok(id, `ip route get picks ${picked.join('; ')}`);
 }
 
-async function onLinkPeers(m: Model, io: DatapathIo): Promise<Set<string>> {
+/** DirectRouting, as the vxlan backend decides it: vxlan peers whose public IP of the family the kernel reaches without a gateway on the external interface. */
+async function onLinkPeers(m: Model, io: DatapathIo, family: IpFamily): Promise<Set<string>> {
   const onLink = new Set<string>();
   await Promise.all(
-    m.peers.map(async (p) => {
-      if (p.attrs.backendType !== 'vxlan' || parseIpv4(p.attrs.publicIp) === undefined) return;
+    m.leases.map(async (l) => {
+      const ip = l.attrs.backendType === 'vxlan' ? leaseHalf(l, family)?.publicIp : undefined;
+      if (ip === undefined || !isAddressOf(family, ip)) return;
       try {
-        const rs = await io.routeGet(p.attrs.publicIp);
-        if (rs.length === 1 && rs[0]!.gateway === undefined && rs[0]!.oif === m.ext!.index) onLink.add(p.attrs.publicIp);
+        const rs = await io.routeGet(ip);
+        if (rs.length === 1 && rs[0]!.gateway === undefined && rs[0]!.oif === m.ext!.index) onLink.add(ip);
       } catch {
         // Not reachable directly: the vxlan path applies.
       }
