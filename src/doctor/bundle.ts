@@ -91,6 +91,9 @@ export function bundleEntries(i: BundleInput): TarEntry[] {
   add('rules/iptables-legacy-save.txt', result(g.rules.legacySave));
   add('rules/iptables-nft-save.txt', result(g.rules.nftSave));
   add('rules/nft-ruleset.txt', result(g.rules.nftRuleset));
+  add('rules/ip6tables-save.txt', result(g.rules.ip6tablesSave));
+  add('rules/ip6tables-legacy-save.txt', result(g.rules.ip6LegacySave));
+  add('rules/ip6tables-nft-save.txt', result(g.rules.ip6NftSave));
 
   if (g.api.ok) {
     const prefix = m.keys?.prefix ?? 'flannel.alpha.coreos.com/';

@@ -71,6 +71,10 @@ export interface RulesFacts {
   readonly nftSave: Result<string>;
   /** `nft list ruleset`. */
   readonly nftRuleset: Result<string>;
+  /** The same three for IPv6: ip6tables-save, ip6tables-legacy-save, ip6tables-nft-save. */
+  readonly ip6tablesSave: Result<string>;
+  readonly ip6LegacySave: Result<string>;
+  readonly ip6NftSave: Result<string>;
 }
 
 export interface CniFacts {
@@ -259,15 +263,18 @@ async function tool(file: string, args: readonly string[]): Promise<Result<strin
 }
 
 async function readRules(): Promise<RulesFacts> {
-  const [iptablesSave, version, legacySave, nftSave, nftRuleset] = await Promise.all([
+  const [iptablesSave, version, legacySave, nftSave, nftRuleset, ip6tablesSave, ip6LegacySave, ip6NftSave] = await Promise.all([
     tool('iptables-save', []),
     tool('iptables-save', ['--version']),
     tool('iptables-legacy-save', []),
     tool('iptables-nft-save', []),
     tool('nft', ['list', 'ruleset']),
+    tool('ip6tables-save', []),
+    tool('ip6tables-legacy-save', []),
+    tool('ip6tables-nft-save', []),
   ]);
   const variant = version.ok ? (/\((\w+)\)/.exec(version.value)?.[1] ?? version.value.trim()) : 'unknown';
-  return { iptablesSave, iptablesVariant: variant === 'nf_tables' ? 'nft' : variant, legacySave, nftSave, nftRuleset };
+  return { iptablesSave, iptablesVariant: variant === 'nf_tables' ? 'nft' : variant, legacySave, nftSave, nftRuleset, ip6tablesSave, ip6LegacySave, ip6NftSave };
 }
 
 async function readCni(confDir: string, binDir: string): Promise<CniFacts> {

@@ -3,8 +3,8 @@
  * can make, and both families' kernel state is checked (flannel.1 and flannel-v6.1, each peer's
  * entries per family). With node0's daemon stopped (it would repair them within a second), a
  * deleted IPv6 route to one peer and a stale IPv6 route are named, and the files, the API and the
- * kernel still tell what the node should be. On an IPv6-only node, the IPv4-only checks (ICMP
- * probes, masquerade and forward rules) skip with the reason instead of failing. With
+ * kernel still tell what the node should be; a flushed ip6tables masquerade chain is named. On an
+ * IPv6-only node, the IPv4-only checks (the ICMP probes) skip with the reason instead of failing. With
  * DirectRouting, a peer on the same link is expected direct in both families, as the daemon does it.
  */
 import { describe, expect, it } from 'vitest';
@@ -55,12 +55,13 @@ describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan${skip ? ` (skipped: ${w
     expect(check(report, 'datapath.path').evidence).toBe('ip route get picks flannel.1 for all 2 peers; flannel-v6.1 for all 2 peers (IPv6)');
   });
 
-  it('with node0’s daemon stopped: a deleted IPv6 route to one peer and a stale IPv6 route are named', async () => {
+  it('with node0’s daemon stopped: a deleted IPv6 route to one peer, a stale IPv6 route and a flushed ip6tables chain are named', async () => {
     const n = lab().node(0);
     const peer = lab().node(1);
     await lab().stopDaemon(0);
     await n.exec(['ip', '-6', 'route', 'del', peer.podCidr6!]);
     await n.exec(['ip', '-6', 'route', 'add', 'fd00:10:244:99::/64', 'via', 'fd00:10:244:99::', 'dev', 'flannel-v6.1', 'onlink']);
+    await n.exec(['ip6tables', '-t', 'nat', '-F', 'FLANNEL-POSTRTG']);
 
     const { code, report } = await doctor(lab(), 0, ['--no-probe']);
     expect(code).toBe(2);
@@ -71,6 +72,11 @@ describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan${skip ? ` (skipped: ${w
     expect(check(report, 'datapath.stale')).toMatchObject({ status: 'fail', evidence: '1 entry belongs to no peer: route fd00:10:244:99::/64 via fd00:10:244:99:: dev flannel-v6.1 onlink' });
     // The lookup for that peer's IPv6 address finds no way there (the lab has no IPv6 default route).
     expect(check(report, 'datapath.path')).toMatchObject({ status: 'fail', evidence: expect.stringMatching(new RegExp(`^ip route get: "${peer.name}" \\(fd00:10:244:2::\\): .*ENETUNREACH`)) });
+    // The IPv4 rules are intact; the IPv6 chain was flushed: the one check names the family at fault.
+    expect(check(report, 'datapath.masquerade')).toMatchObject({
+      status: 'fail',
+      evidence: expect.stringMatching(/^iptables \(nft\): FLANNEL-POSTRTG has its 6 rules for 10\.244\.1\.0\/24 .*; IPv6: ip6tables \(nft\): FLANNEL-POSTRTG lacks 6 of its 6 rules/),
+    });
     // Without the daemon: the interface as flanneld would choose it, for both families.
     expect(check(report, 'datapath.device').status).toBe('ok');
     expect(check(report, 'lease.annotations')).toMatchObject({ status: 'ok', evidence: expect.stringContaining('public-ipv6=fd00:198:18::10') });
@@ -81,7 +87,7 @@ describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan${skip ? ` (skipped: ${w
 describe.skipIf(skip)(`flanneld doctor, IPv6-only vxlan${skip ? ` (skipped: ${why})` : ''}`, () => {
   const lab = useLab({ nodes: 2, backend: 'vxlan', ipFamily: 'ipv6' });
 
-  it('a healthy node: no check fails; the IPv4-only ones (probes, rules) skip, saying why', async () => {
+  it('a healthy node: no check fails; the ip6tables rules are checked; the ICMP probes skip, saying why', async () => {
     await waitReady(lab(), [0, 1]);
     const { code, report } = await doctor(lab(), 0);
     expect(report.checks.filter((c) => c.status === 'fail' || c.status === 'warn')).toEqual([]);
@@ -92,9 +98,10 @@ describe.skipIf(skip)(`flanneld doctor, IPv6-only vxlan${skip ? ` (skipped: ${wh
     expect(check(report, 'lease.annotations').evidence).toBe(`node "${lab().node(0).name}": public-ipv6=fd00:198:18::10, backend-type=vxlan, as flanneld publishes`);
     expect(check(report, 'files.cni0').evidence).toBe('cni0 has fd00:10:244:1::1/64, the gateway of fd00:10:244:1::/64, nothing else');
     expect(check(report, 'datapath.path').evidence).toBe('ip route get picks flannel-v6.1 for all 1 peer');
+    expect(check(report, 'datapath.forward').evidence).toBe('ip6tables-nft FORWARD policy ACCEPT, FLANNEL-FWD accepts fd00:10:244::/56');
+    expect(check(report, 'datapath.masquerade').evidence).toBe('ip6tables (nft): FLANNEL-POSTRTG has its 6 rules for fd00:10:244:1::/64 (--random-fully), POSTROUTING jumps to it');
     const skipped = report.checks.filter((c) => c.status === 'skip').map((c) => `${c.id}: ${c.evidence}`);
     expect(skipped).toEqual([
-      ...['datapath.forward', 'datapath.masquerade'].map((id) => `${id}: IPv6-only: the ip6tables / nftables ip6 rules are not checked yet (flanneld programs them; see its log)`),
       ...['reach.overlay', 'reach.mtu', 'reach.peer-daemons'].map((id) => `${id}: IPv6-only: the probes are ICMP (IPv4) echoes; IPv6 peers are not probed yet`),
     ]);
   });

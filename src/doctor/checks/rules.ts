@@ -1,4 +1,4 @@
-import { formatCidr } from '../../ip/ipv4.ts';
+import { formatAnyCidr, type IpCidr, type IpFamily } from '../../ip/cidr.ts';
 import { masqChain } from '../../traffic/iptables-rules.ts';
 import { parseSavedTable } from '../../traffic/iptables-save.ts';
 import { NFT_FAMILY, NFT_TABLE, parseNftChains } from '../../traffic/nft-rules.ts';
@@ -6,12 +6,39 @@ import { fail, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered, Result } from '../facts.ts';
 import type { Model } from '../model.ts';
 
-/** Why an IPv6-only node's rules are skipped (the dual-stack node's IPv4 rules are checked). */
-const IPV6_RULES = 'IPv6-only: the ip6tables / nftables ip6 rules are not checked yet (flanneld programs them; see its log)';
-
-/** The firewall: does FORWARD let pod traffic through, and are flannel's masquerade rules in place? */
+/** The firewall: does FORWARD let pod traffic through, and are flannel's masquerade rules in place? Each family the node runs. */
 export function checkRules(g: Gathered, m: Model): Check[] {
-  return [forward(g, m), masquerade(g, m)];
+  const sides = familySides(g, m);
+  return [merged(sides.map((f) => forward(g, m, f))), merged(sides.map((f) => masquerade(g, m, f)))];
+}
+
+/** What one family's rule checks read: its Network and pod subnet, its save tools' outputs, its nftables table. */
+interface FamilySide {
+  readonly family: IpFamily;
+  readonly network: IpCidr | undefined;
+  readonly pod: IpCidr | undefined;
+  /** 'iptables' or 'ip6tables'. */
+  readonly tool: string;
+  readonly save: Result<string>;
+  readonly legacySave: Result<string>;
+  readonly nftSave: Result<string>;
+}
+
+function familySides(g: Gathered, m: Model): FamilySide[] {
+  const r = g.rules;
+  const sides: FamilySide[] = [];
+  if (m.families.ipv4) sides.push({ family: 'ipv4', network: m.network, pod: m.own?.subnet, tool: 'iptables', save: r.iptablesSave, legacySave: r.legacySave, nftSave: r.nftSave });
+  if (m.families.ipv6) sides.push({ family: 'ipv6', network: m.ipv6Network, pod: m.ownV6?.subnet, tool: 'ip6tables', save: r.ip6tablesSave, legacySave: r.ip6LegacySave, nftSave: r.ip6NftSave });
+  return sides;
+}
+
+/** One check from the families' verdicts: the worst status; each family's evidence, IPv6's marked on a dual-stack node. */
+function merged(checks: readonly Check[]): Check {
+  if (checks.length === 1) return checks[0]!;
+  const rank = { fail: 3, warn: 2, ok: 1, skip: 0 } as const;
+  const worst = checks.reduce((a, b) => (rank[b.status] > rank[a.status] ? b : a));
+  const evidence = checks.map((c, i) => (i === 0 ? c.evidence : `IPv6: ${c.evidence}`)).join('; ');
+  return { ...worst, evidence };
 }
 
 interface Variant {
@@ -24,14 +51,14 @@ interface Variant {
  * either drops, so both are checked; the plain `iptables-save` stands in when the two
  * variant tools are missing.
  */
-function variants(g: Gathered): Variant[] {
+function variants(g: Gathered, f: FamilySide): Variant[] {
   const out: Variant[] = [];
   const add = (name: string, r: Result<string>): void => {
     if (r.ok && /^\*filter|^\*nat/m.test(r.value)) out.push({ name, text: r.value });
   };
-  add('iptables-legacy', g.rules.legacySave);
-  add('iptables-nft', g.rules.nftSave);
-  if (out.length === 0) add(`iptables (${g.rules.iptablesVariant})`, g.rules.iptablesSave);
+  add(`${f.tool}-legacy`, f.legacySave);
+  add(`${f.tool}-nft`, f.nftSave);
+  if (out.length === 0) add(`${f.tool} (${g.rules.iptablesVariant})`, f.save);
   return out;
 }
 
@@ -57,12 +84,12 @@ function acceptsNetwork(text: string, net: string): { accepts: boolean; via: str
   return { accepts: src !== undefined && dst !== undefined, via: src?.chain ?? dst?.chain ?? '' };
 }
 
-function forward(g: Gathered, m: Model): Check {
+function forward(g: Gathered, m: Model, f: FamilySide): Check {
   const id = 'datapath.forward';
-  if (m.network === undefined) return skip(id, m.families.ipv4 ? 'Network unknown' : IPV6_RULES);
-  const net = formatCidr(m.network);
-  const vs = variants(g);
-  if (vs.length === 0) return skip(id, `no iptables rules readable (${g.rules.iptablesSave.ok ? 'empty' : g.rules.iptablesSave.error})`);
+  if (f.network === undefined) return skip(id, `${f.family === 'ipv4' ? 'Network' : 'IPv6Network'} unknown`);
+  const net = formatAnyCidr(f.network);
+  const vs = variants(g, f);
+  if (vs.length === 0) return skip(id, `no ${f.tool} rules readable (${f.save.ok ? 'empty' : f.save.error})`);
   const seen: string[] = [];
   const dropped: string[] = [];
   let fwdMissing = false;
@@ -75,7 +102,7 @@ function forward(g: Gathered, m: Model): Check {
     seen.push(`${v.name} FORWARD policy ${policy}${a.accepts ? `, ${a.via} accepts ${net}` : ''}`);
     if (policy !== 'ACCEPT' && !a.accepts) dropped.push(`${v.name} FORWARD policy ${policy} and no rule accepts ${net}${flannel ? '' : ' (no FLANNEL-FWD chain)'}`);
   }
-  if (seen.length === 0) return ok(id, 'no iptables filter table: FORWARD accepts');
+  if (seen.length === 0) return ok(id, `no ${f.tool} filter table: FORWARD accepts`);
   if (dropped.length > 0) {
     return fail(
       id,
@@ -84,9 +111,9 @@ function forward(g: Gathered, m: Model): Check {
     );
   }
   if (m.enableNFTables && g.settings.iptablesForwardRules) {
-    const chains = flannelNftChains(g);
+    const chains = flannelNftChains(g, f.family);
     if (chains !== undefined && !chains.has('forward')) {
-      return warn(id, `${seen.join('; ')}; nftables table ${NFT_FAMILY.ipv4} ${NFT_TABLE.ipv4} has no forward chain`, 'flanneld (EnableNFTables) creates it; restart it if it stays missing');
+      return warn(id, `${seen.join('; ')}; nftables table ${NFT_FAMILY[f.family]} ${NFT_TABLE[f.family]} has no forward chain`, 'flanneld (EnableNFTables) creates it; restart it if it stays missing');
     }
   }
   if (fwdMissing && g.settings.iptablesForwardRules && !m.enableNFTables) {
@@ -95,40 +122,41 @@ function forward(g: Gathered, m: Model): Check {
   return ok(id, seen.join('; '));
 }
 
-function flannelNftChains(g: Gathered): Map<string, string> | undefined {
+function flannelNftChains(g: Gathered, family: IpFamily): Map<string, string> | undefined {
   if (!g.rules.nftRuleset.ok) return undefined;
   const text = g.rules.nftRuleset.value;
-  const head = `table ${NFT_FAMILY.ipv4} ${NFT_TABLE.ipv4} {`;
+  const head = `table ${NFT_FAMILY[family]} ${NFT_TABLE[family]} {`;
   const start = text.indexOf(head);
   if (start < 0) return new Map();
   const end = text.indexOf('\n}', start);
   return parseNftChains(text.slice(start + head.length, end < 0 ? undefined : end));
 }
 
-function masquerade(g: Gathered, m: Model): Check {
+function masquerade(g: Gathered, m: Model, f: FamilySide): Check {
   const id = 'datapath.masquerade';
   if (!g.settings.ipMasq) return ok(id, '--ip-masq is off: flannel installs no masquerade rules (the CNI bridge plugin masquerades instead)');
-  if (m.network === undefined || m.own === undefined) return skip(id, m.families.ipv4 ? 'Network or lease unknown' : IPV6_RULES);
-  const net = formatCidr(m.network);
-  const pod = formatCidr(m.own.subnet);
+  if (f.network === undefined || f.pod === undefined) return skip(id, `${f.family === 'ipv4' ? 'Network' : 'IPv6Network'} or lease unknown`);
+  const net = formatAnyCidr(f.network);
+  const pod = formatAnyCidr(f.pod);
+  const table = `${NFT_FAMILY[f.family]} ${NFT_TABLE[f.family]}`;
   if (m.enableNFTables) {
-    const chains = flannelNftChains(g);
+    const chains = flannelNftChains(g, f.family);
     if (chains === undefined) return skip(id, `nft list ruleset: ${g.rules.nftRuleset.ok ? '' : g.rules.nftRuleset.error}`);
     const body = chains.get('postrtg');
-    if (body === undefined) return fail(id, `nftables table ${NFT_FAMILY.ipv4} ${NFT_TABLE.ipv4} has no postrtg chain`, 'flanneld (EnableNFTables) creates it at start and on every resync: is it running?');
+    if (body === undefined) return fail(id, `nftables table ${table} has no postrtg chain`, 'flanneld (EnableNFTables) creates it at start and on every resync: is it running?');
     const rules = body.split('\n').filter((l) => /\b(return|masquerade)\b/.test(l));
     if (rules.length !== 6 || !body.includes(pod) || !body.includes(net)) {
-      return fail(id, `nftables ${NFT_TABLE.ipv4}/postrtg has ${rules.length} rules${body.includes(pod) ? '' : `, none for ${pod}`}`, 'flanneld rewrites the chain on its next resync; if it stays wrong, restart it');
+      return fail(id, `nftables ${NFT_TABLE[f.family]}/postrtg has ${rules.length} rules${body.includes(pod) ? '' : `, none for ${pod}`}`, 'flanneld rewrites the chain on its next resync; if it stays wrong, restart it');
     }
-    return ok(id, `nftables ${NFT_TABLE.ipv4}/postrtg: 6 rules for ${pod} in ${net}`);
+    return ok(id, `nftables ${NFT_TABLE[f.family]}/postrtg: 6 rules for ${pod} in ${net}`);
   }
-  if (!g.rules.iptablesSave.ok) return skip(id, g.rules.iptablesSave.error);
-  const text = g.rules.iptablesSave.value;
-  const want = masqChain({ network: net, podSubnet: pod, fullyRandom: !g.settings.ipMasqFullyRandomDisable }, 'ipv4');
+  if (!f.save.ok) return skip(id, f.save.error);
+  const text = f.save.value;
+  const want = masqChain({ network: net, podSubnet: pod, fullyRandom: !g.settings.ipMasqFullyRandomDisable }, f.family);
   const nat = parseSavedTable(text, 'nat');
   const have = nat.rules.get('FLANNEL-POSTRTG') ?? [];
   const jump = (nat.rules.get('POSTROUTING') ?? []).some((r) => r === want.jump);
-  const where = `iptables (${g.rules.iptablesVariant})`;
+  const where = `${f.tool} (${g.rules.iptablesVariant})`;
   const problems: string[] = [];
   if (!nat.chains.has('FLANNEL-POSTRTG')) problems.push('no FLANNEL-POSTRTG chain');
   else {
@@ -141,7 +169,7 @@ function masquerade(g: Gathered, m: Model): Check {
   if (problems.length > 0) {
     return fail(id, `${where}: ${problems.join('; ')}: pods reaching outside the cluster are not masqueraded`, 'flanneld restores the rules within --iptables-resync seconds; if they stay wrong, it is not running');
   }
-  const mixed = kubeProxyElsewhere(g);
+  const mixed = f.family === 'ipv4' ? kubeProxyElsewhere(g) : undefined;
   if (mixed !== undefined) {
     return warn(id, `${where}: FLANNEL-POSTRTG as flanneld writes it, but ${mixed}`, 'run flanneld and kube-proxy on the same iptables backend (the image\'s iptables alternative, or EnableNFTables with kube-proxy in nftables mode)');
   }

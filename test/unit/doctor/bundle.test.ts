@@ -73,7 +73,8 @@ describe('bundleEntries', () => {
       'report.txt', 'report.json', 'probes.json', 'daemon/state.json', 'daemon/log.txt', 'daemon/settings.json',
       'files/subnet.env', 'files/net-conf.json', 'cni/net.d/10-flannel.conflist', 'cni/bin.txt',
       'kernel/version.txt', 'kernel/links.json', 'kernel/addresses.json', 'kernel/routes.json', 'kernel/neighbours.json', 'kernel/fdb.json', 'kernel/sysctl.txt',
-      'rules/iptables-save.txt', 'rules/iptables-legacy-save.txt', 'rules/iptables-nft-save.txt', 'rules/nft-ruleset.txt', 'api/nodes.json',
+      'rules/iptables-save.txt', 'rules/iptables-legacy-save.txt', 'rules/iptables-nft-save.txt', 'rules/nft-ruleset.txt',
+      'rules/ip6tables-save.txt', 'rules/ip6tables-legacy-save.txt', 'rules/ip6tables-nft-save.txt', 'api/nodes.json',
     ]);
     const text = entries.map((e) => String(e.data)).join('\n');
     expect(text).not.toContain('s3cr3t');

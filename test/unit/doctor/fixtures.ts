@@ -105,6 +105,9 @@ export function rules(iptablesSave = IPTABLES_SAVE): RulesFacts {
     legacySave: { ok: true, value: '' },
     nftSave: { ok: true, value: iptablesSave },
     nftRuleset: { ok: true, value: '' },
+    ip6tablesSave: { ok: true, value: '' },
+    ip6LegacySave: { ok: true, value: '' },
+    ip6NftSave: { ok: true, value: '' },
   };
 }
 
