@@ -32,6 +32,9 @@ static const struct {
     {"icmpOpen", icmp_open},
     {"icmpSend", icmp_send},
     {"icmpRecv", icmp_recv},
+    {"icmp6Open", icmp6_open},
+    {"icmp6Send", icmp6_send},
+    {"icmp6Recv", icmp6_recv},
 };
 
 NAPI_MODULE_INIT() {

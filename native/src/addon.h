@@ -52,6 +52,9 @@ FLANNEL_BINDING(ethtool_tx_csum);
 FLANNEL_BINDING(icmp_open);
 FLANNEL_BINDING(icmp_send);
 FLANNEL_BINDING(icmp_recv);
+FLANNEL_BINDING(icmp6_open);
+FLANNEL_BINDING(icmp6_send);
+FLANNEL_BINDING(icmp6_recv);
 
 /* ---- namespaces (netns.c) ---- */
 

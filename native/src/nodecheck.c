@@ -13,6 +13,10 @@
  *    which is closed by default; the DaemonSet grants NET_RAW. Packets are built and parsed in
  *    TypeScript (src/probe/packet.ts); readiness comes from the datapath's pollStart.
  *
+ *  - icmp6Open / icmp6Send / icmp6Recv: the same for IPv6 peers over a raw ICMPv6 socket. The
+ *    kernel fills the ICMPv6 checksum itself (RFC 3542) and passes the sender's address beside
+ *    the message, so icmp6Recv copies it out (src/probe/packet6.ts parses the rest).
+ *
  * Conventions as in netlink.c: a non-negative result or -errno, never a throw for a kernel
  * error; a TypeError naming the argument for wrong JS arguments (args.c). An optional netns path
  * (e.g. /run/netns/NAME) is entered only around socket() (netns.c). */
@@ -25,6 +29,7 @@
 #include <netinet/in.h>
 #include <linux/ethtool.h>
 #include <linux/icmp.h>
+#include <netinet/icmp6.h>
 #include <linux/sockios.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -122,5 +127,73 @@ napi_value icmp_recv(napi_env env, napi_callback_info info) {
   if (!args_get(&a, env, info, "icmpRecv", 2) || !arg_i32(&a, 0, "fd", &fd) || !arg_buffer(&a, 1, "buf", &data, &size)) return NULL;
   ssize_t n = recv(fd, data, size, MSG_DONTWAIT);
   if (n < 0) return flannel_int(env, (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno);
+  return flannel_int(env, n);
+}
+
+/* icmp6Open(netnsPath: string | null) → fd | -errno
+ * As icmpOpen for IPv6: non-blocking, close-on-exec; IPV6_DONTFRAG so a probe larger than the
+ * route's MTU fails with EMSGSIZE instead of leaving in fragments, PMTU probe mode so the route
+ * cache does not shrink what is sent; only echo replies, destination-unreachable, packet-too-big
+ * and time-exceeded reach the socket (ICMP6_FILTER). */
+napi_value icmp6_open(napi_env env, napi_callback_info info) {
+  flannel_args a;
+  char netns[4096];
+  size_t netns_len;
+  if (!args_get(&a, env, info, "icmp6Open", 0) || !arg_string(&a, 0, "netnsPath", true, netns, sizeof netns, &netns_len)) return NULL;
+  int fd = socket_in_netns(netns, AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+  if (fd < 0) return flannel_int(env, fd);
+  int pmtu = IPV6_PMTUDISC_PROBE, dontfrag = 1;
+  struct icmp6_filter filter;
+  ICMP6_FILTER_SETBLOCKALL(&filter);
+  ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filter);
+  ICMP6_FILTER_SETPASS(ICMP6_DST_UNREACH, &filter);
+  ICMP6_FILTER_SETPASS(ICMP6_PACKET_TOO_BIG, &filter);
+  ICMP6_FILTER_SETPASS(ICMP6_TIME_EXCEEDED, &filter);
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof pmtu) != 0 ||
+      setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &dontfrag, sizeof dontfrag) != 0 ||
+      setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) != 0) {
+    int err = errno;
+    close(fd);
+    return flannel_int(env, -err);
+  }
+  return flannel_int(env, fd);
+}
+
+/* icmp6Send(fd, dst: Buffer (16 bytes, the IPv6 address), packet: Buffer, len) → bytes | -errno */
+napi_value icmp6_send(napi_env env, napi_callback_info info) {
+  flannel_args a;
+  int32_t fd, len;
+  uint8_t *dst, *data;
+  size_t dst_size, size;
+  if (!args_get(&a, env, info, "icmp6Send", 4) || !arg_i32(&a, 0, "fd", &fd) || !arg_buffer(&a, 1, "dst", &dst, &dst_size) ||
+      !arg_buffer(&a, 2, "packet", &data, &size) || !arg_i32(&a, 3, "len", &len))
+    return NULL;
+  if (dst_size != 16) return arg_invalid(&a, "dst", "must be 16 bytes");
+  if (len < 0 || (size_t)len > size) return arg_invalid(&a, "len", "is outside the buffer");
+  struct sockaddr_in6 sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin6_family = AF_INET6;
+  memcpy(&sa.sin6_addr, dst, 16);
+  ssize_t n = sendto(fd, data, (size_t)len, 0, (struct sockaddr *)&sa, sizeof sa);
+  return flannel_int(env, n < 0 ? -errno : n);
+}
+
+/* icmp6Recv(fd, buf: Buffer, from: Buffer (16 bytes)) → bytes (the ICMPv6 message) | 0 when none waits | -errno
+ * The sender's address goes to `from`. */
+napi_value icmp6_recv(napi_env env, napi_callback_info info) {
+  flannel_args a;
+  int32_t fd;
+  uint8_t *data, *from;
+  size_t size, from_size;
+  if (!args_get(&a, env, info, "icmp6Recv", 3) || !arg_i32(&a, 0, "fd", &fd) || !arg_buffer(&a, 1, "buf", &data, &size) ||
+      !arg_buffer(&a, 2, "from", &from, &from_size))
+    return NULL;
+  if (from_size != 16) return arg_invalid(&a, "from", "must be 16 bytes");
+  struct sockaddr_in6 sa;
+  socklen_t sa_len = sizeof sa;
+  memset(&sa, 0, sizeof sa);
+  ssize_t n = recvfrom(fd, data, size, MSG_DONTWAIT, (struct sockaddr *)&sa, &sa_len);
+  if (n < 0) return flannel_int(env, (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno);
+  memcpy(from, &sa.sin6_addr, 16);
   return flannel_int(env, n);
 }

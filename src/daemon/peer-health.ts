@@ -4,7 +4,7 @@ import type { Metrics } from '../observe/metrics.ts';
 import type { PeerHealthView } from '../doctor/daemon-state.ts';
 import { IcmpProber } from '../probe/icmp.ts';
 import { PeerHealth } from '../probe/peer-health.ts';
-import { overlayTargets } from '../probe/targets.ts';
+import { healthTargets } from '../probe/targets.ts';
 import type { Lease } from '../subnet/lease.ts';
 
 /**
@@ -24,7 +24,7 @@ export interface PeerHealthHandle {
 
 /**
  * Starts continuous peer health (--peer-health-interval > 0) for as long as `signal` lives:
- * one raw ICMP socket, probes to every peer the running backend reaches (read each round, so
+ * one raw ICMP socket (and an ICMPv6 one for IPv6-only peers), probes to every peer the running backend reaches (read each round, so
  * a backend switch or new peers need nothing here), counts into the metrics. Without
  * CAP_NET_RAW it logs once and stays off; the daemon works without it.
  */
@@ -58,7 +58,7 @@ export function startPeerHealth(opts: {
     probe: (dst, size, timeoutMs) => prober.probe(dst, size, timeoutMs),
     targets: () => {
       // Every peer is reached the way it advertises (docs/migration.md), so every one is probed.
-      return opts.backendType() === undefined ? [] : overlayTargets(opts.peers());
+      return opts.backendType() === undefined ? [] : healthTargets(opts.peers());
     },
     log,
     onRtt: (s) => metrics.observePeerProbeRtt(s),

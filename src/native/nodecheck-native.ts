@@ -2,7 +2,7 @@ import { loadNative } from './load.ts';
 
 /**
  * The node-check half of the native addon (native/src/nodecheck.c), typed: the ethtool ioctl
- * for tx checksum offload and a raw ICMP socket for probes. Every call returns a result or
+ * for tx checksum offload and raw ICMP and ICMPv6 sockets for probes. Every call returns a result or
  * -errno; wrong argument types throw TypeError. A netns path (e.g. /run/netns/NAME) is entered
  * only while the socket is created; null means this process's namespace.
  */
@@ -15,6 +15,12 @@ export interface NodecheckNative {
   icmpSend(fd: number, dst: number, packet: Buffer, len: number): number;
   /** Receives one IP packet (header included); 0 when none is waiting. */
   icmpRecv(fd: number, buf: Buffer): number;
+  /** A non-blocking raw ICMPv6 socket: no fragments, PMTU probe mode, only echo replies and errors received. */
+  icmp6Open(netnsPath: string | null): number;
+  /** Sends one ICMPv6 message (the kernel adds the IPv6 header and the checksum) to dst, 16 bytes. */
+  icmp6Send(fd: number, dst: Buffer, packet: Buffer, len: number): number;
+  /** Receives one ICMPv6 message, the sender's address into `from` (16 bytes); 0 when none is waiting. */
+  icmp6Recv(fd: number, buf: Buffer, from: Buffer): number;
 }
 
 export function loadNodecheck(): NodecheckNative {

@@ -151,7 +151,7 @@ export interface Metrics {
   configReloadFailed(): void;
   /** One reconcile run took this long (called once per run by the loop, not per peer). */
   observeReconcileDuration(seconds: number): void;
-  /** One answered peer health probe's round trip (at most 100 a second, see src/probe/peer-health.ts). */
+  /** One answered peer health probe's round trip (at most 10 a second, see src/daemon/peer-health.ts). */
   observePeerProbeRtt(seconds: number): void;
   /** The text exposition of every metric. */
   scrape(): Promise<string>;

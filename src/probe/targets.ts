@@ -45,3 +45,17 @@ export function overlayTargets(peers: Iterable<Lease>, ownBackendType?: string, 
   }
   return out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 }
+
+/**
+ * One target per peer, for continuous health: its IPv4 overlay address, or its IPv6 one when it
+ * has no IPv4 half (an IPv6-only cluster). A dual-stack peer is probed once, over IPv4: both
+ * halves share the device and the underlay path, and the probe budget is per peer.
+ */
+export function healthTargets(peers: Iterable<Lease>): PeerTarget[] {
+  const out: PeerTarget[] = [];
+  for (const l of peers) {
+    const t = overlayTarget(l) ?? overlayTarget(l, undefined, 'ipv6');
+    if (t !== undefined) out.push(t);
+  }
+  return out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+}

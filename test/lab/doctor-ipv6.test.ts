@@ -3,13 +3,14 @@
  * can make, and both families' kernel state is checked (flannel.1 and flannel-v6.1, each peer's
  * entries per family). With node0's daemon stopped (it would repair them within a second), a
  * deleted IPv6 route to one peer and a stale IPv6 route are named, and the files, the API and the
- * kernel still tell what the node should be; a flushed ip6tables masquerade chain is named. On an
- * IPv6-only node, the IPv4-only checks (the ICMP probes) skip with the reason instead of failing. With
+ * kernel still tell what the node should be; a flushed ip6tables masquerade chain is named. Peers
+ * are probed over ICMPv6 too, by the doctor and by flanneld's own peer health. With
  * DirectRouting, a peer on the same link is expected direct in both families, as the daemon does it.
  */
 import { describe, expect, it } from 'vitest';
 import { runDoctor } from '../../lab/doctor.ts';
 import type { Check } from '../../src/doctor/check.ts';
+import type { DaemonDebugState } from '../../src/doctor/daemon-state.ts';
 import type { Report } from '../../src/doctor/report.ts';
 import { eventually, HEALTH_PORT } from './daemon-helpers.ts';
 import { daemonLabSkip, useLab } from './harness.ts';
@@ -52,6 +53,8 @@ describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan${skip ? ` (skipped: ${w
     expect(check(report, 'lease.pod-cidr').evidence).toBe(`node "${lab().node(0).name}" spec.podCIDRs 10.244.1.0/24, fd00:10:244:1::/64`);
     expect(check(report, 'files.subnet-env').evidence).toMatch(/: subnet 10\.244\.1\.1\/24, fd00:10:244:1::1\/64, MTU 1430, as the lease says$/);
     expect(check(report, 'datapath.ip-forward').evidence).toBe('net.ipv4.ip_forward = 1, net.ipv6.conf.all.forwarding = 1');
+    expect(check(report, 'reach.overlay').evidence).toMatch(/^all 4 peer addresses answer an ICMP or ICMPv6 echo through the overlay, round trip ≤ [\d.]+ ms$/);
+    expect(check(report, 'reach.mtu').evidence).toBe('a 1430-byte packet with DF (the pod MTU) reaches all 4 answering peer addresses');
     expect(check(report, 'datapath.path').evidence).toBe('ip route get picks flannel.1 for all 2 peers; flannel-v6.1 for all 2 peers (IPv6)');
   });
 
@@ -85,9 +88,9 @@ describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan${skip ? ` (skipped: ${w
 });
 
 describe.skipIf(skip)(`flanneld doctor, IPv6-only vxlan${skip ? ` (skipped: ${why})` : ''}`, () => {
-  const lab = useLab({ nodes: 2, backend: 'vxlan', ipFamily: 'ipv6' });
+  const lab = useLab({ nodes: 2, backend: 'vxlan', ipFamily: 'ipv6', daemonArgs: ['--peer-health-interval=1'] });
 
-  it('a healthy node: no check fails; the ip6tables rules are checked; the ICMP probes skip, saying why', async () => {
+  it('a healthy node: no check fails; the ip6tables rules are checked, the peer probed over ICMPv6', async () => {
     await waitReady(lab(), [0, 1]);
     const { code, report } = await doctor(lab(), 0);
     expect(report.checks.filter((c) => c.status === 'fail' || c.status === 'warn')).toEqual([]);
@@ -100,10 +103,22 @@ describe.skipIf(skip)(`flanneld doctor, IPv6-only vxlan${skip ? ` (skipped: ${wh
     expect(check(report, 'datapath.path').evidence).toBe('ip route get picks flannel-v6.1 for all 1 peer');
     expect(check(report, 'datapath.forward').evidence).toBe('ip6tables-nft FORWARD policy ACCEPT, FLANNEL-FWD accepts fd00:10:244::/56');
     expect(check(report, 'datapath.masquerade').evidence).toBe('ip6tables (nft): FLANNEL-POSTRTG has its 6 rules for fd00:10:244:1::/64 (--random-fully), POSTROUTING jumps to it');
+    expect(check(report, 'reach.overlay').evidence).toMatch(/^the 1 peer answers an ICMPv6 echo through the overlay, round trip ≤ [\d.]+ ms$/);
+    expect(check(report, 'reach.mtu').evidence).toBe('a 1430-byte packet unfragmented (the pod MTU) reaches the 1 answering peer');
+    // The health listener binds 0.0.0.0 (upstream's default): IPv4 alone, so no peer's is asked over IPv6.
     const skipped = report.checks.filter((c) => c.status === 'skip').map((c) => `${c.id}: ${c.evidence}`);
-    expect(skipped).toEqual([
-      ...['reach.overlay', 'reach.mtu', 'reach.peer-daemons'].map((id) => `${id}: IPv6-only: the probes are ICMP (IPv4) echoes; IPv6 peers are not probed yet`),
-    ]);
+    expect(skipped).toEqual(["reach.peer-daemons: this node's health listener is on 0.0.0.0 only, so peers' are not assumed reachable"]);
+  });
+
+  it('flanneld’s own peer health probes the IPv6-only peer over ICMPv6', async () => {
+    await eventually(async () => {
+      const r = await lab().node(0).http('/debug/state', HEALTH_PORT);
+      const s = JSON.parse(r.body) as DaemonDebugState;
+      expect(s.peerHealth).toMatchObject({ enabled: true, peersProbed: 1, unreachable: [] });
+      expect(s.peerHealth.rounds).toBeGreaterThan(0);
+    }, 20_000);
+    const { report } = await doctor(lab(), 0, ['--no-probe']);
+    expect(check(report, 'reach.peer-health').evidence).toBe('flanneld probes 1 peer every 1 s: none unreachable');
   });
 });
 

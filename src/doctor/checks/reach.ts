@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import type { ProbeFn } from '../../probe/icmp.ts';
 import { checkPath, mapLimit, type PathCheck } from '../../probe/path-mtu.ts';
+import { enabledFamilies } from '../../ip/cidr.ts';
 import { overlayTargets, type PeerTarget } from '../../probe/targets.ts';
 import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered } from '../facts.ts';
@@ -46,20 +47,32 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
   if (!g.doctor.probe) return none('probes off (--no-probe)');
   if (m.backend === undefined || m.backendMtu === undefined) return none('backend or MTU unknown');
   if (m.peersSource === 'none') return none('no peer list');
-  if (!m.families.ipv4) return none('IPv6-only: the probes are ICMP (IPv4) echoes; IPv6 peers are not probed yet');
   if (io.probe === undefined) return none(`cannot probe: ${io.probeError ?? 'no ICMP socket'}`);
   const probe = io.probe;
-  const targets = overlayTargets(m.peers, m.backend.type);
+  // Each family's overlay address of every peer: a dual-stack peer is probed twice (ICMP and ICMPv6).
+  const families = enabledFamilies(m.families);
+  const backendType = m.backend.type;
+  const targets = families.flatMap((f) => overlayTargets(m.leases, backendType, f));
   if (targets.length === 0) return { checks: [ok(ids[0], 'no peers to probe'), ok(ids[1], 'no peers to probe'), ok(ids[2], 'no peers to ask')], probes: [] };
 
   const healthPort = g.settings.healthzPort;
-  const listensEverywhere = healthPort > 0 && (g.settings.healthzIP === '0.0.0.0' || g.settings.healthzIP === '::' || g.settings.healthzIP === '');
+  const healthIp = g.settings.healthzIP;
+  // A peer's health listener (configured as this node's) answers on overlay addresses when it
+  // binds every address: 0.0.0.0 takes IPv4 alone, :: both families.
+  const listensEverywhere = (addr: string): boolean => healthPort > 0 && (healthIp === '::' || healthIp === '' || (healthIp === '0.0.0.0' && !addr.includes(':')));
   const podMtu = m.backendMtu;
   const probes = await mapLimit(targets, CONCURRENCY, async (t): Promise<PeerProbe> => {
     const path = await checkPath(probe, t.addr, podMtu, opts);
-    if (!path.reachable || !listensEverywhere) return { ...t, path };
-    return { ...t, path, daemon: await io.httpGet(`http://${t.addr}:${healthPort}/healthz`, Math.max(2000, opts.timeoutMs)) };
+    if (!path.reachable || !listensEverywhere(t.addr)) return { ...t, path };
+    const host = t.addr.includes(':') ? `[${t.addr}]` : t.addr;
+    return { ...t, path, daemon: await io.httpGet(`http://${host}:${healthPort}/healthz`, Math.max(2000, opts.timeoutMs)) };
   });
+  // Counted by address on a dual-stack node ("4 peer addresses"), by peer otherwise, as before.
+  const noun = families.length > 1 ? 'peer address' : 'peer';
+  const nouns = families.length > 1 ? 'peer addresses' : 'peers';
+  const echo = families.length > 1 ? 'an ICMP or ICMPv6 echo' : families[0] === 'ipv6' ? 'an ICMPv6 echo' : 'an ICMP echo';
+  // IPv6 has no DF bit: its probes go out unfragmented, which is the same test.
+  const df = families.length === 1 && families[0] === 'ipv6' ? 'unfragmented' : 'with DF';
   const label = (p: PeerProbe): string => `"${p.node}" (${p.addr})`;
 
   const checks: Check[] = [];
@@ -70,7 +83,7 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
     checks.push(
       fail(
         ids[0],
-        `${down.length} of ${count(probes.length, 'peer')} ${down.length === 1 ? 'does' : 'do'} not answer through the overlay: ${listNames(down.map((p) => `${label(p)}: ${p.path.detail ?? 'no answer'}`), 4)}`,
+        `${down.length} of ${count(probes.length, noun, nouns)} ${down.length === 1 ? 'does' : 'do'} not answer through the overlay: ${listNames(down.map((p) => `${label(p)}: ${p.path.detail ?? 'no answer'}`), 4)}`,
         m.backend.type === 'vxlan'
           ? 'check on both nodes: flanneld running, UDP 8472 allowed between the public IPs, the peer\'s flannel.1 up (run flanneld doctor there too)'
           : 'check on both nodes that flanneld runs and the path between their public IPs (run flanneld doctor there too)',
@@ -78,7 +91,7 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
       ),
     );
   } else {
-    checks.push(ok(ids[0], `${probes.length === 1 ? 'the 1 peer answers' : `all ${probes.length} peers answer`} an ICMP echo through the overlay${rttText}`));
+    checks.push(ok(ids[0], `${probes.length === 1 ? `the 1 ${noun} answers` : `all ${probes.length} ${nouns} answer`} ${echo} through the overlay${rttText}`));
   }
 
   const up = probes.filter((p) => p.path.reachable);
@@ -88,16 +101,16 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
     checks.push(
       fail(
         ids[1],
-        `a ${podMtu}-byte packet with DF (the pod MTU) does not reach ${listNames(small.map((p) => `${label(p)}: largest that passes ${p.path.largest}${p.path.detail !== undefined ? `, ${p.path.detail}` : ''}`), 4)}`,
+        `a ${podMtu}-byte packet ${df} (the pod MTU) does not reach ${listNames(small.map((p) => `${label(p)}: largest that passes ${p.path.largest}${p.path.detail !== undefined ? `, ${p.path.detail}` : ''}`), 4)}`,
         'the underlay path is smaller than the MTU flannel assumes: lower the MTU in net-conf.json (vxlan: underlay MTU − 50) or raise the underlay MTU',
         small.map((p) => ({ node: p.node, largest: p.path.largest })),
       ),
     );
   } else {
-    checks.push(ok(ids[1], `a ${podMtu}-byte packet with DF (the pod MTU) reaches ${up.length === 1 ? 'the 1 answering peer' : `all ${up.length} answering peers`}`));
+    checks.push(ok(ids[1], `a ${podMtu}-byte packet ${df} (the pod MTU) reaches ${up.length === 1 ? `the 1 answering ${noun}` : `all ${up.length} answering ${nouns}`}`));
   }
 
-  if (!listensEverywhere) checks.push(skip(ids[2], `this node's health listener is ${healthPort > 0 ? `on ${g.settings.healthzIP} only` : 'off'}, so peers' are not assumed reachable`));
+  if (!targets.some((t) => listensEverywhere(t.addr))) checks.push(skip(ids[2], `this node's health listener is ${healthPort > 0 ? `on ${healthIp} only` : 'off'}, so peers' are not assumed reachable`));
   else {
     const asked = up.filter((p) => p.daemon !== undefined);
     const silent = asked.filter((p) => !('status' in p.daemon!) || p.daemon.status !== 200);
@@ -114,7 +127,7 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
     } else if (asked.length === 0) {
       checks.push(skip(ids[2], 'no peer answers'));
     } else {
-      checks.push(ok(ids[2], `flanneld answers /healthz through the overlay on ${asked.length === 1 ? 'the 1 answering peer' : `all ${asked.length} answering peers`}`));
+      checks.push(ok(ids[2], `flanneld answers /healthz through the overlay on ${asked.length === 1 ? `the 1 answering ${noun}` : `all ${asked.length} answering ${nouns}`}`));
     }
   }
 

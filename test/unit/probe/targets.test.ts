@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCidr } from '../../../src/ip/ipv4.ts';
-import { overlayTarget, overlayTargets } from '../../../src/probe/targets.ts';
+import { parseCidr6 } from '../../../src/ip/ipv6.ts';
+import { healthTargets, overlayTarget, overlayTargets } from '../../../src/probe/targets.ts';
 import type { Lease } from '../../../src/subnet/lease.ts';
 
 const lease = (subnet: string, backendType: string, node?: string): Lease => ({
@@ -33,5 +34,25 @@ describe('overlayTargets of a node that reaches every peer the way it advertises
       '10.244.3.1',
       '10.244.4.0',
     ]);
+  });
+});
+
+describe('IPv6 targets', () => {
+  const dual = (v4: string | undefined, v6: string, backendType: string, node: string): Lease => ({
+    ...(v4 !== undefined ? { subnet: parseCidr(v4)! } : {}),
+    ipv6Subnet: parseCidr6(v6)!,
+    attrs: { backendType, ...(v4 !== undefined ? { publicIp: '198.18.0.11', backendData: 'null' } : {}), publicIpv6: 'fd00:198:18::11', backendV6Data: 'null' },
+    node,
+  });
+
+  it('the IPv6 half answers on its subnet address (flannel-v6.N), or host-gw on the cni0 gateway; udp carries no IPv6', () => {
+    expect(overlayTarget(dual('10.244.2.0/24', 'fd00:10:244:2::/64', 'vxlan', 'b'), 'vxlan', 'ipv6')).toEqual({ subnet: 'fd00:10:244:2::/64', node: 'b', addr: 'fd00:10:244:2::' });
+    expect(overlayTarget(dual('10.244.2.0/24', 'fd00:10:244:2::/64', 'host-gw', 'b'), 'host-gw', 'ipv6')?.addr).toBe('fd00:10:244:2::1');
+    expect(overlayTarget(dual('10.244.2.0/24', 'fd00:10:244:2::/64', '', 'b'), 'udp', 'ipv6')).toBeUndefined();
+  });
+
+  it('peer health probes each peer once: over IPv4 when it has that half, else over IPv6', () => {
+    const peers = [dual('10.244.2.0/24', 'fd00:10:244:2::/64', 'vxlan', 'a'), dual(undefined, 'fd00:10:244:3::/64', 'vxlan', 'b')];
+    expect(healthTargets(peers).map((t) => t.addr)).toEqual(['10.244.2.0', 'fd00:10:244:3::']);
   });
 });
