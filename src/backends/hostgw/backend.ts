@@ -24,8 +24,9 @@ export class HostGwRefusedError extends Error {
  * pkg/backend/route_network.go): one route per peer and family, `<subnet> via <public ip> dev
  * <ext>`; a full run lists the main table, a run for a few changed peers works on those alone
  * (OwnedIndex). A peer whose public IP is not on a directly connected network makes the kernel answer
- * ENETUNREACH; it is then logged once by name, listed in `notOnLink`, and tried again only on
- * later runs (no backoff storm: it is not a transient failure).
+ * ENETUNREACH; it is then logged once by name, listed in `notOnLink`, and tried again by a full
+ * run every 10 s while any such peer exists (ReconcileLoop; no backoff storm: it is not a
+ * transient failure).
  */
 export class HostGwBackend implements Backend {
   readonly type = 'host-gw';

@@ -26,6 +26,8 @@ export interface ReconcileLoopOptions {
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
   readonly retryMaxAttempts?: number;
+  /** While the last run reported peers not on-link, a full run after this long (default NOT_ON_LINK_RECHECK_MS). */
+  readonly notOnLinkRecheckMs?: number;
   /** Called after every completed run (metrics: duration histogram, health heartbeat). */
   readonly onReport?: (r: ReconcileReport) => void;
   /**
@@ -54,6 +56,13 @@ const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
 /** After this many failing runs in a row only the resync timer retries (kindnet drops after 15). */
 const RETRY_MAX_ATTEMPTS = 8;
+/**
+ * While a host-gw peer is not on-link, a full run every this often looks again (upstream's host-gw
+ * check period): the peer becomes reachable when the underlay changes in ways the monitor does
+ * not report as ours (a route added on another interface, a peer moved). No backoff: this is a
+ * topology fact, not a transient failure, and the run costs only while such a peer exists.
+ */
+const NOT_ON_LINK_RECHECK_MS = 10_000;
 
 /**
  * Runs `backend.reconcile` whenever something kicks it — lease events, netlink drift notices,
@@ -74,6 +83,7 @@ export class ReconcileLoop {
   private signal: AbortSignal = new AbortController().signal;
   private resyncTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private onLinkTimer: NodeJS.Timeout | undefined;
   private attempts = 0;
   private readonly idleWaiters: (() => void)[] = [];
   private lastWhy: string[] = [];
@@ -188,6 +198,7 @@ export class ReconcileLoop {
     this.stopped = true;
     clearTimeout(this.resyncTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.onLinkTimer);
   }
 
   private async drain(): Promise<void> {
@@ -236,6 +247,7 @@ export class ReconcileLoop {
     this.lastReport = report;
     this.kernelEntries = report.owned ?? this.kernelEntries;
     this.peersNotOnLink = report.notOnLink?.length ?? 0;
+    this.scheduleOnLinkRecheck();
     const clean = report.failed.length === 0;
     // A change made while the desired state stood still, after a clean run, is a repair of drift.
     if (report.generation === this.lastCleanGeneration) {
@@ -283,6 +295,20 @@ export class ReconcileLoop {
       this.kick('retry');
     }, delay);
     this.retryTimer.unref();
+  }
+
+  private scheduleOnLinkRecheck(): void {
+    if (this.peersNotOnLink === 0) {
+      clearTimeout(this.onLinkTimer);
+      this.onLinkTimer = undefined;
+      return;
+    }
+    if (this.onLinkTimer !== undefined || this.stopped) return;
+    this.onLinkTimer = setTimeout(() => {
+      this.onLinkTimer = undefined;
+      this.kick('peers not on-link: looking again');
+    }, this.opts.notOnLinkRecheckMs ?? NOT_ON_LINK_RECHECK_MS);
+    this.onLinkTimer.unref();
   }
 
   private count(reason: string): void {

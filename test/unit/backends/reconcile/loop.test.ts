@@ -156,6 +156,28 @@ describe('ReconcileLoop', () => {
     expect(loop.busyForMs()).toBe(0);
   });
 
+  it('while peers are not on-link, runs a full run every 10 s to look again, and stops when none is left', async () => {
+    const d = desiredOf(1, ['a', 'b']);
+    const at: number[] = [];
+    let notOnLink = ['node-b'];
+    const backend = {
+      reconcile: vi.fn(async (x: Desired) => {
+        at.push(Date.now());
+        return report(x, { notOnLink });
+      }),
+    };
+    const t0 = Date.now();
+    const loop = new ReconcileLoop({ backend, desired: () => d, resyncMs: 3_600_000 });
+    loop.start(ac.signal);
+    await vi.advanceTimersByTimeAsync(20_500);
+    expect(at.map((t) => t - t0)).toEqual([0, 10_001, 20_002]); // +1 per run for the faked setImmediate that starts it
+    expect(loop.stats().peersNotOnLink).toBe(1);
+    notOnLink = [];
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(at.map((t) => t - t0)).toEqual([0, 10_001, 20_002, 30_003]);
+    expect(loop.stats().peersNotOnLink).toBe(0);
+  });
+
   it('counts a whole-run error by errno and runs again after backoff', async () => {
     const d = desiredOf(1, []);
     let n = 0;
