@@ -102,7 +102,10 @@ describe('deploy/kustomize', () => {
 
     const rule = m.get('PrometheusRule/kube-flannel/kube-flannel') as unknown as { spec: { groups: { rules: { alert: string; expr: string }[] }[] } };
     const rules = rule.spec.groups.flatMap((g) => g.rules);
-    expect(rules.map((r) => r.alert)).toEqual(['FlannelDaemonNotReady', 'FlannelReconcileErrors', 'FlannelPeersSkipped', 'FlannelDriftRepairsSurging', 'FlannelUdpDrops']);
+    expect(rules.map((r) => r.alert)).toEqual([
+      'FlannelDaemonNotReady', 'FlannelReconcileErrors', 'FlannelPeersSkipped', 'FlannelDriftRepairsSurging', 'FlannelUdpDrops',
+      'FlannelApiContactLost', 'FlannelPeersUnreachable', 'FlannelHostGwPeersNotOnLink',
+    ]);
     const ours = new Set<string>(METRIC_DOCS.map((d) => d.name));
     for (const r of rules) {
       for (const [name] of r.expr.matchAll(/\bflannel_[a-z0-9_]+/g)) expect(ours.has(name), `${r.alert}: ${name}`).toBe(true);
