@@ -75,6 +75,15 @@ napi_value ethtool_tx_csum(napi_env env, napi_callback_info info) {
   return flannel_int(env, rc < 0 ? rc : (state != 0 ? 1 : 0));
 }
 
+/* The fd of a socket whose options were all set (`ok`), else -errno of the failed setsockopt,
+ * the socket closed. */
+static napi_value opened(napi_env env, int fd, bool ok) {
+  if (ok) return flannel_int(env, fd);
+  int err = errno;
+  close(fd);
+  return flannel_int(env, -err);
+}
+
 /* icmpOpen(netnsPath: string | null) → fd | -errno
  * Non-blocking, close-on-exec. Path MTU discovery in probe mode: every packet carries DF and
  * is sent at the device MTU regardless of what the route cache learned, so a probe measures
@@ -89,13 +98,7 @@ napi_value icmp_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return flannel_int(env, fd);
   int pmtu = IP_PMTUDISC_PROBE;
   struct icmp_filter filter = {.data = ~((1U << ICMP_ECHOREPLY) | (1U << ICMP_DEST_UNREACH) | (1U << ICMP_TIME_EXCEEDED))};
-  if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu) != 0 ||
-      setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof filter) != 0) {
-    int err = errno;
-    close(fd);
-    return flannel_int(env, -err);
-  }
-  return flannel_int(env, fd);
+  return opened(env, fd, setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu) == 0 && setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof filter) == 0);
 }
 
 /* icmpSend(fd, dst: uint32 (a.b.c.d as (a<<24)|…), packet: Buffer, len) → bytes | -errno
@@ -149,14 +152,10 @@ napi_value icmp6_open(napi_env env, napi_callback_info info) {
   ICMP6_FILTER_SETPASS(ICMP6_DST_UNREACH, &filter);
   ICMP6_FILTER_SETPASS(ICMP6_PACKET_TOO_BIG, &filter);
   ICMP6_FILTER_SETPASS(ICMP6_TIME_EXCEEDED, &filter);
-  if (setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof pmtu) != 0 ||
-      setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &dontfrag, sizeof dontfrag) != 0 ||
-      setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) != 0) {
-    int err = errno;
-    close(fd);
-    return flannel_int(env, -err);
-  }
-  return flannel_int(env, fd);
+  return opened(env, fd,
+                setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof pmtu) == 0 &&
+                    setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &dontfrag, sizeof dontfrag) == 0 &&
+                    setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) == 0);
 }
 
 /* icmp6Send(fd, dst: Buffer (16 bytes, the IPv6 address), packet: Buffer, len) → bytes | -errno */

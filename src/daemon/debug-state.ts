@@ -51,7 +51,7 @@ export function buildDebugState(i: DebugStateInput): DaemonDebugState {
   };
 }
 
-function externalView(e: ExternalInterface): NonNullable<DaemonDebugState['external']> {
+function externalView(e: ExternalInterface): ExternalInterface {
   const { name, index, mtu, ifaceAddr, extAddr, ifaceV6Addr, extV6Addr } = e;
   return { name, index, mtu, ...(ifaceAddr !== undefined ? { ifaceAddr, extAddr: extAddr ?? ifaceAddr } : {}), ...(ifaceV6Addr !== undefined ? { ifaceV6Addr, extV6Addr: extV6Addr ?? ifaceV6Addr } : {}) };
 }

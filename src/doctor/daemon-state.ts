@@ -1,3 +1,5 @@
+import type { ExternalInterface } from '../backends/backend.ts';
+
 /**
  * What the daemon serves on GET /debug/state (loopback only, on the health listener) and
  * `flanneld doctor` reads: the daemon's own view of its settings, lease, peers and health.
@@ -17,16 +19,7 @@ export interface DaemonDebugState {
   /** Absent until net-conf.json was read. `network`: the enabled families' networks, IPv4 first, comma-separated. */
   readonly config?: { readonly network: string; readonly backend: Readonly<Record<string, unknown>>; readonly enableNFTables: boolean };
   /** The interface selected for inter-host traffic; absent until selected. */
-  readonly external?: {
-    readonly name: string;
-    readonly index: number;
-    readonly mtu: number;
-    /** Each family's address on the interface and the one advertised; a family that is off has none. */
-    readonly ifaceAddr?: string;
-    readonly extAddr?: string;
-    readonly ifaceV6Addr?: string;
-    readonly extV6Addr?: string;
-  };
+  readonly external?: ExternalInterface;
   /** The own lease and what the daemon publishes in the node's annotations; absent until acquired. */
   readonly lease?: LeaseView;
   /** The running backend: its type and the MTU it writes to subnet.env. */
