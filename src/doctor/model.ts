@@ -14,27 +14,12 @@ import { networkOf6, parseCidr6, type Ipv6Cidr } from '../ip/ipv6.ts';
 import { annotationKeys, type AnnotationKeys } from '../subnet/kube/annotations.ts';
 import type { NodeView } from '../subnet/kube/api.ts';
 import { isFlannelNode, nodeToLease, podCidrs } from '../subnet/kube/node-lease.ts';
-import type { Lease, LeaseAttrs } from '../subnet/lease.ts';
+import type { Lease } from '../subnet/lease.ts';
 import type { LeaseView } from './daemon-state.ts';
 import type { Gathered } from './facts.ts';
 
 /** udp: outer IPv4 20 + UDP 8 (upstream's udp backend). */
 export const UDP_OVERHEAD = 28;
-
-/**
- * A peer's IPv4 half, with the public IP and backend data it publishes for it: what the IPv4-only
- * checks (public IPs, route lookups, ICMP probes) take. The kernel tables are checked for both
- * families from the whole leases (Model.leases).
- */
-export interface V4Lease extends Lease {
-  readonly subnet: Ipv4Cidr;
-  readonly attrs: LeaseAttrs & { readonly publicIp: string; readonly backendData: string };
-}
-
-export function v4Half(l: Lease): V4Lease | undefined {
-  if (l.subnet === undefined || l.attrs.publicIp === undefined) return undefined;
-  return { ...l, subnet: l.subnet, attrs: { ...l.attrs, publicIp: l.attrs.publicIp, backendData: l.attrs.backendData ?? 'null' } };
-}
 
 export interface Model {
   /** The families the cluster runs (the daemon's networks, else net-conf.json; IPv4 when neither is known). */
@@ -52,8 +37,6 @@ export interface Model {
   readonly ownV6: { readonly subnet: Ipv6Cidr; readonly source: OwnSource } | undefined;
   /** Flannel peers (other nodes with a lease), from their annotations: each lease whole, sorted by node. */
   readonly leases: readonly Lease[];
-  /** Their IPv4 halves. */
-  readonly peers: readonly V4Lease[];
   readonly peersSource: 'API' | 'daemon' | 'none';
   /** Nodes whose annotations cannot become a lease. */
   readonly malformed: readonly { readonly node: string; readonly problem: string }[];
@@ -145,8 +128,6 @@ export function deriveModel(g: Gathered): Model {
     }
   }
   leases.sort((a, b) => (a.node ?? '').localeCompare(b.node ?? ''));
-  const peers = leases.map(v4Half).filter((v) => v !== undefined);
-  peers.sort((a, b) => (a.subnet.ip >>> 0) - (b.subnet.ip >>> 0));
 
   const ext = g.ext.ok ? g.ext.value : undefined;
   let backendMtu: number | undefined;
@@ -164,7 +145,7 @@ export function deriveModel(g: Gathered): Model {
       else backendMtu = ext.mtu;
     }
   }
-  return { families, network, ipv6Network, backend, configSource, enableNFTables, keys, nodeName, ownNode, own, ownV6, leases, peers, peersSource, malformed, ext, backendMtu, device, device6 };
+  return { families, network, ipv6Network, backend, configSource, enableNFTables, keys, nodeName, ownNode, own, ownV6, leases, peersSource, malformed, ext, backendMtu, device, device6 };
 }
 
 /** The lease a /debug/state view describes (its first half is IPv6's on an IPv6-only node). */

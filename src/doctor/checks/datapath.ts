@@ -378,8 +378,9 @@ function neighThresholds(k: KernelFacts, m: Model): Check {
   // Each peer's public IP is resolved on the underlay (vxlan and host-gw alike) and each pod on
   // cni0: those entries are garbage-collectable and count against gc_thresh; flannel's own
   // permanent entries on flannel.N do not (kernels since 4.20).
-  const need = m.peers.length + pods;
-  const text = `${count(m.peers.length, 'peer')} + ${count(pods, 'pod')} ≈ ${count(need, 'ARP entry', 'ARP entries')}; gc_thresh2 ${t2}, gc_thresh3 ${t3}`;
+  const peers = m.leases.filter((l) => l.subnet !== undefined).length; // IPv4 peers: the ARP table's
+  const need = peers + pods;
+  const text = `${count(peers, 'peer')} + ${count(pods, 'pod')} ≈ ${count(need, 'ARP entry', 'ARP entries')}; gc_thresh2 ${t2}, gc_thresh3 ${t3}`;
   const fix = `raise net.ipv4.neigh.default.gc_thresh1/2/3 (for example ${pow2(need)}, ${pow2(need * 2)}, ${pow2(need * 4)}): a full table drops packets with "neighbour table overflow"`;
   if (need >= t3) return fail(id, text, fix);
   if (need >= t2) return warn(id, text, fix);
