@@ -20,7 +20,7 @@ import { countByCheck, type ConfigWarning } from '../config/upstream-accepts.ts'
 import type { StoredNodeInfo, SubnetManager } from '../subnet/manager.ts';
 import type { ExternalInterface } from '../backends/backend.ts';
 import { readSubnetEnv, renderSubnetEnv, writeSubnetEnv } from '../subnet/subnet-env.ts';
-import { createTrafficManager, type TrafficManager } from '../traffic/index.ts';
+import { createTrafficManager, readIptablesDumps, runCommand, type TrafficManager } from '../traffic/index.ts';
 import { VERSION } from '../version.ts';
 import { NetworkRunner, networksText } from './network-runner.ts';
 import { migrationNote } from './migration-note.ts';
@@ -437,6 +437,8 @@ export class Daemon {
    */
   private async setUpTraffic(conf: NetConf, lease: Lease, prev: Awaited<ReturnType<typeof readSubnetEnv>>, signal: AbortSignal): Promise<void> {
     const { config, log } = this.deps;
+    // One read of both iptables backends decides for both families (it holds both).
+    const iptablesDumps = readIptablesDumps(runCommand);
     const make = (family: IpFamily): TrafficManager =>
       createTrafficManager({
         mode: conf.enableNFTables ? 'nftables' : 'iptables',
@@ -445,6 +447,7 @@ export class Daemon {
         resyncSeconds: config.resyncSeconds,
         fullyRandom: config.masqFullyRandom,
         iptablesMode: config.iptablesMode,
+        iptablesDumps,
       });
     const managers = new Map<IpFamily, TrafficManager>();
     for (const family of IP_FAMILIES) {

@@ -47,6 +47,21 @@ interface Dump {
   readonly v6: string;
 }
 
+/** What the detection reads: both backends' dumps, both families. */
+export interface IptablesDumps {
+  readonly nft: Dump;
+  readonly legacy: Dump;
+}
+
+/**
+ * Reads both backends, the four tools at once (they only read). One read serves both families'
+ * decisions at start: the daemon passes the same promise to its IPv4 and IPv6 rule managers.
+ */
+export async function readIptablesDumps(exec: CommandRunner): Promise<IptablesDumps> {
+  const [nft, legacy] = await Promise.all([dump(exec, 'nft'), dump(exec, 'legacy')]);
+  return { nft, legacy };
+}
+
 async function dump(exec: CommandRunner, backend: IptablesBackend): Promise<Dump> {
   // Every table, never `-t mangle` on legacy: naming a legacy table makes the kernel create it
   // (iptables-wrappers avoids it for the same reason). Errors count as "no rules": the wrapper
@@ -59,7 +74,8 @@ async function dump(exec: CommandRunner, backend: IptablesBackend): Promise<Dump
       return '';
     }
   };
-  return { v4: await read(`iptables-${backend}-save`), v6: await read(`ip6tables-${backend}-save`) };
+  const [v4, v6] = await Promise.all([read(`iptables-${backend}-save`), read(`ip6tables-${backend}-save`)]);
+  return { v4, v6 };
 }
 
 function ruleCount(d: Dump): number {
@@ -95,12 +111,11 @@ export function decide(setting: IptablesModeSetting, nft: Dump, legacy: Dump): {
 }
 
 /**
- * Reads both backends (four forks, once at start) and picks one. Never throws: a host without
- * the legacy tools simply has no legacy rules.
+ * Picks a backend from both backends' dumps (`dumps`, or read now: four forks, once at start).
+ * Never throws: a host without the legacy tools simply has no legacy rules.
  */
-export async function detectIptablesMode(exec: CommandRunner, setting: IptablesModeSetting, family: RuleFamily = 'ipv4'): Promise<IptablesChoice> {
-  const nft = await dump(exec, 'nft');
-  const legacy = await dump(exec, 'legacy');
+export async function detectIptablesMode(exec: CommandRunner, setting: IptablesModeSetting, family: RuleFamily = 'ipv4', dumps?: Promise<IptablesDumps>): Promise<IptablesChoice> {
+  const { nft, legacy } = await (dumps ?? readIptablesDumps(exec));
   const { backend, reason } = decide(setting, nft, legacy);
   const flannelChainsIn = (['nft', 'legacy'] as const).filter((b) => FLANNEL_CHAIN.test((b === 'nft' ? nft : legacy)[family === 'ipv4' ? 'v4' : 'v6']));
   return { backend, reason, ...bins(backend, family), flannelChainsIn };

@@ -7,7 +7,7 @@ import { describeDiscrepancies, type DesiredRules, type RuleFamily, type RuleGro
 import type { ModeDriver, TrafficMode } from './driver.ts';
 import { runCommand, type CommandRunner } from './exec.ts';
 import { IptablesDriver } from './iptables-driver.ts';
-import { bins, detectIptablesMode, type IptablesBackend, type IptablesModeSetting } from './iptables-mode.ts';
+import { bins, detectIptablesMode, type IptablesBackend, type IptablesDumps, type IptablesModeSetting } from './iptables-mode.ts';
 import { NftDriver } from './nft-driver.ts';
 import { errorText } from '../util/errors.ts';
 import { sleep } from '../util/retry.ts';
@@ -35,6 +35,8 @@ export interface TrafficManagerOptions {
    * as installed, without detection (tests of the rules themselves).
    */
   readonly iptablesMode?: IptablesModeSetting;
+  /** The dumps the detection decides from, when another manager's read serves this one too (readIptablesDumps). */
+  readonly iptablesDumps?: Promise<IptablesDumps>;
 }
 
 /** The network and lease of the previous run, from the old subnet.env (FLANNEL_NETWORK, FLANNEL_SUBNET, or the IPV6 ones). */
@@ -100,6 +102,7 @@ class RuleManager implements TrafficManager {
   private readonly lockWait: number;
   private readonly family: RuleFamily;
   private readonly iptablesMode: IptablesModeSetting | undefined;
+  private readonly iptablesDumps: Promise<IptablesDumps> | undefined;
   private driver: ModeDriver;
   /** What cleanupOtherMode removes: the other mode, and our chains in the iptables backend not in use. */
   private others: ModeDriver[];
@@ -127,6 +130,7 @@ class RuleManager implements TrafficManager {
     this.lockWait = lockWait;
     this.family = opts.family ?? 'ipv4';
     this.iptablesMode = opts.iptablesMode;
+    this.iptablesDumps = opts.iptablesDumps;
     this.driver = makeDriver(opts.mode, this.family, exec, opts.log, lockWait);
     this.others = [makeDriver(opts.mode === 'iptables' ? 'nftables' : 'iptables', this.family, exec, opts.log, lockWait)];
     // --iptables-resync=0 would spin; treat it as one second.
@@ -149,7 +153,7 @@ class RuleManager implements TrafficManager {
     const setting = this.iptablesMode;
     if (setting === undefined) return Promise.resolve();
     this.detected ??= (async () => {
-      const choice = await detectIptablesMode(this.exec, setting, this.family);
+      const choice = await detectIptablesMode(this.exec, setting, this.family, this.iptablesDumps);
       const stray = choice.flannelChainsIn.filter((b) => this.mode === 'nftables' || b !== choice.backend);
       const strayDrivers = stray.map((b) => makeDriver('iptables', this.family, this.exec, this.log, this.lockWait, b));
       if (this.mode === 'nftables') {

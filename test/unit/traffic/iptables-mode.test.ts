@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CommandRunner } from '../../../src/traffic/exec.ts';
-import { decide, detectIptablesMode } from '../../../src/traffic/iptables-mode.ts';
+import { decide, detectIptablesMode, readIptablesDumps } from '../../../src/traffic/iptables-mode.ts';
 
 const empty = { v4: '', v6: '' };
 const table = (name: string, ...lines: string[]) => `*${name}\n:PREROUTING ACCEPT [0:0]\n${lines.join('\n')}\nCOMMIT\n`;
@@ -45,6 +45,12 @@ describe('detectIptablesMode', () => {
     };
     const choice = await detectIptablesMode(exec, 'auto');
     expect(calls).toEqual(['iptables-nft-save', 'ip6tables-nft-save', 'iptables-legacy-save', 'ip6tables-legacy-save']);
+    // One read serves both families' decisions: given the dumps, no tool runs again.
+    const dumps = readIptablesDumps(exec);
+    calls.length = 0;
+    const [v4, v6] = await Promise.all([detectIptablesMode(exec, 'auto', 'ipv4', dumps), detectIptablesMode(exec, 'auto', 'ipv6', dumps)]);
+    expect(calls).toEqual([]);
+    expect([v4.saveBin, v6.saveBin]).toEqual(['iptables-legacy-save', 'ip6tables-legacy-save']);
     expect(choice).toEqual({
       backend: 'legacy',
       reason: "the kubelet's KUBE-IPTABLES-HINT chain is in iptables-legacy",
