@@ -6,7 +6,8 @@
 import { parseFlags, usage, UsageError, type Options } from './flags.ts';
 import { createLogger, type Logger } from '../observe/log.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
-import { Daemon, FatalError } from '../daemon/daemon.ts';
+import { Daemon } from '../daemon/daemon.ts';
+import { FatalError } from '../daemon/fatal.ts';
 import type { NetConf } from '../config/types.ts';
 import type { EtcdMode } from '../subnet/etcd/mode.ts';
 import { errorText } from '../util/errors.ts';

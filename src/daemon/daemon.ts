@@ -7,20 +7,19 @@ import type { DaemonConfig } from './config.ts';
 import { watchConfigFile } from './config-watcher.ts';
 import type { NetConf } from '../config/types.ts';
 import { InterfaceSelectionError, selectInterface } from '../ifaces/select.ts';
-import { enabledFamilies, IP_FAMILIES, type IpCidr, type IpFamily } from '../ip/cidr.ts';
+import { enabledFamilies } from '../ip/cidr.ts';
 import { openNetlink } from '../netlink/index.ts';
 import type { NetlinkHandle } from '../netlink/types.ts';
 import { HealthState } from '../observe/health.ts';
 import { serveHealth, serveMetrics, type HttpListener } from '../observe/http.ts';
 import type { Logger } from '../observe/log.ts';
 import { createMetrics, type KubeApiStats, type Metrics, type SubnetStats } from '../observe/metrics.ts';
-import { leaseHalf, leaseSubnets, type Lease } from '../subnet/lease.ts';
+import { leaseSubnets, type Lease } from '../subnet/lease.ts';
 import { WarnOnce } from '../observe/warn-once.ts';
 import { countByCheck, type ConfigWarning } from '../config/upstream-accepts.ts';
 import type { StoredNodeInfo, SubnetManager } from '../subnet/manager.ts';
 import type { ExternalInterface } from '../backends/backend.ts';
 import { readSubnetEnv, renderSubnetEnv, writeSubnetEnv } from '../subnet/subnet-env.ts';
-import { createTrafficManager, readIptablesDumps, runCommand, type TrafficManager } from '../traffic/index.ts';
 import { VERSION } from '../version.ts';
 import { NetworkRunner, networksText } from './network-runner.ts';
 import { migrationNote } from './migration-note.ts';
@@ -33,12 +32,10 @@ import { csumLabel, csumPolicy, type CsumPolicy } from '../kernel/tx-csum.ts';
 import { runningKernel } from '../kernel/release.ts';
 import { startPeerHealth, type PeerHealthHandle } from './peer-health.ts';
 import { buildDebugState } from './debug-state.ts';
+import { FatalError } from './fatal.ts';
+import { setUpTraffic } from './traffic-setup.ts';
 import type { DaemonDebugState } from '../doctor/daemon-state.ts';
 
-/** A startup failure upstream exits 1 for; the message is the one line the operator reads. */
-export class FatalError extends Error {
-  override readonly name = 'FatalError';
-}
 
 /**
  * Liveness: a reconcile run that has not finished after this long is stuck. Runs are rare on a
@@ -315,7 +312,7 @@ export class Daemon {
     if (!this.trafficUp) {
       const prev = await readSubnetEnv(config.subnetFile);
       for (const w of prev?.warnings ?? []) log.error(w);
-      await this.setUpTraffic(conf, lease, prev, signal);
+      await setUpTraffic({ conf, lease, prev, config: this.deps.config, log: this.deps.log, metrics: this.metrics, signal });
       this.trafficUp = true;
     }
 
@@ -430,84 +427,10 @@ export class Daemon {
     }
   }
 
-  /**
-   * Masquerade and forward rules per enabled family (iptables and ip6tables, or tables ip
-   * flannel-ipv4 and ip6 flannel-ipv6), each with its own checks and repairs. As upstream's
-   * CleanUp, the other mode's rules are removed for both families.
-   */
-  private async setUpTraffic(conf: NetConf, lease: Lease, prev: Awaited<ReturnType<typeof readSubnetEnv>>, signal: AbortSignal): Promise<void> {
-    const { config, log } = this.deps;
-    // One read of both iptables backends decides for both families (it holds both).
-    const iptablesDumps = readIptablesDumps(runCommand);
-    const make = (family: IpFamily): TrafficManager =>
-      createTrafficManager({
-        mode: conf.enableNFTables ? 'nftables' : 'iptables',
-        family,
-        log,
-        resyncSeconds: config.resyncSeconds,
-        fullyRandom: config.masqFullyRandom,
-        iptablesMode: config.iptablesMode,
-        iptablesDumps,
-      });
-    const managers = new Map<IpFamily, TrafficManager>();
-    for (const family of IP_FAMILIES) {
-      const m = make(family);
-      await m.cleanupOtherMode();
-      const network: IpCidr | undefined = family === 'ipv4' ? conf.network : conf.ipv6Network;
-      if (network !== undefined) managers.set(family, m);
-    }
-    // One backend for both families (the detection reads both); the IPv4 manager's choice when there is one.
-    const first = managers.get('ipv4') ?? managers.get('ipv6');
-    this.metrics.setIptablesBackend(first?.iptablesBackend ?? '');
-    for (const [family, traffic] of managers) {
-      const network = (family === 'ipv4' ? conf.network : conf.ipv6Network)!;
-      const own = leaseHalf(lease, family)?.subnet;
-      const before = family === 'ipv4' ? { network: prev?.network, subnet: prev?.subnet } : { network: prev?.ipv6Network, subnet: prev?.ipv6Subnet };
-      if (config.ipMasq && own !== undefined) {
-        try {
-          await traffic.ensureMasq(network, own, { ...(before.network ? { network: before.network } : {}), ...(before.subnet ? { subnet: before.subnet } : {}) });
-        } catch (e) {
-          throw new FatalError(`Failed to setup masq rules, ${errorText(e)}`);
-        }
-      }
-      if (config.forwardRules) {
-        try {
-          await traffic.ensureForward(network);
-        } catch (e) {
-          throw new FatalError(`Failed to setup forward rules, ${errorText(e)}`);
-        }
-      }
-    }
-    if (config.ipMasq || config.forwardRules) {
-      for (const traffic of managers.values()) void traffic.runResync(signal);
-      this.metrics.addSource('traffic', () => sumTrafficStats([...managers.values()].map((m) => m.stats())));
-    }
-  }
-
   private async shutdown(): Promise<void> {
     await this.runner?.close(false).catch((e: unknown) => this.deps.log.warn(`closing backend: ${errorText(e)}`));
     this.sm?.close();
     for (const l of this.listeners.splice(0)) await l.close();
     this.nl?.close();
   }
-}
-
-/** One family's rule stats, or the two families' added up (one metrics source). */
-function sumTrafficStats(all: readonly ReturnType<TrafficManager['stats']>[]): ReturnType<TrafficManager['stats']> {
-  const [first, ...rest] = all;
-  if (first === undefined) throw new Error('no traffic manager');
-  return rest.reduce((a, b) => {
-    const reasons: Record<string, number> = { ...a.repairsByReason };
-    for (const [k, v] of Object.entries(b.repairsByReason)) reasons[k] = (reasons[k] ?? 0) + v;
-    const later = b.lastErrorTime > a.lastErrorTime ? b : a;
-    return {
-      resyncs: a.resyncs + b.resyncs,
-      repairs: a.repairs + b.repairs,
-      repairsByReason: reasons,
-      changes: a.changes + b.changes,
-      errors: a.errors + b.errors,
-      lastError: later.lastError,
-      lastErrorTime: later.lastErrorTime,
-    };
-  }, first);
 }
