@@ -4,7 +4,7 @@ import { RT_TABLE_MAIN } from '../../netlink/types.ts';
 import { leaseSubnets, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
 import { extAddrs, familyScopes, networkFamilies, type Backend, type Desired, type ExternalInterface, type PeerFailure, type ReconcileReport } from '../backend.ts';
 import type { BackendContext } from '../context.ts';
-import { applyOps } from '../reconcile/apply-ops.ts';
+import { applyGroups } from '../reconcile/apply-ops.ts';
 import { OwnedIndex } from '../reconcile/owned-index.ts';
 import { DriftWatch } from '../reconcile/drift.ts';
 import { afOf, deletePeerRoutes, isPeerRouteOn, routeDeleteOps, routeSetOps } from '../reconcile/peer-routes.ts';
@@ -125,14 +125,8 @@ export class HostGwBackend implements Backend {
   /** Applies the families' plans in one batch; `scope` is the peers they covered (undefined: all). */
   private async finish(desired: Desired, plans: readonly FamilyPlan[], scope: ReadonlySet<string> | undefined, t0: number): Promise<ReconcileReport> {
     for (const { plan } of plans) this.skipped.log(plan);
-    const perFamily = plans.map(({ family, plan }) => ({ family, ops: [...routeDeleteOps(plan.route.remove), ...routeSetOps(plan.route)] }));
-    const ops = perFamily.flatMap((f) => f.ops);
-    const applied = await applyOps(this.ctx.nl, ops, { expected: this.drift.expected, log: this.ctx.log });
-    let at = 0;
-    for (const f of perFamily) {
-      this.index[f.family].record(f.ops, applied.results.slice(at, at + f.ops.length));
-      at += f.ops.length;
-    }
+    const perFamily = plans.map(({ family, plan }) => ({ ops: [...routeDeleteOps(plan.route.remove), ...routeSetOps(plan.route)], index: this.index[family] }));
+    const applied = await applyGroups(this.ctx.nl, perFamily, { expected: this.drift.expected, log: this.ctx.log });
 
     // Split "not on-link" (a topology fact) from transient failures (retried with backoff).
     const failed: PeerFailure[] = [];

@@ -76,6 +76,23 @@ export async function applyOps(nl: NetlinkHandle, ops: readonly PlannedOp[], opt
   return out;
 }
 
+/** Ops whose results go to one owned index (a device's, a family's). */
+export interface OpGroup {
+  readonly ops: readonly PlannedOp[];
+  readonly index: { record(ops: readonly PlannedOp[], results: readonly (KernelError | null)[]): void };
+}
+
+/** applyOps for several groups in one batch; each group's results are recorded in its own index. */
+export async function applyGroups(nl: NetlinkHandle, groups: readonly OpGroup[], opts: { readonly expected?: ExpectedDeletes; readonly log?: Logger } = {}): Promise<AppliedOps> {
+  const applied = await applyOps(nl, groups.flatMap((g) => g.ops), opts);
+  let at = 0;
+  for (const g of groups) {
+    g.index.record(g.ops, applied.results.slice(at, at + g.ops.length));
+    at += g.ops.length;
+  }
+  return applied;
+}
+
 /** Whether an op of a batch took effect (a delete of what was already gone did). */
 export function opSucceeded(op: PlannedOp, err: KernelError | null | undefined): boolean {
   return err === null || err === undefined || (op.action === 'delete' && (err.code === 'ENOENT' || err.code === 'ESRCH'));

@@ -6,7 +6,7 @@ import { WarnOnce } from '../../observe/warn-once.ts';
 import { leaseHalf, leaseSubnets, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
 import { extAddrs, familyScopes, networkFamilies, type Backend, type Desired, type ExternalInterface, type FamilyScope, type ReconcileReport } from '../backend.ts';
 import type { BackendContext } from '../context.ts';
-import { applyOps, type PlannedOp } from '../reconcile/apply-ops.ts';
+import { applyGroups, applyOps, type PlannedOp } from '../reconcile/apply-ops.ts';
 import { OwnedIndex } from '../reconcile/owned-index.ts';
 import { DriftWatch } from '../reconcile/drift.ts';
 import { linkDeleteKey, neighDeleteKey } from '../reconcile/expected-deletes.ts';
@@ -253,14 +253,8 @@ export class VxlanBackend implements Backend {
   /** Applies the plans of both families in one batch and reports. */
   private async finish(desired: Desired, plans: readonly DevicePlan[], changedByType: Record<string, number>, t0: number): Promise<ReconcileReport> {
     for (const p of plans) this.skipped.log(p.plan);
-    const perDevice = plans.map((p) => ({ ...p, ops: this.opsOf(p.plan) }));
-    const ops = perDevice.flatMap((p) => p.ops);
-    const applied = await applyOps(this.nl, ops, { expected: this.drift.expected, log: this.ctx.log });
-    let at = 0;
-    for (const p of perDevice) {
-      p.d.index.record(p.ops, applied.results.slice(at, at + p.ops.length));
-      at += p.ops.length;
-    }
+    const perDevice = plans.map((p) => ({ ...p, ops: this.opsOf(p.plan), index: p.d.index }));
+    const applied = await applyGroups(this.nl, perDevice, { expected: this.drift.expected, log: this.ctx.log });
     // Never leave a route without its neighbour and fdb entry: traffic would vanish into a
     // gateway that no one answers for. So the route of any peer whose neigh/fdb failed goes again.
     const broken = new Set(applied.failed.map((f) => f.subnet));
