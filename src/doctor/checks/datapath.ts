@@ -257,20 +257,29 @@ async function paths(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check> {
   const picked: string[] = [];
   for (const family of enabledFamilies(m.families)) {
     if ((family === 'ipv4' ? m.own : m.ownV6) === undefined) continue;
-    const devName = family === 'ipv4' ? m.device : m.device6;
-    const dev = devName === undefined ? undefined : k.links.find((l) => l.name === devName);
-    const targets = overlayTargets(m.leases, b.type, family);
-    const publicIps = new Map<string, string>();
+    // Every peer the node reaches, each the way it advertises (docs/migration.md): vxlan peers
+    // through the family's flannel.N (a node configured for another backend made one for them),
+    // host-gw peers via their public IP on the external interface, udp peers through flannel0.
+    const vxlanDev =
+      b.type === 'vxlan'
+        ? k.links.find((l) => l.name === (family === 'ipv4' ? m.device : m.device6))
+        : k.links.find((l) => l.kind === 'vxlan' && (family === 'ipv4' ? /^flannel\.\d+$/ : /^flannel-v6\.\d+$/).test(l.name));
+    const flannel0 = k.links.find((l) => l.name === 'flannel0');
+    const targets = overlayTargets(m.leases, undefined, family);
+    const peerOf = new Map<string, { type: string; publicIp: string }>();
     for (const l of m.leases) {
       const h = leaseHalf(l, family);
-      if (h?.publicIp !== undefined) publicIps.set(formatAnyCidr(h.subnet), h.publicIp);
+      if (h !== undefined) peerOf.set(formatAnyCidr(h.subnet), { type: l.attrs.backendType || 'udp', publicIp: h.publicIp ?? '' });
     }
     const onLink = b.type === 'vxlan' && b.directRouting ? await onLinkPeers(m, io, family) : new Set<string>();
+    const ways: Way[] = [];
     await Promise.all(
       targets.map(async (t) => {
-        const publicIp = publicIps.get(t.subnet) ?? '';
-        const direct = b.type === 'host-gw' || onLink.has(publicIp);
-        const wantOif = direct ? ext.index : dev?.index;
+        const peer = peerOf.get(t.subnet)!;
+        const direct = peer.type === 'host-gw' || (peer.type === 'vxlan' && onLink.has(peer.publicIp));
+        const dev = direct ? undefined : peer.type === 'udp' ? flannel0 : vxlanDev;
+        const devName = peer.type === 'udp' ? 'flannel0' : (vxlanDev?.name ?? (family === 'ipv4' ? 'flannel.<VNI>' : 'flannel-v6.<VNI>'));
+        ways.push({ type: peer.type, way: direct ? `${ext.name} via ${peer.type === 'host-gw' ? 'their public IPs' : 'its public IP'}` : devName, direct });
         let got: Route | undefined;
         try {
           got = (await io.routeGet(t.addr))[0];
@@ -278,18 +287,43 @@ async function paths(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check> {
           wrong.push(`"${t.node}" (${t.addr}): ${errorText(e)}`);
           return;
         }
-        const ok = got !== undefined && got.oif === wantOif && (!direct || got.gateway === publicIp);
-        if (!ok) wrong.push(`"${t.node}" (${t.addr}) goes ${got === undefined ? 'nowhere' : describeRoute({ ...got, dst: undefined }, k.links).replace(/^default ?/, '') || 'nowhere'}, not ${direct ? `via ${publicIp} dev ${ext.name}` : `dev ${devName}`}`);
+        const ok = got !== undefined && (direct ? got.oif === ext.index && got.gateway === peer.publicIp : dev !== undefined && got.oif === dev.index);
+        if (!ok) wrong.push(`"${t.node}" (${t.addr}) goes ${got === undefined ? 'nowhere' : describeRoute({ ...got, dst: undefined }, k.links).replace(/^default ?/, '') || 'nowhere'}, not ${direct ? `via ${peer.publicIp} dev ${ext.name}` : `dev ${devName}`}`);
       }),
     );
-    const how = b.type === 'host-gw' ? `${ext.name} via each peer's public IP` : `${devName}${onLink.size > 0 ? ` (or ${ext.name} for ${count(onLink.size, 'direct peer')})` : ''}`;
-    picked.push(`${how} for all ${count(targets.length, 'peer')}${family === 'ipv6' && m.families.ipv4 ? ' (IPv6)' : ''}`);
+    const ownWay = b.type === 'host-gw' ? `${ext.name} via each peer's public IP` : b.type === 'udp' ? 'flannel0' : (vxlanDev?.name ?? (family === 'ipv4' ? m.device : m.device6) ?? '');
+    picked.push(`${waysText(ways, { type: b.type, way: ownWay }, ext.name)}${family === 'ipv6' && m.families.ipv4 ? ' (IPv6)' : ''}`);
   }
   if (picked.length === 0) return skip(id, 'no lease to compare with');
   if (wrong.length > 0) {
     return fail(id, `ip route get: ${listNames(wrong.sort(), 4)}`, 'a more specific route or a policy rule (ip rule) takes the traffic elsewhere: find it with ip route get <address> and remove it', wrong);
   }
   return ok(id, `ip route get picks ${picked.join('; ')}`);
+}
+
+/** One lookup's expectation, counted: the peer's backend, the way its traffic should go, whether directly. */
+interface Way {
+  readonly type: string;
+  readonly way: string;
+  readonly direct: boolean;
+}
+
+/**
+ * What the lookups found, in words: "flannel.1 for all 2 peers" when every peer is of the node's
+ * own backend (DirectRouting's direct peers named apart), else each way with its peers' backend.
+ */
+function waysText(ways: readonly Way[], own: { readonly type: string; readonly way: string }, extName: string): string {
+  if (ways.length === 0) return 'nothing: no peers';
+  if (ways.every((w) => w.type === own.type)) {
+    const direct = own.type === 'vxlan' ? ways.filter((w) => w.direct).length : 0;
+    return `${own.way}${direct > 0 ? ` (or ${extName} for ${count(direct, 'direct peer')})` : ''} for all ${count(ways.length, 'peer')}`;
+  }
+  const counts = new Map<string, { w: Way; n: number }>();
+  for (const w of ways) {
+    const key = `${w.type} ${w.way}`;
+    counts.set(key, { w, n: (counts.get(key)?.n ?? 0) + 1 });
+  }
+  return [...counts.values()].map(({ w, n }) => `${w.way} for ${count(n, `${w.type} peer`)}`).join(', ');
 }
 
 /** DirectRouting, as the vxlan backend decides it: vxlan peers whose public IP of the family the kernel reaches without a gateway on the external interface. */

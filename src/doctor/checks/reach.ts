@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 import type { ProbeFn } from '../../probe/icmp.ts';
 import { checkPath, mapLimit, type PathCheck } from '../../probe/path-mtu.ts';
-import { enabledFamilies } from '../../ip/cidr.ts';
+import { enabledFamilies, formatAnyCidr } from '../../ip/cidr.ts';
+import { leaseHalf } from '../../subnet/lease.ts';
 import { overlayTargets, type PeerTarget } from '../../probe/targets.ts';
 import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered } from '../facts.ts';
@@ -49,10 +50,11 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
   if (m.peersSource === 'none') return none('no peer list');
   if (io.probe === undefined) return none(`cannot probe: ${io.probeError ?? 'no ICMP socket'}`);
   const probe = io.probe;
-  // Each family's overlay address of every peer: a dual-stack peer is probed twice (ICMP and ICMPv6).
+  // Each family's overlay address of every peer, whatever backend it advertises (the node reaches
+  // each the way it advertises): a dual-stack peer is probed twice (ICMP and ICMPv6).
   const families = enabledFamilies(m.families);
   const backendType = m.backend.type;
-  const targets = families.flatMap((f) => overlayTargets(m.leases, backendType, f));
+  const targets = families.flatMap((f) => overlayTargets(m.leases, undefined, f));
   if (targets.length === 0) return { checks: [ok(ids[0], 'no peers to probe'), ok(ids[1], 'no peers to probe'), ok(ids[2], 'no peers to ask')], probes: [] };
 
   const healthPort = g.settings.healthzPort;
@@ -96,14 +98,24 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
 
   const up = probes.filter((p) => p.path.reachable);
   const small = up.filter((p) => !p.path.mtuPasses);
+  // A peer of another backend (a cluster mid-migration) may sit behind a smaller device than this
+  // node's pods were sized for: expected, and handled by path-MTU discovery (README, "Switching
+  // backends"). A peer of the node's own backend behind a smaller path is a real misfit.
+  const typeOf = new Map<string, string>();
+  for (const l of m.leases) for (const h of families.map((f) => leaseHalf(l, f))) if (h !== undefined) typeOf.set(formatAnyCidr(h.subnet), l.attrs.backendType || 'udp');
+  const misfit = small.filter((p) => typeOf.get(p.subnet) === backendType);
+  const smallText = `a ${podMtu}-byte packet ${df} (the pod MTU) does not reach ${listNames(small.map((p) => `${label(p)}: largest that passes ${p.path.largest}${p.path.detail !== undefined ? `, ${p.path.detail}` : ''}`), 4)}`;
+  const smallData = small.map((p) => ({ node: p.node, largest: p.path.largest }));
   if (up.length === 0) checks.push(skip(ids[1], 'no peer answers'));
-  else if (small.length > 0) {
+  else if (misfit.length > 0) {
+    checks.push(fail(ids[1], smallText, 'the underlay path is smaller than the MTU flannel assumes: lower the MTU in net-conf.json (vxlan: underlay MTU − 50) or raise the underlay MTU', smallData));
+  } else if (small.length > 0) {
     checks.push(
-      fail(
+      warn(
         ids[1],
-        `a ${podMtu}-byte packet ${df} (the pod MTU) does not reach ${listNames(small.map((p) => `${label(p)}: largest that passes ${p.path.largest}${p.path.detail !== undefined ? `, ${p.path.detail}` : ''}`), 4)}`,
-        'the underlay path is smaller than the MTU flannel assumes: lower the MTU in net-conf.json (vxlan: underlay MTU − 50) or raise the underlay MTU',
-        small.map((p) => ({ node: p.node, largest: p.path.largest })),
+        `${smallText} (peers of another backend than this node's ${backendType})`,
+        'expected while backends are mixed: TCP lowers its segment size on the "fragmentation needed" answers; once every node runs one backend, restart pods that send large packets so they get its MTU',
+        smallData,
       ),
     );
   } else {
