@@ -41,6 +41,11 @@ export function addressOf(c: IpCidr): string {
   return isIpv6Cidr(c) ? formatIpv6(c.ip) : formatIpv4(c.ip);
 }
 
+/** The subnet's first host address as text: the gateway the bridge plugin gives cni0, as subnet.env names it. */
+export function gatewayOf(c: IpCidr): string {
+  return isIpv6Cidr(c) ? formatIpv6(c.ip + 1n) : formatIpv4((c.ip + 1) >>> 0);
+}
+
 /** Whether `text` is an address of the family (no prefix). */
 export function isAddressOf(family: IpFamily, text: string): boolean {
   return family === 'ipv4' ? parseIpv4(text) !== undefined : parseIpv6(text) !== undefined;

@@ -1,6 +1,4 @@
-import { addressOf, formatAnyCidr, isIpv6Cidr, type IpFamily } from '../ip/cidr.ts';
-import { formatIpv4 } from '../ip/ipv4.ts';
-import { formatIpv6 } from '../ip/ipv6.ts';
+import { addressOf, formatAnyCidr, gatewayOf, type IpFamily } from '../ip/cidr.ts';
 import { leaseHalf, type Lease } from '../subnet/lease.ts';
 
 /** A peer to probe through the overlay. */
@@ -31,8 +29,7 @@ export function overlayTarget(lease: Lease, ownBackendType?: string, family: IpF
   const half = family === 'ipv6' && peerType === 'udp' ? undefined : leaseHalf(lease, family);
   if (half === undefined) return undefined;
   const subnet = formatAnyCidr(half.subnet);
-  const c = half.subnet;
-  const addr = peerType !== 'host-gw' ? addressOf(c) : isIpv6Cidr(c) ? formatIpv6(c.ip + 1n) : formatIpv4((c.ip + 1) >>> 0);
+  const addr = peerType !== 'host-gw' ? addressOf(half.subnet) : gatewayOf(half.subnet);
   return { subnet, node: lease.node ?? subnet, addr };
 }
 

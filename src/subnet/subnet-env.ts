@@ -1,7 +1,8 @@
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { formatCidr, formatIpv4, networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
-import { formatCidr6, formatIpv6, networkOf6, parseCidr6, type Ipv6Cidr } from '../ip/ipv6.ts';
+import { formatCidr, networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
+import { formatCidr6, networkOf6, parseCidr6, type Ipv6Cidr } from '../ip/ipv6.ts';
+import { gatewayOf } from '../ip/cidr.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import { errorText, isErrno } from '../util/errors.ts';
 
@@ -32,12 +33,12 @@ export function renderSubnetEnv(env: SubnetEnv): string {
   if (env.ipv4 !== undefined) {
     const sn = networkOf(env.ipv4.subnet);
     out += `FLANNEL_NETWORK=${formatCidr(env.ipv4.network)}\n`;
-    out += `FLANNEL_SUBNET=${formatIpv4((sn.ip + 1) >>> 0)}/${sn.prefixLen}\n`;
+    out += `FLANNEL_SUBNET=${gatewayOf(sn)}/${sn.prefixLen}\n`;
   }
   if (env.ipv6 !== undefined) {
     const sn = networkOf6(env.ipv6.subnet);
     out += `FLANNEL_IPV6_NETWORK=${formatCidr6(networkOf6(env.ipv6.network))}\n`;
-    out += `FLANNEL_IPV6_SUBNET=${formatIpv6(sn.ip + 1n)}/${sn.prefixLen}\n`;
+    out += `FLANNEL_IPV6_SUBNET=${gatewayOf(sn)}/${sn.prefixLen}\n`;
   }
   out += `FLANNEL_MTU=${env.mtu}\nFLANNEL_IPMASQ=${env.ipMasq}\n`;
   return out;

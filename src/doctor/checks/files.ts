@@ -1,7 +1,7 @@
 import { errorText } from '../../util/errors.ts';
-import { containsAddress, formatAnyCidr, isIpv6Cidr, type IpCidr } from '../../ip/cidr.ts';
-import { formatCidr, formatIpv4 } from '../../ip/ipv4.ts';
-import { formatCidr6, formatIpv6 } from '../../ip/ipv6.ts';
+import { containsAddress, formatAnyCidr, gatewayOf, type IpCidr } from '../../ip/cidr.ts';
+import { formatCidr } from '../../ip/ipv4.ts';
+import { formatCidr6 } from '../../ip/ipv6.ts';
 import { AF_INET, AF_INET6 } from '../../netlink/types.ts';
 import { fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered } from '../facts.ts';
@@ -26,9 +26,9 @@ function subnetEnv(g: Gathered, m: Model): Check {
     if (have !== want) differ.push(`${key}=${have ?? '(missing)'}, want ${want}`);
   };
   expect('FLANNEL_NETWORK', m.network === undefined ? undefined : formatCidr(m.network));
-  expect('FLANNEL_SUBNET', m.own === undefined ? undefined : gatewayOf(m.own.subnet));
+  expect('FLANNEL_SUBNET', m.own === undefined ? undefined : gatewayCidrOf(m.own.subnet));
   expect('FLANNEL_IPV6_NETWORK', m.ipv6Network === undefined ? undefined : formatCidr6(m.ipv6Network));
-  expect('FLANNEL_IPV6_SUBNET', m.ownV6 === undefined ? undefined : gatewayOf(m.ownV6.subnet));
+  expect('FLANNEL_IPV6_SUBNET', m.ownV6 === undefined ? undefined : gatewayCidrOf(m.ownV6.subnet));
   expect('FLANNEL_MTU', m.backendMtu === undefined ? undefined : String(m.backendMtu));
   expect('FLANNEL_IPMASQ', String(g.settings.ipMasq));
   if (differ.length > 0) {
@@ -39,8 +39,8 @@ function subnetEnv(g: Gathered, m: Model): Check {
 }
 
 /** The subnet's first address with its prefix: what subnet.env names and the bridge plugin gives cni0. */
-function gatewayOf(c: IpCidr): string {
-  return isIpv6Cidr(c) ? `${formatIpv6(c.ip + 1n)}/${c.prefixLen}` : `${formatIpv4((c.ip + 1) >>> 0)}/${c.prefixLen}`;
+function gatewayCidrOf(c: IpCidr): string {
+  return `${gatewayOf(c)}/${c.prefixLen}`;
 }
 
 interface CniConfDoc {
@@ -103,7 +103,7 @@ function cni0(g: Gathered, m: Model): Check {
   const good: string[] = [];
   for (const h of halves) {
     const own = h.own!;
-    const gw = gatewayOf(own);
+    const gw = gatewayCidrOf(own);
     // IPv6 link-local addresses (fe80::/10) are the kernel's own on every interface.
     const addrs = g.kernel.value.addrs
       .filter((a) => a.index === link.index && a.family === h.family && !(h.family === AF_INET6 && /^fe[89ab]/i.test(a.address)))
