@@ -9,6 +9,10 @@ export interface PeerTarget {
   readonly node: string;
   /** The overlay address that answers for the peer. */
   readonly addr: string;
+  /** The backend the peer advertises ('udp' for upstream's empty type): how this node reaches it. */
+  readonly backendType: string;
+  /** The public address the peer advertises for the family. */
+  readonly publicIp: string | undefined;
 }
 
 /**
@@ -30,7 +34,7 @@ export function overlayTarget(lease: Lease, ownBackendType?: string, family: IpF
   if (half === undefined) return undefined;
   const subnet = formatAnyCidr(half.subnet);
   const addr = peerType !== 'host-gw' ? addressOf(half.subnet) : gatewayOf(half.subnet);
-  return { subnet, node: lease.node ?? subnet, addr };
+  return { subnet, node: lease.node ?? subnet, addr, backendType: peerType, publicIp: half.publicIp };
 }
 
 /** Targets of one family (IPv4 unless given) for every peer this node can reach (through `ownBackendType` alone, when given), sorted by node name. */

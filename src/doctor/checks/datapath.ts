@@ -27,10 +27,12 @@ export interface DatapathIo {
 export async function checkDatapath(g: Gathered, m: Model, io: DatapathIo): Promise<Check[]> {
   if (!g.kernel.ok) return [skip('datapath.device', g.kernel.error)];
   const k = g.kernel.value;
+  // Asked once, for both the entries and the lookups that depend on it.
+  const direct = await directPeers(m, io);
   return [
     device(k, m),
-    ...(await peers(k, m, io)),
-    await paths(k, m, io),
+    ...(await peers(k, m, direct)),
+    await paths(k, m, io, direct),
     mtu(k, m),
     ipForward(g, m),
     brNetfilter(g),
@@ -121,7 +123,7 @@ function deviceMtu(m: Model, family: IpFamily): number | undefined {
 
 type Entry = ForPeer<Route> | ForPeer<Neigh>;
 
-async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]> {
+async function peers(k: KernelFacts, m: Model, direct: DirectPeers): Promise<Check[]> {
   const id = 'datapath.peers';
   const staleId = 'datapath.stale';
   const b = m.backend;
@@ -169,12 +171,10 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
     const mainRoutes = k.routes.filter((r) => r.family === (scope.family === 'ipv4' ? AF_INET : AF_INET6) && (r.table ?? RT_TABLE_MAIN) === RT_TABLE_MAIN);
     if (b.type === 'vxlan' || vxlanPeers.size > 0) {
       // A node configured for another backend sends to vxlan peers through the flannel.N it made for them.
-      const pattern = scope.family === 'ipv4' ? /^flannel\.\d+$/ : /^flannel-v6\.\d+$/;
-      const ownName = scope.family === 'ipv4' ? m.device : m.device6;
-      const dev = b.type === 'vxlan' ? k.links.find((l) => l.name === ownName) : k.links.find((l) => l.kind === 'vxlan' && pattern.test(l.name));
-      const devName = b.type === 'vxlan' ? ownName : scope.family === 'ipv4' ? 'flannel.<VNI>' : 'flannel-v6.<VNI>';
+      const dev = vxlanDevice(k, m, scope.family);
+      const devName = b.type === 'vxlan' ? (scope.family === 'ipv4' ? m.device : m.device6) : scope.family === 'ipv4' ? 'flannel.<VNI>' : 'flannel-v6.<VNI>';
       if (dev === undefined) return [fail(id, `${devName} does not exist, so no vxlan peer has its ${familyName(scope.family)} entries`, 'see datapath.device'), skip(staleId, `no ${devName}`)];
-      const onLink = b.type === 'vxlan' && b.directRouting ? await onLinkPeers(m, io, scope.family) : undefined;
+      const onLink = direct.get(scope.family);
       onLinkCount += onLink?.size ?? 0;
       const plan = planVxlan({
         scope,
@@ -248,7 +248,7 @@ async function peers(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check[]>
  * interface via the peer's public IP). A more specific route or a rule elsewhere shows here
  * even when flannel's own route is in place.
  */
-async function paths(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check> {
+async function paths(k: KernelFacts, m: Model, io: DatapathIo, direct: DirectPeers): Promise<Check> {
   const id = 'datapath.path';
   const b = m.backend;
   if (b === undefined || m.ext === undefined || m.peersSource === 'none') return skip(id, 'nothing to compare with');
@@ -260,26 +260,18 @@ async function paths(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check> {
     // Every peer the node reaches, each the way it advertises (docs/migration.md): vxlan peers
     // through the family's flannel.N (a node configured for another backend made one for them),
     // host-gw peers via their public IP on the external interface, udp peers through flannel0.
-    const vxlanDev =
-      b.type === 'vxlan'
-        ? k.links.find((l) => l.name === (family === 'ipv4' ? m.device : m.device6))
-        : k.links.find((l) => l.kind === 'vxlan' && (family === 'ipv4' ? /^flannel\.\d+$/ : /^flannel-v6\.\d+$/).test(l.name));
+    const vxlanDev = vxlanDevice(k, m, family);
     const flannel0 = k.links.find((l) => l.name === 'flannel0');
     const targets = overlayTargets(m.leases, undefined, family);
-    const peerOf = new Map<string, { type: string; publicIp: string }>();
-    for (const l of m.leases) {
-      const h = leaseHalf(l, family);
-      if (h !== undefined) peerOf.set(formatAnyCidr(h.subnet), { type: l.attrs.backendType || 'udp', publicIp: h.publicIp ?? '' });
-    }
-    const onLink = b.type === 'vxlan' && b.directRouting ? await onLinkPeers(m, io, family) : new Set<string>();
+    const onLink = direct.get(family) ?? new Set<string>();
     const ways: Way[] = [];
     await Promise.all(
       targets.map(async (t) => {
-        const peer = peerOf.get(t.subnet)!;
-        const direct = peer.type === 'host-gw' || (peer.type === 'vxlan' && onLink.has(peer.publicIp));
-        const dev = direct ? undefined : peer.type === 'udp' ? flannel0 : vxlanDev;
-        const devName = peer.type === 'udp' ? 'flannel0' : (vxlanDev?.name ?? (family === 'ipv4' ? 'flannel.<VNI>' : 'flannel-v6.<VNI>'));
-        ways.push({ type: peer.type, way: direct ? `${ext.name} via ${peer.type === 'host-gw' ? 'their public IPs' : 'its public IP'}` : devName, direct });
+        const publicIp = t.publicIp ?? '';
+        const direct = t.backendType === 'host-gw' || (t.backendType === 'vxlan' && onLink.has(publicIp));
+        const dev = direct ? undefined : t.backendType === 'udp' ? flannel0 : vxlanDev;
+        const devName = t.backendType === 'udp' ? 'flannel0' : (vxlanDev?.name ?? (family === 'ipv4' ? 'flannel.<VNI>' : 'flannel-v6.<VNI>'));
+        ways.push({ type: t.backendType, way: direct ? `${ext.name} via ${t.backendType === 'host-gw' ? 'their public IPs' : 'its public IP'}` : devName, direct });
         let got: Route | undefined;
         try {
           got = (await io.routeGet(t.addr))[0];
@@ -287,8 +279,8 @@ async function paths(k: KernelFacts, m: Model, io: DatapathIo): Promise<Check> {
           wrong.push(`"${t.node}" (${t.addr}): ${errorText(e)}`);
           return;
         }
-        const ok = got !== undefined && (direct ? got.oif === ext.index && got.gateway === peer.publicIp : dev !== undefined && got.oif === dev.index);
-        if (!ok) wrong.push(`"${t.node}" (${t.addr}) goes ${got === undefined ? 'nowhere' : describeRoute({ ...got, dst: undefined }, k.links).replace(/^default ?/, '') || 'nowhere'}, not ${direct ? `via ${peer.publicIp} dev ${ext.name}` : `dev ${devName}`}`);
+        const ok = got !== undefined && (direct ? got.oif === ext.index && got.gateway === publicIp : dev !== undefined && got.oif === dev.index);
+        if (!ok) wrong.push(`"${t.node}" (${t.addr}) goes ${got === undefined ? 'nowhere' : describeRoute({ ...got, dst: undefined }, k.links).replace(/^default ?/, '') || 'nowhere'}, not ${direct ? `via ${publicIp} dev ${ext.name}` : `dev ${devName}`}`);
       }),
     );
     const ownWay = b.type === 'host-gw' ? `${ext.name} via each peer's public IP` : b.type === 'udp' ? 'flannel0' : (vxlanDev?.name ?? (family === 'ipv4' ? m.device : m.device6) ?? '');
@@ -324,6 +316,26 @@ function waysText(ways: readonly Way[], own: { readonly type: string; readonly w
     counts.set(key, { w, n: (counts.get(key)?.n ?? 0) + 1 });
   }
   return [...counts.values()].map(({ w, n }) => `${w.way} for ${count(n, `${w.type} peer`)}`).join(', ');
+}
+
+/**
+ * The family's VXLAN device: the configured flannel.N (flannel-v6.N), or on a node configured for
+ * another backend the one it made for its vxlan peers.
+ */
+function vxlanDevice(k: KernelFacts, m: Model, family: IpFamily): Link | undefined {
+  if (m.backend?.type === 'vxlan') return k.links.find((l) => l.name === (family === 'ipv4' ? m.device : m.device6));
+  const pattern = family === 'ipv4' ? /^flannel\.\d+$/ : /^flannel-v6\.\d+$/;
+  return k.links.find((l) => l.kind === 'vxlan' && pattern.test(l.name));
+}
+
+/** Per family, the public IPs of the vxlan peers DirectRouting reaches directly; none without DirectRouting. */
+type DirectPeers = ReadonlyMap<IpFamily, ReadonlySet<string>>;
+
+async function directPeers(m: Model, io: DatapathIo): Promise<DirectPeers> {
+  const b = m.backend;
+  if (b?.type !== 'vxlan' || !b.directRouting || m.ext === undefined) return new Map();
+  const families = enabledFamilies(m.families);
+  return new Map(await Promise.all(families.map(async (f) => [f, await onLinkPeers(m, io, f)] as const)));
 }
 
 /** DirectRouting, as the vxlan backend decides it: vxlan peers whose public IP of the family the kernel reaches without a gateway on the external interface. */

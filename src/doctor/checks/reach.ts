@@ -1,8 +1,7 @@
 import { request } from 'node:http';
 import type { ProbeFn } from '../../probe/icmp.ts';
 import { checkPath, mapLimit, type PathCheck } from '../../probe/path-mtu.ts';
-import { enabledFamilies, formatAnyCidr } from '../../ip/cidr.ts';
-import { leaseHalf } from '../../subnet/lease.ts';
+import { enabledFamilies } from '../../ip/cidr.ts';
 import { overlayTargets, type PeerTarget } from '../../probe/targets.ts';
 import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered } from '../facts.ts';
@@ -101,9 +100,7 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
   // A peer of another backend (a cluster mid-migration) may sit behind a smaller device than this
   // node's pods were sized for: expected, and handled by path-MTU discovery (README, "Switching
   // backends"). A peer of the node's own backend behind a smaller path is a real misfit.
-  const typeOf = new Map<string, string>();
-  for (const l of m.leases) for (const h of families.map((f) => leaseHalf(l, f))) if (h !== undefined) typeOf.set(formatAnyCidr(h.subnet), l.attrs.backendType || 'udp');
-  const misfit = small.filter((p) => typeOf.get(p.subnet) === backendType);
+  const misfit = small.filter((p) => p.backendType === backendType);
   const smallText = `a ${podMtu}-byte packet ${df} (the pod MTU) does not reach ${listNames(small.map((p) => `${label(p)}: largest that passes ${p.path.largest}${p.path.detail !== undefined ? `, ${p.path.detail}` : ''}`), 4)}`;
   const smallData = small.map((p) => ({ node: p.node, largest: p.path.largest }));
   if (up.length === 0) checks.push(skip(ids[1], 'no peer answers'));

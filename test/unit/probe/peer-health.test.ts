@@ -24,7 +24,7 @@ function fakeTime() {
   };
 }
 
-const peers = (n: number): PeerTarget[] => Array.from({ length: n }, (_, i) => ({ subnet: `10.244.${i + 2}.0/24`, node: `node${i + 2}`, addr: `10.244.${i + 2}.0` }));
+const peers = (n: number): PeerTarget[] => Array.from({ length: n }, (_, i) => ({ subnet: `10.244.${i + 2}.0/24`, node: `node${i + 2}`, addr: `10.244.${i + 2}.0`, backendType: 'vxlan', publicIp: `198.18.0.${i + 12}` }));
 
 function setup(targets: PeerTarget[], opts: { intervalMs?: number; maxPerSecond?: number } = {}) {
   const time = fakeTime();

@@ -12,9 +12,9 @@ const lease = (subnet: string, backendType: string, node?: string): Lease => ({
 
 describe('overlayTarget', () => {
   it('vxlan and udp peers answer on their subnet address (flannel.N / flannel0), host-gw on the cni0 gateway', () => {
-    expect(overlayTarget(lease('10.244.2.0/24', 'vxlan', 'b'), 'vxlan')).toEqual({ subnet: '10.244.2.0/24', node: 'b', addr: '10.244.2.0' });
-    expect(overlayTarget(lease('10.244.2.0/24', '', 'b'), 'udp')).toEqual({ subnet: '10.244.2.0/24', node: 'b', addr: '10.244.2.0' });
-    expect(overlayTarget(lease('10.244.2.0/24', 'host-gw', 'b'), 'host-gw')).toEqual({ subnet: '10.244.2.0/24', node: 'b', addr: '10.244.2.1' });
+    expect(overlayTarget(lease('10.244.2.0/24', 'vxlan', 'b'), 'vxlan')).toEqual({ subnet: '10.244.2.0/24', node: 'b', addr: '10.244.2.0', backendType: 'vxlan', publicIp: '198.18.0.11' });
+    expect(overlayTarget(lease('10.244.2.0/24', '', 'b'), 'udp')).toEqual({ subnet: '10.244.2.0/24', node: 'b', addr: '10.244.2.0', backendType: 'udp', publicIp: '198.18.0.11' });
+    expect(overlayTarget(lease('10.244.2.0/24', 'host-gw', 'b'), 'host-gw')).toEqual({ subnet: '10.244.2.0/24', node: 'b', addr: '10.244.2.1', backendType: 'host-gw', publicIp: '198.18.0.11' });
   });
 
   it('skips peers of another backend (the backend does not program them); names by subnet without a node', () => {
@@ -46,7 +46,7 @@ describe('IPv6 targets', () => {
   });
 
   it('the IPv6 half answers on its subnet address (flannel-v6.N), or host-gw on the cni0 gateway; udp carries no IPv6', () => {
-    expect(overlayTarget(dual('10.244.2.0/24', 'fd00:10:244:2::/64', 'vxlan', 'b'), 'vxlan', 'ipv6')).toEqual({ subnet: 'fd00:10:244:2::/64', node: 'b', addr: 'fd00:10:244:2::' });
+    expect(overlayTarget(dual('10.244.2.0/24', 'fd00:10:244:2::/64', 'vxlan', 'b'), 'vxlan', 'ipv6')).toEqual({ subnet: 'fd00:10:244:2::/64', node: 'b', addr: 'fd00:10:244:2::', backendType: 'vxlan', publicIp: 'fd00:198:18::11' });
     expect(overlayTarget(dual('10.244.2.0/24', 'fd00:10:244:2::/64', 'host-gw', 'b'), 'host-gw', 'ipv6')?.addr).toBe('fd00:10:244:2::1');
     expect(overlayTarget(dual('10.244.2.0/24', 'fd00:10:244:2::/64', '', 'b'), 'udp', 'ipv6')).toBeUndefined();
   });
