@@ -5,7 +5,8 @@
  * own and a failure is kept as data, so one broken source never hides the others.
  */
 import { errorText } from '../util/errors.ts';
-import type { Families } from '../ip/cidr.ts';
+import type { Families, IpFamily } from '../ip/cidr.ts';
+import { unicastKind } from '../ifaces/address.ts';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -60,6 +61,15 @@ export interface KernelFacts {
   readonly fdb: readonly Neigh[];
   /** The IPv4 neighbour table's gc thresholds (host-wide). */
   readonly neighTable: NeighTableThresholds | undefined;
+}
+
+/**
+ * A device's addresses of one family, without the IPv6 link-local one (fe80::/10) the kernel
+ * gives every interface: those are what flannel and the bridge plugin put there.
+ */
+export function deviceAddrs(k: KernelFacts, index: number, family: IpFamily): Addr[] {
+  const af = family === 'ipv4' ? AF_INET : AF_INET6;
+  return k.addrs.filter((a) => a.index === index && a.family === af && !(family === 'ipv6' && unicastKind('ipv6', a.address) === 'link-local'));
 }
 
 export interface RulesFacts {

@@ -12,7 +12,7 @@ import { leaseHalf, leaseKey, leaseSubnets, type Lease } from '../../subnet/leas
 import { overlayTargets } from '../../probe/targets.ts';
 import { partitionPeers } from '../../backends/multi/partition.ts';
 import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
-import type { Gathered, KernelFacts } from '../facts.ts';
+import { deviceAddrs, type Gathered, type KernelFacts } from '../facts.ts';
 import type { Model } from '../model.ts';
 
 /** What the datapath checks ask the kernel beyond the gathered lists (injectable for tests). */
@@ -103,8 +103,7 @@ function oneDevice(k: KernelFacts, m: Model, b: BackendConfig, want: DeviceWant)
   const hostLen = want.family === 'ipv4' ? 32 : 128;
   if (want.own !== undefined) {
     const addr = addressOf(want.own);
-    // The kernel's own IPv6 link-local address (fe80::/10) is not flannel's business.
-    const addrs = k.addrs.filter((a) => a.index === link.index && a.family === (want.family === 'ipv4' ? AF_INET : AF_INET6) && !/^fe[89ab]/i.test(a.address));
+    const addrs = deviceAddrs(k, link.index, want.family);
     if (!addrs.some((a) => a.address === addr && a.prefixLen === hostLen)) problems.push(`no address ${addr}/${hostLen}`);
     const others = addrs.filter((a) => !(a.address === addr && a.prefixLen === hostLen)).map((a) => `${a.address}/${a.prefixLen}`);
     if (others.length > 0) problems.push(`also has ${others.join(', ')}`);

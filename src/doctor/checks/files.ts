@@ -2,9 +2,8 @@ import { errorText } from '../../util/errors.ts';
 import { containsAddress, formatAnyCidr, gatewayOf, type IpCidr } from '../../ip/cidr.ts';
 import { formatCidr } from '../../ip/ipv4.ts';
 import { formatCidr6 } from '../../ip/ipv6.ts';
-import { AF_INET, AF_INET6 } from '../../netlink/types.ts';
 import { fail, listNames, ok, skip, warn, type Check } from '../check.ts';
-import type { Gathered } from '../facts.ts';
+import { deviceAddrs, type Gathered } from '../facts.ts';
 import type { Model } from '../model.ts';
 
 /** The files the CNI plugin and the runtime read: subnet.env, the CNI config, the plugins, and cni0. */
@@ -96,18 +95,15 @@ function cni0(g: Gathered, m: Model): Check {
   const link = g.kernel.value.links.find((l) => l.name === 'cni0');
   if (link === undefined) return ok(id, 'no cni0 yet (the bridge plugin creates it with the first pod)');
   const halves = [
-    { family: AF_INET, name: 'IPv4', own: m.own?.subnet, network: m.network },
-    { family: AF_INET6, name: 'IPv6', own: m.ownV6?.subnet, network: m.ipv6Network },
+    { family: 'ipv4' as const, name: 'IPv4', own: m.own?.subnet, network: m.network },
+    { family: 'ipv6' as const, name: 'IPv6', own: m.ownV6?.subnet, network: m.ipv6Network },
   ].filter((h) => h.own !== undefined);
   if (halves.length === 0) return skip(id, 'no lease to compare cni0 with');
   const good: string[] = [];
   for (const h of halves) {
     const own = h.own!;
     const gw = gatewayCidrOf(own);
-    // IPv6 link-local addresses (fe80::/10) are the kernel's own on every interface.
-    const addrs = g.kernel.value.addrs
-      .filter((a) => a.index === link.index && a.family === h.family && !(h.family === AF_INET6 && /^fe[89ab]/i.test(a.address)))
-      .map((a) => `${a.address}/${a.prefixLen}`);
+    const addrs = deviceAddrs(g.kernel.value, link.index, h.family).map((a) => `${a.address}/${a.prefixLen}`);
     const foreign = addrs.filter((a) => a !== gw);
     const inNetwork = foreign.filter((a) => h.network !== undefined && containsAddress(h.network, a.split('/')[0]!));
     if (foreign.length > 0) {
