@@ -6,9 +6,9 @@
  */
 import { errorText } from '../util/errors.ts';
 import type { ExternalInterface } from '../backends/backend.ts';
-import type { BackendConfig } from '../config/types.ts';
+import type { BackendConfig, VxlanConfig } from '../config/types.ts';
 import { VXLAN_OVERHEAD } from '../backends/vxlan/backend.ts';
-import type { Families } from '../ip/cidr.ts';
+import type { Families, IpFamily } from '../ip/cidr.ts';
 import { networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
 import { networkOf6, parseCidr6, type Ipv6Cidr } from '../ip/ipv6.ts';
 import { annotationKeys, type AnnotationKeys } from '../subnet/kube/annotations.ts';
@@ -140,12 +140,17 @@ export function deriveModel(g: Gathered): Model {
     if (d?.backend !== undefined && d.backend.type === backend.type) backendMtu = d.backend.mtu;
     else if (ext !== undefined) {
       // The pods' MTU is the smallest device's: flannel-v6.N's when IPv6 runs.
-      if (backend.type === 'vxlan') backendMtu = (backend.mtu > 0 ? backend.mtu : ext.mtu) - VXLAN_OVERHEAD[families.ipv6 ? 'ipv6' : 'ipv4'];
+      if (backend.type === 'vxlan') backendMtu = vxlanDeviceMtu(backend, ext.mtu, families.ipv6 ? 'ipv6' : 'ipv4');
       else if (backend.type === 'udp') backendMtu = ext.mtu - UDP_OVERHEAD;
       else backendMtu = ext.mtu;
     }
   }
   return { families, network, ipv6Network, backend, configSource, enableNFTables, keys, nodeName, ownNode, own, ownV6, leases, peersSource, malformed, ext, backendMtu, device, device6 };
+}
+
+/** The MTU flanneld gives a family's VXLAN device: net-conf.json's MTU, else the external interface's, less the family's overhead. */
+export function vxlanDeviceMtu(b: VxlanConfig, extMtu: number, family: IpFamily): number {
+  return (b.mtu > 0 ? b.mtu : extMtu) - VXLAN_OVERHEAD[family];
 }
 
 /** The lease a /debug/state view describes (its first half is IPv6's on an IPv6-only node). */

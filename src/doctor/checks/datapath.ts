@@ -5,7 +5,6 @@ import { planVxlan } from '../../backends/vxlan/plan.ts';
 import type { ForPeer } from '../../backends/reconcile/keyed-diff.ts';
 import { addressOf, enabledFamilies, familyName, formatAnyCidr, isAddressOf, type IpCidr, type IpFamily } from '../../ip/cidr.ts';
 import type { BackendConfig } from '../../config/types.ts';
-import { VXLAN_OVERHEAD } from '../../backends/vxlan/backend.ts';
 import { CSUM_FIXED_IN, kernelHasCsumBug } from '../../kernel/tx-csum.ts';
 import { AF_INET, AF_INET6, RT_TABLE_MAIN, type Link, type Neigh, type Route } from '../../netlink/types.ts';
 import { leaseHalf, leaseKey, leaseSubnets, type Lease } from '../../subnet/lease.ts';
@@ -13,7 +12,7 @@ import { overlayTargets } from '../../probe/targets.ts';
 import { partitionPeers } from '../../backends/multi/partition.ts';
 import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import { deviceAddrs, type Gathered, type KernelFacts } from '../facts.ts';
-import type { Model } from '../model.ts';
+import { vxlanDeviceMtu, type Model } from '../model.ts';
 
 /** What the datapath checks ask the kernel beyond the gathered lists (injectable for tests). */
 export interface DatapathIo {
@@ -117,7 +116,7 @@ function oneDevice(k: KernelFacts, m: Model, b: BackendConfig, want: DeviceWant)
 function deviceMtu(m: Model, family: IpFamily): number | undefined {
   const b = m.backend;
   if (b?.type !== 'vxlan' || m.ext === undefined) return m.backendMtu;
-  return (b.mtu > 0 ? b.mtu : m.ext.mtu) - VXLAN_OVERHEAD[family];
+  return vxlanDeviceMtu(b, m.ext.mtu, family);
 }
 
 type Entry = ForPeer<Route> | ForPeer<Neigh>;
