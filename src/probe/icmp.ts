@@ -160,17 +160,11 @@ export class IcmpProber {
       const n = this.nat.icmpRecv(this.fd, this.recvBuf);
       if (n <= 0) return;
       const msg = parseIcmpPacket(this.recvBuf, n);
-      if (msg === undefined || msg.id !== this.id) continue;
-      const p = this.pending.get(msg.seq);
-      if (p === undefined) continue;
-      if (msg.kind === 'reply') {
-        if (msg.from !== p.dst) continue;
-        this.settle(msg.seq, p, { ok: true, size: p.size, rttMs: performance.now() - p.sentAt });
-      } else {
-        if (msg.dst !== p.dst) continue;
-        const detail = `${describeIcmpError(msg.type, msg.code, msg.mtu)} from ${formatIpv4(msg.from)}`;
+      if (msg === undefined) continue;
+      if (msg.kind === 'reply') this.answer(msg);
+      else {
         const tooBig = msg.type === ICMP_DEST_UNREACH && msg.code === ICMP_FRAG_NEEDED && msg.mtu > 0;
-        this.settle(msg.seq, p, { ok: false, size: p.size, reason: 'icmp-error', detail, ...(tooBig ? { mtu: msg.mtu } : {}) });
+        this.answer({ ...msg, describe: () => `${describeIcmpError(msg.type, msg.code, msg.mtu)} from ${formatIpv4(msg.from)}`, mtu: tooBig ? msg.mtu : undefined });
       }
     }
   }
@@ -182,19 +176,28 @@ export class IcmpProber {
       const n = this.nat.icmp6Recv(v6.fd, this.recvBuf, v6.from);
       if (n <= 0) return;
       const msg = parseIcmp6Message(this.recvBuf, n);
-      if (msg === undefined || msg.id !== this.id) continue;
-      const p = this.pending.get(msg.seq);
-      if (p === undefined) continue;
+      if (msg === undefined) continue;
       const from = v6.from.toString('hex');
-      if (msg.kind === 'reply') {
-        if (from !== p.dst) continue;
-        this.settle(msg.seq, p, { ok: true, size: p.size, rttMs: performance.now() - p.sentAt });
-      } else {
-        if (msg.dst !== p.dst) continue;
-        const detail = `${describeIcmp6Error(msg.type, msg.code, msg.mtu)} from ${formatIpv6(BigInt(`0x${from}`))}`;
+      if (msg.kind === 'reply') this.answer({ ...msg, from });
+      else {
         const tooBig = msg.type === ICMP6_PACKET_TOO_BIG && msg.mtu > 0;
-        this.settle(msg.seq, p, { ok: false, size: p.size, reason: 'icmp-error', detail, ...(tooBig ? { mtu: msg.mtu } : {}) });
+        this.answer({ ...msg, describe: () => `${describeIcmp6Error(msg.type, msg.code, msg.mtu)} from ${formatIpv6(BigInt(`0x${from}`))}`, mtu: tooBig ? msg.mtu : undefined });
       }
+    }
+  }
+
+  /**
+   * Settles the probe an answer of either family is about: a reply from the probed address, or an
+   * error quoting a probe to it (addresses as the Pending keys).
+   */
+  private answer(a: { readonly kind: 'reply'; readonly id: number; readonly seq: number; readonly from: number | string } | { readonly kind: 'error'; readonly id: number; readonly seq: number; readonly dst: number | string; readonly describe: () => string; readonly mtu: number | undefined }): void {
+    if (a.id !== this.id) return;
+    const p = this.pending.get(a.seq);
+    if (p === undefined) return;
+    if (a.kind === 'reply') {
+      if (a.from === p.dst) this.settle(a.seq, p, { ok: true, size: p.size, rttMs: performance.now() - p.sentAt });
+    } else if (a.dst === p.dst) {
+      this.settle(a.seq, p, { ok: false, size: p.size, reason: 'icmp-error', detail: a.describe(), ...(a.mtu !== undefined ? { mtu: a.mtu } : {}) });
     }
   }
 
