@@ -41,7 +41,7 @@ export function buildDebugState(i: DebugStateInput): DaemonDebugState {
     ...(i.conf !== undefined
       ? { config: { network: networksText(i.conf), backend: { ...i.conf.backend }, enableNFTables: i.conf.enableNFTables } }
       : {}),
-    ...(i.ext !== undefined ? { external: externalView(i.ext) } : {}),
+    ...(i.ext !== undefined ? { external: i.ext } : {}),
     ...(i.lease !== undefined ? { lease: leaseView(i.lease) } : {}),
     ...(i.backend !== undefined ? { backend: { type: i.backend.type, mtu: i.backend.mtu } } : {}),
     csumOffload: { mode: o.vxlanCsumOffload, want: i.csum.want ?? null, reason: i.csum.reason },
@@ -49,11 +49,6 @@ export function buildDebugState(i: DebugStateInput): DaemonDebugState {
     peerHealth: i.peerHealth ?? { enabled: false, intervalSeconds: o.peerHealthIntervalSeconds, peersProbed: 0, rounds: 0, unreachable: [] },
     logTail: i.logTail,
   };
-}
-
-function externalView(e: ExternalInterface): ExternalInterface {
-  const { name, index, mtu, ifaceAddr, extAddr, ifaceV6Addr, extV6Addr } = e;
-  return { name, index, mtu, ...(ifaceAddr !== undefined ? { ifaceAddr, extAddr: extAddr ?? ifaceAddr } : {}), ...(ifaceV6Addr !== undefined ? { ifaceV6Addr, extV6Addr: extV6Addr ?? ifaceV6Addr } : {}) };
 }
 
 function leaseView(l: Lease): LeaseView {
