@@ -32,6 +32,14 @@ export function rangeOf(json: string) {
 
 export const cidr = (s: string) => parseCidr(s)!;
 
+/**
+ * Where the factory's managers draw subnets unless a test gives a range: 10.5.128.0–10.5.255.0.
+ * The peer leases tests write by hand lie below it (10.5.1.0–10.5.127.0), so an acquired subnet
+ * never lands on one of them (a random draw did, now and then, and the test's put overwrote the
+ * manager's own lease).
+ */
+const DEFAULT_RANGE = rangeOf('{"Network":"10.5.0.0/16","SubnetMin":"10.5.128.0"}');
+
 export interface TestManager {
   readonly manager: EtcdSubnetManager;
   readonly lines: string[];
@@ -51,7 +59,7 @@ export function managerFactory(endpoint: () => string, clientOpts: Partial<EtcdC
         manager: new EtcdSubnetManager({
           client,
           prefix,
-          range: opts.range ?? rangeOf('{"Network":"10.5.0.0/16"}'),
+          range: opts.range ?? DEFAULT_RANGE,
           renewMarginMs: opts.renewMarginMs ?? 60 * 60_000,
           onLeaseRevoked: () => t.revoked++,
           log,

@@ -106,16 +106,19 @@ describe.skipIf(skip)(`etcd mode in the lab, vxlan${skip ? ` (skipped: ${why})` 
     expect(messages(lab(), 0).some((m) => m.startsWith(`etcd watch for ${SUBNETS} failed (no etcd endpoint answered: ${ETCD_ENDPOINT}: connect ECONNREFUSED`))).toBe(true);
 
     await lab().startEtcd();
-    // A new peer appears in etcd: both nodes program it.
-    await lab().etcdctl(['put', keyOf('10.244.250.0/24'), '{"PublicIP":"198.18.0.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:02:50"}}']);
+    // A new peer appears in etcd: both nodes program it. Its subnet is one neither node drew
+    // (the nodes' subnets are random: a fixed one would now and then overwrite a node's own lease).
+    const foreign = ['10.244.250.0/24', '10.244.251.0/24', '10.244.252.0/24'].find((c) => c !== lab().node(0).podCidr && c !== lab().node(1).podCidr)!;
+    const gateway = foreign.replace('/24', '');
+    await lab().etcdctl(['put', keyOf(foreign), '{"PublicIP":"198.18.0.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:02:50"}}']);
     for (const i of [0, 1]) {
       await eventually(async () => {
-        expect((await lab().node(i).exec(['ip', 'route', 'show', '10.244.250.0/24'])).stdout).toBe('10.244.250.0/24 via 10.244.250.0 dev flannel.1 onlink \n');
+        expect((await lab().node(i).exec(['ip', 'route', 'show', foreign])).stdout).toBe(`${foreign} via ${gateway} dev flannel.1 onlink \n`);
       }, 30_000);
     }
-    await lab().etcdctl(['del', keyOf('10.244.250.0/24')]);
+    await lab().etcdctl(['del', keyOf(foreign)]);
     for (const i of [0, 1]) {
-      await eventually(async () => expect((await lab().node(i).exec(['ip', 'route', 'show', '10.244.250.0/24'])).stdout).toBe(''), 30_000);
+      await eventually(async () => expect((await lab().node(i).exec(['ip', 'route', 'show', foreign])).stdout).toBe(''), 30_000);
     }
     for (const pid of pids) expect(isAlive(pid)).toBe(true);
   }, 150_000);

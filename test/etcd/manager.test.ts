@@ -45,7 +45,7 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
       const m = f.make(p).manager;
       const lease = await m.acquireLease(attrs, never);
       expect(lease.subnet!.prefixLen).toBe(24);
-      expect(lease.subnet!.ip).toBeGreaterThanOrEqual(cidr('10.5.1.0/24').ip);
+      expect(lease.subnet!.ip).toBeGreaterThanOrEqual(cidr('10.5.128.0/24').ip);
       const key = keyOf(p, formatCidr(lease.subnet!));
       expect(m.leaseKey).toBe(key);
       expected.set(key, value);
@@ -89,13 +89,13 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
 
   it('takes the previous subnet from subnet.env when it is free and fits; ignores it when another node holds it or it does not fit', async () => {
     const p = newPrefix();
-    const a = f.make(p, { previousSubnet: cidr('10.5.77.0/24') });
-    expect(formatCidr((await a.manager.acquireLease(vxlanAttrs('198.18.0.10'), never)).subnet!)).toBe('10.5.77.0/24');
-    expect(a.lines).toContain('Found previously leased subnet (10.5.77.0/24), reusing');
+    const a = f.make(p, { previousSubnet: cidr('10.5.177.0/24') });
+    expect(formatCidr((await a.manager.acquireLease(vxlanAttrs('198.18.0.10'), never)).subnet!)).toBe('10.5.177.0/24');
+    expect(a.lines).toContain('Found previously leased subnet (10.5.177.0/24), reusing');
 
-    const b = f.make(p, { previousSubnet: cidr('10.5.77.0/24') });
+    const b = f.make(p, { previousSubnet: cidr('10.5.177.0/24') });
     const lb = await b.manager.acquireLease(vxlanAttrs('198.18.0.11'), never);
-    expect(formatCidr(lb.subnet!)).not.toBe('10.5.77.0/24');
+    expect(formatCidr(lb.subnet!)).not.toBe('10.5.177.0/24');
     expect(b.lines.some((l) => l.startsWith('Found previously leased subnet'))).toBe(false);
 
     const c = f.make(p, { previousSubnet: cidr('10.5.0.0/24') });
