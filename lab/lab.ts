@@ -394,6 +394,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     const problem = etcdProblem();
     if (problem !== undefined) throw new Error(`flannel-lab cannot run etcd mode here: ${problem}`);
     if (opts.kubeconfig !== undefined || opts.daemon === 'none') throw new Error('subnetMgr etcd runs our daemons against the lab\'s etcd: no kubeconfig, no daemon: none');
+    if (ipFamily === 'ipv6') throw new Error('etcd mode is IPv4 or dual-stack: upstream keys every etcd lease by its IPv4 subnet');
   }
   if (ipFamily !== 'ipv4' && (backend === 'udp' || opts.nodeBackends?.includes('udp') === true)) throw new Error('the udp backend carries IPv4 only (as upstream\'s); use vxlan or host-gw with IPv6');
   if (opts.nodeBackends !== undefined && opts.nodeBackends.length > opts.nodes) throw new Error(`nodeBackends names ${opts.nodeBackends.length} backends for ${opts.nodes} nodes`);
@@ -467,7 +468,11 @@ async function build(state: LabState, opts: LabOptions, podsPerNode: number): Pr
     await Promise.all(state.nodes.map((n, i) => waitForSubnetFile(n, daemons[i], opts.subnetTimeoutMs)));
     // In etcd mode the daemons chose their subnets.
     if (state.subnetMgr === 'etcd') {
-      for (const n of state.nodes) n.podCidr = parseFlannelSubnetEnv(readFileSync(n.subnetFile, 'utf8'), n.subnetFile).subnet ?? n.podCidr;
+      for (const n of state.nodes) {
+        const env = parseFlannelSubnetEnv(readFileSync(n.subnetFile, 'utf8'), n.subnetFile);
+        n.podCidr = env.subnet ?? n.podCidr;
+        if (env.ipv6Subnet !== undefined) n.podCidr6 = env.ipv6Subnet;
+      }
       saveState(state);
     }
   }
@@ -494,7 +499,7 @@ async function attachPods(state: LabState, n: NodeState, count: number): Promise
 async function startEtcd(state: LabState): Promise<void> {
   state.etcdPid = (await startLabEtcd(state.underlayNetns, state.runDir)).pid;
   saveState(state);
-  await putLabNetConf(state.underlayNetns, netConfJson(state.backend, state.directRouting));
+  await putLabNetConf(state.underlayNetns, netConfJson(state.backend, state.directRouting, state.ipFamily ?? 'ipv4', state.nftables ?? false));
 }
 
 async function startApi(state: LabState, opts: LabOptions): Promise<void> {

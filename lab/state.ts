@@ -22,8 +22,8 @@ export interface NodeState {
   readonly underlayIp6?: string;
   /** The primary podCIDR: the IPv4 one, or the IPv6 one in an IPv6-only lab. In etcd mode the daemon picks it: set from subnet.env once written. */
   podCidr: string;
-  /** The IPv6 podCIDR fd00:10:244:(i+1)::/64, when the lab has IPv6. */
-  readonly podCidr6?: string;
+  /** The IPv6 podCIDR fd00:10:244:(i+1)::/64, when the lab has IPv6 (in etcd mode the daemon's pick, as podCidr). */
+  podCidr6?: string;
   readonly subnetFile: string;
   readonly netConfFile: string;
   readonly logFile: string;

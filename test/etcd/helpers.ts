@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseNetConf } from '../../src/config/netconf.ts';
 import { createLogger, type Logger } from '../../src/observe/log.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
+import { subnetRangeOf, type SubnetRange } from '../../src/subnet/etcd/allocate.ts';
 import { EtcdClient, type EtcdClientOptions } from '../../src/subnet/etcd/client.ts';
 import { EtcdSubnetManager, type EtcdSubnetManagerOptions } from '../../src/subnet/etcd/manager.ts';
 import { parseCidr, formatCidr } from '../../src/ip/ipv4.ts';
@@ -25,9 +26,8 @@ export function captureLog(): { log: Logger; lines: string[] } {
 }
 
 /** The allocation range of a net-conf document, as the daemon derives it. */
-export function rangeOf(json: string) {
-  const c = parseNetConf(json, 'test');
-  return { subnetLen: c.subnetLen, subnetMin: c.subnetMin!, subnetMax: c.subnetMax! };
+export function rangeOf(json: string): SubnetRange {
+  return subnetRangeOf(parseNetConf(json, 'test'));
 }
 
 export const cidr = (s: string) => parseCidr(s)!;

@@ -173,3 +173,31 @@ describe.skipIf(skip)(`etcd mode in the lab: host-gw and udp${skip ? ` (skipped:
     });
   }, LAB_HOOK_TIMEOUT_MS);
 });
+
+describe.skipIf(skip)(`etcd mode in the lab: dual-stack${skip ? ` (skipped: ${why})` : ''}`, () => {
+  it.each(['vxlan', 'host-gw'] as const)("%s: keys <ip>-<len>&<ip6>-<len> with upstream's values, subnet.env with both families, pods reach each other over both", async (backend) => {
+    await withLab({ nodes: 2, backend, subnetMgr: 'etcd', ipFamily: 'dual' }, async (lab) => {
+      expect((await lab.waitForFullConnectivity()).failures).toEqual([]);
+      const want = new Map<string, string>();
+      for (const i of [0, 1]) {
+        const n = lab.node(i);
+        expect(n.podCidr6).toMatch(/^fd00:10:244:[0-9a-f]{0,4}::\/64$/);
+        const key = `${keyOf(n.podCidr)}&${n.podCidr6!.replace('/', '-')}`;
+        const halves = `"PublicIP":"${n.underlayIp}","PublicIPv6":"${n.underlayIp6}","BackendType":"${backend}"`;
+        if (backend === 'host-gw') {
+          want.set(key, `{${halves}}`);
+        } else {
+          const [mac, mac6] = [(await link(n, 'flannel.1')).address, (await link(n, 'flannel-v6.1')).address];
+          want.set(key, `{${halves},"BackendData":{"VNI":1,"VtepMAC":"${mac}"},"BackendV6Data":{"VNI":1,"VtepMAC":"${mac6}"}}`);
+        }
+        const v4 = n.podCidr.replace(/\.0\/24$/, '.1/24');
+        const v6 = n.podCidr6!.replace('::/64', '::1/64');
+        const mtu = backend === 'vxlan' ? 1430 : 1500;
+        expect((await n.exec(['cat', n.subnetFile])).stdout).toBe(
+          `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${v4}\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=${v6}\nFLANNEL_MTU=${mtu}\nFLANNEL_IPMASQ=true\n`,
+        );
+      }
+      expect(new Map([...(await leases(lab))].map(([k, v]) => [k, v.value]))).toEqual(want);
+    });
+  }, LAB_HOOK_TIMEOUT_MS);
+});

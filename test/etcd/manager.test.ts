@@ -5,6 +5,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { formatCidr } from '../../src/ip/ipv4.ts';
+import { formatCidr6, parseCidr6 } from '../../src/ip/ipv6.ts';
+import { leaseSubnets } from '../../src/subnet/lease.ts';
 import { EtcdClient } from '../../src/subnet/etcd/client.ts';
 import { configNotFoundMessage, readEtcdNetConf } from '../../src/subnet/etcd/config.ts';
 import { etcdSkip, startEtcd, startRelay, type EtcdServer } from './etcd-server.ts';
@@ -84,7 +86,7 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     const lease = await t.manager.acquireLease(vxlanAttrs('198.18.0.10'), never);
     expect(lease.subnet!.ip).toBeGreaterThanOrEqual(cidr('10.5.10.0/24').ip);
     expect([...(await get(p)).keys()]).toEqual([keyOf(p, formatCidr(lease.subnet!))]);
-    expect(t.lines).toContain('Found lease (ip: 10.5.1.0/24) for current IP (198.18.0.10) but not compatible with current config, deleting');
+    expect(t.lines).toContain('Found lease (ip: 10.5.1.0/24 ipv6: <nil>) for current IP (198.18.0.10) but not compatible with current config, deleting');
   });
 
   it('takes the previous subnet from subnet.env when it is free and fits; ignores it when another node holds it or it does not fit', async () => {
@@ -287,5 +289,97 @@ describe.skipIf(etcdSkip.skip)(`etcd subnet manager against a real etcd${etcdSki
     } finally {
       client.close();
     }
+  });
+
+  describe('dual-stack', () => {
+    // Hand-written peers lie below the allocation ranges, as in helpers.ts.
+    const dualRange = rangeOf('{"Network":"10.5.0.0/16","SubnetMin":"10.5.128.0","EnableIPv6":true,"IPv6Network":"fd00:5::/56","IPv6SubnetMin":"fd00:5:0:80::","Backend":{"Type":"vxlan"}}');
+    const dualVxlan = (n: number) => ({
+      ...vxlanAttrs(`198.18.0.${n}`, `aa:00:00:00:00:${n}`),
+      publicIpv6: `fd00:198:18::${n}`,
+      backendV6Data: `{"VNI":1,"VtepMAC":"aa:00:00:00:06:${n}"}`,
+    });
+    const keyOf2 = (p: string, v4: string, v6: string): string => `${keyOf(p, v4)}&${v6.replace('/', '-')}`;
+
+    it("keys the lease <ip>-<len>&<ip6>-<len> and writes both halves with upstream's bytes", async () => {
+      const p = newPrefix();
+      const t = f.make(p, { range: dualRange });
+      const lease = await t.manager.acquireLease(dualVxlan(10), never);
+      expect(formatCidr(lease.subnet!)).toMatch(/^10\.5\.\d+\.0\/24$/);
+      expect(formatCidr6(lease.ipv6Subnet!)).toMatch(/^fd00:5:0:[89a-f][0-9a-f]::\/64$/);
+      const key = keyOf2(p, formatCidr(lease.subnet!), formatCidr6(lease.ipv6Subnet!));
+      expect(t.manager.leaseKey).toBe(key);
+      expect([...(await get(p))].map(([k, v]) => [k, v.value])).toEqual([
+        [
+          key,
+          '{"PublicIP":"198.18.0.10","PublicIPv6":"fd00:198:18::10","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:00:00:00:00:10"},"BackendV6Data":{"VNI":1,"VtepMAC":"aa:00:00:00:06:10"}}',
+        ],
+      ]);
+      expect(t.lines).toContain(`Allocated lease (ip: ${formatCidr(lease.subnet!)} ipv6: ${formatCidr6(lease.ipv6Subnet!)}) to current node (198.18.0.10)`);
+
+      // A restart finds it by the public IP and keeps both subnets.
+      t.manager.close();
+      const again = f.make(p, { range: dualRange });
+      const same = await again.manager.acquireLease(dualVxlan(10), never);
+      expect([formatCidr(same.subnet!), formatCidr6(same.ipv6Subnet!)]).toEqual([formatCidr(lease.subnet!), formatCidr6(lease.ipv6Subnet!)]);
+      expect([...(await get(p)).keys()]).toEqual([key]);
+    });
+
+    it('peers come with both halves; an IPv4-only key is a peer for IPv4; a bad IPv6 half is skipped and named', async () => {
+      const p = newPrefix();
+      await put(keyOf2(p, '10.5.11.0/24', 'fd00:5:0:11::/64'), '{"PublicIP":"198.18.0.11","PublicIPv6":"fd00:198:18::11","BackendType":"host-gw"}');
+      await put(keyOf(p, '10.5.12.0/24'), '{"PublicIP":"198.18.0.12","PublicIPv6":null,"BackendType":"host-gw"}');
+      await put(keyOf2(p, '10.5.13.0/24', 'fd00:5:0:13::1/64'), '{"PublicIP":"198.18.0.13","PublicIPv6":"fd00:198:18::13","BackendType":"host-gw"}');
+      const t = f.make(p, { range: dualRange });
+      await t.manager.acquireLease(dualVxlan(10), never);
+      const peers: string[] = [];
+      const stop = new AbortController();
+      t.manager.watchLeases((events) => peers.push(...events.map((e) => `${e.type} ${leaseSubnets(e.lease)} ${e.lease.attrs.publicIp} ${e.lease.attrs.publicIpv6 ?? '-'}`)), stop.signal);
+      await until(() => peers.length >= 2, 'the snapshot');
+      expect(peers.sort()).toEqual(['added 10.5.11.0/24,fd00:5:0:11::/64 198.18.0.11 fd00:198:18::11', 'added 10.5.12.0/24 198.18.0.12 -']);
+      expect(t.lines).toContain(
+        `ignoring etcd key ${keyOf2(p, '10.5.13.0/24', 'fd00:5:0:13::1/64')}: key names fd00:5:0:13::1/64, which is not a network address (expected fd00:5:0:13::-64)`,
+      );
+      await put(keyOf2(p, '10.5.14.0/24', 'fd00:5:0:14::/64'), '{"PublicIP":"198.18.0.14","PublicIPv6":"fd00:198:18::14"}');
+      await until(() => peers.length >= 3, 'the watched peer');
+      expect(peers[2]).toBe('added 10.5.14.0/24,fd00:5:0:14::/64 198.18.0.14 fd00:198:18::14');
+      stop.abort();
+    });
+
+    it('IPv6 enabled on a running network: a node keeps its IPv4 subnet and gains an IPv6 one (upstream moves both)', async () => {
+      const p = newPrefix();
+      const v4Range = rangeOf('{"Network":"10.5.0.0/16","SubnetMin":"10.5.128.0"}');
+      const before = await f.make(p, { range: v4Range }).manager.acquireLease(vxlanAttrs('198.18.0.10'), never);
+      const t = f.make(p, { range: dualRange });
+      const after = await t.manager.acquireLease(dualVxlan(10), never);
+      expect(formatCidr(after.subnet!)).toBe(formatCidr(before.subnet!));
+      const key = keyOf2(p, formatCidr(after.subnet!), formatCidr6(after.ipv6Subnet!));
+      expect([...(await get(p)).keys()]).toEqual([key]);
+      expect(t.lines).toContain(`Found lease (ip: ${formatCidr(before.subnet!)} ipv6: <nil>) for current IP (198.18.0.10) but not compatible with current config, deleting`);
+    });
+
+    it("takes both subnets of the previous subnet.env when they are free, each family on its own", async () => {
+      const p = newPrefix();
+      const a = f.make(p, { range: dualRange, previousSubnet: cidr('10.5.177.0/24'), previousIpv6Subnet: parseCidr6('fd00:5:0:b1::/64')! });
+      const la = await a.manager.acquireLease(dualVxlan(10), never);
+      expect([formatCidr(la.subnet!), formatCidr6(la.ipv6Subnet!)]).toEqual(['10.5.177.0/24', 'fd00:5:0:b1::/64']);
+      expect(a.lines).toEqual(expect.arrayContaining(['Found previously leased subnet (10.5.177.0/24), reusing', 'Found previously leased IPv6 subnet (fd00:5:0:b1::/64), reusing']));
+      // Another node with the same previous IPv6 subnet but a free IPv4 one: keeps the IPv4, picks a new IPv6.
+      const b = f.make(p, { range: dualRange, previousSubnet: cidr('10.5.178.0/24'), previousIpv6Subnet: parseCidr6('fd00:5:0:b1::/64')! });
+      const lb = await b.manager.acquireLease(dualVxlan(11), never);
+      expect(formatCidr(lb.subnet!)).toBe('10.5.178.0/24');
+      expect(formatCidr6(lb.ipv6Subnet!)).not.toBe('fd00:5:0:b1::/64');
+      expect(b.lines.some((l) => l.startsWith('Picking ipv6 subnet in range fd00:5:0:80:: ... fd00:5:0:ff::'))).toBe(true);
+    });
+
+    it('out of IPv6 subnets names the IPv6 range', async () => {
+      const p = newPrefix();
+      const tiny = rangeOf('{"Network":"10.5.0.0/16","SubnetMin":"10.5.128.0","EnableIPv6":true,"IPv6Network":"fd00:5::/56","IPv6SubnetMin":"fd00:5:0:80::","IPv6SubnetMax":"fd00:5:0:80::","Backend":{"Type":"vxlan"}}');
+      await f.make(p, { range: tiny }).manager.acquireLease(dualVxlan(10), never);
+      const c = f.make(p, { range: tiny });
+      void c.manager.acquireLease(dualVxlan(11), never).catch(() => undefined);
+      await until(() => c.manager.waitingFor?.includes('out of IPv6 subnets') === true, 'the second node to report why it waits');
+      expect(c.manager.waitingFor).toMatch(/^acquiring a subnet lease in etcd: out of IPv6 subnets: all 1 \/64 subnets from fd00:5:0:80:: to fd00:5:0:80:: are taken; 1 leases under /);
+    });
   });
 });

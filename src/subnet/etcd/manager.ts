@@ -1,11 +1,13 @@
 /**
  * The etcd subnet manager (pkg/subnet/etcd/local_manager.go, registry.go): the own lease is a key
- * `<prefix>/subnets/<ip>-<len>` attached to a 24 h etcd lease and renewed before it expires; the
- * other nodes' leases come from a list of that directory and a watch from the next revision.
+ * `<prefix>/subnets/<ip>-<len>` (dual-stack: `…&<ip6>-<len>`) attached to a 24 h etcd lease and
+ * renewed before it expires; the other nodes' leases come from a list of that directory and a
+ * watch from the next revision.
  *
  * Where it deliberately differs from upstream:
  * - a creation race (two nodes picking one subnet) is retried with a fresh list; upstream compares
  *   against the wrong error and exits;
+ * - when IPv6 is turned on, a node keeps its IPv4 subnet and only gains an IPv6 one;
  * - acquisition that fails (etcd unreachable, no free subnet) is retried with backoff and reported
  *   by /readyz instead of exiting, and "out of subnets" says which range, how many leases and the
  *   oldest holders;
@@ -18,14 +20,27 @@
  */
 import { errorText } from '../../util/errors.ts';
 import { Backoff, sleep, type BackoffOptions } from '../../util/retry.ts';
-import { cidrEquals, formatCidr, formatIpv4, type Ipv4Cidr } from '../../ip/ipv4.ts';
+import { formatCidr, formatIpv4, type Ipv4Cidr } from '../../ip/ipv4.ts';
+import { formatCidr6, formatIpv6, type Ipv6Cidr } from '../../ip/ipv6.ts';
 import type { Logger } from '../../observe/log.ts';
-import { sameLeaseAttrs, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';
+import { sameLeaseAttrs, sameSubnetAnyFamily, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';
 import type { StoredNodeInfo, SubnetManager } from '../manager.ts';
 import { LeaseSubscribers } from '../lease-subscribers.ts';
-import { freeSubnets, isSubnetCompatible, OutOfSubnetsError, outOfSubnetsMessage, overlaps, pickSubnet, type StoredLease, type SubnetRange } from './allocate.ts';
+import {
+  freeSubnets,
+  freeSubnets6,
+  isIpv6SubnetCompatible,
+  isSubnetCompatible,
+  OutOfSubnetsError,
+  outOfSubnetsMessage,
+  overlaps,
+  overlaps6,
+  pickSubnet,
+  type StoredLease,
+  type SubnetRange,
+} from './allocate.ts';
 import type { EtcdClient, KeyValue, WatchResponse } from './client.ts';
-import { decodeLeaseValue, encodeLeaseValue, MalformedLeaseError, parseSubnetKey, subnetKeyName, subnetsPrefix } from './lease-value.ts';
+import { decodeLeaseValue, encodeLeaseValue, MalformedLeaseError, parseSubnetKey, subnetKeyName, subnetsPrefix, type SubnetKey } from './lease-value.ts';
 
 /** Upstream's subnetTTL: every write attaches a fresh 24 h etcd lease. */
 export const SUBNET_TTL_SECONDS = 24 * 60 * 60;
@@ -46,6 +61,8 @@ export interface EtcdSubnetManagerOptions {
   readonly range: SubnetRange;
   /** FLANNEL_SUBNET of the previous subnet.env, tried before a random subnet. */
   readonly previousSubnet?: Ipv4Cidr;
+  /** FLANNEL_IPV6_SUBNET of the previous subnet.env, the same for a dual-stack network's IPv6 half. */
+  readonly previousIpv6Subnet?: Ipv6Cidr;
   /** --subnet-lease-renew-margin, in milliseconds. */
   readonly renewMarginMs: number;
   /** Called once when the own lease is deleted: upstream shuts the daemon down (exit 0). */
@@ -69,9 +86,8 @@ export interface EtcdSubnetStats {
   readonly renewals: number;
 }
 
-interface OwnLease {
+interface OwnLease extends SubnetKey {
   readonly key: string;
-  readonly subnet: Ipv4Cidr;
   readonly attrs: LeaseAttrs;
   /** etcd lease ID; '0' for a reservation. */
   lease: string;
@@ -96,7 +112,7 @@ export class EtcdSubnetManager implements SubnetManager {
   private readonly client: EtcdClient;
   private readonly dir: string;
   private readonly range: SubnetRange;
-  private readonly previousSubnet: Ipv4Cidr | undefined;
+  private readonly previous: Partial<SubnetKey>;
   private readonly renewMarginMs: number;
   private readonly ttl: number;
   private readonly onLeaseRevoked: () => void;
@@ -124,7 +140,7 @@ export class EtcdSubnetManager implements SubnetManager {
     this.client = opts.client;
     this.dir = subnetsPrefix(opts.prefix);
     this.range = opts.range;
-    this.previousSubnet = opts.previousSubnet;
+    this.previous = { ...(opts.previousSubnet ? { subnet: opts.previousSubnet } : {}), ...(opts.previousIpv6Subnet ? { ipv6Subnet: opts.previousIpv6Subnet } : {}) };
     this.renewMarginMs = opts.renewMarginMs;
     this.ttl = opts.ttlSeconds ?? SUBNET_TTL_SECONDS;
     this.onLeaseRevoked = opts.onLeaseRevoked;
@@ -171,7 +187,7 @@ export class EtcdSubnetManager implements SubnetManager {
           const lease = await this.tryAcquire(attrs, both);
           this.acquireProblem = undefined;
           // A peer claiming our subnet is never reported (upstream compares by subnet too).
-          this.emit(this.dropPeersWithSubnet(lease.subnet));
+          this.emit(this.dropPeersWithSubnet(lease));
           return lease;
         } catch (e) {
           if (both.aborted) throw e;
@@ -187,48 +203,86 @@ export class EtcdSubnetManager implements SubnetManager {
     }
   }
 
+  /**
+   * One pass of upstream's tryAcquireLease. Better than upstream in one case: when a lease or the
+   * previous subnet fits the config in IPv4 but not in IPv6 (IPv6 was just enabled), the node keeps
+   * its IPv4 subnet and gets a new IPv6 one, instead of both moving (and every pod address with them).
+   */
   private async tryAcquire(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
     for (let race = 0; race < RACE_RETRIES; race++) {
       const { leases } = await this.list(signal);
+      // Upstream matches the node by its IPv4 public address only.
       const mine = leases.find((l) => l.attrs?.publicIp === attrs.publicIp);
+      const keep: { subnet?: Ipv4Cidr; ipv6Subnet?: Ipv6Cidr } = {};
       if (mine !== undefined) {
-        // A dual-stack key (`…&<v6>-<len>`) does not fit an IPv4-only config, as upstream's isIPv6SubnetConfigCompat.
-        if (isSubnetCompatible(this.range, mine.subnet) && !mine.key.includes('&')) {
-          this.log.info(`Found lease (ip: ${formatCidr(mine.subnet)} ipv6: <nil>) for current IP (${attrs.publicIp}), reusing`);
-          return await this.write(mine.subnet, attrs, mine.lease === '0' ? 'reservation' : 'lease', signal);
+        const v4 = isSubnetCompatible(this.range, mine.subnet);
+        const v6 = isIpv6SubnetCompatible(this.range, mine.ipv6Subnet);
+        if (v4 && v6) {
+          this.log.info(`Found lease (ip: ${formatCidr(mine.subnet)} ipv6: ${v6Text(mine.ipv6Subnet)}) for current IP (${attrs.publicIp}), reusing`);
+          return await this.write(mine, attrs, mine.lease === '0' ? 'reservation' : 'lease', signal);
         }
-        this.log.info(`Found lease (ip: ${formatCidr(mine.subnet)}) for current IP (${attrs.publicIp}) but not compatible with current config, deleting`);
+        this.log.info(`Found lease (ip: ${formatCidr(mine.subnet)} ipv6: ${v6Text(mine.ipv6Subnet)}) for current IP (${attrs.publicIp}) but not compatible with current config, deleting`);
         await this.client.delete(mine.key, signal);
+        if (v4) keep.subnet = mine.subnet;
+        if (v6 && mine.ipv6Subnet !== undefined) keep.ipv6Subnet = mine.ipv6Subnet;
       }
       const others = leases.filter((l) => l !== mine);
-      let subnet: Ipv4Cidr | undefined;
-      const prev = this.previousSubnet;
-      if (prev !== undefined && !others.some((l) => overlaps(l.subnet, prev))) {
-        if (isSubnetCompatible(this.range, prev)) {
-          this.log.info(`Found previously leased subnet (${formatCidr(prev)}), reusing`);
-          subnet = prev;
-        } else {
-          this.log.error(`Found previously leased subnet (${formatCidr(prev)}) that is not compatible with the Etcd network config, ignoring`);
-        }
-      }
-      if (subnet === undefined) {
-        this.log.info(`Picking subnet in range ${formatIpv4(this.range.subnetMin)} ... ${formatIpv4(this.range.subnetMax)}`);
-        subnet = pickSubnet(freeSubnets(this.range, others.map((l) => l.subnet)));
-        if (subnet === undefined) throw new OutOfSubnetsError(outOfSubnetsMessage(this.range, others, this.dir));
-      }
-      const created = await this.create(subnet, attrs, signal);
+      this.takePrevious(keep, others);
+      const subnet = keep.subnet ?? this.pick(others);
+      const ipv6Subnet = this.range.ipv6 === undefined ? undefined : (keep.ipv6Subnet ?? this.pick6(others));
+      const want: SubnetKey = ipv6Subnet === undefined ? { subnet } : { subnet, ipv6Subnet };
+      const created = await this.create(want, attrs, signal);
       if (created !== undefined) {
-        this.log.info(`Allocated lease (ip: ${formatCidr(subnet)} ipv6: <nil>) to current node (${attrs.publicIp})`);
+        this.log.info(`Allocated lease (ip: ${formatCidr(subnet)} ipv6: ${v6Text(ipv6Subnet)}) to current node (${attrs.publicIp})`);
         return created;
       }
-      this.log.info(`subnet ${formatCidr(subnet)} was taken by another node at the same moment; picking again`);
+      this.log.info(`subnet ${subnetText(want)} was taken by another node at the same moment; picking again`);
     }
     throw new Error(`max retries reached trying to acquire a subnet (${RACE_RETRIES} creation races lost in a row)`);
   }
 
+  /** The previous subnet.env's subnets, each family where it is still free and fits the config. */
+  private takePrevious(keep: { subnet?: Ipv4Cidr; ipv6Subnet?: Ipv6Cidr }, others: readonly StoredLease[]): void {
+    const { subnet: prev, ipv6Subnet: prev6 } = this.previous;
+    if (keep.subnet === undefined && prev !== undefined && !others.some((l) => overlaps(l.subnet, prev))) {
+      if (isSubnetCompatible(this.range, prev)) {
+        this.log.info(`Found previously leased subnet (${formatCidr(prev)}), reusing`);
+        keep.subnet = prev;
+      } else {
+        this.log.error(`Found previously leased subnet (${formatCidr(prev)}) that is not compatible with the Etcd network config, ignoring`);
+      }
+    }
+    if (keep.ipv6Subnet === undefined && prev6 !== undefined && this.range.ipv6 !== undefined && !others.some((l) => l.ipv6Subnet !== undefined && overlaps6(l.ipv6Subnet, prev6))) {
+      if (isIpv6SubnetCompatible(this.range, prev6)) {
+        this.log.info(`Found previously leased IPv6 subnet (${formatCidr6(prev6)}), reusing`);
+        keep.ipv6Subnet = prev6;
+      } else {
+        this.log.error(`Found previously leased IPv6 subnet (${formatCidr6(prev6)}) that is not compatible with the Etcd network config, ignoring`);
+      }
+    }
+  }
+
+  /** A random free IPv4 subnet (allocateSubnet). */
+  private pick(others: readonly StoredLease[]): Ipv4Cidr {
+    this.log.info(`Picking subnet in range ${formatIpv4(this.range.subnetMin)} ... ${formatIpv4(this.range.subnetMax)}`);
+    const subnet = pickSubnet(freeSubnets(this.range, others.map((l) => l.subnet)));
+    if (subnet === undefined) throw new OutOfSubnetsError(outOfSubnetsMessage(this.range, others, this.dir));
+    return subnet;
+  }
+
+  /** A random free IPv6 subnet, chosen independently of the IPv4 one, as upstream. */
+  private pick6(others: readonly StoredLease[]): Ipv6Cidr {
+    const r = this.range.ipv6!;
+    this.log.info(`Picking ipv6 subnet in range ${formatIpv6(r.subnetMin)} ... ${formatIpv6(r.subnetMax)}`);
+    const taken = others.flatMap((l) => (l.ipv6Subnet === undefined ? [] : [l.ipv6Subnet]));
+    const subnet = pickSubnet(freeSubnets6(r, taken));
+    if (subnet === undefined) throw new OutOfSubnetsError(outOfSubnetsMessage(this.range, others, this.dir, 'ipv6'));
+    return subnet;
+  }
+
   /** Grant + `If(Version(key)==0) Then Put(key, value, lease)`; undefined when the key exists. */
-  private async create(subnet: Ipv4Cidr, attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease | undefined> {
-    const key = this.dir + subnetKeyName(subnet);
+  private async create(subnets: SubnetKey, attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease | undefined> {
+    const key = this.dir + subnetKeyName(subnets.subnet, subnets.ipv6Subnet);
     const grant = await this.client.leaseGrant(this.ttl, signal);
     let created: { succeeded: boolean; revision: number };
     try {
@@ -241,16 +295,16 @@ export class EtcdSubnetManager implements SubnetManager {
       this.revokeQuietly(grant.id);
       return undefined;
     }
-    return this.remember(key, subnet, attrs, grant.id, Date.now() + grant.ttl * 1000, created.revision);
+    return this.remember(key, subnets, attrs, grant.id, Date.now() + grant.ttl * 1000, created.revision);
   }
 
   /** Writes the own lease's value again: with a fresh 24 h etcd lease, or without TTL for a reservation. */
-  private async write(subnet: Ipv4Cidr, attrs: LeaseAttrs, kind: 'lease' | 'reservation', signal: AbortSignal): Promise<Lease> {
-    const key = this.dir + subnetKeyName(subnet);
+  private async write(subnets: SubnetKey, attrs: LeaseAttrs, kind: 'lease' | 'reservation', signal: AbortSignal): Promise<Lease> {
+    const key = this.dir + subnetKeyName(subnets.subnet, subnets.ipv6Subnet);
     const value = encodeLeaseValue(attrs);
     if (kind === 'reservation') {
       const revision = await this.client.put(key, value, '0', signal);
-      return this.remember(key, subnet, attrs, '0', undefined, revision);
+      return this.remember(key, subnets, attrs, '0', undefined, revision);
     }
     const grant = await this.client.leaseGrant(this.ttl, signal);
     let revision: number;
@@ -260,12 +314,13 @@ export class EtcdSubnetManager implements SubnetManager {
       this.revokeQuietly(grant.id);
       throw e;
     }
-    return this.remember(key, subnet, attrs, grant.id, Date.now() + grant.ttl * 1000, revision);
+    return this.remember(key, subnets, attrs, grant.id, Date.now() + grant.ttl * 1000, revision);
   }
 
-  private remember(key: string, subnet: Ipv4Cidr, attrs: LeaseAttrs, lease: string, expiresAt: number | undefined, revision = 0): Lease {
-    this.own = { key, subnet, attrs, lease, expiresAt, revision: Math.max(revision, this.own?.revision ?? 0) };
-    return { subnet, attrs };
+  private remember(key: string, subnets: SubnetKey, attrs: LeaseAttrs, lease: string, expiresAt: number | undefined, revision = 0): Lease {
+    const { subnet, ipv6Subnet } = subnets;
+    this.own = { key, subnet, ...(ipv6Subnet ? { ipv6Subnet } : {}), attrs, lease, expiresAt, revision: Math.max(revision, this.own?.revision ?? 0) };
+    return { subnet, ...(ipv6Subnet ? { ipv6Subnet } : {}), attrs };
   }
 
   private revokeQuietly(id: string): void {
@@ -311,7 +366,7 @@ export class EtcdSubnetManager implements SubnetManager {
     const own = this.own;
     if (own === undefined || this.revoked || this.stop.signal.aborted) return;
     try {
-      await this.write(own.subnet, own.attrs, 'lease', this.stop.signal);
+      await this.write(own, own.attrs, 'lease', this.stop.signal);
       this.counters.renewals++;
       this.log.info(`Lease renewed, new expiration: ${new Date(this.own!.expiresAt!).toISOString()}`);
       this.scheduleRenewal();
@@ -337,9 +392,9 @@ export class EtcdSubnetManager implements SubnetManager {
 
   /** A listed or watched key as a lease; logs (once per problem) what makes it unusable. */
   private toStored(kv: KeyValue): StoredLease | undefined {
-    const subnet = parseSubnetKey(kv.key);
-    if (typeof subnet === 'string') {
-      this.noteMalformed(kv.key, `key ${subnet}`);
+    const subnets = parseSubnetKey(kv.key);
+    if (typeof subnets === 'string') {
+      this.noteMalformed(kv.key, `key ${subnets}`);
       return undefined;
     }
     let attrs: LeaseAttrs | undefined;
@@ -349,7 +404,7 @@ export class EtcdSubnetManager implements SubnetManager {
       if (!(e instanceof MalformedLeaseError)) throw e;
       this.noteMalformed(kv.key, e.message);
     }
-    return { key: kv.key, subnet, ...(attrs ? { attrs } : {}), lease: kv.lease, createRevision: kv.createRevision };
+    return { key: kv.key, ...subnets, ...(attrs ? { attrs } : {}), lease: kv.lease, createRevision: kv.createRevision };
   }
 
   private noteMalformed(key: string, why: string): void {
@@ -508,18 +563,18 @@ export class EtcdSubnetManager implements SubnetManager {
   private updatePeer(l: StoredLease, out: LeaseEvent[]): void {
     if (l.attrs === undefined) return;
     this.malformed.delete(l.key);
-    if (this.own !== undefined && cidrEquals(l.subnet, this.own.subnet)) return;
-    const next: Lease = { subnet: l.subnet, attrs: l.attrs };
+    const next: Lease = { subnet: l.subnet, ...(l.ipv6Subnet ? { ipv6Subnet: l.ipv6Subnet } : {}), attrs: l.attrs };
+    // A key claiming our subnet (in either family) is never a peer.
+    if (this.own !== undefined && sameSubnetAnyFamily(next, this.own)) return;
     const prev = this.peers.get(l.key);
     this.peers.set(l.key, next);
     if (prev === undefined || !sameLeaseAttrs(prev.attrs, next.attrs)) out.push({ type: 'added', lease: next });
   }
 
-  private dropPeersWithSubnet(subnet: Ipv4Cidr | undefined): LeaseEvent[] {
+  private dropPeersWithSubnet(own: Lease): LeaseEvent[] {
     const out: LeaseEvent[] = [];
-    if (subnet === undefined) return out;
     for (const [key, peer] of this.peers) {
-      if (peer.subnet !== undefined && cidrEquals(peer.subnet, subnet)) {
+      if (sameSubnetAnyFamily(peer, own)) {
         this.peers.delete(key);
         out.push({ type: 'removed', lease: peer });
       }
@@ -559,6 +614,15 @@ export class EtcdSubnetManager implements SubnetManager {
   private emit(events: readonly LeaseEvent[]): void {
     this.subscribers.emit(events);
   }
+}
+
+/** A lease's IPv6 subnet as upstream's log lines print it (`<nil>` without one). */
+function v6Text(c: Ipv6Cidr | undefined): string {
+  return c === undefined ? '<nil>' : formatCidr6(c);
+}
+
+function subnetText(k: SubnetKey): string {
+  return k.ipv6Subnet === undefined ? formatCidr(k.subnet) : `${formatCidr(k.subnet)} and ${formatCidr6(k.ipv6Subnet)}`;
 }
 
 /** Go's time.Duration String for whole seconds: 23h0m0s. */

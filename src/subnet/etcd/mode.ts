@@ -8,6 +8,7 @@ import type { Logger } from '../../observe/log.ts';
 import type { SubnetStats } from '../../observe/metrics.ts';
 import { readSubnetEnv } from '../subnet-env.ts';
 import type { SubnetManager } from '../manager.ts';
+import { subnetRangeOf } from './allocate.ts';
 import { EtcdClient } from './client.ts';
 import { loadEtcdNetConf } from './config.ts';
 import { EtcdSubnetManager } from './manager.ts';
@@ -60,16 +61,18 @@ export function createEtcdMode(flags: EtcdModeFlags, log: Logger, onLeaseRevoked
     client,
     loadNetConf: (signal) => loadEtcdNetConf(client, flags.prefix, log, signal),
     async createSubnetManager(conf) {
-      // Dual-stack keys (`<ip>-<len>&<ip6>-<len>`) are not built yet: refuse rather than run half a network.
-      if (conf.enableIPv6 || !conf.enableIPv4) {
-        throw new Error(`${flags.prefix}/config: EnableIPv6 (or EnableIPv4: false) is not supported in etcd mode by flannel-ts yet; use IPv4 in etcd mode, or the kube subnet manager for dual-stack`);
+      // Upstream keys every etcd lease by its IPv4 subnet (`<ip>-<len>`, `&<ip6>-<len>` appended in
+      // dual-stack) and always allocates one: an IPv6-only network has no key upstream could read.
+      if (!conf.enableIPv4) {
+        throw new Error(`${flags.prefix}/config: "EnableIPv4": false (IPv6-only) does not work in etcd mode, as upstream keys every lease by its IPv4 subnet; use dual-stack ("EnableIPv6": true with a Network), or the kube subnet manager for IPv6-only`);
       }
       const prev = await readSubnetEnv(flags.subnetFile);
       const manager = new EtcdSubnetManager({
         client,
         prefix: flags.prefix,
-        range: { subnetLen: conf.subnetLen, subnetMin: conf.subnetMin!, subnetMax: conf.subnetMax! },
+        range: subnetRangeOf(conf),
         ...(prev?.subnet !== undefined ? { previousSubnet: prev.subnet } : {}),
+        ...(prev?.ipv6Subnet !== undefined ? { previousIpv6Subnet: prev.ipv6Subnet } : {}),
         renewMarginMs: flags.renewMarginMinutes * 60_000,
         onLeaseRevoked,
         log,

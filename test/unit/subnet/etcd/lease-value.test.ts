@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatCidr } from '../../../../src/ip/ipv4.ts';
+import { formatCidr, parseCidr } from '../../../../src/ip/ipv4.ts';
+import { formatCidr6, parseCidr6 } from '../../../../src/ip/ipv6.ts';
 import { prefixEnd } from '../../../../src/subnet/etcd/client.ts';
 import { configKey, decodeLeaseValue, encodeLeaseValue, parseSubnetKey, subnetKeyName, subnetsPrefix } from '../../../../src/subnet/etcd/lease-value.ts';
 
@@ -14,19 +15,22 @@ describe('etcd keys', () => {
     expect(subnetsPrefix(prefix)).toBe(subnets);
   });
 
-  it('names a subnet as upstream: 10.5.52.0-24', () => {
-    expect(subnetKeyName({ ip: (10 << 24) + (5 << 16) + (52 << 8), prefixLen: 24 })).toBe('10.5.52.0-24');
+  it('names a subnet as upstream: 10.5.52.0-24, and 10.12.13.0-24&fd00:12:13::-56 in a dual-stack network', () => {
+    expect(subnetKeyName(parseCidr('10.5.52.0/24')!)).toBe('10.5.52.0-24');
+    expect(subnetKeyName(parseCidr('10.12.13.0/24')!, parseCidr6('fd00:12:13::/56'))).toBe('10.12.13.0-24&fd00:12:13::-56');
+    // Go prints the IPv6 address canonically (RFC 5952): the longest zero run compressed, lower case.
+    expect(subnetKeyName(parseCidr('10.12.13.0/24')!, parseCidr6('FD00:0:0:1:0:0:0:0/64'))).toBe('10.12.13.0-24&fd00:0:0:1::-64');
   });
 
   it.each([
     ['/coreos.com/network/subnets/10.5.52.0-24', '10.5.52.0/24'],
     ['10.5.52.0-24', '10.5.52.0/24'],
-    // A dual-stack key written by upstream: the IPv4 part is used.
-    ['/coreos.com/network/subnets/10.12.13.0-24&fd00:12:13::-56', '10.12.13.0/24'],
+    ['/coreos.com/network/subnets/10.12.13.0-24&fd00:12:13::-56', '10.12.13.0/24 fd00:12:13::/56'],
+    ['/coreos.com/network/subnets/10.12.13.0-24&fd00:0:0:1::-64', '10.12.13.0/24 fd00:0:0:1::/64'],
     ['/x/subnets/10.0.0.0-8', '10.0.0.0/8'],
-  ])('parses %s as %s', (key, cidr) => {
+  ])('parses %s as %s', (key, cidrs) => {
     const got = parseSubnetKey(key);
-    expect(typeof got === 'string' ? got : formatCidr(got)).toBe(cidr);
+    expect(typeof got === 'string' ? got : [formatCidr(got.subnet), ...(got.ipv6Subnet ? [formatCidr6(got.ipv6Subnet)] : [])].join(' ')).toBe(cidrs);
   });
 
   it.each([
@@ -35,6 +39,9 @@ describe('etcd keys', () => {
     ['/coreos.com/network/subnets/10.5.52.0-32', 'names no IPv4 subnet (10.5.52.0-32)'],
     ['/coreos.com/network/subnets/10.5.520.0-24', 'names no IPv4 subnet (10.5.520.0-24)'],
     ['/coreos.com/network/subnets/010.5.52.0-24', 'names no IPv4 subnet (010.5.52.0-24)'],
+    ['/coreos.com/network/subnets/10.12.13.0-24&fd00:12:13::1-56', 'names fd00:12:13::1/56, which is not a network address (expected fd00:12:13::-56)'],
+    ['/coreos.com/network/subnets/10.12.13.0-24&fd00:12:13::-128', 'names no IPv6 subnet (fd00:12:13::-128)'],
+    ['/coreos.com/network/subnets/10.12.13.0-24&fd00:::-56', 'names no IPv6 subnet (fd00:::-56)'],
   ])('refuses %s: %s', (key, why) => {
     expect(parseSubnetKey(key)).toBe(why);
   });
@@ -60,6 +67,28 @@ describe('etcd lease values (json.Marshal of LeaseAttrs)', () => {
     expect(decodeLeaseValue(bytes)).toEqual({ ...attrs, backendData: attrs.backendData === 'null' ? 'null' : JSON.stringify(JSON.parse(attrs.backendData)) });
   });
 
+  it('dual-stack vxlan: PublicIPv6 and BackendV6Data after the IPv4 fields, byte for byte as upstream', () => {
+    const attrs = {
+      publicIp: '198.18.0.10',
+      publicIpv6: 'fd00:198:18::10',
+      backendType: 'vxlan',
+      backendData: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}',
+      backendV6Data: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}',
+    };
+    const bytes =
+      '{"PublicIP":"198.18.0.10","PublicIPv6":"fd00:198:18::10","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"},"BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}}';
+    expect(encodeLeaseValue(attrs)).toBe(bytes);
+    expect(decodeLeaseValue(bytes)).toEqual(attrs);
+    // host-gw has no backend data in either family.
+    expect(encodeLeaseValue({ publicIp: '198.18.0.10', publicIpv6: 'fd00:198:18::10', backendType: 'host-gw', backendData: 'null', backendV6Data: 'null' })).toBe(
+      '{"PublicIP":"198.18.0.10","PublicIPv6":"fd00:198:18::10","BackendType":"host-gw"}',
+    );
+  });
+
+  it('decodes PublicIPv6 to its canonical text, as Go parses it', () => {
+    expect(decodeLeaseValue('{"PublicIP":"10.0.0.1","PublicIPv6":"FD00:198:18:0:0:0:0:10"}').publicIpv6).toBe('fd00:198:18::10');
+  });
+
   it('decodes field names case-insensitively and ignores unknown fields, as encoding/json', () => {
     expect(decodeLeaseValue('{"publicip":"10.0.0.2","backendtype":"vxlan","backenddata":{"VNI":2,"VtepMAC":"aa:bb:cc:dd:ee:ff"},"Extra":1}')).toEqual({
       publicIp: '10.0.0.2',
@@ -74,6 +103,8 @@ describe('etcd lease values (json.Marshal of LeaseAttrs)', () => {
     ['{"PublicIPv6":null}', /^PublicIP missing is not an IPv4 address$/],
     ['{"PublicIP":"fd00::1"}', /^PublicIP "fd00::1" is not an IPv4 address$/],
     ['{"PublicIP":"10.0.0.1","BackendType":7}', /^BackendType is not a string$/],
+    ['{"PublicIP":"10.0.0.1","PublicIPv6":"10.0.0.1"}', /^PublicIPv6 "10.0.0.1" is not an IPv6 address$/],
+    ['{"PublicIP":"10.0.0.1","PublicIPv6":6}', /^PublicIPv6 6 is not an IPv6 address$/],
   ])('refuses %s', (text, why) => {
     expect(() => decodeLeaseValue(text)).toThrow(why);
   });
