@@ -1,4 +1,4 @@
-import { addressOf, formatAnyCidr, gatewayOf, type IpFamily } from '../ip/cidr.ts';
+import { addressOf, formatAnyCidr, gatewayOf, IP_FAMILIES, type IpFamily } from '../ip/cidr.ts';
 import { leaseHalf, type Lease } from '../subnet/lease.ts';
 
 /** A peer to probe through the overlay. */
@@ -48,15 +48,18 @@ export function overlayTargets(peers: Iterable<Lease>, ownBackendType?: string, 
 }
 
 /**
- * One target per peer, for continuous health: its IPv4 overlay address, or its IPv6 one when it
- * has no IPv4 half (an IPv6-only cluster). A dual-stack peer is probed once, over IPv4: both
- * halves share the device and the underlay path, and the probe budget is per peer.
+ * Targets for continuous health: every peer in each family it has, IPv4 first. The halves of a
+ * dual-stack peer go through different devices (flannel.N and flannel-v6.N), routes and underlay
+ * addresses, so either can fail alone: each is probed, and each is a probe of the budget.
  */
 export function healthTargets(peers: Iterable<Lease>): PeerTarget[] {
   const out: PeerTarget[] = [];
   for (const l of peers) {
-    const t = overlayTarget(l) ?? overlayTarget(l, undefined, 'ipv6');
-    if (t !== undefined) out.push(t);
+    for (const family of IP_FAMILIES) {
+      const t = overlayTarget(l, undefined, family);
+      if (t !== undefined) out.push(t);
+    }
   }
+  // Stable: a peer's IPv4 target stays before its IPv6 one.
   return out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 }

@@ -4,7 +4,8 @@
  * entries per family). With node0's daemon stopped (it would repair them within a second), a
  * deleted IPv6 route to one peer and a stale IPv6 route are named, and the files, the API and the
  * kernel still tell what the node should be; a flushed ip6tables masquerade chain is named. Peers
- * are probed over ICMPv6 too, by the doctor and by flanneld's own peer health. With
+ * are probed over ICMPv6 too, by the doctor and by flanneld's own peer health, which on a
+ * dual-stack node finds a peer whose IPv6 half alone is cut. With
  * DirectRouting, a peer on the same link is expected direct in both families, as the daemon does it.
  */
 import { describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { runDoctor } from '../../lab/doctor.ts';
 import type { Check } from '../../src/doctor/check.ts';
 import type { DaemonDebugState } from '../../src/doctor/daemon-state.ts';
 import type { Report } from '../../src/doctor/report.ts';
-import { eventually, HEALTH_PORT } from './daemon-helpers.ts';
+import { eventually, HEALTH_PORT, logRecords } from './daemon-helpers.ts';
 import { daemonLabSkip, useLab } from './harness.ts';
 import type { Lab } from '../../lab/lab.ts';
 
@@ -37,7 +38,7 @@ const waitReady = (lab: Lab, nodes: readonly number[]) =>
   Promise.all(nodes.map((i) => eventually(async () => expect((await lab.node(i).http('/readyz', HEALTH_PORT)).status).toBe(200), 30_000)));
 
 describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan${skip ? ` (skipped: ${why})` : ''}`, () => {
-  const lab = useLab({ nodes: 3, backend: 'vxlan', ipFamily: 'dual' });
+  const lab = useLab({ nodes: 3, backend: 'vxlan', ipFamily: 'dual', daemonArgs: ['--peer-health-interval=1'] });
 
   it('a healthy node: every check ok, both devices and both families of every peer checked', async () => {
     await waitReady(lab(), [0, 1, 2]);
@@ -56,6 +57,35 @@ describe.skipIf(skip)(`flanneld doctor, dual-stack vxlan${skip ? ` (skipped: ${w
     expect(check(report, 'reach.overlay').evidence).toMatch(/^all 4 peer addresses answer an ICMP or ICMPv6 echo through the overlay, round trip ≤ [\d.]+ ms$/);
     expect(check(report, 'reach.mtu').evidence).toBe('a 1430-byte packet with DF (the pod MTU) reaches all 4 answering peer addresses');
     expect(check(report, 'datapath.path').evidence).toBe('ip route get picks flannel.1 for all 2 peers; flannel-v6.1 for all 2 peers (IPv6)');
+  });
+
+  it('flanneld’s own peer health probes both halves of each peer; ICMPv6 to one peer dropped shows that address alone unreachable, then reachable again', async () => {
+    const watcher = lab().node(1);
+    const target = lab().node(2);
+    const addr6 = target.podCidr6!.replace('/64', '');
+    const health = async () => (JSON.parse((await watcher.http('/debug/state', HEALTH_PORT)).body) as DaemonDebugState).peerHealth;
+    await eventually(async () => expect(await health()).toMatchObject({ enabled: true, peersProbed: 4, unreachable: [] }), 20_000);
+    const drop = ['INPUT', '-p', 'ipv6-icmp', '--icmpv6-type', 'echo-request', '-d', addr6, '-j', 'DROP'];
+    await target.exec(['ip6tables', '-I', ...drop]);
+    try {
+      await eventually(async () => {
+        const h = await health();
+        expect(h.unreachable.map((u) => `${u.node} ${u.addr}`)).toEqual([`${target.name} ${addr6}`]);
+      }, 20_000);
+      const { report } = await doctor(lab(), 1, ['--no-probe']);
+      expect(check(report, 'reach.peer-health').evidence).toMatch(new RegExp(`^flanneld's own probes \\(every 1 s\\) find unreachable: "${target.name}" \\(${addr6}\\) since `));
+    } finally {
+      await target.exec(['ip6tables', '-D', ...drop]);
+    }
+    await eventually(async () => expect((await health()).unreachable).toEqual([]), 20_000);
+    const { report } = await doctor(lab(), 1, ['--no-probe']);
+    expect(check(report, 'reach.peer-health').evidence).toBe('flanneld probes 4 peer addresses every 1 s: none unreachable');
+    // Logged once each way, naming the family's subnet and address; the IPv4 half never changed.
+    const lines = logRecords(watcher).map((r) => String(r['msg'])).filter((m) => m.startsWith(`peer ${target.name} `));
+    expect(lines).toEqual([
+      `peer ${target.name} (${target.podCidr6}, overlay address ${addr6}) is unreachable through the overlay: no answer within 1000 ms (3 probes in a row)`,
+      `peer ${target.name} (${target.podCidr6}, overlay address ${addr6}) is reachable through the overlay again`,
+    ]);
   });
 
   it('with node0’s daemon stopped: a deleted IPv6 route to one peer, a stale IPv6 route and a flushed ip6tables chain are named', async () => {

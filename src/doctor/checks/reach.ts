@@ -37,7 +37,7 @@ const CONCURRENCY = 32;
  */
 export async function checkReach(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs: number; attempts: number }): Promise<ReachResult> {
   const r = await probePeers(g, m, io, opts);
-  const health = peerHealth(g);
+  const health = peerHealth(g, m);
   return health === undefined ? r : { checks: [...r.checks, health], probes: r.probes };
 }
 
@@ -144,21 +144,23 @@ async function probePeers(g: Gathered, m: Model, io: ReachIo, opts: { timeoutMs:
 }
 
 /** What the daemon's continuous probes found (no probe of the doctor's own). */
-function peerHealth(g: Gathered): Check | undefined {
+function peerHealth(g: Gathered, m: Model): Check | undefined {
   const d = g.daemon.ok ? g.daemon.value.peerHealth : undefined;
   if (d === undefined) return undefined;
+  // A dual-stack node's flanneld probes each family of a peer: count and name addresses then.
+  const dual = enabledFamilies(m.families).length > 1;
   if (d.enabled && d.unreachable.length > 0) {
     return (
       warn(
         'reach.peer-health',
-        `flanneld's own probes (every ${d.intervalSeconds} s) find unreachable: ${listNames(d.unreachable.map((u) => `"${u.node}" since ${u.since}`), 4)}`,
+        `flanneld's own probes (every ${d.intervalSeconds} s) find unreachable: ${listNames(d.unreachable.map((u) => `"${u.node}"${dual ? ` (${u.addr})` : ''} since ${u.since}`), 4)}`,
         'see reach.overlay for what the doctor saw now; flanneld logs each change by node name',
         d.unreachable,
       )
     );
   }
   return d.enabled
-    ? ok('reach.peer-health', d.rounds === 0 ? `flanneld probes every peer every ${d.intervalSeconds} s; its first round is still to come` : `flanneld probes ${count(d.peersProbed, 'peer')} every ${d.intervalSeconds} s: none unreachable`)
+    ? ok('reach.peer-health', d.rounds === 0 ? `flanneld probes every peer every ${d.intervalSeconds} s; its first round is still to come` : `flanneld probes ${(dual ? count(d.peersProbed, 'peer address', 'peer addresses') : count(d.peersProbed, 'peer'))} every ${d.intervalSeconds} s: none unreachable`)
     : skip('reach.peer-health', d.error ?? 'flanneld runs with --peer-health-interval=0');
 }
 

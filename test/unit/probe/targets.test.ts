@@ -51,8 +51,8 @@ describe('IPv6 targets', () => {
     expect(overlayTarget(dual('10.244.2.0/24', 'fd00:10:244:2::/64', '', 'b'), 'udp', 'ipv6')).toBeUndefined();
   });
 
-  it('peer health probes each peer once: over IPv4 when it has that half, else over IPv6', () => {
-    const peers = [dual('10.244.2.0/24', 'fd00:10:244:2::/64', 'vxlan', 'a'), dual(undefined, 'fd00:10:244:3::/64', 'vxlan', 'b')];
-    expect(healthTargets(peers).map((t) => t.addr)).toEqual(['10.244.2.0', 'fd00:10:244:3::']);
+  it('peer health probes each half a peer has: a dual-stack peer over IPv4 and IPv6, an IPv6-only one over IPv6, udp over IPv4', () => {
+    const peers = [dual(undefined, 'fd00:10:244:3::/64', 'vxlan', 'b'), dual('10.244.2.0/24', 'fd00:10:244:2::/64', 'host-gw', 'a'), dual('10.244.4.0/24', 'fd00:10:244:4::/64', '', 'c')];
+    expect(healthTargets(peers).map((t) => `${t.node} ${t.addr}`)).toEqual(['a 10.244.2.1', 'a fd00:10:244:2::1', 'b fd00:10:244:3::', 'c 10.244.4.0']);
   });
 });
