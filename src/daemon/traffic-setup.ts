@@ -2,6 +2,7 @@ import type { NetConf } from '../config/types.ts';
 import { IP_FAMILIES, type IpCidr, type IpFamily } from '../ip/cidr.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
+import { openNftGeneration } from '../netlink/nft-generation.ts';
 import { leaseHalf, type Lease } from '../subnet/lease.ts';
 import type { readSubnetEnv } from '../subnet/subnet-env.ts';
 import { createTrafficManager, readIptablesDumps, runCommand, type TrafficManager } from '../traffic/index.ts';
@@ -28,6 +29,7 @@ export async function setUpTraffic(opts: {
   const { conf, lease, prev, config, log, metrics, signal } = opts;
   // One read of both iptables backends decides for both families (it holds both).
   const iptablesDumps = readIptablesDumps(runCommand);
+  const nftGeneration = openGeneration(log, signal);
   const make = (family: IpFamily): TrafficManager =>
     createTrafficManager({
       mode: conf.enableNFTables ? 'nftables' : 'iptables',
@@ -37,6 +39,7 @@ export async function setUpTraffic(opts: {
       fullyRandom: config.masqFullyRandom,
       iptablesMode: config.iptablesMode,
       iptablesDumps,
+      ...(nftGeneration !== undefined ? { nftGeneration } : {}),
     });
   const managers = new Map<IpFamily, TrafficManager>();
   for (const family of IP_FAMILIES) {
@@ -73,6 +76,21 @@ export async function setUpTraffic(opts: {
   }
 }
 
+/**
+ * The nf_tables generation for the periodic checks, read over one netlink socket for both
+ * families and closed with the resync; undefined (every check reads the rules) when no socket.
+ */
+function openGeneration(log: Logger, signal: AbortSignal): (() => Promise<number>) | undefined {
+  try {
+    const reader = openNftGeneration();
+    signal.addEventListener('abort', () => reader.close(), { once: true });
+    return () => reader.read();
+  } catch (e) {
+    log.info(`cannot ask nf_tables for its generation (${errorText(e)}); the rules are read at every check instead`);
+    return undefined;
+  }
+}
+
 /** One family's rule stats, or the two families' added up (one metrics source). */
 function sumTrafficStats(all: readonly ReturnType<TrafficManager['stats']>[]): ReturnType<TrafficManager['stats']> {
   const [first, ...rest] = all;
@@ -83,6 +101,7 @@ function sumTrafficStats(all: readonly ReturnType<TrafficManager['stats']>[]): R
     const later = b.lastErrorTime > a.lastErrorTime ? b : a;
     return {
       resyncs: a.resyncs + b.resyncs,
+      unchanged: a.unchanged + b.unchanged,
       repairs: a.repairs + b.repairs,
       repairsByReason: reasons,
       changes: a.changes + b.changes,

@@ -1,6 +1,6 @@
 /**
- * rtnetlink constants, written by hand and named exactly as in the kernel UAPI headers, so a
- * grep in include/uapi/linux finds each one. Only what flannel-ts (its code and its tests) uses;
+ * rtnetlink constants (and the few of nfnetlink that the nf_tables generation needs), written by
+ * hand and named exactly as in the kernel UAPI headers, so a grep in include/uapi/linux finds each one. Only what flannel-ts (its code and its tests) uses;
  * the rest of the UAPI is left out, so a constant here is one something reads.
  */
 
@@ -17,6 +17,7 @@ export const SO_RCVBUFFORCE = 33;
 
 // ---- linux/netlink.h ----
 export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 export const SOL_NETLINK = 270;
 export const NETLINK_ADD_MEMBERSHIP = 1;
 export const NETLINK_CAP_ACK = 10;
@@ -177,3 +178,10 @@ export const RTM_NAMES: Readonly<Record<number, string>> = {
   [RTM_NEWNEIGH]: 'RTM_NEWNEIGH', [RTM_DELNEIGH]: 'RTM_DELNEIGH', [RTM_GETNEIGH]: 'RTM_GETNEIGH',
   [RTM_NEWNEIGHTBL]: 'RTM_NEWNEIGHTBL', [RTM_GETNEIGHTBL]: 'RTM_GETNEIGHTBL',
 };
+
+// ---- linux/netfilter/nfnetlink.h, linux/netfilter/nf_tables.h ----
+export const NFNETLINK_V0 = 0;
+export const NFNL_SUBSYS_NFTABLES = 10;
+export const NFT_MSG_GETGEN = 16;
+export const NFT_MSG_NEWGEN = 15;
+export const NFTA_GEN_ID = 1;

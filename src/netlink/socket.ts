@@ -39,6 +39,8 @@ export interface SocketOptions {
   readonly groups?: readonly number[];
   /** Kernel receive queue limit in bytes (SO_RCVBUFFORCE, falling back to SO_RCVBUF). */
   readonly rcvbuf?: number;
+  /** The netlink family: NETLINK_ROUTE unless given (NETLINK_NETFILTER for nf_tables). */
+  readonly protocol?: number;
 }
 
 export function opName(type: number): string {
@@ -92,8 +94,10 @@ export class NlSocket {
   constructor(opts: SocketOptions = {}) {
     this.nat = netlinkNative();
     const path = opts.netns === undefined ? null : netnsPath(opts.netns);
-    const fd = this.nat.nlOpen(path, NETLINK_ROUTE);
-    if (fd < 0) throw new KernelError(-fd, 'socket(AF_NETLINK)', path === null ? 'NETLINK_ROUTE' : `NETLINK_ROUTE in ${path}`);
+    const protocol = opts.protocol ?? NETLINK_ROUTE;
+    const family = protocol === NETLINK_ROUTE ? 'NETLINK_ROUTE' : `netlink protocol ${protocol}`;
+    const fd = this.nat.nlOpen(path, protocol);
+    if (fd < 0) throw new KernelError(-fd, 'socket(AF_NETLINK)', path === null ? family : `${family} in ${path}`);
     this.fd = fd;
     this.seq = (Date.now() & 0x3fffffff) | 1;
     this.onReadable = () => {

@@ -48,8 +48,10 @@ export interface ReconcileStats {
 
 /** Counts the masquerade/forward rule manager keeps (src/traffic/manager.ts adds details of its own). */
 export interface TrafficStats {
-  /** Periodic checks of the rule tables (each reads the tables once). */
+  /** Periodic checks of the rule tables. */
   readonly resyncs: number;
+  /** Of those, the checks the nf_tables generation answered: no commit since a clean check, nothing read. */
+  readonly unchanged: number;
   /** Checks that found rules missing or changed and wrote them back. */
   readonly repairs: number;
 }
@@ -189,6 +191,12 @@ export const METRIC_DOCS = [
   { name: 'flannel_drift_repairs_total', type: 'counter', labels: ['object'], help: 'Kernel objects restored after something else changed or removed them, by object type.' },
   { name: 'flannel_hostgw_peers_not_on_link', type: 'gauge', labels: [], help: 'host-gw peers whose public IP is not on a directly connected network, so no route to them exists.' },
   { name: 'flannel_iptables_resyncs_total', type: 'counter', labels: [], help: 'Periodic checks of the masquerade and forward rules.' },
+  {
+    name: 'flannel_iptables_resyncs_unchanged_total',
+    type: 'counter',
+    labels: [],
+    help: 'Periodic checks answered by the nf_tables ruleset generation alone: no commit to nf_tables since a check found every rule in place, so no iptables-save or nft was run.',
+  },
   { name: 'flannel_iptables_rule_repairs_total', type: 'counter', labels: [], help: 'Masquerade or forward rules found missing or changed and written back.' },
   { name: 'flannel_udp_packets_total', type: 'counter', labels: ['direction'], help: "Packets through the udp backend: direction 'in' is underlay to TUN, 'out' is TUN to underlay." },
   { name: 'flannel_udp_bytes_total', type: 'counter', labels: ['direction'], help: 'Bytes of inner IP packets through the udp backend, by direction.' },
@@ -414,6 +422,7 @@ function reconcileMetrics(make: MetricMaker, sources: Sources): Histogram {
 
 function trafficMetrics(make: MetricMaker): void {
   make.sourcedCounter('flannel_iptables_resyncs_total', 'traffic', (t) => single(t.resyncs));
+  make.sourcedCounter('flannel_iptables_resyncs_unchanged_total', 'traffic', (t) => single(t.unchanged));
   make.sourcedCounter('flannel_iptables_rule_repairs_total', 'traffic', (t) => single(t.repairs));
 }
 

@@ -37,6 +37,13 @@ export interface TrafficManagerOptions {
   readonly iptablesMode?: IptablesModeSetting;
   /** The dumps the detection decides from, when another manager's read serves this one too (readIptablesDumps). */
   readonly iptablesDumps?: Promise<IptablesDumps>;
+  /**
+   * The nf_tables ruleset generation (src/netlink/nft-generation.ts). Given, a periodic check
+   * whose rules live in nf_tables (nftables mode, or the iptables nft backend) is skipped while
+   * the generation is the one seen when the last check found every rule in place: no commit to
+   * the ruleset since means nothing to repair, and no iptables-save or nft process to run.
+   */
+  readonly nftGeneration?: () => Promise<number>;
 }
 
 /** The network and lease of the previous run, from the old subnet.env (FLANNEL_NETWORK, FLANNEL_SUBNET, or the IPV6 ones). */
@@ -114,6 +121,12 @@ class RuleManager implements TrafficManager {
   /** Every kernel operation runs after the previous one: ensures and resyncs never interleave. */
   private tail: Promise<unknown> = Promise.resolve();
   private resyncs = 0;
+  private unchanged = 0;
+  private readonly nftGeneration: (() => Promise<number>) | undefined;
+  /** Whether asking nf_tables failed once: then every check reads the rules. */
+  private generationFailed = false;
+  /** The nf_tables generation when the last check found every rule in place; undefined: check. */
+  private cleanAt: number | undefined;
   private repairs = 0;
   private readonly repairsByReason: Record<string, number> = {};
   private changes = 0;
@@ -136,6 +149,7 @@ class RuleManager implements TrafficManager {
     // --iptables-resync=0 would spin; treat it as one second.
     this.resyncMs = opts.resyncSeconds > 0 ? opts.resyncSeconds * 1000 : 1000;
     this.fullyRandom = opts.fullyRandom;
+    this.nftGeneration = opts.nftGeneration;
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -181,6 +195,7 @@ class RuleManager implements TrafficManager {
         );
       }
       const fullyRandom = this.fullyRandom && (await this.driver.supportsFullyRandom());
+      this.cleanAt = undefined;
       this.want = { ...this.want, masq: { network: formatAnyCidr(net), podSubnet: formatAnyCidr(pod), fullyRandom } };
       this.log.info({ mode: this.mode, network: formatAnyCidr(net), subnet: formatAnyCidr(pod), fullyRandom }, 'Setting up masking rules');
       await this.converge(['masq'], `masq rules for network ${formatAnyCidr(net)} lease ${formatAnyCidr(pod)}`);
@@ -190,6 +205,7 @@ class RuleManager implements TrafficManager {
   ensureForward(network: IpCidr): Promise<void> {
     return this.serial(async () => {
       const net = formatAnyCidr(masked(network));
+      this.cleanAt = undefined;
       this.want = { ...this.want, forward: { network: net } };
       this.log.info({ mode: this.mode, network: net }, 'Setting up forward rules');
       await this.converge(['forward'], `forward rules for network ${net}`);
@@ -217,9 +233,19 @@ class RuleManager implements TrafficManager {
       const groups = (['masq', 'forward'] as const).filter((g) => this.want[g] !== undefined);
       if (groups.length === 0) return;
       this.resyncs++;
+      // Read before the check: a commit during the check moves it, and the next check runs.
+      const generation = await this.generation();
+      if (generation !== undefined && generation === this.cleanAt) {
+        this.unchanged++;
+        return;
+      }
+      this.cleanAt = undefined;
       try {
         const plan = await this.driver.plan(this.want, groups);
-        if (plan.discrepancies.length === 0) return;
+        if (plan.discrepancies.length === 0) {
+          this.cleanAt = generation;
+          return;
+        }
         // pkg/trafficmngr/iptables/iptables.go's words, which runbooks grep for; `found` says what.
         const what = this.mode === 'iptables' ? 'Some iptables rules are missing; deleting and recreating rules' : 'Some nftables rules are missing; recreating rules';
         this.log.warn({ mode: this.mode, found: describeDiscrepancies(plan.discrepancies) }, what);
@@ -231,6 +257,19 @@ class RuleManager implements TrafficManager {
         this.log.error({ mode: this.mode, err: err.message }, 'Failed to ensure rules');
       }
     });
+  }
+
+  /** The nf_tables generation, when this manager's rules live in nf_tables and it can be read. */
+  private async generation(): Promise<number | undefined> {
+    if (this.nftGeneration === undefined || this.generationFailed) return undefined;
+    if (this.mode !== 'nftables' && this.iptablesBackend !== 'nft') return undefined;
+    try {
+      return await this.nftGeneration();
+    } catch (e) {
+      this.generationFailed = true;
+      this.log.info({ err: errorText(e) }, `cannot read the nf_tables generation (${errorText(e)}); the rules are read at every check instead`);
+      return undefined;
+    }
   }
 
   async runResync(signal: AbortSignal): Promise<void> {
@@ -257,6 +296,7 @@ class RuleManager implements TrafficManager {
   stats(): RuleManagerStats {
     return {
       resyncs: this.resyncs,
+      unchanged: this.unchanged,
       repairs: this.repairs,
       repairsByReason: { ...this.repairsByReason },
       changes: this.changes,

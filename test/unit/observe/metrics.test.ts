@@ -80,11 +80,11 @@ describe('createMetrics', () => {
 
   it('keeps what a source counted after the last scrape when it is replaced or removed', async () => {
     const m = quiet();
-    const old = { resyncs: 1, repairs: 0 };
+    const old = { resyncs: 1, unchanged: 0, repairs: 0 };
     const dispose = m.addSource('traffic', () => old);
     expect(sample(await m.scrape(), 'flannel_iptables_resyncs_total')).toBe(1);
     old.resyncs = 4; // counted, not yet scraped
-    m.addSource('traffic', () => ({ resyncs: 2, repairs: 0 }));
+    m.addSource('traffic', () => ({ resyncs: 2, unchanged: 1, repairs: 0 }));
     dispose(); // a late dispose of the replaced source changes nothing
     expect(sample(await m.scrape(), 'flannel_iptables_resyncs_total')).toBe(6);
     const udp = { packetsIn: 3, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: {} };
@@ -147,7 +147,7 @@ describe('createMetrics', () => {
     m.configReloadFailed();
     m.observeReconcileDuration(0.003);
     m.observeReconcileDuration(2);
-    m.addSource('traffic', () => ({ resyncs: 9, repairs: 1 }));
+    m.addSource('traffic', () => ({ resyncs: 9, unchanged: 7, repairs: 1 }));
     let text = await m.scrape();
     expect(sample(text, 'flannel_lease_info{subnet="10.244.1.0/24",backend="vxlan",public_ip="198.18.0.2",node="n1"}')).toBe(1);
     // The iptables backend is known only once the rules are set up, after the config.
@@ -161,6 +161,7 @@ describe('createMetrics', () => {
     expect(sample(text, 'flannel_reconcile_duration_seconds_bucket{le="0.005"}')).toBe(1);
     expect(sample(text, 'flannel_reconcile_duration_seconds_sum')).toBeCloseTo(2.003);
     expect(sample(text, 'flannel_iptables_resyncs_total')).toBe(9);
+    expect(sample(text, 'flannel_iptables_resyncs_unchanged_total')).toBe(7);
     expect(sample(text, 'flannel_iptables_rule_repairs_total')).toBe(1);
     m.setLease({ subnet: '10.244.1.0/24', backend: 'host-gw', publicIp: '198.18.0.2', node: 'n1' });
     text = await m.scrape();
