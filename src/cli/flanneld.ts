@@ -114,6 +114,10 @@ function daemonConfig(opts: Options): DaemonConfig {
       healthzPort: opts.healthzPort,
       vxlanCsumOffload: opts.vxlanCsumOffload,
       peerHealthInterval: opts.peerHealthInterval,
+      subnetManager: opts.kubeSubnetMgr ? 'kube' : 'etcd',
+      ...(opts.kubeSubnetMgr
+        ? {}
+        : { etcdEndpoints: opts.etcdEndpoints, etcdPrefix: opts.etcdPrefix, etcdCAFile: opts.etcdCAFile, etcdCertFile: opts.etcdCertfile, etcdKeyFile: opts.etcdKeyfile, etcdUsername: opts.etcdUsername }),
     },
     blackholeRoute: opts.ipBlackholeRoute,
   };

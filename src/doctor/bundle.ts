@@ -63,7 +63,11 @@ export function bundleEntries(i: BundleInput): TarEntry[] {
   add('daemon/settings.json', json(g.settings));
 
   add('files/subnet.env', g.subnetEnv.ok ? g.subnetEnv.value.text : `# not available: ${g.subnetEnv.error}\n`);
+  // In etcd mode the config is <prefix>/config's value, and the leases are etcd's keys.
   add('files/net-conf.json', g.netConf.ok ? g.netConf.value.text : `# not available: ${g.netConf.error}\n`);
+  if (g.etcd !== undefined) {
+    add('etcd/subnets.txt', g.etcd.ok ? g.etcd.value.kvs.map((kv) => `${kv.key} ${kv.value} (etcd lease ${kv.lease})`).join('\n') + '\n' : `# not available: ${g.etcd.error}\n`);
+  }
   if (g.cni.confFiles.ok) {
     for (const f of g.cni.confFiles.value) add(`cni/net.d/${f.name}`, f.text.ok ? f.text.value : `# not readable: ${f.text.error}\n`);
   } else {
@@ -104,7 +108,7 @@ export function bundleEntries(i: BundleInput): TarEntry[] {
       annotations: Object.fromEntries(Object.entries(n.annotations).filter(([k]) => k.startsWith(prefix))),
     }));
     add('api/nodes.json', json({ server: g.api.value.server, nodes }));
-  } else {
+  } else if (g.etcd === undefined) {
     add('api/error.txt', `${g.api.error}\n`);
   }
   return files.map(([name, data]) => ({ name, data }));

@@ -54,6 +54,15 @@ export interface DaemonSettings {
   readonly healthzPort: number;
   readonly vxlanCsumOffload: string;
   readonly peerHealthInterval: number;
+  /** Where the leases live (absent from daemons before etcd mode: kube). */
+  readonly subnetManager?: 'kube' | 'etcd';
+  /** etcd mode's flags, but never --etcd-password. */
+  readonly etcdEndpoints?: string;
+  readonly etcdPrefix?: string;
+  readonly etcdCAFile?: string;
+  readonly etcdCertFile?: string;
+  readonly etcdKeyFile?: string;
+  readonly etcdUsername?: string;
 }
 
 /**

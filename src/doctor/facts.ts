@@ -9,6 +9,7 @@ import type { Families, IpFamily } from '../ip/cidr.ts';
 import { unicastKind } from '../ifaces/address.ts';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { request } from 'node:http';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ExternalInterface } from '../backends/backend.ts';
 import type { Options } from '../cli/flags.ts';
@@ -21,6 +22,7 @@ import { ipv4NeighThresholds, type NeighTableThresholds } from '../netlink/neigh
 import { AF_BRIDGE, AF_INET, AF_INET6, type Addr, type Link, type Neigh, type Route } from '../netlink/types.ts';
 import { annotationKeys } from '../subnet/kube/annotations.ts';
 import type { NodeView } from '../subnet/kube/api.ts';
+import type { EtcdClient, KeyValue } from '../subnet/etcd/client.ts';
 import { parseDotenv } from '../subnet/subnet-env.ts';
 import { runCommand, type CommandResult } from '../traffic/exec.ts';
 import type { DaemonDebugState, DaemonSettings } from './daemon-state.ts';
@@ -44,9 +46,23 @@ export interface DoctorFlags {
 /** Where the daemon's settings came from, for the evidence lines. */
 export type SettingSource = 'flag' | 'daemon' | 'default';
 
+type EtcdSettingKey = 'etcdEndpoints' | 'etcdPrefix' | 'etcdCAFile' | 'etcdCertFile' | 'etcdKeyFile' | 'etcdUsername';
+
 /** The settings the checks use: the daemon's own, unless a flag given to the doctor overrides them. */
-export interface Settings extends Omit<DaemonSettings, 'vxlanCsumOffload' | 'peerHealthInterval'> {
+export interface Settings extends Omit<DaemonSettings, 'vxlanCsumOffload' | 'peerHealthInterval' | 'subnetManager' | EtcdSettingKey> {
   readonly source: SettingSource;
+  /** kube unless the daemon says etcd, or the doctor is given --kube-subnet-mgr=false or --etcd-* flags. */
+  readonly subnetManager: 'kube' | 'etcd';
+  readonly etcd: { readonly [K in EtcdSettingKey]: string };
+}
+
+/** etcd mode: what `<prefix>/subnets/` and `<prefix>/config` hold. */
+export interface EtcdFacts {
+  readonly endpoints: string;
+  readonly prefix: string;
+  readonly kvs: readonly KeyValue[];
+  /** `<prefix>/config`, parsed as the daemon parses it. */
+  readonly config: Result<{ readonly conf: NetConf; readonly text: string }>;
 }
 
 export interface KernelFacts {
@@ -106,6 +122,8 @@ export interface Gathered {
   readonly netConf: Result<{ readonly conf: NetConf; readonly text: string }>;
   readonly subnetEnv: Result<{ readonly text: string; readonly vars: ReadonlyMap<string, string> }>;
   readonly api: Result<{ readonly server: string; readonly nodes: readonly NodeView[] }>;
+  /** Read in etcd mode only. */
+  readonly etcd: Result<EtcdFacts> | undefined;
   readonly kernel: Result<KernelFacts>;
   readonly ext: Result<ExternalInterface>;
   readonly sysctl: Readonly<Record<string, string | undefined>>;
@@ -129,8 +147,10 @@ export async function gather(opts: Options, doctor: DoctorFlags, env: NodeJS.Pro
   const daemon = await readDaemonState(daemonUrl);
   const settings = resolveSettings(opts, daemon.ok ? daemon.value : undefined, port);
 
+  const etcd = settings.subnetManager === 'etcd' ? await readEtcd(settings, opts.etcdPassword) : undefined;
   const [netConf, subnetEnv, kernel, sysctl, rules, cni] = await Promise.all([
-    readNetConfFile(settings.netConfigPath),
+    // etcd mode reads its config from <prefix>/config, not from the file.
+    etcd === undefined ? readNetConfFile(settings.netConfigPath) : Promise.resolve(etcd.ok ? etcd.value.config : bad<{ conf: NetConf; text: string }>(etcd.error)),
     readSubnetEnvFile(settings.subnetFile),
     readKernel(),
     readSysctls(),
@@ -138,11 +158,44 @@ export async function gather(opts: Options, doctor: DoctorFlags, env: NodeJS.Pro
     readCni(doctor.cniConfDir, doctor.cniBinDir),
   ]);
   const inferred = inferFromFiles(settings, opts, daemon.ok, subnetEnv);
-  const api = await listNodes(inferred);
-  const nodeName = await resolveNode(doctor, daemon, env, settings);
+  const api = etcd === undefined ? await listNodes(inferred) : bad<{ server: string; nodes: readonly NodeView[] }>('etcd mode: the leases are in etcd, not in the Kubernetes API');
+  const nodeName = etcd === undefined ? await resolveNode(doctor, daemon, env, settings) : ok(doctor.nodeName ?? hostname());
   const families = netConf.ok ? { ipv4: netConf.value.conf.enableIPv4, ipv6: netConf.value.conf.enableIPv6 } : undefined;
   const ext = await externalInterface(daemon, settings, api, nodeName, families);
-  return { at, doctor, daemonUrl, daemon, settings: inferred, nodeName, netConf, subnetEnv, api, kernel, ext, sysctl, rules, cni };
+  return { at, doctor, daemonUrl, daemon, settings: inferred, nodeName, netConf, subnetEnv, api, etcd, kernel, ext, sysctl, rules, cni };
+}
+
+/** etcd mode: one list of `<prefix>/subnets/` and one read of `<prefix>/config`, with the daemon's etcd flags. */
+async function readEtcd(s: Settings, password: string): Promise<Result<EtcdFacts>> {
+  let client: EtcdClient | undefined;
+  const endpoints = s.etcd.etcdEndpoints;
+  try {
+    // Loaded only here, as the kube client is: most nodes run the kube subnet manager.
+    const { EtcdClient } = await import('../subnet/etcd/client.ts');
+    const { loadTls } = await import('../subnet/etcd/tls.ts');
+    const { subnetsPrefix, configKey } = await import('../subnet/etcd/lease-value.ts');
+    const tls = loadTls({ caFile: s.etcd.etcdCAFile, certFile: s.etcd.etcdCertFile, keyFile: s.etcd.etcdKeyFile });
+    const user = s.etcd.etcdUsername;
+    client = new EtcdClient({ endpoints: endpoints.split(',').map((e) => e.trim()).filter((e) => e !== ''), tls, ...(user !== '' ? { username: user, password } : {}), requestTimeoutMs: API_TIMEOUT_MS });
+    const key = configKey(s.etcd.etcdPrefix);
+    const [leases, conf] = await Promise.all([client.range(subnetsPrefix(s.etcd.etcdPrefix), { prefix: true }), client.range(key)]);
+    const text = conf.kvs[0]?.value;
+    let config: EtcdFacts['config'];
+    if (text === undefined) config = bad(`no key ${key}`);
+    else {
+      try {
+        config = ok({ conf: parseNetConf(text, `etcd key ${key}`, { subnetManager: 'etcd' }), text });
+      } catch (e) {
+        config = bad(errorText(e));
+      }
+    }
+    return ok({ endpoints, prefix: s.etcd.etcdPrefix, kvs: leases.kvs, config });
+  } catch (e) {
+    const auth = s.etcd.etcdUsername !== '' && password === '' ? ' (the daemon authenticates as ' + `"${s.etcd.etcdUsername}"; give the doctor --etcd-password or FLANNELD_ETCD_PASSWORD)` : '';
+    return bad(`${endpoints}: ${errorText(e)}${auth}`);
+  } finally {
+    client?.close();
+  }
 }
 
 /** Without the daemon, --ip-masq is what it last wrote to subnet.env (FLANNEL_IPMASQ), unless given to the doctor. */
@@ -171,7 +224,30 @@ function resolveSettings(opts: Options, d: DaemonDebugState | undefined, healthz
     healthzIP: pick('healthzIP', 'healthz-ip'),
     healthzPort: s?.healthzPort ?? healthzPort,
     source: s !== undefined ? 'daemon' : opts.set.size > 0 ? 'flag' : 'default',
+    subnetManager: subnetManagerOf(opts, s),
+    etcd: {
+      etcdEndpoints: pickEtcd(opts, s, 'etcdEndpoints', 'etcd-endpoints', opts.etcdEndpoints),
+      etcdPrefix: pickEtcd(opts, s, 'etcdPrefix', 'etcd-prefix', opts.etcdPrefix),
+      etcdCAFile: pickEtcd(opts, s, 'etcdCAFile', 'etcd-cafile', opts.etcdCAFile),
+      etcdCertFile: pickEtcd(opts, s, 'etcdCertFile', 'etcd-certfile', opts.etcdCertfile),
+      etcdKeyFile: pickEtcd(opts, s, 'etcdKeyFile', 'etcd-keyfile', opts.etcdKeyfile),
+      etcdUsername: pickEtcd(opts, s, 'etcdUsername', 'etcd-username', opts.etcdUsername),
+    },
   };
+}
+
+/**
+ * The daemon's subnet manager; without a daemon, kube (the manifest's) unless the doctor is given
+ * --kube-subnet-mgr=false or an --etcd-* flag. Daemons before etcd mode report none: kube.
+ */
+function subnetManagerOf(opts: Options, s: DaemonSettings | undefined): 'kube' | 'etcd' {
+  if (opts.set.has('kube-subnet-mgr')) return opts.kubeSubnetMgr ? 'kube' : 'etcd';
+  if (s !== undefined) return s.subnetManager ?? 'kube';
+  return [...opts.set].some((f) => f.startsWith('etcd-')) ? 'etcd' : 'kube';
+}
+
+function pickEtcd(opts: Options, s: DaemonSettings | undefined, key: EtcdSettingKey, flag: string, given: string): string {
+  return opts.set.has(flag) ? given : (s?.[key] ?? given);
 }
 
 /** GET /debug/state with a deadline; the error says how to make it answer. */

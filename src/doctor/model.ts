@@ -1,8 +1,8 @@
 /**
  * What the node should look like, derived from the gathered facts: the Network and backend
  * (the daemon's view, else net-conf.json), the own lease (daemon, else the API, else
- * subnet.env), the peers as their annotations say (the API, else the daemon's list), the
- * external interface and the MTU the backend needs.
+ * subnet.env), the peers as their annotations say (the API; in etcd mode their etcd leases; else
+ * the daemon's list), the external interface and the MTU the backend needs.
  */
 import { errorText } from '../util/errors.ts';
 import type { ExternalInterface } from '../backends/backend.ts';
@@ -14,6 +14,7 @@ import { networkOf6, parseCidr6, type Ipv6Cidr } from '../ip/ipv6.ts';
 import { annotationKeys, type AnnotationKeys } from '../subnet/kube/annotations.ts';
 import type { NodeView } from '../subnet/kube/api.ts';
 import { isFlannelNode, nodeToLease, podCidrs } from '../subnet/kube/node-lease.ts';
+import { decodeLeaseValue, parseSubnetKey, subnetKeyName, subnetsPrefix } from '../subnet/etcd/lease-value.ts';
 import type { Lease } from '../subnet/lease.ts';
 import type { LeaseView } from './daemon-state.ts';
 import type { Gathered } from './facts.ts';
@@ -27,7 +28,7 @@ export interface Model {
   readonly network: Ipv4Cidr | undefined;
   readonly ipv6Network: Ipv6Cidr | undefined;
   readonly backend: BackendConfig | undefined;
-  /** Where network and backend came from. */
+  /** Where network and backend came from (etcd mode's `<prefix>/config` counts as net-conf.json). */
   readonly configSource: 'daemon' | 'net-conf.json' | undefined;
   readonly enableNFTables: boolean;
   readonly keys: AnnotationKeys | undefined;
@@ -37,7 +38,9 @@ export interface Model {
   readonly ownV6: { readonly subnet: Ipv6Cidr; readonly source: OwnSource } | undefined;
   /** Flannel peers (other nodes with a lease), from their annotations: each lease whole, sorted by node. */
   readonly leases: readonly Lease[];
-  readonly peersSource: 'API' | 'daemon' | 'none';
+  readonly peersSource: 'API' | 'etcd' | 'daemon' | 'none';
+  /** etcd mode: the key the own subnets name, and what etcd holds there (undefined: no such key). */
+  readonly etcdOwn: { readonly key: string; readonly value: string | undefined } | undefined;
   /** Nodes whose annotations cannot become a lease. */
   readonly malformed: readonly { readonly node: string; readonly problem: string }[];
   readonly ext: ExternalInterface | undefined;
@@ -120,6 +123,13 @@ export function deriveModel(g: Gathered): Model {
         malformed.push({ node: n.name, problem: errorText(e) });
       }
     }
+  } else if (g.etcd?.ok === true) {
+    peersSource = 'etcd';
+    for (const kv of g.etcd.value.kvs) {
+      const got = etcdLease(kv.key, kv.value);
+      if (typeof got === 'string') malformed.push({ node: kv.key, problem: got });
+      else if (!(own !== undefined && got.subnet !== undefined && got.subnet.ip === own.subnet.ip && got.subnet.prefixLen === own.subnet.prefixLen)) leases.push(got);
+    }
   } else if (d !== undefined) {
     peersSource = 'daemon';
     for (const p of d.peers) {
@@ -145,7 +155,23 @@ export function deriveModel(g: Gathered): Model {
       else backendMtu = ext.mtu;
     }
   }
-  return { families, network, ipv6Network, backend, configSource, enableNFTables, keys, nodeName, ownNode, own, ownV6, leases, peersSource, malformed, ext, backendMtu, device, device6 };
+  let etcdOwn: Model['etcdOwn'];
+  if (g.etcd?.ok === true && own !== undefined) {
+    const key = subnetsPrefix(g.etcd.value.prefix) + subnetKeyName(own.subnet, ownV6?.subnet);
+    etcdOwn = { key, value: g.etcd.value.kvs.find((kv) => kv.key === key)?.value };
+  }
+  return { families, network, ipv6Network, backend, configSource, enableNFTables, keys, nodeName, ownNode, own, ownV6, leases, peersSource, etcdOwn, malformed, ext, backendMtu, device, device6 };
+}
+
+/** An etcd lease key and value as a peer lease, or why it is none. Unnamed: etcd has no node names, so checks name it by its subnets. */
+function etcdLease(key: string, value: string): Lease | string {
+  const subnets = parseSubnetKey(key);
+  if (typeof subnets === 'string') return `key ${subnets}`;
+  try {
+    return { ...subnets, attrs: decodeLeaseValue(value) };
+  } catch (e) {
+    return errorText(e);
+  }
 }
 
 /** The MTU flanneld gives a family's VXLAN device: net-conf.json's MTU, else the external interface's, less the family's overhead. */

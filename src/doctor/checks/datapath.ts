@@ -133,7 +133,7 @@ async function peers(k: KernelFacts, m: Model, direct: DirectPeers): Promise<Che
   if (b === undefined || scopes.length === 0 || m.ext === undefined) {
     return [skip(id, 'no backend, Network, lease or external interface to compare with'), skip(staleId, 'nothing to compare with')];
   }
-  if (m.peersSource === 'none') return [skip(id, 'no peer list (the API and the daemon did not answer)'), skip(staleId, 'no peer list')];
+  if (m.peersSource === 'none') return [skip(id, 'no peer list (the API, or etcd, and the daemon did not answer)'), skip(staleId, 'no peer list')];
   const want = new Map<string, Lease>(m.leases.map((p) => [leaseKey(p), p]));
   // flanneld reaches each peer the way it advertises (docs/migration.md): vxlan peers through
   // flannel.N, host-gw peers by a route via their public IP, udp peers through flannel0.
@@ -227,7 +227,8 @@ async function peers(k: KernelFacts, m: Model, direct: DirectPeers): Promise<Che
   } else if (notes.length > 0) {
     out.push(warn(id, `${count(programmable, 'peer')} programmed; ${listNames(notes, 3)}`, 'peers running a backend flannel-ts does not implement or with broken annotations are unreachable from this node: fix their net-conf.json or annotations'));
   } else {
-    out.push(ok(id, `${count(programmable, 'peer')}, each with its ${entriesPerPeer}, as their annotations say (from the ${m.peersSource})`));
+    const said = m.peersSource === 'etcd' ? 'as their etcd leases say' : `as their annotations say (from the ${m.peersSource})`;
+    out.push(ok(id, `${count(programmable, 'peer')}, each with its ${entriesPerPeer}, ${said}`));
   }
   if (stale.size > 0) {
     const text = `${count(stale.size, 'entry', 'entries')} ${stale.size === 1 ? 'belongs' : 'belong'} to no peer: ${listNames([...stale], 4)}`;

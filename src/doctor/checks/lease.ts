@@ -1,13 +1,15 @@
 import { containsAnyCidr, enabledFamilies, familyName, formatAnyCidr } from '../../ip/cidr.ts';
 import { annotationChanges, podCidrs } from '../../subnet/kube/node-lease.ts';
-import { leaseSubnets, type Lease } from '../../subnet/lease.ts';
+import { decodeLeaseValue, encodeLeaseValue } from '../../subnet/etcd/lease-value.ts';
+import { leaseSubnets, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
 import { leaseOfView } from '../model.ts';
-import { fail, listNames, ok, skip, warn, type Check } from '../check.ts';
+import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
 import type { Gathered } from '../facts.ts';
 import type { Model } from '../model.ts';
 
 /** The lease: the API answers, the node has a podCIDR, its annotations are what the daemon publishes, no public-ip twice. */
 export function checkLease(g: Gathered, m: Model): Check[] {
+  if (g.etcd !== undefined) return checkEtcdLease(g, m);
   const out: Check[] = [];
   if (!g.api.ok) {
     out.push(fail('lease.api', `cannot list nodes: ${g.api.error}`, 'check the kubeconfig / service account and that the API server is reachable from the node'));
@@ -16,8 +18,60 @@ export function checkLease(g: Gathered, m: Model): Check[] {
   out.push(ok('lease.api', `${g.api.value.server}: ${g.api.value.nodes.length} nodes`));
   out.push(podCidr(g, m));
   out.push(annotations(g, m));
-  out.push(publicIps(m));
+  out.push(publicIps(m, ownPublicIps(m)));
   out.push(peerView(g, m));
+  return out;
+}
+
+/** etcd mode: etcd answers, the own key holds what the daemon publishes, no public-ip twice. */
+function checkEtcdLease(g: Gathered, m: Model): Check[] {
+  const etcd = g.etcd!;
+  if (!etcd.ok) {
+    return [fail('lease.etcd', `cannot read the leases: ${etcd.error}`, 'check --etcd-endpoints, the TLS and auth flags, and that etcd is reachable from the node')];
+  }
+  const dir = `${etcd.value.prefix.replace(/\/+$/, '')}/subnets/`;
+  const out = [ok('lease.etcd', `${etcd.value.endpoints}: ${count(etcd.value.kvs.length, 'key')} under ${dir}`), etcdKey(g, m)];
+  const held = g.daemon.ok && g.daemon.value.lease !== undefined ? leaseOfView(g.daemon.value.lease) : undefined;
+  const own = held?.attrs ?? (m.etcdOwn?.value === undefined ? undefined : attrsOf(m.etcdOwn.value));
+  out.push(publicIps(m, own === undefined ? [] : [own.publicIp, own.publicIpv6].flatMap((ip) => (ip === undefined ? [] : [{ ip, node: 'this node' }]))));
+  out.push(peerView(g, m));
+  return out;
+}
+
+/** The own lease key: present, and byte for byte what the daemon publishes. */
+function etcdKey(g: Gathered, m: Model): Check {
+  const id = 'lease.key';
+  const own = m.etcdOwn;
+  if (own === undefined) return fail(id, 'no own subnet known (the daemon did not answer and there is no subnet.env)', 'start flanneld: it takes a lease and writes subnet.env');
+  if (own.value === undefined) {
+    return fail(id, `${own.key} is not in etcd: the lease expired or was deleted`, 'flanneld shuts down when its lease is deleted and takes one again when it starts: restart it if it still runs');
+  }
+  const held = g.daemon.ok && g.daemon.value.lease !== undefined ? leaseOfView(g.daemon.value.lease) : undefined;
+  if (held !== undefined) {
+    const want = encodeLeaseValue(held.attrs);
+    if (own.value !== want) return fail(id, `${own.key} holds ${own.value}, but flanneld publishes ${want}`, 'something else wrote the key; flanneld writes it again when it renews the lease or restarts');
+  }
+  return ok(id, `${own.key} = ${own.value}${held !== undefined ? ', as flanneld publishes' : ''}`);
+}
+
+function attrsOf(value: string): LeaseAttrs | undefined {
+  try {
+    return decodeLeaseValue(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The own node's public addresses, as its annotations say. */
+function ownPublicIps(m: Model): { ip: string; node: string }[] {
+  const node = m.ownNode;
+  const keys = m.keys;
+  if (node === undefined || keys === undefined) return [];
+  const out: { ip: string; node: string }[] = [];
+  for (const [on, key] of [[m.families.ipv4, keys.publicIp], [m.families.ipv6, keys.publicIpv6]] as const) {
+    const ip = on ? node.annotations[key] : undefined;
+    if (ip !== undefined) out.push({ ip, node: node.name });
+  }
   return out;
 }
 
@@ -93,7 +147,7 @@ function annotations(g: Gathered, m: Model): Check {
   return ok(id, `node "${node.name}": ${shown.join(', ')}${d === undefined ? ' (no daemon to compare with)' : ', as flanneld publishes'}`);
 }
 
-function publicIps(m: Model): Check {
+function publicIps(m: Model, own: readonly { ip: string; node: string }[]): Check {
   const id = 'lease.public-ip';
   const byIp = new Map<string, string[]>();
   const add = (ip: string, node: string): void => {
@@ -101,17 +155,14 @@ function publicIps(m: Model): Check {
     list.push(node);
     byIp.set(ip, list);
   };
-  if (m.ownNode !== undefined && m.keys !== undefined) {
-    for (const [on, key] of [[m.families.ipv4, m.keys.publicIp], [m.families.ipv6, m.keys.publicIpv6]] as const) {
-      const own = on ? m.ownNode.annotations[key] : undefined;
-      if (own !== undefined) add(own, m.ownNode.name);
-    }
-  }
+  for (const o of own) add(o.ip, o.node);
   for (const p of m.leases) {
     for (const ip of [p.attrs.publicIp, p.attrs.publicIpv6]) if (ip !== undefined) add(ip, p.node ?? leaseSubnets(p));
   }
   const dups = [...byIp].filter(([, nodes]) => nodes.length > 1);
-  if (dups.length === 0) return ok(id, `${byIp.size} nodes, each with its own public-ip`);
+  // A dual-stack node has two public addresses: count nodes, not addresses.
+  const nodes = new Set([...byIp.values()].flat()).size;
+  if (dups.length === 0) return ok(id, `${nodes} nodes, each with its own public-ip${m.families.ipv4 && m.families.ipv6 ? ' and public-ipv6' : ''}`);
   const text = dups.map(([ip, nodes]) => `${ip} is advertised by ${nodes.map((n) => `"${n}"`).join(' and ')}`).join('; ');
   return fail(
     id,
@@ -126,13 +177,15 @@ function peerView(g: Gathered, m: Model): Check {
   const problems: string[] = [];
   for (const x of m.malformed) problems.push(x.problem);
   if (g.daemon.ok) {
-    const seen = (l: Lease): string => JSON.stringify([l.subnet && formatAnyCidr(l.subnet), l.ipv6Subnet && formatAnyCidr(l.ipv6Subnet), l.attrs]);
+    // Field by field (the order of the attrs' keys depends on where a lease was read).
+    const a = (l: Lease) => l.attrs;
+    const seen = (l: Lease): string => JSON.stringify([l.subnet && formatAnyCidr(l.subnet), l.ipv6Subnet && formatAnyCidr(l.ipv6Subnet), a(l).publicIp, a(l).publicIpv6, a(l).backendType, a(l).backendData, a(l).backendV6Data]);
     const known = new Set(g.daemon.value.peers.map(leaseOfView).filter((l) => l !== undefined).map(seen));
     const stale = m.leases.filter((p) => !known.has(seen(p))).map((p) => p.node ?? leaseSubnets(p));
-    if (stale.length > 0) problems.push(`flanneld's view differs from the API for ${listNames(stale)}`);
+    if (stale.length > 0) problems.push(`flanneld's view differs from ${m.peersSource === 'etcd' ? 'etcd' : 'the API'} for ${listNames(stale)}`);
   }
   if (problems.length > 0) {
     return warn(id, problems.join('; '), 'malformed nodes are skipped by every flanneld (fix their annotations); a view that stays different means the daemon\'s watch is stuck: restart it');
   }
-  return ok(id, `${m.leases.length === 1 ? '1 peer' : `${m.leases.length} peers`} with valid annotations${g.daemon.ok ? ', as flanneld sees them' : ''}`);
+  return ok(id, `${m.leases.length === 1 ? '1 peer' : `${m.leases.length} peers`} with valid ${m.peersSource === 'etcd' ? 'leases' : 'annotations'}${g.daemon.ok ? ', as flanneld sees them' : ''}`);
 }
