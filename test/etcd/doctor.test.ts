@@ -8,10 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { runDoctor } from '../../lab/doctor.ts';
 import { ETCD_ENDPOINT } from '../../lab/etcd.ts';
 import { run } from '../../lab/harness/exec.ts';
-import type { Check } from '../../src/doctor/check.ts';
-import type { Report } from '../../src/doctor/report.ts';
 import type { Lab } from '../../lab/lab.ts';
 import { eventually, HEALTH_PORT } from '../lab/daemon-helpers.ts';
+import { check, doctorReport, notOk } from '../lab/doctor-helpers.ts';
 import { daemonLabSkip, useLab } from '../lab/harness.ts';
 import { etcdSkip } from './etcd-server.ts';
 import { parseEtcdctlJson } from './helpers.ts';
@@ -21,20 +20,7 @@ const why = daemonLabSkip.skip ? daemonLabSkip.why : etcdSkip.why;
 const SUBNETS = '/coreos.com/network/subnets/';
 const keyOf = (podCidr: string): string => SUBNETS + podCidr.replace('/', '-');
 
-async function doctor(lab: Lab, i: number, extra: readonly string[] = ['--no-probe']): Promise<{ code: number; report: Report }> {
-  const r = await runDoctor(lab.state, i, ['--json', ...extra]);
-  try {
-    return { code: r.code, report: JSON.parse(r.stdout) as Report };
-  } catch {
-    throw new Error(`doctor on node ${i} printed no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
-}
-
-const check = (report: Report, id: string): Check => {
-  const c = report.checks.find((x) => x.id === id);
-  if (c === undefined) throw new Error(`no check ${id} in ${report.checks.map((x) => x.id).join(', ')}`);
-  return c;
-};
+const doctor = (lab: Lab, i: number, extra: readonly string[] = ['--no-probe']) => doctorReport(lab, i, extra);
 
 describe.skipIf(skip)(`flanneld doctor in etcd mode${skip ? ` (skipped: ${why})` : ''}`, () => {
   const lab = useLab({ nodes: 2, backend: 'vxlan', subnetMgr: 'etcd' });
@@ -42,7 +28,7 @@ describe.skipIf(skip)(`flanneld doctor in etcd mode${skip ? ` (skipped: ${why})`
   it('a healthy node: every check ok, the lease read from etcd and compared byte for byte', async () => {
     await eventually(async () => expect((await lab().node(0).http('/readyz', HEALTH_PORT)).status).toBe(200), 30_000);
     const { code, report } = await doctor(lab(), 0, []);
-    expect(report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.id} ${c.status}: ${c.evidence}`)).toEqual([]);
+    expect(notOk(report)).toEqual([]);
     expect(code).toBe(0);
     const n = lab().node(0);
     const stored = parseEtcdctlJson((await lab().etcdctl(['get', '--prefix', SUBNETS, '-w', 'json'])).stdout);

@@ -9,31 +9,15 @@
  * DirectRouting, a peer on the same link is expected direct in both families, as the daemon does it.
  */
 import { describe, expect, it } from 'vitest';
-import { runDoctor } from '../../lab/doctor.ts';
-import type { Check } from '../../src/doctor/check.ts';
 import type { DaemonDebugState } from '../../src/doctor/daemon-state.ts';
-import type { Report } from '../../src/doctor/report.ts';
 import { eventually, HEALTH_PORT, logRecords } from './daemon-helpers.ts';
+import { check, doctorReport, notOk } from './doctor-helpers.ts';
 import { daemonLabSkip, useLab } from './harness.ts';
 import type { Lab } from '../../lab/lab.ts';
 
 const { skip, why } = daemonLabSkip;
 
-async function doctor(lab: Lab, i: number, extra: readonly string[] = []): Promise<{ code: number; report: Report }> {
-  const r = await runDoctor(lab.state, i, ['--json', ...extra]);
-  try {
-    return { code: r.code, report: JSON.parse(r.stdout) as Report };
-  } catch {
-    throw new Error(`doctor on node ${i} printed no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
-}
-
-const check = (report: Report, id: string): Check => {
-  const c = report.checks.find((x) => x.id === id);
-  if (c === undefined) throw new Error(`no check ${id} in ${report.checks.map((x) => x.id).join(', ')}`);
-  return c;
-};
-const notOk = (report: Report): string[] => report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.id} ${c.status}: ${c.evidence}`);
+const doctor = doctorReport;
 const waitReady = (lab: Lab, nodes: readonly number[]) =>
   Promise.all(nodes.map((i) => eventually(async () => expect((await lab.node(i).http('/readyz', HEALTH_PORT)).status).toBe(200), 30_000)));
 

@@ -25,10 +25,9 @@ import { fetchIn } from '../../lab/apiserver-process.ts';
 import { nodeCniDirs } from '../../lab/cni-install.ts';
 import { runDoctor } from '../../lab/doctor.ts';
 import { run } from '../../lab/harness/exec.ts';
-import type { Report } from '../../src/doctor/report.ts';
-import type { Check } from '../../src/doctor/check.ts';
 import type { DaemonDebugState } from '../../src/doctor/daemon-state.ts';
 import { eventually, HEALTH_PORT, logRecords, PREFIX, sample, scrape } from './daemon-helpers.ts';
+import { check, doctorReport, notOk } from './doctor-helpers.ts';
 import { daemonLabSkip, useLab } from './harness.ts';
 
 const { skip, why } = daemonLabSkip;
@@ -36,22 +35,7 @@ const { skip, why } = daemonLabSkip;
 describe.skipIf(skip)(`flanneld doctor and peer health, vxlan${skip ? ` (skipped: ${why})` : ''}`, () => {
   const lab = useLab({ nodes: 3, backend: 'vxlan' });
 
-  async function doctor(i: number, extra: readonly string[] = []): Promise<{ code: number; report: Report }> {
-    const r = await runDoctor(lab().state, i, ['--json', ...extra]);
-    let report: Report;
-    try {
-      report = JSON.parse(r.stdout) as Report;
-    } catch {
-      throw new Error(`doctor on node ${i} printed no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-    }
-    return { code: r.code, report };
-  }
-  const check = (report: Report, id: string): Check => {
-    const c = report.checks.find((x) => x.id === id);
-    if (c === undefined) throw new Error(`no check ${id} in ${report.checks.map((x) => x.id).join(', ')}`);
-    return c;
-  };
-  const notOk = (report: Report): string[] => report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.id} ${c.status}: ${c.evidence}`);
+  const doctor = (i: number, extra: readonly string[] = []) => doctorReport(lab(), i, extra);
   const state = async (i: number): Promise<DaemonDebugState> => {
     const r = await lab().node(i).http('/debug/state', HEALTH_PORT);
     expect(r.status).toBe(200);
