@@ -1,6 +1,6 @@
 /**
  * Everything `flanneld doctor` looks at, read once: the daemon's /debug/state, the files, the
- * API server's nodes, the kernel (through src/netlink, never `ip`), sysctls and the firewall
+ * API server's nodes (in etcd mode etcd's leases and config), the kernel (through src/netlink, never `ip`), sysctls and the firewall
  * rules (iptables-save and nft, the accepted way to read them). Each source is read on its
  * own and a failure is kept as data, so one broken source never hides the others.
  */
@@ -191,7 +191,8 @@ async function readEtcd(s: Settings, password: string): Promise<Result<EtcdFacts
     }
     return ok({ endpoints, prefix: s.etcd.etcdPrefix, kvs: leases.kvs, config });
   } catch (e) {
-    const auth = s.etcd.etcdUsername !== '' && password === '' ? ' (the daemon authenticates as ' + `"${s.etcd.etcdUsername}"; give the doctor --etcd-password or FLANNELD_ETCD_PASSWORD)` : '';
+    const user = s.etcd.etcdUsername;
+    const auth = user !== '' && password === '' ? ` (the daemon authenticates as "${user}"; give the doctor --etcd-password or FLANNELD_ETCD_PASSWORD)` : '';
     return bad(`${endpoints}: ${errorText(e)}${auth}`);
   } finally {
     client?.close();

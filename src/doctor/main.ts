@@ -46,7 +46,9 @@ every peer through the overlay. Exit 0 all ok, 1 warnings, 2 failures.
   --node-name NAME     this node (default: what flanneld reports, else NODE_NAME)
 flanneld flags (--healthz-ip/--healthz-port to reach the daemon, default 127.0.0.1:8081;
 --subnet-file, --net-config-path, --kubeconfig-file, --iface, ...) apply when the daemon does
-not answer, and override what it reports when given.
+not answer, and override what it reports when given. In etcd mode (the daemon says so, or
+--etcd-* flags are given) the lease is checked in etcd, with the daemon's --etcd-* flags; the
+password is never in the daemon's state: give --etcd-password (or FLANNELD_ETCD_PASSWORD).
 `;
 
 interface Parsed {
