@@ -29,7 +29,8 @@ export async function setUpTraffic(opts: {
   const { conf, lease, prev, config, log, metrics, signal } = opts;
   // One read of both iptables backends decides for both families (it holds both).
   const iptablesDumps = readIptablesDumps(runCommand);
-  const nftGeneration = openGeneration(log, signal);
+  // Only the periodic checks ask for it, and they run only with rules to keep.
+  const nftGeneration = config.ipMasq || config.forwardRules ? openGeneration(log, signal) : undefined;
   const make = (family: IpFamily): TrafficManager =>
     createTrafficManager({
       mode: conf.enableNFTables ? 'nftables' : 'iptables',
