@@ -1,6 +1,6 @@
 import { containsAnyCidr, enabledFamilies, familyName, formatAnyCidr } from '../../ip/cidr.ts';
 import { annotationChanges, podCidrs } from '../../subnet/kube/node-lease.ts';
-import { decodeLeaseValue, encodeLeaseValue } from '../../subnet/etcd/lease-value.ts';
+import { decodeLeaseValue, encodeLeaseValue, subnetsPrefix } from '../../subnet/etcd/lease-value.ts';
 import { leaseSubnets, type Lease, type LeaseAttrs } from '../../subnet/lease.ts';
 import { leaseOfView } from '../model.ts';
 import { count, fail, listNames, ok, skip, warn, type Check } from '../check.ts';
@@ -29,8 +29,7 @@ function checkEtcdLease(g: Gathered, m: Model): Check[] {
   if (!etcd.ok) {
     return [fail('lease.etcd', `cannot read the leases: ${etcd.error}`, 'check --etcd-endpoints, the TLS and auth flags, and that etcd is reachable from the node')];
   }
-  const dir = `${etcd.value.prefix.replace(/\/+$/, '')}/subnets/`;
-  const out = [ok('lease.etcd', `${etcd.value.endpoints}: ${count(etcd.value.kvs.length, 'key')} under ${dir}`), etcdKey(g, m)];
+  const out = [ok('lease.etcd', `${etcd.value.endpoints}: ${count(etcd.value.kvs.length, 'key')} under ${subnetsPrefix(etcd.value.prefix)}`), etcdKey(g, m)];
   const held = g.daemon.ok && g.daemon.value.lease !== undefined ? leaseOfView(g.daemon.value.lease) : undefined;
   const own = held?.attrs ?? (m.etcdOwn?.value === undefined ? undefined : attrsOf(m.etcdOwn.value));
   out.push(publicIps(m, own === undefined ? [] : [own.publicIp, own.publicIpv6].flatMap((ip) => (ip === undefined ? [] : [{ ip, node: 'this node' }]))));
