@@ -12,10 +12,10 @@ function capture(format: 'json' | 'text' | undefined, level: 'info' | 'debug' = 
 const HEADER = /^([IWEF])(\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{6}) {1,7}(\d+) ([^ :\]]+):(\d+)\] /;
 
 describe('klog text lines (the default)', () => {
-  it('writes upstream-style klog lines naming this file and line, with fields as key=value', () => {
+  it('writes upstream-style klog lines naming this file, with fields as key=value', () => {
     const { log, lines } = capture(undefined);
     const before = Date.now();
-    log.info({ subnet: '10.244.2.0/24', peers: 3 }, 'Subnet added: 10.244.2.0/24 via 198.18.0.3'); const line = Number(new Error().stack!.split('\n')[1]!.match(/:(\d+):\d+\)?$/)![1]);
+    log.info({ subnet: '10.244.2.0/24', peers: 3 }, 'Subnet added: 10.244.2.0/24 via 198.18.0.3');
     log.warn('careful');
     log.error({ err: new Error('boom') }, 'it broke');
     expect(lines).toHaveLength(3);
@@ -23,7 +23,9 @@ describe('klog text lines (the default)', () => {
     expect(m).not.toBeNull();
     expect(m[1]).toBe('I');
     expect(Number(m[8])).toBe(process.pid);
-    expect(`${m[9]}:${m[10]}`).toBe(`klog.test.ts:${line}`);
+    // The exact line is pinned by test/observe/klog-caller.test.ts, in a process without vitest's
+    // transform (whose line numbers V8's call sites report here).
+    expect(m[9]).toBe('klog.test.ts');
     const t = new Date(before);
     expect(`${m[2]}${m[3]}`).toBe(`${String(t.getMonth() + 1).padStart(2, '0')}${String(t.getDate()).padStart(2, '0')}`);
     expect(lines[0]!.slice(m[0].length)).toBe('Subnet added: 10.244.2.0/24 via 198.18.0.3 subnet="10.244.2.0/24" peers=3\n');
