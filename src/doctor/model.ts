@@ -127,7 +127,7 @@ export function deriveModel(g: Gathered): Model {
     peersSource = 'etcd';
     for (const kv of g.etcd.value.kvs) {
       const got = etcdLease(kv.key, kv.value);
-      if (typeof got === 'string') malformed.push({ node: kv.key, problem: got });
+      if (typeof got === 'string') malformed.push({ node: kv.key, problem: `etcd key ${kv.key}: ${got}` });
       else if (!(own !== undefined && got.subnet !== undefined && got.subnet.ip === own.subnet.ip && got.subnet.prefixLen === own.subnet.prefixLen)) leases.push(got);
     }
   } else if (d !== undefined) {

@@ -52,7 +52,7 @@ describe.skipIf(skip)(`flanneld doctor in etcd mode${skip ? ` (skipped: ${why})`
 
   it("another lease with a node's public IP is named by both subnets", async () => {
     const peer = lab().node(1);
-    const foreign = ['10.244.250.0/24', '10.244.251.0/24'].find((c) => c !== lab().node(0).podCidr && c !== peer.podCidr)!;
+    const foreign = ['10.244.250.0/24', '10.244.251.0/24', '10.244.249.0/24'].find((c) => c !== lab().node(0).podCidr && c !== peer.podCidr)!;
     await lab().etcdctl(['put', keyOf(foreign), `{"PublicIP":"${peer.underlayIp}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:02:50"}}`]);
     try {
       const { code, report } = await doctor(lab(), 0);
@@ -63,6 +63,22 @@ describe.skipIf(skip)(`flanneld doctor in etcd mode${skip ? ` (skipped: ${why})`
       expect(code).toBe(2);
     } finally {
       await lab().etcdctl(['del', keyOf(foreign)]);
+    }
+  });
+
+  it('a lease value no flanneld can read is named with its key', async () => {
+    // A subnet neither node drew (theirs are random).
+    const bad = keyOf(['10.244.252.0/24', '10.244.253.0/24', '10.244.254.0/24'].find((c) => c !== lab().node(0).podCidr && c !== lab().node(1).podCidr)!);
+    await lab().etcdctl(['put', bad, 'not json']);
+    try {
+      const { report } = await doctor(lab(), 0);
+      expect(check(report, 'lease.peers')).toMatchObject({
+        status: 'warn',
+        evidence: `etcd key ${bad}: value is not JSON (Unexpected token 'o', "not json" is not valid JSON)`,
+        fix: "malformed etcd keys are skipped by every flanneld (fix or delete them); a view that stays different means the daemon's watch is stuck: restart it",
+      });
+    } finally {
+      await lab().etcdctl(['del', bad]);
     }
   });
 

@@ -184,7 +184,8 @@ function peerView(g: Gathered, m: Model): Check {
     if (stale.length > 0) problems.push(`flanneld's view differs from ${m.peersSource === 'etcd' ? 'etcd' : 'the API'} for ${listNames(stale)}`);
   }
   if (problems.length > 0) {
-    return warn(id, problems.join('; '), 'malformed nodes are skipped by every flanneld (fix their annotations); a view that stays different means the daemon\'s watch is stuck: restart it');
+    const fixWhat = m.peersSource === 'etcd' ? 'malformed etcd keys are skipped by every flanneld (fix or delete them)' : 'malformed nodes are skipped by every flanneld (fix their annotations)';
+    return warn(id, problems.join('; '), `${fixWhat}; a view that stays different means the daemon's watch is stuck: restart it`);
   }
   return ok(id, `${m.leases.length === 1 ? '1 peer' : `${m.leases.length} peers`} with valid ${m.peersSource === 'etcd' ? 'leases' : 'annotations'}${g.daemon.ok ? ', as flanneld sees them' : ''}`);
 }
