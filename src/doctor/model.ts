@@ -9,7 +9,7 @@ import type { ExternalInterface } from '../backends/backend.ts';
 import type { BackendConfig, VxlanConfig } from '../config/types.ts';
 import { VXLAN_OVERHEAD } from '../backends/vxlan/backend.ts';
 import type { Families, IpFamily } from '../ip/cidr.ts';
-import { networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
+import { cidrEquals, networkOf, parseCidr, type Ipv4Cidr } from '../ip/ipv4.ts';
 import { networkOf6, parseCidr6, type Ipv6Cidr } from '../ip/ipv6.ts';
 import { annotationKeys, type AnnotationKeys } from '../subnet/kube/annotations.ts';
 import type { NodeView } from '../subnet/kube/api.ts';
@@ -128,7 +128,7 @@ export function deriveModel(g: Gathered): Model {
     for (const kv of g.etcd.value.kvs) {
       const got = etcdLease(kv.key, kv.value);
       if (typeof got === 'string') malformed.push({ node: kv.key, problem: `etcd key ${kv.key}: ${got}` });
-      else if (!(own !== undefined && got.subnet !== undefined && got.subnet.ip === own.subnet.ip && got.subnet.prefixLen === own.subnet.prefixLen)) leases.push(got);
+      else if (!(own !== undefined && got.subnet !== undefined && cidrEquals(got.subnet, own.subnet))) leases.push(got);
     }
   } else if (d !== undefined) {
     peersSource = 'daemon';

@@ -29,8 +29,9 @@ function checkEtcdLease(g: Gathered, m: Model): Check[] {
   if (!etcd.ok) {
     return [fail('lease.etcd', `cannot read the leases: ${etcd.error}`, 'check --etcd-endpoints, the TLS and auth flags, and that etcd is reachable from the node')];
   }
-  const out = [ok('lease.etcd', `${etcd.value.endpoints}: ${count(etcd.value.kvs.length, 'key')} under ${subnetsPrefix(etcd.value.prefix)}`), etcdKey(g, m)];
+  // What flanneld holds and publishes, when it answered.
   const held = g.daemon.ok && g.daemon.value.lease !== undefined ? leaseOfView(g.daemon.value.lease) : undefined;
+  const out = [ok('lease.etcd', `${etcd.value.endpoints}: ${count(etcd.value.kvs.length, 'key')} under ${subnetsPrefix(etcd.value.prefix)}`), etcdKey(m, held)];
   const own = held?.attrs ?? (m.etcdOwn?.value === undefined ? undefined : attrsOf(m.etcdOwn.value));
   out.push(publicIps(m, own === undefined ? [] : [own.publicIp, own.publicIpv6].flatMap((ip) => (ip === undefined ? [] : [{ ip, node: 'this node' }]))));
   out.push(peerView(g, m));
@@ -38,14 +39,13 @@ function checkEtcdLease(g: Gathered, m: Model): Check[] {
 }
 
 /** The own lease key: present, and byte for byte what the daemon publishes. */
-function etcdKey(g: Gathered, m: Model): Check {
+function etcdKey(m: Model, held: Lease | undefined): Check {
   const id = 'lease.key';
   const own = m.etcdOwn;
   if (own === undefined) return fail(id, 'no own subnet known (the daemon did not answer and there is no subnet.env)', 'start flanneld: it takes a lease and writes subnet.env');
   if (own.value === undefined) {
     return fail(id, `${own.key} is not in etcd: the lease expired or was deleted`, 'flanneld shuts down when its lease is deleted and takes one again when it starts: restart it if it still runs');
   }
-  const held = g.daemon.ok && g.daemon.value.lease !== undefined ? leaseOfView(g.daemon.value.lease) : undefined;
   if (held !== undefined) {
     const want = encodeLeaseValue(held.attrs);
     if (own.value !== want) return fail(id, `${own.key} holds ${own.value}, but flanneld publishes ${want}`, 'something else wrote the key; flanneld writes it again when it renews the lease or restarts');
