@@ -171,12 +171,10 @@ async function readEtcd(s: Settings, password: string): Promise<Result<EtcdFacts
   const endpoints = s.etcd.etcdEndpoints;
   try {
     // Loaded only here, as the kube client is: most nodes run the kube subnet manager.
-    const { EtcdClient } = await import('../subnet/etcd/client.ts');
-    const { loadTls } = await import('../subnet/etcd/tls.ts');
+    const { etcdClientFrom } = await import('../subnet/etcd/mode.ts');
     const { subnetsPrefix, configKey } = await import('../subnet/etcd/lease-value.ts');
-    const tls = loadTls({ caFile: s.etcd.etcdCAFile, certFile: s.etcd.etcdCertFile, keyFile: s.etcd.etcdKeyFile });
-    const user = s.etcd.etcdUsername;
-    client = new EtcdClient({ endpoints: endpoints.split(',').map((e) => e.trim()).filter((e) => e !== ''), tls, ...(user !== '' ? { username: user, password } : {}), requestTimeoutMs: API_TIMEOUT_MS });
+    const f = s.etcd;
+    client = etcdClientFrom({ endpoints, keyfile: f.etcdKeyFile, certfile: f.etcdCertFile, cafile: f.etcdCAFile, username: f.etcdUsername, password }, API_TIMEOUT_MS);
     const key = configKey(s.etcd.etcdPrefix);
     const [leases, conf] = await Promise.all([client.range(subnetsPrefix(s.etcd.etcdPrefix), { prefix: true }), client.range(key)]);
     const text = conf.kvs[0]?.value;

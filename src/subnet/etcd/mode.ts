@@ -41,22 +41,32 @@ export interface EtcdMode {
   }>;
 }
 
+/** The flags that say how to reach etcd. */
+export type EtcdClientFlags = Pick<EtcdModeFlags, 'endpoints' | 'keyfile' | 'certfile' | 'cafile' | 'username' | 'password'>;
+
+/**
+ * The client the --etcd-* flags describe (the daemon's, and the doctor's in etcd mode); throws
+ * (one line) when a TLS file cannot be used.
+ */
+export function etcdClientFrom(flags: EtcdClientFlags, requestTimeoutMs?: number): EtcdClient {
+  return new EtcdClient({
+    endpoints: flags.endpoints.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    tls: loadTls({ certFile: flags.certfile, keyFile: flags.keyfile, caFile: flags.cafile }),
+    ...(flags.username !== '' ? { username: flags.username, password: flags.password } : {}),
+    ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
+  });
+}
+
 /** Throws (one line) when a flag cannot be used. `onLeaseRevoked` should stop the daemon. */
 export function createEtcdMode(flags: EtcdModeFlags, log: Logger, onLeaseRevoked: () => void): EtcdMode {
-  const tls = loadTls({ certFile: flags.certfile, keyFile: flags.keyfile, caFile: flags.cafile });
-  const endpoints = flags.endpoints.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (endpoints.some((e) => e.startsWith('http://'))) {
-    if (tls.cert === undefined) log.warn('no certificate provided: connecting to etcd with http. This is insecure');
+  const client = etcdClientFrom(flags);
+  if (flags.endpoints.split(',').some((e) => e.trim().startsWith('http://'))) {
+    if (flags.certfile === '') log.warn('no certificate provided: connecting to etcd with http. This is insecure');
     else log.warn(`--etcd-certfile is set but --etcd-endpoints has http:// endpoints (${flags.endpoints}); those are used without TLS`);
   }
   if (flags.username === '' && flags.password !== '') {
     log.warn('--etcd-password is set without --etcd-username; not authenticating');
   }
-  const client = new EtcdClient({
-    endpoints,
-    tls,
-    ...(flags.username !== '' ? { username: flags.username, password: flags.password } : {}),
-  });
   return {
     client,
     loadNetConf: (signal) => loadEtcdNetConf(client, flags.prefix, log, signal),
