@@ -13,12 +13,12 @@ import { eventually, HEALTH_PORT } from '../lab/daemon-helpers.ts';
 import { check, doctorReport, notOk } from '../lab/doctor-helpers.ts';
 import { daemonLabSkip, useLab } from '../lab/harness.ts';
 import { etcdSkip } from './etcd-server.ts';
-import { parseEtcdctlJson } from './helpers.ts';
+import { LAB_SUBNETS, labKeyOf, parseEtcdctlJson, subnetNoNodeHolds } from './helpers.ts';
 
 const skip = daemonLabSkip.skip || etcdSkip.skip;
 const why = daemonLabSkip.skip ? daemonLabSkip.why : etcdSkip.why;
-const SUBNETS = '/coreos.com/network/subnets/';
-const keyOf = (podCidr: string): string => SUBNETS + podCidr.replace('/', '-');
+const SUBNETS = LAB_SUBNETS;
+const keyOf = labKeyOf;
 
 const doctor = (lab: Lab, i: number, extra: readonly string[] = ['--no-probe']) => doctorReport(lab, i, extra);
 
@@ -52,7 +52,7 @@ describe.skipIf(skip)(`flanneld doctor in etcd mode${skip ? ` (skipped: ${why})`
 
   it("another lease with a node's public IP is named by both subnets", async () => {
     const peer = lab().node(1);
-    const foreign = ['10.244.250.0/24', '10.244.251.0/24', '10.244.249.0/24'].find((c) => c !== lab().node(0).podCidr && c !== peer.podCidr)!;
+    const foreign = subnetNoNodeHolds(lab().state.nodes, ['10.244.250.0/24', '10.244.251.0/24', '10.244.249.0/24']);
     await lab().etcdctl(['put', keyOf(foreign), `{"PublicIP":"${peer.underlayIp}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:02:50"}}`]);
     try {
       const { code, report } = await doctor(lab(), 0);
@@ -67,8 +67,7 @@ describe.skipIf(skip)(`flanneld doctor in etcd mode${skip ? ` (skipped: ${why})`
   });
 
   it('a lease value no flanneld can read is named with its key', async () => {
-    // A subnet neither node drew (theirs are random).
-    const bad = keyOf(['10.244.252.0/24', '10.244.253.0/24', '10.244.254.0/24'].find((c) => c !== lab().node(0).podCidr && c !== lab().node(1).podCidr)!);
+    const bad = keyOf(subnetNoNodeHolds(lab().state.nodes, ['10.244.252.0/24', '10.244.253.0/24', '10.244.254.0/24']));
     await lab().etcdctl(['put', bad, 'not json']);
     try {
       const { report } = await doctor(lab(), 0);

@@ -127,3 +127,17 @@ export function parseEtcdctlJson(stdout: string): Map<string, EtcdctlKv> {
   }
   return out;
 }
+
+/** The lab's lease directory (the default --etcd-prefix) and a pod subnet's key in it. */
+export const LAB_SUBNETS = '/coreos.com/network/subnets/';
+export const labKeyOf = (podCidr: string): string => LAB_SUBNETS + podCidr.replace('/', '-');
+
+/**
+ * The first of `candidates` that no node holds, for a hand-made lease in a lab: in etcd mode the
+ * nodes draw their subnets at random, and a fixed one would now and then be a node's own.
+ */
+export function subnetNoNodeHolds(nodes: readonly { readonly podCidr: string }[], candidates: readonly string[]): string {
+  const free = candidates.find((c) => nodes.every((n) => n.podCidr !== c));
+  if (free === undefined) throw new Error(`every one of ${candidates.join(', ')} is a node's subnet`);
+  return free;
+}

@@ -16,13 +16,13 @@ import type { BackendType } from '../../lab/state.ts';
 import { connectivityAmong, eventually, expectedVxlan, link, logRecords, vxlanKernel, vxlanPeers } from '../lab/daemon-helpers.ts';
 import { daemonLabSkip, LAB_HOOK_TIMEOUT_MS, useLab, withLab, type Lab } from '../lab/harness.ts';
 import { etcdSkip } from './etcd-server.ts';
-import { parseEtcdctlJson } from './helpers.ts';
+import { LAB_SUBNETS, labKeyOf, parseEtcdctlJson, subnetNoNodeHolds } from './helpers.ts';
 
 const skip = daemonLabSkip.skip || etcdSkip.skip;
 const why = daemonLabSkip.skip ? daemonLabSkip.why : etcdSkip.why;
-const SUBNETS = '/coreos.com/network/subnets/';
 
-const keyOf = (podCidr: string): string => SUBNETS + podCidr.replace('/', '-');
+const SUBNETS = LAB_SUBNETS;
+const keyOf = labKeyOf;
 const messages = (lab: Lab, i: number): string[] => logRecords(lab.node(i)).map((r) => String(r['msg']));
 
 /**
@@ -106,9 +106,8 @@ describe.skipIf(skip)(`etcd mode in the lab, vxlan${skip ? ` (skipped: ${why})` 
     expect(messages(lab(), 0).some((m) => m.startsWith(`etcd watch for ${SUBNETS} failed (no etcd endpoint answered: ${ETCD_ENDPOINT}: connect ECONNREFUSED`))).toBe(true);
 
     await lab().startEtcd();
-    // A new peer appears in etcd: both nodes program it. Its subnet is one neither node drew
-    // (the nodes' subnets are random: a fixed one would now and then overwrite a node's own lease).
-    const foreign = ['10.244.250.0/24', '10.244.251.0/24', '10.244.252.0/24'].find((c) => c !== lab().node(0).podCidr && c !== lab().node(1).podCidr)!;
+    // A new peer appears in etcd: both nodes program it.
+    const foreign = subnetNoNodeHolds(lab().state.nodes, ['10.244.250.0/24', '10.244.251.0/24', '10.244.252.0/24']);
     const gateway = foreign.replace('/24', '');
     await lab().etcdctl(['put', keyOf(foreign), '{"PublicIP":"198.18.0.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:02:50"}}']);
     for (const i of [0, 1]) {
